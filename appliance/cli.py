@@ -1,0 +1,158 @@
+"""`labrunner` command line (DESIGN.md §7); `python -m appliance` is the same program."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import socket
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from appliance import migrations
+from appliance.settings import ENVIRONMENTS, Settings, SettingsError, load_settings
+
+
+def lan_addresses() -> list[str]:
+    """IPv4 addresses students can type; shown beside any name since tablets often cannot resolve names."""
+    found: list[str] = []
+    try:
+        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
+            address = str(info[4][0])
+            if not address.startswith("127.") and address not in found:
+                found.append(address)
+    except OSError:
+        pass
+    return found
+
+
+def _urls(settings: Settings) -> list[str]:
+    if settings.host in ("0.0.0.0", ""):
+        hosts = [*lan_addresses(), "127.0.0.1"]
+    else:
+        hosts = [settings.host]
+    return [f"http://{host}:{settings.port}/" for host in hosts]
+
+
+async def _serve(settings: Settings) -> None:
+    from appliance.runtime import create_app
+
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    print("Labrunner is running. Students open:", flush=True)
+    for url in _urls(settings):
+        print(f"  {url}", flush=True)
+    print(f"Data folder: {settings.data_dir}  (environment: {settings.environment})", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        asyncio.run(_serve(settings))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    if args.status:
+        for state in migrations.status(settings.db_path):
+            mark = f"applied {state.applied_at}" if state.applied_at else "pending"
+            print(f"{state.migration.version:04d}_{state.migration.name}: {mark}")
+        return 0
+    applied = migrations.migrate(settings.db_path, settings.backup_dir)
+    for migration in applied:
+        print(f"applied {migration.version:04d}_{migration.name}")
+    if not applied:
+        print("database is up to date")
+    return 0
+
+
+async def _create_user(settings: Settings, args: argparse.Namespace, password: str) -> str:
+    from appliance.accounts import Accounts
+    from appliance.db import Database
+
+    migrations.migrate(settings.db_path, settings.backup_dir)
+    db = Database(settings.db_path)
+    await db.open()
+    try:
+        user = await Accounts(db, settings).create_by(None, args.username, password, args.role, args.birthdate)
+        return f"created {user.role} {user.username!r} (id {user.id})"
+    finally:
+        await db.close()
+
+
+def cmd_users_create(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.password_stdin:
+        print("error: pass the password on standard input with --password-stdin", file=sys.stderr)
+        return 2
+    password = sys.stdin.readline().rstrip("\r\n")
+    print(asyncio.run(_create_user(settings, args, password)))
+    return 0
+
+
+def cmd_sandbox_build(settings: Settings, args: argparse.Namespace) -> int:
+    from runner.image import build
+
+    ref = build(lambda line: print(line, flush=True))
+    print(f"sandbox image ready: {ref}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="labrunner", description="Labrunner classroom code runner")
+    parser.add_argument("--data-dir", help="data folder (default: per-environment platform folder)")
+    parser.add_argument("--env", choices=ENVIRONMENTS, help="environment (default: development)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="start the appliance")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("--status", action="store_true", help="list migrations and whether they are applied")
+    migrate.set_defaults(func=cmd_migrate)
+
+    users = commands.add_parser("users", help="manage accounts").add_subparsers(dest="users_command", required=True)
+    create = users.add_parser("create", help="create an account")
+    create.add_argument("--role", required=True, choices=("student", "teacher", "admin"))
+    create.add_argument("--username", required=True)
+    create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    create.add_argument("--birthdate", help="YYYY-MM-DD (students)")
+    create.set_defaults(func=cmd_users_create)
+
+    sandbox = commands.add_parser("sandbox", help="the sandbox image").add_subparsers(
+        dest="sandbox_command", required=True
+    )
+    sandbox.add_parser("build", help="build the sandbox image from Debian packages").set_defaults(
+        func=cmd_sandbox_build
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from appliance.errors import AppError
+    from appliance.migrations import MigrationError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    overrides = {"host": getattr(args, "host", None), "port": getattr(args, "port", None)}
+    try:
+        settings = load_settings(environment=args.env, data_dir=args.data_dir, overrides=overrides)
+        return int(args.func(settings, args))
+    except (SettingsError, MigrationError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except AppError as exc:
+        print(f"error ({exc.code}): {exc.message}", file=sys.stderr)
+        return 1

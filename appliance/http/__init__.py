@@ -1,0 +1,1 @@
+"""The HTTP side: routing metadata, middlewares, JSON helpers and views."""

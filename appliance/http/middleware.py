@@ -1,0 +1,158 @@
+"""Middlewares: error shaping, security headers, authentication, CSRF and the legal gate."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from appliance import legal
+from appliance.accounts import Accounts, User
+from appliance.errors import AppError, Forbidden, NotFound, RateLimited, Unauthorized, Unavailable
+from appliance.http.keys import ACCOUNTS, DB, SETTINGS
+from appliance.http.routing import spec_of
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "labrunner_session"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_response(error: AppError) -> web.Response:
+    headers: dict[str, str] = {}
+    retry_after = getattr(error, "retry_after", None)
+    if isinstance(error, RateLimited | Unavailable) and retry_after:
+        headers["Retry-After"] = str(retry_after)
+    return web.json_response(error.to_json(), status=error.status, headers=headers)
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every error leaves as the same JSON shape, including aiohttp's own 404/405/413."""
+    try:
+        return await handler(request)
+    except AppError as error:
+        return error_response(error)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _STATUS_CODES.get(exc.status, "http_error")
+        message = "no such page" if exc.status == 404 else exc.reason
+        if exc.status == 413:
+            message = f"the request body is larger than {request.app[SETTINGS].max_body_bytes} bytes"
+        response = web.json_response({"error": {"code": code, "message": message}}, status=exc.status)
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return web.json_response(
+            {
+                "error": {
+                    "code": "internal_error",
+                    "message": "something went wrong on the server; it was logged",
+                }
+            },
+            status=500,
+        )
+
+
+@web.middleware
+async def security_headers_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    # Pages load nothing from anywhere but the appliance itself.
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+    )
+    if request.path.startswith("/api/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _origin_ok(request: web.Request) -> bool:
+    """Datasette-style CSRF check: a browser names where the request came from; it must be us."""
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    return origin == f"{request.scheme}://{request.host}"
+
+
+async def authenticate(request: web.Request) -> tuple[User | None, str | None]:
+    accounts: Accounts = request.app[ACCOUNTS]
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("invalid_token", "Authorization must be 'Bearer <token>'")
+        user = await accounts.user_for_bearer(token.strip())
+        if user is None:
+            raise Unauthorized("invalid_token", "that API token is unknown or revoked")
+        return user, "bearer"
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        user = await accounts.user_for_session(cookie)
+        return user, "cookie"
+    return None, None
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    user, via = await authenticate(request)
+    request["user"] = user
+    request["auth_via"] = via
+    if request.method not in SAFE_METHODS and via != "bearer":
+        # Unauthenticated unsafe requests (login, register) are checked too, against login CSRF;
+        # a request carrying our cookie must prove it came from our own pages.
+        has_browser_headers = "Origin" in request.headers or "Sec-Fetch-Site" in request.headers
+        if (via == "cookie" or has_browser_headers) and not _origin_ok(request):
+            raise Forbidden("csrf_failed", "cross-site request refused: it did not come from this appliance's pages")
+    spec = spec_of(request)
+    if spec is None or spec.access == "anyone":
+        return await handler(request)
+    if user is None:
+        raise Unauthorized("login_required", "please log in first")
+    if spec.access == "staff" and not user.is_staff:
+        raise (
+            NotFound("not_found", "no such page")
+            if spec.method == "GET"
+            else Forbidden("forbidden", "only teachers and admins can do this")
+        )
+    if spec.access == "admin" and user.role != "admin":
+        raise Forbidden("forbidden", "only admins can do this")
+    if not spec.before_acceptance:
+        pending = await legal.pending_for(request.app[DB], user.id)
+        if pending:
+            raise Forbidden(
+                "legal_acceptance_required",
+                "the terms or privacy notice changed; please read and accept them first: "
+                + ", ".join(f"{p['kind']} {p['version']}" for p in pending),
+            )
+    return await handler(request)
+
+
+def current_user(request: web.Request) -> User:
+    user = request.get("user")
+    if user is None:
+        raise Unauthorized("login_required", "please log in first")
+    return user
+
+
+def client_address(request: web.Request) -> str:
+    return request.remote or "unknown"

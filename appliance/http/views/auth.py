@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+from aiohttp import web
+
+from appliance import legal
+from appliance.http.jsonio import body, json_response
+from appliance.http.keys import ACCOUNTS, DB, SETTINGS
+from appliance.http.middleware import SESSION_COOKIE, client_address, current_user
+from appliance.http.routing import route
+from appliance.validation import F, Schema
+
+REGISTER = Schema(
+    {
+        "username": F("string", max_length=64),
+        "password": F("string", max_length=1024),
+        "birthdate": F("string", max_length=32, description="YYYY-MM-DD"),
+        "accept_terms": F("string", max_length=64, description="the terms version shown"),
+        "accept_privacy": F("string", max_length=64, description="the privacy version shown"),
+    }
+)
+LOGIN = Schema({"username": F("string", max_length=64), "password": F("string", max_length=1024)})
+TOKEN = Schema({"name": F("string", min_length=1, max_length=100)})
+CREATE_USER = Schema(
+    {
+        "username": F("string", max_length=64),
+        "password": F("string", max_length=1024),
+        "role": F("string", enum=("student", "teacher", "admin")),
+        "birthdate": F("string", required=False, nullable=True, max_length=32),
+    }
+)
+ACCEPT = Schema({"accept_terms": F("string", max_length=64), "accept_privacy": F("string", max_length=64)})
+
+
+async def _me(request: web.Request) -> dict[str, object]:
+    user = current_user(request)
+    out = user.to_json(request.app[SETTINGS])
+    out["pending_legal"] = await legal.pending_for(request.app[DB], user.id)
+    return out
+
+
+@route(
+    "POST",
+    "/api/auth/register",
+    access="anyone",
+    summary="Register a student account (age gate, legal acceptance)",
+    body=REGISTER,
+)
+async def register(request: web.Request) -> web.Response:
+    data = await body(request)
+    user = await request.app[ACCOUNTS].register(
+        data["username"],
+        data["password"],
+        data["birthdate"],
+        {"terms": data["accept_terms"], "privacy": data["accept_privacy"]},
+    )
+    return json_response({"user": user.to_json(request.app[SETTINGS])}, status=201)
+
+
+@route("POST", "/api/auth/login", access="anyone", summary="Log in; sets the session cookie", body=LOGIN)
+async def login(request: web.Request) -> web.Response:
+    data = await body(request)
+    user, token = await request.app[ACCOUNTS].login(data["username"], data["password"], client_address(request))
+    request["user"] = user
+    response = json_response({"user": await _me(request)})
+    settings = request.app[SETTINGS]
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=settings.session_days * 86400,
+        httponly=True,
+        samesite="Lax",
+        secure=request.secure,
+        path="/",
+    )
+    return response
+
+
+@route("POST", "/api/auth/logout", access="user", summary="End this session", before_acceptance=True)
+async def logout(request: web.Request) -> web.Response:
+    await body(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        await request.app[ACCOUNTS].logout(cookie)
+    response = json_response({"ok": True})
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@route(
+    "GET",
+    "/api/me",
+    access="user",
+    summary="The caller, with legal texts still to accept",
+    before_acceptance=True,
+)
+async def me(request: web.Request) -> web.Response:
+    return json_response(await _me(request))
+
+
+@route(
+    "POST",
+    "/api/me/accept-legal",
+    access="user",
+    summary="Accept the current terms and privacy versions",
+    body=ACCEPT,
+    before_acceptance=True,
+)
+async def accept_legal(request: web.Request) -> web.Response:
+    data = await body(request)
+    user = current_user(request)
+    await legal.accept(request.app[DB], user.id, {"terms": data["accept_terms"], "privacy": data["accept_privacy"]})
+    return json_response(await _me(request))
+
+
+@route("POST", "/api/tokens", access="user", summary="Create a Bearer token for scripts", body=TOKEN)
+async def create_token(request: web.Request) -> web.Response:
+    data = await body(request)
+    token = await request.app[ACCOUNTS].create_token(current_user(request), data["name"].strip())
+    return json_response({"token": token, "name": data["name"].strip()}, status=201)
+
+
+@route(
+    "POST",
+    "/api/users",
+    access="staff",
+    summary="Create accounts (teachers: students only)",
+    body=CREATE_USER,
+)
+async def create_user(request: web.Request) -> web.Response:
+    data = await body(request)
+    user = await request.app[ACCOUNTS].create_by(
+        current_user(request), data["username"], data["password"], data["role"], data.get("birthdate")
+    )
+    return json_response({"user": user.to_json(request.app[SETTINGS])}, status=201)

@@ -1,0 +1,95 @@
+"""A problem as a plain zip a teacher can keep in git: problem.json, statement.md, tests/NN.in|.out.
+
+Import reads only the members problem.json names, with limits on member count and unpacked
+size, so a hostile archive (zip bomb, path traversal) is refused before anything is stored.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from typing import Any
+
+from appliance.errors import Invalid, TooLarge
+from appliance.settings import Settings
+
+FORMAT = "labrunner-problem/1"
+MAX_MEMBERS_SLACK = 4  # problem.json, statement.md and directory entries beside the tests
+_META_FIELDS = ("title", "language", "time_limit_ms", "memory_limit_mb", "comparison", "tolerance")
+
+
+def pack(problem: dict[str, Any]) -> bytes:
+    """Zip a problem as returned to its teacher (all test cases included)."""
+    meta: dict[str, Any] = {"format": FORMAT, **{k: problem[k] for k in _META_FIELDS}, "tests": []}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("statement.md", problem["statement"])
+        for index, test in enumerate(problem["test_cases"], start=1):
+            stem = f"tests/{index:02d}"
+            archive.writestr(f"{stem}.in", test["stdin"])
+            archive.writestr(f"{stem}.out", test["expected_stdout"])
+            meta["tests"].append(
+                {
+                    "name": test["name"],
+                    "visibility": test["visibility"],
+                    "reveal_at": test["reveal_at"],
+                    "weight": test["weight"],
+                    "input": f"{stem}.in",
+                    "output": f"{stem}.out",
+                }
+            )
+        archive.writestr("problem.json", json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    return buffer.getvalue()
+
+
+def _read_text(archive: zipfile.ZipFile, name: Any, budget: list[int], what: str) -> str:
+    if not isinstance(name, str) or name.startswith("/") or ".." in name.split("/"):
+        raise Invalid("invalid_archive", f"{what}: {name!r} is not a safe path inside the archive")
+    try:
+        info = archive.getinfo(name)
+    except KeyError as exc:
+        raise Invalid("invalid_archive", f"{what}: the archive has no {name!r}") from exc
+    budget[0] -= info.file_size
+    if budget[0] < 0:
+        raise TooLarge("archive_too_large", "the archive unpacks to more than the import limit")
+    with archive.open(info) as handle:
+        data = handle.read(info.file_size + 1)
+    if len(data) > info.file_size:
+        raise Invalid("invalid_archive", f"{what}: {name!r} is larger than its header says")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Invalid("invalid_encoding", f"{what}: {name!r} is not UTF-8 text") from exc
+
+
+def unpack(raw: bytes, settings: Settings) -> dict[str, Any]:
+    """Turn an archive into a problem body for `problems.create` (classes left empty)."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(raw))
+    except zipfile.BadZipFile as exc:
+        raise Invalid("invalid_archive", "the upload is not a zip archive") from exc
+    with archive:
+        if len(archive.infolist()) > 2 * settings.max_test_cases + MAX_MEMBERS_SLACK:
+            raise Invalid("invalid_archive", "the archive has more files than a problem can hold")
+        budget = [settings.max_import_bytes * 4]
+        try:
+            meta = json.loads(_read_text(archive, "problem.json", budget, "problem.json"))
+        except json.JSONDecodeError as exc:
+            raise Invalid("invalid_archive", f"problem.json is not valid JSON: {exc}") from exc
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise Invalid("invalid_archive", f'problem.json must say "format": "{FORMAT}"')
+        tests = meta.get("tests")
+        if not isinstance(tests, list):
+            raise Invalid("invalid_archive", "problem.json needs a list of tests")
+        body: dict[str, Any] = {k: meta[k] for k in _META_FIELDS if k in meta}
+        body["statement"] = _read_text(archive, "statement.md", budget, "statement")
+        body["test_cases"] = []
+        for index, test in enumerate(tests):
+            if not isinstance(test, dict):
+                raise Invalid("invalid_archive", f"tests[{index}] must be an object")
+            entry = {k: test[k] for k in ("name", "visibility", "reveal_at", "weight") if test.get(k) is not None}
+            entry["stdin"] = _read_text(archive, test.get("input"), budget, f"tests[{index}].input")
+            entry["expected_stdout"] = _read_text(archive, test.get("output"), budget, f"tests[{index}].output")
+            body["test_cases"].append(entry)
+    return body

@@ -1,0 +1,1 @@
+"""The SQL layer: every query the appliance runs lives in this package."""

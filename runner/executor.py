@@ -1,0 +1,83 @@
+"""The executor contract: what the worker hands a sandbox and what comes back.
+
+The worker (queue side) only knows these types; the Docker implementation lives in
+`runner.docker_executor`. Expected outputs are deliberately absent: they never enter the
+sandbox, comparison happens in `runner.grading` on the host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+TestStatus = Literal["ok", "time_limit", "memory_limit", "output_limit", "runtime_error"]
+
+
+class InfraError(Exception):
+    """The infrastructure failed (engine down, image missing, worker lost): retry, never a verdict."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class InputFile:
+    name: str  # a safe base name, already validated by the caller
+    data: bytes
+
+
+@dataclass(frozen=True)
+class TestInput:
+    __test__ = False  # not a pytest test class, despite the name
+
+    name: str
+    stdin: bytes
+
+
+@dataclass(frozen=True)
+class ExecRequest:
+    language: str  # an id from runner.languages
+    code: str
+    tests: list[TestInput]  # a plain run is one test named "run"
+    files: list[InputFile] = field(default_factory=list)
+    time_limit_ms: int = 2000  # per test, CPU and wall (wall = multiple of CPU, see settings)
+    memory_limit_mb: int = 256  # per test
+    graphical: bool = False
+
+
+@dataclass(frozen=True)
+class CompileOutcome:
+    ok: bool
+    output: str  # compiler stdout+stderr, capped, UTF-8 with replacement
+    time_ms: int
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    __test__ = False  # not a pytest test class, despite the name
+
+    name: str
+    status: TestStatus
+    exit_code: int | None
+    stdout: bytes  # capped at the output limit
+    stderr: bytes  # capped at the output limit
+    time_ms: int
+    truncated: bool = False
+    signal: int | None = None
+    images: list[bytes] = field(default_factory=list)  # PNG/GIF frames (graphical programs)
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    compile: CompileOutcome | None  # None for interpreted languages
+    tests: list[TestOutcome]  # empty when compilation failed
+
+
+class Executor(Protocol):
+    async def execute(self, request: ExecRequest) -> ExecResult:
+        """Run the request in a fresh sandbox; raise InfraError when the infrastructure failed."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,117 @@
+"""The one table of languages: how each is compiled and run inside the sandbox, and its limits.
+
+Commands are argument lists run in the test's working directory inside the container. In them,
+``{memory_mb}`` stands for the memory a runtime may use: the test's limit when running, the
+compile limit when compiling. Runtimes that manage their own heap (the JVM, V8) get it as a flag,
+because an address-space limit breaks them (both reserve far more address space than they use);
+for the rest RLIMIT_AS is the bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+
+@dataclass(frozen=True)
+class Language:
+    id: str
+    name: str
+    version: str  # of the toolchain in the sandbox image (Debian bookworm)
+    source_name: str
+    run: tuple[str, ...]
+    compile: tuple[str, ...] | None = None
+    # RLIMIT_AS bounds the program's memory. Off where the runtime takes a heap flag instead.
+    address_space_limit: bool = True
+    # Memory a runtime needs beyond the program's own: added to the address-space limit, or to the
+    # container only where a heap flag is the bound (JVM metaspace and code cache, V8 outside the
+    # old space, an interpreter's own baseline).
+    runtime_overhead_mb: int = 0
+    # Slow starters get proportionally more time; the test's limit stays what the teacher set.
+    time_factor: float = 1.0
+    # What the runtime prints when the program ran out of memory.
+    memory_markers: tuple[str, ...] = ()
+    # Extra environment for the program, on top of the sandbox's common one.
+    env: Mapping[str, str] = MappingProxyType({})
+
+    def compile_argv(self, memory_mb: int) -> tuple[str, ...] | None:
+        return None if self.compile is None else _fill(self.compile, memory_mb)
+
+    def run_argv(self, memory_mb: int) -> tuple[str, ...]:
+        return _fill(self.run, memory_mb)
+
+
+def _fill(argv: tuple[str, ...], memory_mb: int) -> tuple[str, ...]:
+    return tuple(arg.replace("{memory_mb}", str(memory_mb)) for arg in argv)
+
+
+_JVM_FLAGS = (
+    # One GC thread and no JIT tiers beyond C1 start faster and use less memory on a small
+    # share of a CPU; no perf data file means nothing written to /tmp behind the program's back.
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",
+    "-XX:-UsePerfData",
+    "-Xss64m",
+)
+
+LANGUAGES: Mapping[str, Language] = MappingProxyType(
+    {
+        lang.id: lang
+        for lang in (
+            Language(
+                id="python",
+                name="Python",
+                version="3.11",
+                source_name="main.py",
+                run=("python3", "-B", "main.py"),
+                runtime_overhead_mb=48,
+                memory_markers=("MemoryError",),
+            ),
+            Language(
+                id="c",
+                name="C (GCC)",
+                version="12 (C17)",
+                source_name="main.c",
+                compile=("gcc", "-std=gnu17", "-O2", "-pipe", "-Wall", "-o", "main", "main.c", "-lm"),
+                run=("./main",),
+                runtime_overhead_mb=8,
+            ),
+            Language(
+                id="cpp",
+                name="C++ (G++)",
+                version="12 (C++17)",
+                source_name="main.cpp",
+                compile=("g++", "-std=gnu++17", "-O2", "-pipe", "-Wall", "-o", "main", "main.cpp"),
+                run=("./main",),
+                runtime_overhead_mb=8,
+                memory_markers=("std::bad_alloc",),
+            ),
+            Language(
+                id="java",
+                name="Java (OpenJDK)",
+                version="17",
+                source_name="Main.java",
+                compile=("javac", "-J-Xmx{memory_mb}m", *(f"-J{flag}" for flag in _JVM_FLAGS),
+                         "-encoding", "UTF-8", "Main.java"),
+                run=("java", "-Xmx{memory_mb}m", *_JVM_FLAGS, "-Dfile.encoding=UTF-8", "-cp", ".", "Main"),
+                address_space_limit=False,
+                runtime_overhead_mb=192,
+                time_factor=2.0,
+                memory_markers=("java.lang.OutOfMemoryError",),
+            ),
+            Language(
+                id="javascript",
+                name="JavaScript (Node.js)",
+                version="18",
+                source_name="main.js",
+                run=("node", "--max-old-space-size={memory_mb}", "main.js"),
+                address_space_limit=False,
+                runtime_overhead_mb=96,
+                time_factor=1.5,
+                memory_markers=("JavaScript heap out of memory",),
+            ),
+        )
+    }
+)
+
