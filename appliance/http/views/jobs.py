@@ -1,0 +1,241 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from appliance import jobs
+from appliance.errors import Invalid, NotFound
+from appliance.http.jsonio import body, json_response, path_id
+from appliance.http.keys import BLOBS, DB, EVENTS, SERVICES, SETTINGS
+from appliance.http.middleware import current_user
+from appliance.http.routing import route
+from appliance.settings import Settings
+from appliance.validation import F, Schema
+from runner.languages import LANGUAGES
+
+STREAM_MAX_S = 600  # a live-status stream ends after this; the page reconnects if still waiting
+
+
+def _code_field(settings: Settings) -> F:
+    return F("string", min_length=1, max_length=settings.max_code_chars)
+
+
+def run_schema(settings: Settings) -> Schema:
+    return Schema(
+        {
+            "language": F("string", max_length=32),
+            "code": _code_field(settings),
+            "stdin": F("string", required=False, max_length=settings.max_test_case_bytes),
+        }
+    )
+
+
+def submission_schema(settings: Settings) -> Schema:
+    return Schema({"language": F("string", max_length=32), "code": _code_field(settings)})
+
+
+def _wake_runner(request: web.Request) -> None:
+    runner = request.app[SERVICES].get("runner")
+    if runner is not None:
+        runner.notify()
+
+
+def _wait_seconds(request: web.Request) -> float:
+    raw = request.query.get("wait")
+    if raw is None:
+        return 0.0
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise Invalid("invalid_wait", "wait must be a number of seconds", field="wait") from None
+    limit = request.app[SETTINGS].max_wait_s
+    if not 0 <= seconds <= limit:
+        raise Invalid("invalid_wait", f"wait must be between 0 and {limit} seconds", field="wait")
+    return seconds
+
+
+async def _wait_final(request: web.Request, job_id: int) -> None:
+    deadline = time.monotonic() + _wait_seconds(request)
+    db = request.app[DB]
+    while (remaining := deadline - time.monotonic()) > 0:
+        status, _ = await jobs.job_status(db, job_id)
+        if status in jobs.FINAL:
+            return
+        await request.app[EVENTS].wait_job(job_id, min(remaining, 1.0))
+
+
+async def _stream(request: web.Request, job_id: int) -> web.StreamResponse:
+    """Server-Sent Events: the job's status and queue position whenever the queue moves."""
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
+    await response.prepare(request)
+    last: tuple[str, int | None] | None = None
+    deadline = time.monotonic() + STREAM_MAX_S
+    events = request.app[EVENTS]
+    while time.monotonic() < deadline:
+        state = await jobs.job_status(request.app[DB], job_id)
+        if state != last:
+            payload = json.dumps({"status": state[0], "position": state[1]})
+            await response.write(f"event: status\ndata: {payload}\n\n".encode())
+            last = state
+        if state[0] in jobs.FINAL or state[0] == "gone":
+            break
+        await events.wait_any(5.0)
+    await response.write_eof()
+    return response
+
+
+async def _output(request: web.Request, kind: str) -> web.Response:
+    stream = request.match_info["stream"]
+    if stream not in ("stdout", "stderr"):
+        raise NotFound("not_found", "no such output stream")
+    position = path_id(request, "position") if kind == "submission" else 1
+    user = current_user(request)
+    digest = await jobs.full_output(request.app[DB], user, path_id(request), kind, position, stream)
+    if digest is None:
+        raise NotFound("not_found", "this output was not cut; the result already holds all of it")
+    data = await asyncio.to_thread(request.app[BLOBS].get, digest)
+    return web.Response(body=data, content_type="text/plain", charset="utf-8")
+
+
+@route("GET", "/api/languages", access="user", summary="Languages the sandbox runs")
+async def languages(request: web.Request) -> web.Response:
+    found = [{"id": lang.id, "name": lang.name, "version": lang.version} for lang in LANGUAGES.values()]
+    return json_response({"languages": found})
+
+
+@route("POST", "/api/runs", access="user", summary="Run code with stdin (no grading) → 202", body=run_schema)
+async def create_run(request: web.Request) -> web.Response:
+    data = await body(request)
+    settings = request.app[SETTINGS]
+    user = current_user(request)
+    queued = await jobs.run(request.app[DB], settings, user, data["language"], data["code"], data.get("stdin", ""))
+    _wake_runner(request)
+    return json_response(queued.to_json(), status=202)
+
+
+@route("GET", "/api/runs/{id}", access="user", summary="A run's result; ?wait=S holds until it finishes")
+async def get_run(request: web.Request) -> web.Response:
+    job_id = path_id(request)
+    await jobs.readable_job(request.app[DB], current_user(request), job_id, "run")
+    await _wait_final(request, job_id)
+    return json_response(await jobs.run_json(request.app[DB], current_user(request), job_id))
+
+
+@route("GET", "/api/runs/{id}/events", access="user", summary="Live status of a run (Server-Sent Events)")
+async def run_events(request: web.Request) -> web.StreamResponse:
+    job_id = path_id(request)
+    await jobs.readable_job(request.app[DB], current_user(request), job_id, "run")
+    return await _stream(request, job_id)
+
+
+@route("GET", "/api/runs/{id}/output/{stream}", access="user", summary="A run's full stdout or stderr when it was cut")
+async def run_output(request: web.Request) -> web.Response:
+    return await _output(request, "run")
+
+
+@route(
+    "POST",
+    "/api/problems/{id}/submissions",
+    access="user",
+    summary="Submit code against a problem's tests → 202 {id, status, deduplicated}",
+    body=submission_schema,
+)
+async def create_submission(request: web.Request) -> web.Response:
+    data = await body(request)
+    settings = request.app[SETTINGS]
+    user = current_user(request)
+    queued = await jobs.submit(request.app[DB], settings, user, path_id(request), data["language"], data["code"])
+    _wake_runner(request)
+    return json_response(queued.to_json(), status=202)
+
+
+def _optional_int(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        raise Invalid("invalid_filter", f"{name} must be a positive integer", field=name)
+    return int(raw)
+
+
+@route(
+    "GET",
+    "/api/submissions",
+    access="user",
+    summary="Own submissions; teachers filter by problem_id, class_id, user_id",
+)
+async def list_submissions(request: web.Request) -> web.Response:
+    found = await jobs.list_submissions(
+        request.app[DB],
+        current_user(request),
+        _optional_int(request, "problem_id"),
+        _optional_int(request, "class_id"),
+        _optional_int(request, "user_id"),
+    )
+    return json_response({"submissions": found})
+
+
+@route("GET", "/api/submissions/{id}", access="user", summary="A submission's result; ?wait=S holds until it finishes")
+async def get_submission(request: web.Request) -> web.Response:
+    job_id = path_id(request)
+    await jobs.readable_job(request.app[DB], current_user(request), job_id, "submission")
+    await _wait_final(request, job_id)
+    return json_response(await jobs.submission_json(request.app[DB], current_user(request), job_id))
+
+
+@route("GET", "/api/submissions/{id}/events", access="user", summary="Live status of a submission (Server-Sent Events)")
+async def submission_events(request: web.Request) -> web.StreamResponse:
+    job_id = path_id(request)
+    await jobs.readable_job(request.app[DB], current_user(request), job_id, "submission")
+    return await _stream(request, job_id)
+
+
+@route(
+    "GET",
+    "/api/submissions/{id}/tests/{position}/{stream}",
+    access="user",
+    summary="A visible test's full stdout or stderr when it was cut",
+)
+async def submission_output(request: web.Request) -> web.Response:
+    return await _output(request, "submission")
+
+
+@route("POST", "/api/problems/{id}/rejudge", access="staff", summary="Re-run every submission of a problem")
+async def rejudge(request: web.Request) -> web.Response:
+    await body(request)
+    result = await jobs.rejudge(request.app[DB], current_user(request), path_id(request))
+    _wake_runner(request)
+    return json_response(result, status=202)
+
+
+@route(
+    "POST",
+    "/api/problems/{id}/rejudge/publish",
+    access="staff",
+    summary="Show students the newest finished rejudge results",
+)
+async def publish_rejudge(request: web.Request) -> web.Response:
+    await body(request)
+    return json_response(await jobs.publish_rejudge(request.app[DB], current_user(request), path_id(request)))
+
+
+@route("GET", "/api/admin/stats", access="admin", summary="Queue, runner, storage and latency figures")
+async def admin_stats(request: web.Request) -> web.Response:
+    stats: dict[str, Any] = await jobs.stats(request.app[DB])
+    runner = request.app[SERVICES].get("runner")
+    stats["runner"] = runner.describe() if runner is not None else {"state": "not_started"}
+    return json_response(stats)
+
+
+@route(
+    "POST", "/api/admin/jobs/requeue-failed", access="admin", summary="Queue again jobs the infrastructure gave up on"
+)
+async def requeue_failed(request: web.Request) -> web.Response:
+    await body(request)
+    count = await jobs.requeue_failed(request.app[DB])
+    _wake_runner(request)
+    return json_response({"requeued": count})

@@ -1,0 +1,308 @@
+"""Runs and submissions: queueing with dedup and caps, reading results with visibility rules, rejudges."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+from appliance import problems
+from appliance.accounts import User
+from appliance.classes import require_staff
+from appliance.db import Database, Row
+from appliance.errors import Invalid, NotFound
+from appliance.settings import Settings
+from appliance.store import jobs as job_store
+from appliance.store import problems as problem_store
+from runner.languages import LANGUAGES
+from runner.queue import PRIORITY_REJUDGE, PRIORITY_STAFF, PRIORITY_STUDENT
+
+FINAL = ("done", "failed")
+LIST_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Queued:
+    id: int
+    status: str
+    deduplicated: bool
+    position: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "status": self.status, "deduplicated": self.deduplicated, "position": self.position}
+
+
+def code_hash(language: str, code: str) -> str:
+    return hashlib.sha256(f"{language}\0{code}".encode()).hexdigest()
+
+
+def check_language(language: str) -> None:
+    if language not in LANGUAGES:
+        raise Invalid("unknown_language", f"language must be one of {', '.join(LANGUAGES)}", field="language")
+
+
+def _priority(user: User) -> int:
+    return PRIORITY_STAFF if user.is_staff else PRIORITY_STUDENT
+
+
+async def _queued(db: Database, job_id: int, deduplicated: bool) -> Queued:
+    job = await job_store.get(db, job_id)
+    assert job is not None
+    return Queued(job_id, job["status"], deduplicated, await job_store.queue_position(db, job))
+
+
+async def submit(db: Database, settings: Settings, user: User, problem_id: int, language: str, code: str) -> Queued:
+    await problems.readable_row(db, user, problem_id)
+    check_language(language)
+    job_id, dedup = await job_store.enqueue(
+        db,
+        kind="submission",
+        user_id=user.id,
+        problem_id=problem_id,
+        language=language,
+        code=code,
+        code_hash=code_hash(language, code),
+        stdin="",
+        priority=_priority(user),
+        dedup_window_s=settings.dedup_window_s,
+        in_flight_cap=None if user.is_staff else settings.max_jobs_in_flight_per_user,
+        queue_max=settings.queue_max,
+    )
+    return await _queued(db, job_id, dedup)
+
+
+async def run(db: Database, settings: Settings, user: User, language: str, code: str, stdin: str) -> Queued:
+    check_language(language)
+    job_id, _ = await job_store.enqueue(
+        db,
+        kind="run",
+        user_id=user.id,
+        problem_id=None,
+        language=language,
+        code=code,
+        code_hash=code_hash(language, code),
+        stdin=stdin,
+        priority=_priority(user),
+        dedup_window_s=None,
+        in_flight_cap=None if user.is_staff else settings.max_jobs_in_flight_per_user,
+        queue_max=settings.queue_max,
+    )
+    return await _queued(db, job_id, False)
+
+
+async def _can_read(db: Database, user: User, job: Row) -> bool:
+    if job["user_id"] == user.id or user.role == "admin":
+        return True
+    if user.role != "teacher" or job["problem_id"] is None:
+        return False
+    problem = await problem_store.get(db, job["problem_id"])
+    return problem is not None and problem["owner_id"] == user.id
+
+
+async def readable_job(db: Database, user: User, job_id: int, kind: str) -> Row:
+    """The job if `user` may read it and it is of `kind`; otherwise 404, as for a missing one."""
+    job = await job_store.get(db, job_id)
+    kinds = ("submission", "rejudge") if kind == "submission" else (kind,)
+    if job is None or job["kind"] not in kinds or not await _can_read(db, user, job):
+        raise NotFound("not_found", f"no such {kind}")
+    if job["kind"] == "rejudge" and not user.is_staff:
+        raise NotFound("not_found", f"no such {kind}")
+    return job
+
+
+def _infra(job: Row, staff: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"infra_retries": job["infra_attempts"]}
+    if job["status"] == "failed":
+        out["error"] = {
+            "code": "infra_error",
+            "message": "the sandbox could not run this program after several tries; your attempt was not counted. "
+            "Please try again later or tell your teacher.",
+        }
+    if staff:
+        out["infra_log"] = json.loads(job["infra_log"] or "[]")
+    return out
+
+
+def _test_json(row: Row, full: bool) -> dict[str, Any]:
+    out = {"position": row["position"], "name": row["name"], "verdict": row["verdict"], "visible": bool(row["visible"])}
+    if row["visible"] or full:
+        out.update(
+            exit_code=row["exit_code"],
+            signal=row["signal"],
+            time_ms=row["time_ms"],
+            stdout=row["stdout"],
+            stderr=row["stderr"],
+            truncated=bool(row["truncated"]),
+            stdin=row["stdin"],
+            expected_stdout=row["expected_stdout"],
+            full_output=bool(row["stdout_blob"] or row["stderr_blob"]),
+        )
+    return out
+
+
+async def _judgement(db: Database, job: Row, full: bool) -> dict[str, Any]:
+    tests = await (job_store.tests_full(db, job["id"]) if full else job_store.tests_for_student(db, job["id"]))
+    return {
+        "status": job["status"],
+        "verdict": job["verdict"],
+        "score": job["score"],
+        "compile_output": job["compile_output"],
+        "position": await job_store.queue_position(db, job),
+        "tests": [_test_json(t, full) for t in tests],
+        "created_at": job["created_at"],
+        "finished_at": job["finished_at"],
+    }
+
+
+async def submission_json(db: Database, user: User, job_id: int) -> dict[str, Any]:
+    job = await readable_job(db, user, job_id, "submission")
+    staff = user.is_staff
+    shown = job
+    if job["published_rejudge"] is not None:
+        shown = await job_store.get(db, job["published_rejudge"]) or job
+    out: dict[str, Any] = {
+        "id": job["id"],
+        "kind": job["kind"],
+        "problem_id": job["problem_id"],
+        "user_id": job["user_id"],
+        "language": job["language"],
+        "code": job["code"],
+        "attempts": await job_store.attempt_number(db, job) if job["kind"] == "submission" else None,
+        **await _judgement(db, shown, staff),
+        **_infra(shown, staff),
+    }
+    if staff and job["kind"] == "submission":
+        out["original"] = {**await _judgement(db, job, True), **_infra(job, True)}
+        out["rejudges"] = [
+            {"id": r["id"], **await _judgement(db, r, True), **_infra(r, True)}
+            for r in await job_store.rejudges_of(db, job["id"])
+        ]
+        out["published_rejudge"] = job["published_rejudge"]
+    return out
+
+
+async def run_json(db: Database, user: User, job_id: int) -> dict[str, Any]:
+    job = await readable_job(db, user, job_id, "run")
+    tests = await job_store.tests_full(db, job_id)
+    first = tests[0] if tests else None
+    return {
+        "id": job["id"],
+        "language": job["language"],
+        "status": job["status"],
+        "verdict": job["verdict"],
+        "position": await job_store.queue_position(db, job),
+        "stdout": first["stdout"] if first else None,
+        "stderr": first["stderr"] if first else None,
+        "exit_code": first["exit_code"] if first else None,
+        "signal": first["signal"] if first else None,
+        "time_ms": first["time_ms"] if first else None,
+        "truncated": bool(first["truncated"]) if first else False,
+        "full_output": bool(first and (first["stdout_blob"] or first["stderr_blob"])),
+        "compile_output": job["compile_output"],
+        "images": [],
+        "created_at": job["created_at"],
+        "finished_at": job["finished_at"],
+        **_infra(job, user.is_staff),
+    }
+
+
+async def job_status(db: Database, job_id: int) -> tuple[str, int | None]:
+    job = await job_store.get(db, job_id)
+    if job is None:
+        return "gone", None
+    return job["status"], await job_store.queue_position(db, job)
+
+
+async def full_output(db: Database, user: User, job_id: int, kind: str, position: int, stream: str) -> str | None:
+    """The blob hash of a test's full output, if the caller may see that test; None if nothing was cut."""
+    await readable_job(db, user, job_id, kind)
+    full = user.is_staff or kind == "run"
+    tests = await (job_store.tests_full(db, job_id) if full else job_store.tests_for_student(db, job_id))
+    for test in tests:
+        if test["position"] == position and test["visible"]:
+            return test[f"{stream}_blob"]
+    raise NotFound("not_found", "no such test output")
+
+
+async def list_submissions(
+    db: Database, user: User, problem_id: int | None, class_id: int | None, user_id: int | None
+) -> list[dict[str, Any]]:
+    where = ["j.kind = 'submission'"]
+    params: list[Any] = []
+    if not user.is_staff:
+        where.append("j.user_id = ?")
+        params.append(user.id)
+    elif user.role == "teacher":
+        where.append("p.owner_id = ?")
+        params.append(user.id)
+    if problem_id is not None:
+        where.append("j.problem_id = ?")
+        params.append(problem_id)
+    if user_id is not None:
+        where.append("j.user_id = ?")
+        params.append(user_id)
+    if class_id is not None:
+        where.append("j.user_id IN (SELECT user_id FROM class_members WHERE class_id = ?)")
+        params.append(class_id)
+    rows = await job_store.list_submissions(db, where, params, LIST_LIMIT)
+    return [
+        {
+            "id": r["id"],
+            "problem_id": r["problem_id"],
+            "problem_title": r["title"],
+            "user_id": r["user_id"],
+            "username": r["username"],
+            "language": r["language"],
+            "status": r["status"],
+            "verdict": r["verdict"],
+            "score": r["score"],
+            "created_at": r["created_at"],
+        }
+        for r in rows
+    ]
+
+
+async def rejudge(db: Database, user: User, problem_id: int) -> dict[str, Any]:
+    require_staff(user)
+    await problems.readable_row(db, user, problem_id)
+    created = []
+    for submission in await job_store.submissions_of_problem(db, problem_id):
+        job_id, _ = await job_store.enqueue(
+            db,
+            kind="rejudge",
+            user_id=submission["user_id"],
+            problem_id=problem_id,
+            language=submission["language"],
+            code=submission["code"],
+            code_hash=submission["code_hash"],
+            stdin="",
+            priority=PRIORITY_REJUDGE,
+            dedup_window_s=None,
+            in_flight_cap=None,
+            queue_max=None,
+            rejudge_of=submission["id"],
+        )
+        created.append(job_id)
+    return {"problem_id": problem_id, "rejudges": created}
+
+
+async def publish_rejudge(db: Database, user: User, problem_id: int) -> dict[str, Any]:
+    require_staff(user)
+    await problems.readable_row(db, user, problem_id)
+    return {"problem_id": problem_id, "published": await job_store.publish_rejudges(db, problem_id)}
+
+
+async def stats(db: Database) -> dict[str, Any]:
+    counts = await job_store.counts_by_status(db)
+    latencies = sorted(await job_store.recent_latencies(db))
+    latency: dict[str, float | None] = {"median_s": None, "p95_s": None}
+    if latencies:
+        latency["median_s"] = round(statistics.median(latencies), 3)
+        latency["p95_s"] = round(latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))], 3)
+    return {"jobs": {s: counts.get(s, 0) for s in ("queued", "running", "done", "failed")}, "latency": latency}
+
+
+async def requeue_failed(db: Database) -> int:
+    return await job_store.requeue_failed(db)

@@ -1,0 +1,329 @@
+"""The job queue and job results in SQLite; implements the runner's JobStore protocol.
+
+Claims are one UPDATE … RETURNING on the single writer connection, so two workers can never
+take the same job. A lease owner column fences late writes from a worker that lost its job.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from appliance.clock import now_iso
+from appliance.db import Database, Row
+from appliance.errors import RateLimited, Unavailable
+from runner.queue import ClaimedJob, GradingSpec, GradingTest, JobResult
+
+_CLAIMED = "id, kind, user_id, problem_id, language, code, stdin, infra_attempts"
+JOB_COLUMNS = (
+    "id, kind, user_id, problem_id, rejudge_of, language, code, code_hash, stdin, priority, status, verdict, score,"
+    " compile_output, infra_attempts, infra_log, not_before, published_rejudge, created_at, started_at, finished_at"
+)
+ACTIVE = ("queued", "running")
+# A test's output reaches a student only when the test itself is visible to them now.
+_VISIBLE_TC = "(tc.visibility = 'visible' OR (tc.visibility = 'reveal_later' AND tc.reveal_at <= ?))"
+
+
+def _append_log(raw: str, code: str, message: str) -> str:
+    entries = json.loads(raw or "[]")
+    entries.append({"at": time.time(), "code": code, "message": message[:500]})
+    return json.dumps(entries[-20:])
+
+
+async def enqueue(
+    db: Database,
+    *,
+    kind: str,
+    user_id: int,
+    problem_id: int | None,
+    language: str,
+    code: str,
+    code_hash: str,
+    stdin: str,
+    priority: int,
+    dedup_window_s: float | None,
+    in_flight_cap: int | None,
+    queue_max: int | None,
+    rejudge_of: int | None = None,
+) -> tuple[int, bool]:
+    """Queue a job, or return the user's identical pending one. Returns (job id, deduplicated)."""
+    now = time.time()
+    async with db.transaction() as conn:
+        if dedup_window_s is not None:
+            cursor = await conn.execute(
+                "SELECT id FROM jobs WHERE user_id = ? AND problem_id IS ? AND kind = ? AND code_hash = ?"
+                " AND language = ? AND (status IN ('queued', 'running') OR created_at >= ?) ORDER BY id DESC LIMIT 1",
+                (user_id, problem_id, kind, code_hash, language, now - dedup_window_s),
+            )
+            existing = await cursor.fetchone()
+            if existing is not None:
+                return int(existing[0]), True
+        if in_flight_cap is not None:
+            cursor = await conn.execute(
+                "SELECT COUNT(*) FROM jobs WHERE user_id = ? AND kind != 'rejudge' AND status IN ('queued', 'running')",
+                (user_id,),
+            )
+            if (await cursor.fetchone())[0] >= in_flight_cap:
+                raise RateLimited(
+                    "too_many_jobs",
+                    f"you already have {in_flight_cap} programs waiting or running; wait for one to finish",
+                    retry_after=5,
+                )
+        if queue_max is not None:
+            cursor = await conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'")
+            if (await cursor.fetchone())[0] >= queue_max:
+                raise Unavailable(
+                    "queue_full", "the class queue is full right now; try again in a minute", retry_after=30
+                )
+        cursor = await conn.execute(
+            "INSERT INTO jobs (kind, user_id, problem_id, rejudge_of, language, code, code_hash, stdin, priority,"
+            " status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)",
+            (kind, user_id, problem_id, rejudge_of, language, code, code_hash, stdin, priority, now),
+        )
+        return int(cursor.lastrowid or 0), False
+
+
+async def get(db: Database, job_id: int) -> Row | None:
+    return await db.fetchone(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+
+
+async def queue_position(db: Database, job: Row) -> int | None:
+    """1 for the next job to run; None unless queued."""
+    if job["status"] != "queued":
+        return None
+    ahead = await db.fetchval(
+        "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND (priority < ? OR (priority = ? AND id < ?))",
+        (job["priority"], job["priority"], job["id"]),
+    )
+    return int(ahead) + 1
+
+
+async def tests_full(db: Database, job_id: int) -> list[Row]:
+    return await db.fetchall(
+        "SELECT jt.position, jt.test_case_id, jt.name, jt.verdict, jt.exit_code, jt.signal, jt.time_ms, jt.stdout,"
+        " jt.stderr, jt.truncated, jt.stdout_blob, jt.stderr_blob, tc.stdin, tc.expected_stdout, tc.visibility,"
+        " 1 AS visible FROM job_tests jt LEFT JOIN test_cases tc ON tc.id = jt.test_case_id"
+        " WHERE jt.job_id = ? ORDER BY jt.position",
+        (job_id,),
+    )
+
+
+async def tests_for_student(db: Database, job_id: int) -> list[Row]:
+    """Per-test results with everything but the verdict blanked for tests the student may not see."""
+    shown = ("name", "exit_code", "signal", "time_ms", "stdout", "stderr", "truncated", "stdout_blob", "stderr_blob")
+    columns = ", ".join(f"CASE WHEN visible THEN {c} END AS {c}" for c in shown if c != "name")
+    return await db.fetchall(
+        f"SELECT position, verdict, visible, CASE WHEN visible THEN name ELSE 'hidden test' END AS name, {columns},"
+        " CASE WHEN visible THEN tc_stdin END AS stdin, CASE WHEN visible THEN tc_expected END AS expected_stdout"
+        " FROM (SELECT jt.*, tc.stdin AS tc_stdin, tc.expected_stdout AS tc_expected,"
+        f" COALESCE({_VISIBLE_TC}, 0) AS visible FROM job_tests jt"
+        " LEFT JOIN test_cases tc ON tc.id = jt.test_case_id WHERE jt.job_id = ?) ORDER BY position",
+        (now_iso(), job_id),
+    )
+
+
+async def attempt_number(db: Database, job: Row) -> int:
+    return int(
+        await db.fetchval(
+            "SELECT COUNT(*) FROM jobs WHERE user_id = ? AND problem_id = ? AND kind = 'submission' AND id <= ?",
+            (job["user_id"], job["problem_id"], job["id"]),
+        )
+    )
+
+
+async def rejudges_of(db: Database, submission_id: int) -> list[Row]:
+    return await db.fetchall(f"SELECT {JOB_COLUMNS} FROM jobs WHERE rejudge_of = ? ORDER BY id DESC", (submission_id,))
+
+
+async def submissions_of_problem(db: Database, problem_id: int) -> list[Row]:
+    return await db.fetchall(
+        f"SELECT {JOB_COLUMNS} FROM jobs WHERE problem_id = ? AND kind = 'submission' ORDER BY id", (problem_id,)
+    )
+
+
+async def publish_rejudges(db: Database, problem_id: int) -> int:
+    """Point each submission of the problem at its newest finished rejudge."""
+    return await db.execute_rowcount(
+        "UPDATE jobs SET published_rejudge = (SELECT r.id FROM jobs r WHERE r.rejudge_of = jobs.id"
+        " AND r.status = 'done' ORDER BY r.id DESC LIMIT 1)"
+        " WHERE problem_id = ? AND kind = 'submission'"
+        " AND EXISTS (SELECT 1 FROM jobs r WHERE r.rejudge_of = jobs.id AND r.status = 'done')",
+        (problem_id,),
+    )
+
+
+async def counts_by_status(db: Database) -> dict[str, int]:
+    rows = await db.fetchall("SELECT status, COUNT(*) FROM jobs GROUP BY status")
+    return {row[0]: row[1] for row in rows}
+
+
+async def recent_latencies(db: Database, limit: int = 200) -> list[float]:
+    rows = await db.fetchall(
+        "SELECT finished_at - created_at FROM jobs WHERE status = 'done' ORDER BY id DESC LIMIT ?", (limit,)
+    )
+    return [row[0] for row in rows]
+
+
+async def requeue_failed(db: Database) -> int:
+    return await db.execute_rowcount(
+        "UPDATE jobs SET status = 'queued', infra_attempts = 0, not_before = 0 WHERE status = 'failed'"
+    )
+
+
+class SqliteJobStore:
+    """The runner's view of the queue."""
+
+    def __init__(self, db: Database, run_time_limit_ms: int, run_memory_limit_mb: int) -> None:
+        self.db = db
+        self.run_time_limit_ms = run_time_limit_ms
+        self.run_memory_limit_mb = run_memory_limit_mb
+
+    async def claim(self, worker_id: str, lease_s: float) -> ClaimedJob | None:
+        now = time.time()
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE jobs SET status = 'running', lease_owner = ?, lease_expires = ?, started_at = ?"
+                " WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND not_before <= ?"
+                f" ORDER BY priority, id LIMIT 1) RETURNING {_CLAIMED}",
+                (worker_id, now + lease_s, now, now),
+            )
+            row = await cursor.fetchone()
+            await cursor.close()
+        return ClaimedJob(*row) if row else None
+
+    async def heartbeat(self, job_id: int, worker_id: str, lease_s: float) -> bool:
+        changed = await self.db.execute_rowcount(
+            "UPDATE jobs SET lease_expires = ? WHERE id = ? AND lease_owner = ? AND status = 'running'",
+            (time.time() + lease_s, job_id, worker_id),
+        )
+        return changed == 1
+
+    async def grading_spec(self, job: ClaimedJob) -> GradingSpec:
+        if job.kind == "run":
+            return GradingSpec(
+                "exact",
+                0.0,
+                self.run_time_limit_ms,
+                self.run_memory_limit_mb,
+                [GradingTest(None, "run", job.stdin, None, 1.0)],
+            )
+        problem = await self.db.fetchone(
+            "SELECT comparison, tolerance, time_limit_ms, memory_limit_mb FROM problems WHERE id = ?",
+            (job.problem_id,),
+        )
+        if problem is None:
+            raise LookupError(f"problem {job.problem_id} of job {job.id} no longer exists")
+        tests = await self.db.fetchall(
+            "SELECT id, name, stdin, expected_stdout, weight FROM test_cases WHERE problem_id = ? ORDER BY position",
+            (job.problem_id,),
+        )
+        return GradingSpec(
+            problem["comparison"],
+            problem["tolerance"],
+            problem["time_limit_ms"],
+            problem["memory_limit_mb"],
+            [GradingTest(t["id"], t["name"], t["stdin"], t["expected_stdout"], t["weight"]) for t in tests],
+        )
+
+    async def complete(self, job_id: int, worker_id: str, result: JobResult) -> bool:
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE jobs SET status = 'done', verdict = ?, score = ?, compile_output = ?, finished_at = ?,"
+                " lease_owner = NULL, lease_expires = NULL WHERE id = ? AND lease_owner = ? AND status = 'running'",
+                (result.verdict, result.score, result.compile_output, time.time(), job_id, worker_id),
+            )
+            if cursor.rowcount != 1:
+                return False
+            await conn.execute("DELETE FROM job_tests WHERE job_id = ?", (job_id,))
+            for t in result.tests:
+                await conn.execute(
+                    "INSERT INTO job_tests (job_id, position, test_case_id, name, verdict, exit_code, signal, time_ms,"
+                    " stdout, stderr, truncated, stdout_blob, stderr_blob)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        job_id,
+                        t.position,
+                        t.test_case_id,
+                        t.name,
+                        t.verdict,
+                        t.exit_code,
+                        t.signal,
+                        t.time_ms,
+                        t.stdout,
+                        t.stderr,
+                        int(t.truncated),
+                        t.stdout_blob,
+                        t.stderr_blob,
+                    ),
+                )
+        return True
+
+    async def _fail_or_requeue(
+        self,
+        conn: Any,
+        job_id: int,
+        attempts: int,
+        log: str,
+        code: str,
+        message: str,
+        max_attempts: int,
+        backoff_s: float,
+    ) -> str:
+        attempts += 1
+        entries = _append_log(log, code, message)
+        if attempts >= max_attempts:
+            await conn.execute(
+                "UPDATE jobs SET status = 'failed', infra_attempts = ?, infra_log = ?, finished_at = ?,"
+                " lease_owner = NULL, lease_expires = NULL WHERE id = ?",
+                (attempts, entries, time.time(), job_id),
+            )
+            return "failed"
+        await conn.execute(
+            "UPDATE jobs SET status = 'queued', infra_attempts = ?, infra_log = ?, not_before = ?,"
+            " lease_owner = NULL, lease_expires = NULL WHERE id = ?",
+            (attempts, entries, time.time() + backoff_s * 2 ** (attempts - 1), job_id),
+        )
+        return "queued"
+
+    async def infra_failure(
+        self, job_id: int, worker_id: str, code: str, message: str, max_attempts: int, backoff_s: float
+    ) -> str:
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "SELECT infra_attempts, infra_log FROM jobs WHERE id = ? AND lease_owner = ? AND status = 'running'",
+                (job_id, worker_id),
+            )
+            row = await cursor.fetchone()
+            if row is None:
+                return "lost"
+            return await self._fail_or_requeue(conn, job_id, row[0], row[1], code, message, max_attempts, backoff_s)
+
+    async def _requeue_where(self, condition: str, params: tuple[Any, ...], code: str, max_attempts: int) -> list[int]:
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                f"SELECT id, infra_attempts, infra_log FROM jobs WHERE status = 'running' AND {condition}", params
+            )
+            rows = await cursor.fetchall()
+            for row in rows:
+                await self._fail_or_requeue(
+                    conn, row[0], row[1], row[2], code, "its worker stopped before finishing", max_attempts, 0.0
+                )
+        return [row[0] for row in rows]
+
+    async def requeue_expired(self, max_attempts: int) -> list[int]:
+        return await self._requeue_where("lease_expires < ?", (time.time(),), "worker_lost", max_attempts)
+
+    async def requeue_all_running(self, max_attempts: int) -> list[int]:
+        return await self._requeue_where("1", (), "appliance_restarted", max_attempts)
+
+
+async def list_submissions(db: Database, where: list[str], params: list[Any], limit: int) -> list[Row]:
+    return await db.fetchall(
+        "SELECT j.id, j.problem_id, p.title, j.user_id, u.username, j.language, j.status,"
+        " COALESCE(r.verdict, j.verdict) AS verdict, COALESCE(r.score, j.score) AS score, j.created_at"
+        " FROM jobs j JOIN problems p ON p.id = j.problem_id JOIN users u ON u.id = j.user_id"
+        " LEFT JOIN jobs r ON r.id = j.published_rejudge"
+        f" WHERE {' AND '.join(where)} ORDER BY j.id DESC LIMIT ?",
+        (*params, limit),
+    )

@@ -1,0 +1,109 @@
+"""What the worker needs from the job store and the blob store; the appliance implements both.
+
+The runner never imports the appliance: it is handed objects that satisfy these protocols.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from runner.executor import InputFile
+
+# Lower runs first: staff before students, graded work before rejudges.
+PRIORITY_STAFF = 10
+PRIORITY_STUDENT = 20
+PRIORITY_REJUDGE = 30
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    kind: str  # run | submission | rejudge
+    user_id: int
+    problem_id: int | None
+    language: str
+    code: str
+    stdin: str
+    infra_attempts: int
+
+
+@dataclass(frozen=True)
+class GradingTest:
+    test_case_id: int | None
+    name: str
+    stdin: str
+    expected_stdout: str | None  # None for a plain run: no comparison
+    weight: float
+
+
+@dataclass(frozen=True)
+class GradingSpec:
+    comparison: str
+    tolerance: float
+    time_limit_ms: int
+    memory_limit_mb: int
+    tests: list[GradingTest]
+    files: list[InputFile] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TestResult:
+    __test__ = False  # not a pytest test class, despite the name
+
+    position: int
+    test_case_id: int | None
+    name: str
+    verdict: str
+    exit_code: int | None
+    signal: int | None
+    time_ms: int
+    stdout: str
+    stderr: str
+    truncated: bool
+    stdout_blob: str | None
+    stderr_blob: str | None
+
+
+@dataclass(frozen=True)
+class JobResult:
+    verdict: str
+    score: float | None
+    compile_output: str | None
+    tests: list[TestResult]
+
+
+class JobStore(Protocol):
+    async def claim(self, worker_id: str, lease_s: float) -> ClaimedJob | None:
+        """Atomically take the next runnable queued job, or None."""
+        ...
+
+    async def heartbeat(self, job_id: int, worker_id: str, lease_s: float) -> bool:
+        """Extend the lease; False if the job is no longer ours."""
+        ...
+
+    async def grading_spec(self, job: ClaimedJob) -> GradingSpec: ...
+
+    async def complete(self, job_id: int, worker_id: str, result: JobResult) -> bool:
+        """Store the result if we still hold the lease; False if someone else took the job."""
+        ...
+
+    async def infra_failure(
+        self, job_id: int, worker_id: str, code: str, message: str, max_attempts: int, backoff_s: float
+    ) -> str:
+        """Record an infrastructure failure: requeue with backoff, or fail past the bound. Returns the status."""
+        ...
+
+    async def requeue_expired(self, max_attempts: int) -> list[int]:
+        """Jobs whose lease ran out (their worker was lost) go back to the queue."""
+        ...
+
+    async def requeue_all_running(self, max_attempts: int) -> list[int]:
+        """At start-up nothing can be running: every running job's worker died with the old process."""
+        ...
+
+
+class BlobSink(Protocol):
+    def put(self, data: bytes) -> str:
+        """Store bytes (blocking; called from a thread) and return their content hash."""
+        ...

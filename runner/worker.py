@@ -1,0 +1,227 @@
+"""The worker pool: claim jobs, run them in the sandbox, store bounded results.
+
+User-caused failures (wrong answer, crash, limits) are results and never retried; only
+infrastructure failures go back to the queue, a bounded number of times with backoff. While the
+engine is unreachable, workers stop claiming and probe it, so an outage does not burn every
+queued job's retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from runner.executor import ExecRequest, Executor, InfraError, TestInput
+from runner.queue import BlobSink, ClaimedJob, JobStore
+from runner.results import shape
+
+log = logging.getLogger(__name__)
+
+JobListener = Callable[[int], None]
+ExecutorFactory = Callable[[], Awaitable[Executor]]
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    workers: int = 2
+    lease_s: float = 120.0
+    infra_max_attempts: int = 4
+    infra_backoff_s: float = 2.0
+    result_max_bytes: int = 65_536
+    full_output_max_bytes: int = 8_388_608
+    poll_interval_s: float = 1.0
+    engine_retry_s: float = 3.0
+    recycle_after_jobs: int = 500
+    recycle_rss_mb: int = 600
+
+
+def rss_mb() -> float:
+    """This process's resident memory, from /proc (Linux) — no extra dependency for one number."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            pages = int(handle.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 1_048_576
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+class _ExecutorSlot:
+    """The current executor, replaced after N jobs or past a memory threshold; the old one closes when idle."""
+
+    def __init__(self, factory: ExecutorFactory) -> None:
+        self._factory = factory
+        self._current: Executor | None = None
+        self._in_use: dict[int, int] = {}
+        self._retired: dict[int, Executor] = {}
+        self._jobs = 0
+        self._lock = asyncio.Lock()
+        self.recycles = 0
+
+    async def acquire(self) -> Executor:
+        async with self._lock:
+            if self._current is None:
+                self._current = await self._factory()
+            executor = self._current
+            self._in_use[id(executor)] = self._in_use.get(id(executor), 0) + 1
+            return executor
+
+    async def release(self, executor: Executor, settings: WorkerSettings) -> None:
+        key = id(executor)
+        self._in_use[key] -= 1
+        self._jobs += 1
+        if executor is self._current and (
+            self._jobs >= settings.recycle_after_jobs or rss_mb() > settings.recycle_rss_mb
+        ):
+            log.info("recycling the executor after %d jobs (rss %.0f MB)", self._jobs, rss_mb())
+            self._retired[key] = executor
+            self._current = None
+            self._jobs = 0
+            self.recycles += 1
+        if key in self._retired and self._in_use[key] == 0:
+            del self._in_use[key]
+            await self._retired.pop(key).close()
+
+    async def close(self) -> None:
+        for executor in [*self._retired.values(), *([self._current] if self._current else [])]:
+            await executor.close()
+        self._retired.clear()
+        self._current = None
+
+
+class Runner:
+    def __init__(
+        self,
+        store: JobStore,
+        blobs: BlobSink,
+        executor_factory: ExecutorFactory,
+        settings: WorkerSettings,
+        listener: JobListener | None = None,
+    ) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.settings = settings
+        self._executors = _ExecutorSlot(executor_factory)
+        self._listener = listener or (lambda job_id: None)
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._paused_until = 0.0
+        self._instance = uuid.uuid4().hex[:8]
+        self.last_infra_error: str | None = None
+        self.jobs_done = 0
+
+    @property
+    def engine_paused(self) -> bool:
+        return time.monotonic() < self._paused_until
+
+    async def start(self) -> None:
+        requeued = await self.store.requeue_all_running(self.settings.infra_max_attempts)
+        if requeued:
+            log.warning("requeued %d job(s) left running by a previous process", len(requeued))
+            for job_id in requeued:
+                self._listener(job_id)
+        for index in range(self.settings.workers):
+            self._tasks.append(asyncio.create_task(self._work(f"{self._instance}-w{index}")))
+        self._tasks.append(asyncio.create_task(self._reap_expired()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self._executors.close()
+
+    def notify(self) -> None:
+        """A job was queued: wake an idle worker now instead of at its next poll."""
+        self._wake.set()
+
+    async def _idle(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        self._wake.clear()
+
+    async def _work(self, worker_id: str) -> None:
+        while True:
+            try:
+                if self.engine_paused:
+                    await asyncio.sleep(self._paused_until - time.monotonic())
+                    continue
+                job = await self.store.claim(worker_id, self.settings.lease_s)
+                if job is None:
+                    await self._idle(self.settings.poll_interval_s)
+                    continue
+                self._listener(job.id)
+                await self._run(worker_id, job)
+                self._listener(job.id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a worker must survive anything one job or the store throws at it
+                log.exception("worker %s failed outside a job; continuing", worker_id)
+                await asyncio.sleep(self.settings.poll_interval_s)
+
+    async def _heartbeat(self, job_id: int, worker_id: str) -> None:
+        while True:
+            await asyncio.sleep(self.settings.lease_s / 3)
+            if not await self.store.heartbeat(job_id, worker_id, self.settings.lease_s):
+                log.warning("lost the lease on job %d", job_id)
+                return
+
+    async def _run(self, worker_id: str, job: ClaimedJob) -> None:
+        heartbeat = asyncio.create_task(self._heartbeat(job.id, worker_id))
+        try:
+            spec = await self.store.grading_spec(job)
+            request = ExecRequest(
+                language=job.language,
+                code=job.code,
+                tests=[TestInput(t.name, t.stdin.encode("utf-8")) for t in spec.tests],
+                files=spec.files,
+                time_limit_ms=spec.time_limit_ms,
+                memory_limit_mb=spec.memory_limit_mb,
+            )
+            executor = await self._executors.acquire()
+            try:
+                outcome = await executor.execute(request)
+            finally:
+                await self._executors.release(executor, self.settings)
+            result = await asyncio.to_thread(
+                shape, outcome, spec, self.blobs, self.settings.result_max_bytes, self.settings.full_output_max_bytes
+            )
+            if await self.store.complete(job.id, worker_id, result):
+                self.jobs_done += 1
+                self.last_infra_error = None
+        except InfraError as error:
+            await self._infra_failure(job, worker_id, error.code, error.message)
+            if error.code == "engine_unavailable":
+                self._paused_until = time.monotonic() + self.settings.engine_retry_s
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # an unexpected bug is infrastructure, never the student's fault
+            log.exception("job %d failed in the worker", job.id)
+            await self._infra_failure(job, worker_id, "worker_error", f"{type(error).__name__}: {error}")
+        finally:
+            heartbeat.cancel()
+
+    async def _infra_failure(self, job: ClaimedJob, worker_id: str, code: str, message: str) -> None:
+        self.last_infra_error = f"{code}: {message}"
+        status = await self.store.infra_failure(
+            job.id, worker_id, code, message, self.settings.infra_max_attempts, self.settings.infra_backoff_s
+        )
+        log.warning("job %d: infrastructure failure %s (%s); now %s", job.id, code, message, status)
+
+    async def _reap_expired(self) -> None:
+        while True:
+            await asyncio.sleep(max(1.0, self.settings.lease_s / 4))
+            try:
+                for job_id in await self.store.requeue_expired(self.settings.infra_max_attempts):
+                    log.warning("job %d lost its worker; requeued", job_id)
+                    self._listener(job_id)
+                self._wake.set()
+            except Exception:  # keep reaping even if one pass fails
+                log.exception("requeue of expired leases failed")

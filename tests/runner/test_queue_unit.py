@@ -1,0 +1,268 @@
+"""The queue and worker against a real SQLite file, with a scripted executor (unit level: no Docker)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from appliance import migrations
+from appliance.accounts import Accounts, User
+from appliance.blobs import BlobStore
+from appliance.db import Database
+from appliance.errors import RateLimited, Unavailable
+from appliance.settings import Settings, load_settings
+from appliance.store import jobs as job_store
+from appliance.store import problems as problem_store
+from appliance.store.jobs import SqliteJobStore
+from runner.executor import CompileOutcome, ExecRequest, ExecResult, InfraError, TestOutcome
+from runner.worker import Runner, WorkerSettings
+
+
+class ScriptedExecutor:
+    """Answers each request with the next scripted reply: an ExecResult factory or an exception."""
+
+    def __init__(self, replies: list[object]) -> None:
+        self.replies = replies
+        self.requests: list[ExecRequest] = []
+        self.closed = False
+
+    async def execute(self, request: ExecRequest) -> ExecResult:
+        self.requests.append(request)
+        reply = self.replies.pop(0) if self.replies else _echo
+        if isinstance(reply, Exception):
+            raise reply
+        return reply(request)  # type: ignore[operator]
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+def _echo(request: ExecRequest) -> ExecResult:
+    return ExecResult(None, [TestOutcome(t.name, "ok", 0, t.stdin, b"", 5) for t in request.tests])
+
+
+def _crash(request: ExecRequest) -> ExecResult:
+    return ExecResult(None, [TestOutcome(t.name, "runtime_error", 1, b"", b"Traceback", 5) for t in request.tests])
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[tuple[Settings, Database, BlobStore, User]]:
+    settings = load_settings(data_dir=tmp_path, environ={}, overrides={"infra_backoff_s": 0.01})
+    migrations.migrate(settings.db_path, settings.backup_dir)
+    db = Database(settings.db_path)
+    await db.open()
+    user = await Accounts(db, settings).create_by(None, "teacher1", "password123", "teacher", None)
+    yield settings, db, BlobStore(settings.blob_dir), user
+    await db.close()
+
+
+async def _problem(db: Database, owner: int, tests: list[tuple[str, str]]) -> int:
+    fields = {
+        "title": "Echo",
+        "statement": "",
+        "language": "python",
+        "time_limit_ms": 1000,
+        "memory_limit_mb": 64,
+        "comparison": "trailing_whitespace",
+        "tolerance": 0.0,
+    }
+    cases = [
+        {"name": f"t{i}", "stdin": i_, "expected_stdout": o, "visibility": "hidden", "weight": 1.0}
+        for i, (i_, o) in enumerate(tests)
+    ]
+    return await problem_store.create(db, owner, fields, [], cases)
+
+
+async def _enqueue(db: Database, user: User, problem_id: int | None, code: str = "print()", **kw: object) -> int:
+    args: dict[str, object] = {
+        "kind": "submission" if problem_id else "run",
+        "user_id": user.id,
+        "problem_id": problem_id,
+        "language": "python",
+        "code": code,
+        "code_hash": code,
+        "stdin": "",
+        "priority": 20,
+        "dedup_window_s": None,
+        "in_flight_cap": None,
+        "queue_max": None,
+    }
+    args.update(kw)
+    job_id, _ = await job_store.enqueue(db, **args)  # type: ignore[arg-type]
+    return job_id
+
+
+async def _drain(runner: Runner, db: Database, job_ids: list[int], timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while True:
+            rows = [await job_store.get(db, j) for j in job_ids]
+            if all(r is not None and r["status"] in ("done", "failed") for r in rows):
+                return
+            runner.notify()
+            await asyncio.sleep(0.02)
+
+
+def _runner(db: Database, blobs: BlobStore, executor: ScriptedExecutor, **kw: object) -> Runner:
+    settings = WorkerSettings(**{"workers": 2, "infra_backoff_s": 0.01, "poll_interval_s": 0.05, **kw})  # type: ignore[arg-type]
+    store = SqliteJobStore(db, 1000, 64)
+
+    async def factory() -> ScriptedExecutor:
+        return executor
+
+    return Runner(store, blobs, factory, settings)  # type: ignore[arg-type]
+
+
+async def test_grades_against_expected_outputs_outside_the_sandbox(env) -> None:  # type: ignore[no-untyped-def]
+    settings, db, blobs, user = env
+    problem = await _problem(db, user.id, [("1\n", "1\n"), ("2\n", "3\n")])
+    job = await _enqueue(db, user, problem)
+    executor = ScriptedExecutor([])
+    runner = _runner(db, blobs, executor)
+    await runner.start()
+    try:
+        await _drain(runner, db, [job])
+    finally:
+        await runner.stop()
+    row = await job_store.get(db, job)
+    assert row["status"] == "done" and row["verdict"] == "wrong_answer" and row["score"] == 50.0
+    # Expected outputs never travel to the executor.
+    sent = executor.requests[0]
+    assert [t.stdin for t in sent.tests] == [b"1\n", b"2\n"]
+    assert "expected" not in repr(sent)
+    tests = await job_store.tests_full(db, job)
+    assert [t["verdict"] for t in tests] == ["accepted", "wrong_answer"]
+
+
+async def test_user_failure_is_a_result_and_never_retried(env) -> None:  # type: ignore[no-untyped-def]
+    _, db, blobs, user = env
+    job = await _enqueue(db, user, None)
+    executor = ScriptedExecutor([_crash])
+    runner = _runner(db, blobs, executor)
+    await runner.start()
+    try:
+        await _drain(runner, db, [job])
+    finally:
+        await runner.stop()
+    row = await job_store.get(db, job)
+    assert (row["status"], row["verdict"], row["infra_attempts"]) == ("done", "runtime_error", 0)
+    assert len(executor.requests) == 1
+
+
+async def test_infra_failures_retry_with_backoff_then_give_up(env) -> None:  # type: ignore[no-untyped-def]
+    _, db, blobs, user = env
+    retried = await _enqueue(db, user, None, code="a")
+    executor = ScriptedExecutor([InfraError("sandbox_lost", "gone"), InfraError("sandbox_lost", "gone again")])
+    runner = _runner(db, blobs, executor, infra_max_attempts=3)
+    await runner.start()
+    try:
+        await _drain(runner, db, [retried])
+        row = await job_store.get(db, retried)
+        assert (row["status"], row["verdict"], row["infra_attempts"]) == ("done", "accepted", 2)
+        assert [e["code"] for e in json.loads(row["infra_log"])] == ["sandbox_lost", "sandbox_lost"]
+
+        doomed = await _enqueue(db, user, None, code="b")
+        executor.replies = [InfraError("sandbox_lost", "x")] * 3
+        await _drain(runner, db, [doomed])
+        row = await job_store.get(db, doomed)
+        assert (row["status"], row["infra_attempts"]) == ("failed", 3)
+    finally:
+        await runner.stop()
+
+
+async def test_engine_outage_pauses_claims_instead_of_burning_retries(env) -> None:  # type: ignore[no-untyped-def]
+    _, db, blobs, user = env
+    jobs = [await _enqueue(db, user, None, code=str(i)) for i in range(4)]
+    executor = ScriptedExecutor([InfraError("engine_unavailable", "down")])
+    runner = _runner(db, blobs, executor, workers=1, engine_retry_s=0.3, infra_max_attempts=2)
+    await runner.start()
+    try:
+        await _drain(runner, db, jobs)
+    finally:
+        await runner.stop()
+    rows = [await job_store.get(db, j) for j in jobs]
+    assert all(r["status"] == "done" for r in rows)
+    assert sum(r["infra_attempts"] for r in rows) == 1
+
+
+async def test_dedup_caps_and_full_queue(env) -> None:  # type: ignore[no-untyped-def]
+    _, db, _, user = env
+    problem = await _problem(db, user.id, [("", "")])
+    first = await _enqueue(db, user, problem, code="same", dedup_window_s=30.0)
+    again, dedup = await job_store.enqueue(
+        db,
+        kind="submission",
+        user_id=user.id,
+        problem_id=problem,
+        language="python",
+        code="same",
+        code_hash="same",
+        stdin="",
+        priority=20,
+        dedup_window_s=30.0,
+        in_flight_cap=None,
+        queue_max=None,
+    )
+    assert (again, dedup) == (first, True)
+    with pytest.raises(RateLimited) as capped:
+        await _enqueue(db, user, problem, code="other", in_flight_cap=1)
+    assert capped.value.code == "too_many_jobs"
+    with pytest.raises(Unavailable) as full:
+        await _enqueue(db, user, problem, code="third", queue_max=1)
+    assert full.value.code == "queue_full"
+    assert await db.fetchval("SELECT COUNT(*) FROM jobs") == 1
+
+
+async def test_priority_then_age_and_fenced_leases(env) -> None:  # type: ignore[no-untyped-def]
+    _, db, _, user = env
+    store = SqliteJobStore(db, 1000, 64)
+    student = await _enqueue(db, user, None, code="s", priority=20)
+    rejudge = await _enqueue(db, user, None, code="r", priority=30)
+    staff = await _enqueue(db, user, None, code="t", priority=10)
+    order = [(await store.claim("w", 60)).id for _ in range(3)]  # type: ignore[union-attr]
+    assert order == [staff, student, rejudge]
+    assert await store.claim("w", 60) is None
+    # A worker that lost its lease cannot overwrite the job.
+    from runner.queue import JobResult
+
+    assert not await store.complete(staff, "someone-else", JobResult("accepted", None, None, []))
+
+
+async def test_restart_requeues_running_jobs_as_infra_retry(env) -> None:  # type: ignore[no-untyped-def]
+    _, db, blobs, user = env
+    store = SqliteJobStore(db, 1000, 64)
+    job = await _enqueue(db, user, None)
+    assert (await store.claim("dead-process", 60)).id == job  # type: ignore[union-attr]
+    runner = _runner(db, blobs, ScriptedExecutor([]))
+    await runner.start()
+    try:
+        await _drain(runner, db, [job])
+    finally:
+        await runner.stop()
+    row = await job_store.get(db, job)
+    assert (row["status"], row["infra_attempts"]) == ("done", 1)
+    assert json.loads(row["infra_log"])[0]["code"] == "appliance_restarted"
+
+
+async def test_long_output_is_cut_and_kept_whole_in_the_blob_store(env) -> None:  # type: ignore[no-untyped-def]
+    _, db, blobs, user = env
+    flood = b"x" * 300_000 + "é".encode() * 10
+
+    def loud(request: ExecRequest) -> ExecResult:
+        return ExecResult(CompileOutcome(True, "", 1), [TestOutcome("run", "ok", 0, flood, b"\xff\xfe bad", 3)])
+
+    job = await _enqueue(db, user, None)
+    runner = _runner(db, blobs, ScriptedExecutor([loud]), result_max_bytes=65_536)
+    await runner.start()
+    try:
+        await _drain(runner, db, [job])
+    finally:
+        await runner.stop()
+    (test,) = await job_store.tests_full(db, job)
+    assert len(test["stdout"].encode()) < 65_536 and "output cut here" in test["stdout"]
+    assert test["truncated"] == 1
+    assert blobs.get(test["stdout_blob"]) == flood
+    assert test["stderr"] == "\ufffd\ufffd bad"
