@@ -96,8 +96,8 @@ async def _enqueue(db: Database, user: User, problem_id: int | None, code: str =
     return job_id
 
 
-async def _drain(runner: Runner, db: Database, job_ids: list[int], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
+async def _drain(runner: Runner, db: Database, job_ids: list[int], limit_s: float = 10.0) -> None:
+    async with asyncio.timeout(limit_s):
         while True:
             rows = [await job_store.get(db, j) for j in job_ids]
             if all(r is not None and r["status"] in ("done", "failed") for r in rows):
@@ -117,7 +117,7 @@ def _runner(db: Database, blobs: BlobStore, executor: ScriptedExecutor, **kw: ob
 
 
 async def test_grades_against_expected_outputs_outside_the_sandbox(env) -> None:  # type: ignore[no-untyped-def]
-    settings, db, blobs, user = env
+    _, db, blobs, user = env
     problem = await _problem(db, user.id, [("1\n", "1\n"), ("2\n", "3\n")])
     job = await _enqueue(db, user, problem)
     executor = ScriptedExecutor([])
