@@ -7,17 +7,20 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from appliance import legal, migrations
+from appliance import (
+    legal,
+    maintenance,  # noqa: F401 - registers the periodic tasks
+    migrations,
+)
 from appliance.accounts import Accounts
 from appliance.blobs import BlobStore
 from appliance.db import Database
-from appliance.http import pages  # noqa: F401 - registers the page routes
 from appliance.http.keys import ACCOUNTS, BLOBS, DB, EVENTS, SERVICES, SETTINGS
 from appliance.http.middleware import auth_middleware, errors_middleware, security_headers_middleware
-from appliance.http.routing import add_routes
-from appliance.http.views import auth, classes, jobs, meta, problems  # noqa: F401 - registers the API routes
+from appliance.http.routing import add_routes, import_views
 from appliance.job_events import JobEvents
 from appliance.runner_service import ExecutorFactory, ImageCheck, RunnerService
+from appliance.scheduler import scheduler_ctx
 from appliance.settings import Settings
 from ui import STATIC_DIR
 
@@ -75,6 +78,8 @@ def create_app(
         executor_factory = executor_factory or docker_executor_factory(settings)
         image_check = image_check or docker_image_check(settings)
     app.cleanup_ctx.append(_runner_ctx(executor_factory, image_check))
+    app.cleanup_ctx.append(scheduler_ctx)
+    import_views()
     add_routes(app)
     app.router.add_static("/static/", STATIC_DIR, append_version=False)
     return app

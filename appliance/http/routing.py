@@ -6,6 +6,8 @@ OpenAPI document, so the three cannot drift apart.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -61,6 +63,14 @@ def route(
 def spec_of(request: web.Request) -> RouteSpec | None:
     handler = request.match_info.handler
     return getattr(handler, "route_spec", None)
+
+
+def import_views() -> None:
+    """Import every module of `appliance.http.views` (and the pages) so their routes register."""
+    from appliance.http import views
+
+    for module in pkgutil.iter_modules(views.__path__):
+        importlib.import_module(f"{views.__name__}.{module.name}")
 
 
 def add_routes(app: web.Application) -> None:
