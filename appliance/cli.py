@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import socket
 import sys
 from collections.abc import Sequence
@@ -48,9 +49,16 @@ async def _serve(settings: Settings) -> None:
     for url in _urls(settings):
         print(f"  {url}", flush=True)
     print(f"Data folder: {settings.data_dir}  (environment: {settings.environment})", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # SIGTERM (service managers, `kill`) and Ctrl-C both shut down in order: stop taking
+    # requests, stop the workers (their sandboxes are removed), close the database.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
+        print("Labrunner is stopping…", flush=True)
         await runner.cleanup()
 
 
@@ -107,6 +115,30 @@ def cmd_sandbox_build(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _selftest(settings: Settings) -> int:
+    from appliance.sandbox_wiring import DockerSandbox
+    from appliance.selftest import format_table, run_checks
+    from runner.executor import InfraError
+
+    sandbox = DockerSandbox(settings)
+    try:
+        executor = await sandbox.new_executor()
+    except InfraError as error:
+        print(f"FAIL: the sandbox cannot start ({error.code}): {error.message}", file=sys.stderr)
+        return 1
+    try:
+        results = await run_checks(executor, lambda name: print(f"  checking {name} …", flush=True))
+    finally:
+        await executor.close()
+        await sandbox.close()
+    print(format_table(results))
+    return 0 if all(r.passed for r in results) else 1
+
+
+def cmd_selftest(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_selftest(settings))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labrunner", description="Labrunner classroom code runner")
     parser.add_argument("--data-dir", help="data folder (default: per-environment platform folder)")
@@ -136,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_parser("build", help="build the sandbox image from Debian packages").set_defaults(
         func=cmd_sandbox_build
     )
+    commands.add_parser(
+        "selftest", help="run known and hostile programs in every language through the sandbox"
+    ).set_defaults(func=cmd_selftest)
     return parser
 
 

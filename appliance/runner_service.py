@@ -1,9 +1,8 @@
-"""The runner as an appliance service: wires the queue store, blob store and executor together."""
+"""The runner as an appliance service: wires the queue store, blob store and sandbox together."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from appliance.blobs import BlobStore
 from appliance.db import Database
@@ -13,8 +12,19 @@ from appliance.store.jobs import SqliteJobStore
 from runner.executor import Executor
 from runner.worker import Runner, WorkerSettings
 
-ExecutorFactory = Callable[[], Awaitable[Executor]]
-ImageCheck = Callable[[], Awaitable[str]]
+
+class SandboxProvider(Protocol):
+    """Where executors come from (the Docker sandbox in the appliance; a scripted one in unit tests)."""
+
+    async def new_executor(self) -> Executor: ...
+
+    async def engine_up(self) -> bool: ...
+
+    async def image_state(self) -> str:
+        """'ok', or what is wrong: 'missing', 'stale', 'engine_unavailable', …"""
+        ...
+
+    async def close(self) -> None: ...
 
 
 def worker_settings(settings: Settings) -> WorkerSettings:
@@ -30,17 +40,13 @@ def worker_settings(settings: Settings) -> WorkerSettings:
 
 class RunnerService:
     def __init__(
-        self,
-        db: Database,
-        blobs: BlobStore,
-        events: JobEvents,
-        settings: Settings,
-        executor_factory: ExecutorFactory,
-        image_check: ImageCheck,
+        self, db: Database, blobs: BlobStore, events: JobEvents, settings: Settings, sandbox: SandboxProvider
     ) -> None:
-        store = SqliteJobStore(db, settings.default_time_limit_ms, settings.default_memory_limit_mb)
-        self.runner = Runner(store, blobs, executor_factory, worker_settings(settings), events.changed)
-        self._image_check = image_check
+        store = SqliteJobStore(db, settings.default_time_limit_ms, settings.default_memory_limit_mb, blobs)
+        self.sandbox = sandbox
+        self.runner = Runner(
+            store, blobs, sandbox.new_executor, worker_settings(settings), events.changed, sandbox.engine_up
+        )
         self.image_state = "unknown"
 
     async def start(self) -> None:
@@ -48,18 +54,21 @@ class RunnerService:
 
     async def stop(self) -> None:
         await self.runner.stop()
+        await self.sandbox.close()
 
     def notify(self) -> None:
         self.runner.notify()
 
+    def _state(self) -> str:
+        return "paused" if self.runner.engine_paused else "ok"
+
     async def health(self) -> tuple[str, str]:
-        self.image_state = await self._image_check()
-        state = "engine_unavailable" if self.runner.engine_paused else "ok"
-        return state, self.image_state
+        self.image_state = await self.sandbox.image_state()
+        return self._state(), self.image_state
 
     def describe(self) -> dict[str, Any]:
         return {
-            "state": "engine_unavailable" if self.runner.engine_paused else "ok",
+            "state": self._state(),
             "image": self.image_state,
             "workers": self.runner.settings.workers,
             "jobs_done": self.runner.jobs_done,

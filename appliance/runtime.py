@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -19,7 +19,7 @@ from appliance.http.keys import ACCOUNTS, BLOBS, DB, EVENTS, SERVICES, SETTINGS
 from appliance.http.middleware import auth_middleware, errors_middleware, security_headers_middleware
 from appliance.http.routing import add_routes, import_views
 from appliance.job_events import JobEvents
-from appliance.runner_service import ExecutorFactory, ImageCheck, RunnerService
+from appliance.runner_service import RunnerService, SandboxProvider
 from appliance.scheduler import scheduler_ctx
 from appliance.settings import Settings
 from ui import STATIC_DIR
@@ -45,9 +45,9 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     await db.close()
 
 
-def _runner_ctx(executor_factory: ExecutorFactory, image_check: ImageCheck):  # type: ignore[no-untyped-def]
+def _runner_ctx(sandbox: SandboxProvider) -> Callable[[web.Application], AsyncIterator[None]]:
     async def runner(app: web.Application) -> AsyncIterator[None]:
-        service = RunnerService(app[DB], app[BLOBS], app[EVENTS], app[SETTINGS], executor_factory, image_check)
+        service = RunnerService(app[DB], app[BLOBS], app[EVENTS], app[SETTINGS], sandbox)
         await service.start()
         app[SERVICES]["runner"] = service
         yield
@@ -57,13 +57,8 @@ def _runner_ctx(executor_factory: ExecutorFactory, image_check: ImageCheck):  # 
     return runner
 
 
-def create_app(
-    settings: Settings,
-    *,
-    executor_factory: ExecutorFactory | None = None,
-    image_check: ImageCheck | None = None,
-) -> web.Application:
-    """The appliance; the executor defaults to the Docker sandbox (unit tests may hand in another)."""
+def create_app(settings: Settings, *, sandbox: SandboxProvider | None = None) -> web.Application:
+    """The appliance; the sandbox defaults to local Docker (unit tests may hand in another)."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[errors_middleware, security_headers_middleware, auth_middleware],
@@ -72,12 +67,11 @@ def create_app(
     app[SERVICES] = {}
     app[EVENTS] = JobEvents()
     app.cleanup_ctx.append(_storage)
-    if executor_factory is None or image_check is None:
-        from appliance.sandbox_wiring import docker_executor_factory, docker_image_check
+    if sandbox is None:
+        from appliance.sandbox_wiring import DockerSandbox
 
-        executor_factory = executor_factory or docker_executor_factory(settings)
-        image_check = image_check or docker_image_check(settings)
-    app.cleanup_ctx.append(_runner_ctx(executor_factory, image_check))
+        sandbox = DockerSandbox(settings)
+    app.cleanup_ctx.append(_runner_ctx(sandbox))
     app.cleanup_ctx.append(scheduler_ctx)
     import_views()
     add_routes(app)

@@ -25,6 +25,13 @@ log = logging.getLogger(__name__)
 
 JobListener = Callable[[int], None]
 ExecutorFactory = Callable[[], Awaitable[Executor]]
+EngineProbe = Callable[[], Awaitable[bool]]
+# Failures no job could get past: stop claiming and probe until the sandbox is usable again.
+PAUSING_ERRORS = frozenset({"engine_unavailable", "image_missing", "image_stale"})
+
+
+async def _always_up() -> bool:
+    return True
 
 
 @dataclass(frozen=True)
@@ -102,12 +109,14 @@ class Runner:
         executor_factory: ExecutorFactory,
         settings: WorkerSettings,
         listener: JobListener | None = None,
+        engine_probe: EngineProbe = _always_up,
     ) -> None:
         self.store = store
         self.blobs = blobs
         self.settings = settings
         self._executors = _ExecutorSlot(executor_factory)
         self._listener = listener or (lambda job_id: None)
+        self._engine_probe = engine_probe
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._paused_until = 0.0
@@ -117,7 +126,7 @@ class Runner:
 
     @property
     def engine_paused(self) -> bool:
-        return time.monotonic() < self._paused_until
+        return self._paused_until > 0
 
     async def start(self) -> None:
         requeued = await self.store.requeue_all_running(self.settings.infra_max_attempts)
@@ -150,8 +159,8 @@ class Runner:
     async def _work(self, worker_id: str) -> None:
         while True:
             try:
-                if self.engine_paused:
-                    await asyncio.sleep(self._paused_until - time.monotonic())
+                if self._paused_until:
+                    await self._wait_for_engine()
                     continue
                 job = await self.store.claim(worker_id, self.settings.lease_s)
                 if job is None:
@@ -165,6 +174,16 @@ class Runner:
             except Exception:  # a worker must survive anything one job or the store throws at it
                 log.exception("worker %s failed outside a job; continuing", worker_id)
                 await asyncio.sleep(self.settings.poll_interval_s)
+
+    async def _wait_for_engine(self) -> None:
+        """While the engine or image is unusable, probe instead of claiming jobs that would only fail."""
+        await asyncio.sleep(max(0.0, self._paused_until - time.monotonic()))
+        if await self._engine_probe():
+            if self._paused_until:
+                log.info("the sandbox is usable again; resuming")
+            self._paused_until = 0.0
+        else:
+            self._paused_until = time.monotonic() + self.settings.engine_retry_s
 
     async def _heartbeat(self, job_id: int, worker_id: str) -> None:
         while True:
@@ -198,7 +217,7 @@ class Runner:
                 self.last_infra_error = None
         except InfraError as error:
             await self._infra_failure(job, worker_id, error.code, error.message)
-            if error.code == "engine_unavailable":
+            if error.code in PAUSING_ERRORS:
                 self._paused_until = time.monotonic() + self.settings.engine_retry_s
         except asyncio.CancelledError:
             raise

@@ -106,14 +106,15 @@ async def _drain(runner: Runner, db: Database, job_ids: list[int], limit_s: floa
             await asyncio.sleep(0.02)
 
 
-def _runner(db: Database, blobs: BlobStore, executor: ScriptedExecutor, **kw: object) -> Runner:
+def _runner(db: Database, blobs: BlobStore, executor: ScriptedExecutor, probe: object = None, **kw: object) -> Runner:
     settings = WorkerSettings(**{"workers": 2, "infra_backoff_s": 0.01, "poll_interval_s": 0.05, **kw})  # type: ignore[arg-type]
     store = SqliteJobStore(db, 1000, 64)
 
     async def factory() -> ScriptedExecutor:
         return executor
 
-    return Runner(store, blobs, factory, settings)  # type: ignore[arg-type]
+    extra = {"engine_probe": probe} if probe else {}
+    return Runner(store, blobs, factory, settings, **extra)  # type: ignore[arg-type]
 
 
 async def test_grades_against_expected_outputs_outside_the_sandbox(env) -> None:  # type: ignore[no-untyped-def]
@@ -177,7 +178,12 @@ async def test_engine_outage_pauses_claims_instead_of_burning_retries(env) -> No
     _, db, blobs, user = env
     jobs = [await _enqueue(db, user, None, code=str(i)) for i in range(4)]
     executor = ScriptedExecutor([InfraError("engine_unavailable", "down")])
-    runner = _runner(db, blobs, executor, workers=1, engine_retry_s=0.3, infra_max_attempts=2)
+    probes: list[bool] = [False, False, True]
+
+    async def probe() -> bool:
+        return probes.pop(0) if probes else True
+
+    runner = _runner(db, blobs, executor, probe, workers=2, engine_retry_s=0.1, infra_max_attempts=2)
     await runner.start()
     try:
         await _drain(runner, db, jobs)
@@ -185,7 +191,9 @@ async def test_engine_outage_pauses_claims_instead_of_burning_retries(env) -> No
         await runner.stop()
     rows = [await job_store.get(db, j) for j in jobs]
     assert all(r["status"] == "done" for r in rows)
+    # Only the job that discovered the outage paid a retry; the rest waited for the probe.
     assert sum(r["infra_attempts"] for r in rows) == 1
+    assert not probes
 
 
 async def test_dedup_caps_and_full_queue(env) -> None:  # type: ignore[no-untyped-def]

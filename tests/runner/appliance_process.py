@@ -1,0 +1,96 @@
+"""The appliance as a separate process, started by its CLI, for crash and restart tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tests.conftest import DEFAULT_PASSWORD, REPO_ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cli(data_dir: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "appliance", "--data-dir", str(data_dir), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("LABRUNNER_")},
+        timeout=120,
+        check=True,
+    )
+
+
+def create_account(data_dir: Path, role: str, username: str) -> None:
+    cli(data_dir, "users", "create", "--role", role, "--username", username, "--password-stdin", stdin=DEFAULT_PASSWORD)
+
+
+class ApplianceProcess:
+    def __init__(self, data_dir: Path, port: int, env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.env = env or {}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = data_dir / f"appliance-{port}.log"
+
+    def start(self, timeout_s: float = 60) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LABRUNNER_")} | self.env
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "appliance",
+                    "--data-dir",
+                    str(self.data_dir),
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
+                cwd=REPO_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the appliance exited at start-up:\n{self.log.read_text()[-3000:]}")
+            try:
+                urllib.request.urlopen(f"{self.url}/healthz", timeout=2)
+                return
+            except urllib.error.HTTPError:
+                return  # it answers: a degraded health report is still a running server
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"the appliance did not answer within {timeout_s}s:\n{self.log.read_text()[-3000:]}")
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
