@@ -79,19 +79,32 @@ class _ExecutorSlot:
             return executor
 
     async def release(self, executor: Executor, settings: WorkerSettings) -> None:
-        key = id(executor)
-        self._in_use[key] -= 1
+        self._in_use[id(executor)] -= 1
         self._jobs += 1
         if executor is self._current and (
             self._jobs >= settings.recycle_after_jobs or rss_mb() > settings.recycle_rss_mb
         ):
             log.info("recycling the executor after %d jobs (rss %.0f MB)", self._jobs, rss_mb())
-            self._retired[key] = executor
-            self._current = None
-            self._jobs = 0
             self.recycles += 1
-        if key in self._retired and self._in_use[key] == 0:
-            del self._in_use[key]
+            self._retire(executor)
+        await self._close_if_idle(executor)
+
+    async def retire_current(self) -> None:
+        """Start afresh with the next job (the engine restarted under the current executor)."""
+        if self._current is not None:
+            executor = self._current
+            self._retire(executor)
+            await self._close_if_idle(executor)
+
+    def _retire(self, executor: Executor) -> None:
+        self._retired[id(executor)] = executor
+        self._current = None
+        self._jobs = 0
+
+    async def _close_if_idle(self, executor: Executor) -> None:
+        key = id(executor)
+        if key in self._retired and self._in_use.get(key, 0) == 0:
+            self._in_use.pop(key, None)
             await self._retired.pop(key).close()
 
     async def close(self) -> None:
@@ -180,7 +193,9 @@ class Runner:
         await asyncio.sleep(max(0.0, self._paused_until - time.monotonic()))
         if await self._engine_probe():
             if self._paused_until:
-                log.info("the sandbox is usable again; resuming")
+                log.info("the sandbox is usable again; resuming with a fresh executor")
+                # Its pre-started containers died with the engine (or predate the new image).
+                await self._executors.retire_current()
             self._paused_until = 0.0
         else:
             self._paused_until = time.monotonic() + self.settings.engine_retry_s

@@ -274,3 +274,23 @@ async def test_long_output_is_cut_and_kept_whole_in_the_blob_store(env) -> None:
     assert test["truncated"] == 1
     assert blobs.get(test["stdout_blob"]) == flood
     assert test["stderr"] == "\ufffd\ufffd bad"
+
+
+async def test_executor_is_recycled_after_n_jobs_and_closed(env) -> None:  # type: ignore[no-untyped-def]
+    _, db, blobs, user = env
+    made: list[ScriptedExecutor] = []
+
+    async def factory() -> ScriptedExecutor:
+        made.append(ScriptedExecutor([]))
+        return made[-1]
+
+    settings = WorkerSettings(workers=1, poll_interval_s=0.05, recycle_after_jobs=2)
+    runner = Runner(SqliteJobStore(db, 1000, 64), blobs, factory, settings)  # type: ignore[arg-type]
+    jobs = [await _enqueue(db, user, None, code=str(i)) for i in range(5)]
+    await runner.start()
+    try:
+        await _drain(runner, db, jobs)
+    finally:
+        await runner.stop()
+    assert [len(e.requests) for e in made] == [2, 2, 1]
+    assert all(e.closed for e in made)
