@@ -91,16 +91,14 @@ class Database:
         return self._readers[next(self._next_reader)]
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        cursor = await self._reader().execute(sql, params)
-        rows = await cursor.fetchall()
-        await cursor.close()
-        return list(rows)
+        # One call on the connection's thread: the statement runs to completion and is reset at
+        # once. Interleaved execute/fetch pairs from concurrent requests would keep a read
+        # transaction open across them and pin an old snapshot, hiding just-committed writes.
+        return list(await self._reader().execute_fetchall(sql, params))
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        cursor = await self._reader().execute(sql, params)
-        row = await cursor.fetchone()
-        await cursor.close()
-        return row
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
         row = await self.fetchone(sql, params)
