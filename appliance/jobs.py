@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from appliance import problems
+from appliance import files, problems
 from appliance.accounts import User
 from appliance.classes import require_staff
 from appliance.db import Database, Row
@@ -34,8 +35,12 @@ class Queued:
         return {"id": self.id, "status": self.status, "deduplicated": self.deduplicated, "position": self.position}
 
 
-def code_hash(language: str, code: str) -> str:
-    return hashlib.sha256(f"{language}\0{code}".encode()).hexdigest()
+def code_hash(language: str, code: str, file_ids: Sequence[str] = ()) -> str:
+    """The dedup key: the same code with other files is another job. Files are immutable (a
+    replaced upload gets a new id), so their ids stand for their content; order does not matter."""
+    if not file_ids:
+        return hashlib.sha256(f"{language}\0{code}".encode()).hexdigest()
+    return hashlib.sha256(f"{language}\0{code}\0{','.join(sorted(file_ids))}".encode()).hexdigest()
 
 
 def check_language(language: str) -> None:
@@ -53,9 +58,18 @@ async def _queued(db: Database, job_id: int, deduplicated: bool) -> Queued:
     return Queued(job_id, job["status"], deduplicated, await job_store.queue_position(db, job))
 
 
-async def submit(db: Database, settings: Settings, user: User, problem_id: int, language: str, code: str) -> Queued:
+async def submit(
+    db: Database,
+    settings: Settings,
+    user: User,
+    problem_id: int,
+    language: str,
+    code: str,
+    file_ids: Sequence[str] = (),
+) -> Queued:
     await problems.readable_row(db, user, problem_id)
     check_language(language)
+    file_ids = await files.check_job_files(db, settings, user, file_ids, problem_id)
     job_id, dedup = await job_store.enqueue(
         db,
         kind="submission",
@@ -63,18 +77,28 @@ async def submit(db: Database, settings: Settings, user: User, problem_id: int, 
         problem_id=problem_id,
         language=language,
         code=code,
-        code_hash=code_hash(language, code),
+        code_hash=code_hash(language, code, file_ids),
         stdin="",
         priority=_priority(user),
         dedup_window_s=settings.dedup_window_s,
         in_flight_cap=None if user.is_staff else settings.max_jobs_in_flight_per_user,
         queue_max=settings.queue_max,
+        files=file_ids,
     )
     return await _queued(db, job_id, dedup)
 
 
-async def run(db: Database, settings: Settings, user: User, language: str, code: str, stdin: str) -> Queued:
+async def run(
+    db: Database,
+    settings: Settings,
+    user: User,
+    language: str,
+    code: str,
+    stdin: str,
+    file_ids: Sequence[str] = (),
+) -> Queued:
     check_language(language)
+    file_ids = await files.check_job_files(db, settings, user, file_ids, None)
     job_id, _ = await job_store.enqueue(
         db,
         kind="run",
@@ -82,12 +106,13 @@ async def run(db: Database, settings: Settings, user: User, language: str, code:
         problem_id=None,
         language=language,
         code=code,
-        code_hash=code_hash(language, code),
+        code_hash=code_hash(language, code, file_ids),
         stdin=stdin,
         priority=_priority(user),
         dedup_window_s=None,
         in_flight_cap=None if user.is_staff else settings.max_jobs_in_flight_per_user,
         queue_max=settings.queue_max,
+        files=file_ids,
     )
     return await _queued(db, job_id, False)
 
@@ -139,6 +164,9 @@ def _test_json(row: Row, full: bool) -> dict[str, Any]:
             expected_stdout=row["expected_stdout"],
             full_output=bool(row["stdout_blob"] or row["stderr_blob"]),
         )
+    if full and "visibility" in row.keys():
+        # Staff see every test in full; this says which ones their students see only as a verdict.
+        out["visibility"] = row["visibility"]
     return out
 
 
@@ -170,6 +198,7 @@ async def submission_json(db: Database, user: User, job_id: int) -> dict[str, An
         "language": job["language"],
         "code": job["code"],
         "attempts": await job_store.attempt_number(db, job) if job["kind"] == "submission" else None,
+        "files": await files.files_of_job(db, job["rejudge_of"] or job["id"]),
         **await _judgement(db, shown, staff),
         **_infra(shown, staff),
     }
@@ -201,6 +230,7 @@ async def run_json(db: Database, user: User, job_id: int) -> dict[str, Any]:
         "truncated": bool(first["truncated"]) if first else False,
         "full_output": bool(first and (first["stdout_blob"] or first["stderr_blob"])),
         "compile_output": job["compile_output"],
+        "files": await files.files_of_job(db, job["id"]),
         "images": [],
         "created_at": job["created_at"],
         "finished_at": job["finished_at"],

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from appliance.http.keys import DB
+from appliance import files
+from appliance.http.keys import BLOBS, DB
 from appliance.scheduler import periodic
 from appliance.store import sessions as session_store
 
@@ -12,3 +13,15 @@ from appliance.store import sessions as session_store
 @periodic("purge_expired_sessions", every_s=3600)
 async def purge_expired_sessions(app: web.Application) -> int:
     return await session_store.purge_expired_sessions(app[DB])
+
+
+@periodic("purge_expired_files", every_s=900)
+async def purge_expired_files(app: web.Application) -> dict[str, int]:
+    """Expired and deleted uploads no submission keeps, and the blobs only they used."""
+    return await files.purge_expired_files(app[DB], app[BLOBS])
+
+
+@periodic("purge_orphan_blobs", every_s=6 * 3600)
+async def purge_orphan_blobs(app: web.Application) -> int:
+    """Blobs nothing references any more: left behind by deleted problems, jobs and accounts."""
+    return await files.purge_orphan_blobs(app[DB], app[BLOBS])

@@ -65,6 +65,36 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_wait_s", 30, "Longest ?wait= a client may ask for (seconds)."),
     Setting("result_max_bytes", 65_536, "Largest stored result row; longer output is cut and kept in blobs."),
     Setting("full_output_max_bytes", 8_388_608, "Largest full output kept in the blob store per stream."),
+    Setting("sandbox_runtime", "runc", "OCI runtime for sandboxes: runc or crun (registered by ensure-docker)."),
+    Setting("sandbox_pool_size", 2, "Sandbox containers started ahead of time, each used for exactly one job."),
+    Setting("sandbox_pids_limit", 128, "Processes and threads one sandbox may hold."),
+    Setting("sandbox_output_limit_bytes", 1_048_576, "Output a program may write per stream and test."),
+    Setting("sandbox_work_tmpfs_mb", 64, "Size of a sandbox's work directory (tmpfs)."),
+    Setting("sandbox_tmp_tmpfs_mb", 64, "Size of a sandbox's /tmp (tmpfs)."),
+    Setting("sandbox_wall_time_factor", 3.0, "Wall-time limit as a multiple of the CPU-time limit."),
+    Setting("sandbox_compile_time_limit_ms", 20_000, "Time a compilation may take."),
+    Setting(
+        "file_types_allowed",
+        "text,csv,json,python,source,png,jpeg,gif,bmp,wav,ogg,mp3",
+        "File types accepted, judged by content (comma-separated; also: none).",
+    ),
+    Setting("file_max_bytes", 4_194_304, "Largest uploaded file, and largest archive upload (bytes)."),
+    Setting("file_name_max_chars", 100, "Longest file name accepted (characters)."),
+    Setting("files_max_per_user", 50, "Most files one account may keep."),
+    Setting("files_max_bytes_per_user", 52_428_800, "Most bytes of files one account may keep."),
+    Setting(
+        "file_expiry_days", 7, "Uploads are deleted this many days after upload (kept while a submission uses them)."
+    ),
+    Setting("archive_unpack", True, "Unpack ZIP uploads sent with unpack=true into files (false: refuse archives)."),
+    Setting("archive_max_members", 50, "Most files one unpacked archive may hold."),
+    Setting("archive_max_bytes", 20_971_520, "Most bytes one archive may unpack to."),
+    Setting("archive_max_ratio", 100, "Largest unpacked/packed size ratio of an archive member (zip bombs)."),
+    Setting("job_files_max", 20, "Most files in one run's or submission's working directory."),
+    Setting("job_files_max_bytes", 16_777_216, "Most bytes of files in one run's or submission's working directory."),
+    Setting("asset_max_bytes", 4_194_304, "Largest problem asset (bytes)."),
+    Setting("assets_max_per_problem", 50, "Most assets one problem may have."),
+    Setting("asset_base_url", "", "Base URL of asset links (a CDN or the central instance); empty: this appliance."),
+    Setting("max_roster_import_rows", 300, "Most students one roster CSV import may list."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -106,6 +136,30 @@ class Settings:
     max_wait_s: int
     result_max_bytes: int
     full_output_max_bytes: int
+    sandbox_runtime: str
+    sandbox_pool_size: int
+    sandbox_pids_limit: int
+    sandbox_output_limit_bytes: int
+    sandbox_work_tmpfs_mb: int
+    sandbox_tmp_tmpfs_mb: int
+    sandbox_wall_time_factor: float
+    sandbox_compile_time_limit_ms: int
+    file_types_allowed: str
+    file_max_bytes: int
+    file_name_max_chars: int
+    files_max_per_user: int
+    files_max_bytes_per_user: int
+    file_expiry_days: int
+    archive_unpack: bool
+    archive_max_members: int
+    archive_max_bytes: int
+    archive_max_ratio: int
+    job_files_max: int
+    job_files_max_bytes: int
+    asset_max_bytes: int
+    assets_max_per_problem: int
+    asset_base_url: str
+    max_roster_import_rows: int
 
     @property
     def db_path(self) -> Path:
@@ -211,8 +265,13 @@ def _check(settings: Settings) -> None:
         value = getattr(settings, field.name)
         if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
             raise SettingsError(f"setting {field.name!r} must not be negative (got {value})")
+    if settings.sandbox_runtime not in ("runc", "crun"):
+        raise SettingsError(f"setting 'sandbox_runtime' must be runc or crun (got {settings.sandbox_runtime!r})")
     if not 1 <= settings.port <= 65535:
         raise SettingsError(f"setting 'port' must be between 1 and 65535 (got {settings.port})")
+    from appliance.files import check_file_settings  # imported here: appliance.files imports this module
+
+    check_file_settings(settings)
     if settings.environment == "production":
         if settings.debug:
             raise SettingsError("debug is on: production refuses to start with debug enabled")

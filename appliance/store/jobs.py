@@ -6,13 +6,19 @@ take the same job. A lease owner column fences late writes from a worker that lo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
+from appliance.blobs import BlobStore
 from appliance.clock import now_iso
 from appliance.db import Database, Row
-from appliance.errors import RateLimited, Unavailable
+from appliance.errors import NotFound, RateLimited, Unavailable
+from appliance.store import files as file_store
+from runner.executor import InputFile
+from runner.languages import LANGUAGES
 from runner.queue import ClaimedJob, GradingSpec, GradingTest, JobResult
 
 _CLAIMED = "id, kind, user_id, problem_id, language, code, stdin, infra_attempts"
@@ -46,8 +52,13 @@ async def enqueue(
     in_flight_cap: int | None,
     queue_max: int | None,
     rejudge_of: int | None = None,
+    files: Sequence[str] = (),
 ) -> tuple[int, bool]:
-    """Queue a job, or return the user's identical pending one. Returns (job id, deduplicated)."""
+    """Queue a job, or return the user's identical pending one. Returns (job id, deduplicated).
+
+    `files` are ids of the user's files, already checked by the caller; they are snapshotted into
+    the job in this same transaction (`code_hash` must cover them, so dedup tells file sets apart).
+    """
     now = time.time()
     async with db.transaction() as conn:
         if dedup_window_s is not None:
@@ -81,7 +92,13 @@ async def enqueue(
             " status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)",
             (kind, user_id, problem_id, rejudge_of, language, code, code_hash, stdin, priority, now),
         )
-        return int(cursor.lastrowid or 0), False
+        job_id = int(cursor.lastrowid or 0)
+        # Checked again here, under the writer lock: a file deleted or purged since the caller's
+        # check refuses the job (the transaction rolls back) instead of queueing it without it.
+        missing = await file_store.attach_to_job(conn, job_id, user_id, files)
+        if missing is not None:
+            raise NotFound("not_found", "no such file", field=f"files[{missing}]")
+        return job_id, False
 
 
 async def get(db: Database, job_id: int) -> Row | None:
@@ -174,10 +191,13 @@ async def requeue_failed(db: Database) -> int:
 class SqliteJobStore:
     """The runner's view of the queue."""
 
-    def __init__(self, db: Database, run_time_limit_ms: int, run_memory_limit_mb: int) -> None:
+    def __init__(
+        self, db: Database, run_time_limit_ms: int, run_memory_limit_mb: int, blobs: BlobStore | None = None
+    ) -> None:
         self.db = db
         self.run_time_limit_ms = run_time_limit_ms
         self.run_memory_limit_mb = run_memory_limit_mb
+        self.blobs = blobs  # where job files' bytes live; None only where no job has files
 
     async def claim(self, worker_id: str, lease_s: float) -> ClaimedJob | None:
         now = time.time()
@@ -199,7 +219,27 @@ class SqliteJobStore:
         )
         return changed == 1
 
+    async def _input_files(self, job: ClaimedJob) -> list[InputFile]:
+        """The files the job's working directory starts with: the problem's data files, then the
+        user's own. A name taken by the problem or the program's source wins over a user file: a
+        later asset must not make the sandbox refuse an already queued job."""
+        chosen: dict[str, str] = {}
+        if job.problem_id is not None:
+            for asset in await file_store.workdir_assets(self.db, job.problem_id):
+                chosen[asset["name"]] = asset["blob"]
+        source = LANGUAGES[job.language].source_name if job.language in LANGUAGES else None
+        for row in await file_store.job_inputs(self.db, job.id):
+            if row["name"] not in chosen and row["name"] != source:
+                chosen[row["name"]] = row["blob"]
+        if not chosen:
+            return []
+        if self.blobs is None:
+            raise RuntimeError("this job store has no blob store to read job files from")
+        blobs = self.blobs
+        return [InputFile(name, await asyncio.to_thread(blobs.get, digest)) for name, digest in chosen.items()]
+
     async def grading_spec(self, job: ClaimedJob) -> GradingSpec:
+        files = await self._input_files(job)
         if job.kind == "run":
             return GradingSpec(
                 "exact",
@@ -207,6 +247,7 @@ class SqliteJobStore:
                 self.run_time_limit_ms,
                 self.run_memory_limit_mb,
                 [GradingTest(None, "run", job.stdin, None, 1.0)],
+                files,
             )
         problem = await self.db.fetchone(
             "SELECT comparison, tolerance, time_limit_ms, memory_limit_mb FROM problems WHERE id = ?",
@@ -224,6 +265,7 @@ class SqliteJobStore:
             problem["time_limit_ms"],
             problem["memory_limit_mb"],
             [GradingTest(t["id"], t["name"], t["stdin"], t["expected_stdout"], t["weight"]) for t in tests],
+            files,
         )
 
     async def complete(self, job_id: int, worker_id: str, result: JobResult) -> bool:

@@ -24,18 +24,31 @@ def _code_field(settings: Settings) -> F:
     return F("string", min_length=1, max_length=settings.max_code_chars)
 
 
+def _files_field(settings: Settings) -> F:
+    return F(
+        "array",
+        required=False,
+        max_length=settings.job_files_max,
+        items=F("string", max_length=64),
+        description="ids of the caller's files, put read-only in the program's working directory",
+    )
+
+
 def run_schema(settings: Settings) -> Schema:
     return Schema(
         {
             "language": F("string", max_length=32),
             "code": _code_field(settings),
             "stdin": F("string", required=False, max_length=settings.max_test_case_bytes),
+            "files": _files_field(settings),
         }
     )
 
 
 def submission_schema(settings: Settings) -> Schema:
-    return Schema({"language": F("string", max_length=32), "code": _code_field(settings)})
+    return Schema(
+        {"language": F("string", max_length=32), "code": _code_field(settings), "files": _files_field(settings)}
+    )
 
 
 def _wake_runner(request: web.Request) -> None:
@@ -112,7 +125,9 @@ async def create_run(request: web.Request) -> web.Response:
     data = await body(request)
     settings = request.app[SETTINGS]
     user = current_user(request)
-    queued = await jobs.run(request.app[DB], settings, user, data["language"], data["code"], data.get("stdin", ""))
+    queued = await jobs.run(
+        request.app[DB], settings, user, data["language"], data["code"], data.get("stdin", ""), data.get("files", [])
+    )
     _wake_runner(request)
     return json_response(queued.to_json(), status=202)
 
@@ -148,7 +163,9 @@ async def create_submission(request: web.Request) -> web.Response:
     data = await body(request)
     settings = request.app[SETTINGS]
     user = current_user(request)
-    queued = await jobs.submit(request.app[DB], settings, user, path_id(request), data["language"], data["code"])
+    queued = await jobs.submit(
+        request.app[DB], settings, user, path_id(request), data["language"], data["code"], data.get("files", [])
+    )
     _wake_runner(request)
     return json_response(queued.to_json(), status=202)
 
@@ -157,7 +174,7 @@ def _optional_int(request: web.Request, name: str) -> int | None:
     raw = request.query.get(name)
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:  # '²'.isdigit() is True, int('²') fails
         raise Invalid("invalid_filter", f"{name} must be a positive integer", field=name)
     return int(raw)
 
