@@ -2,9 +2,14 @@
 
 Commands are argument lists run in the test's working directory inside the container. In them,
 ``{memory_mb}`` stands for the memory a runtime may use: the test's limit when running, the
-compile limit when compiling. Runtimes that manage their own heap (the JVM, V8) get it as a flag,
-because an address-space limit breaks them (both reserve far more address space than they use);
-for the rest RLIMIT_AS is the bound.
+compile limit when compiling.
+
+Memory is bounded twice. The container's memory cgroup, sized to the test's limit plus the
+runtime's overhead, is the exact outer bound for every language (its OOM kills are reported as
+memory_limit). Inside it, native programs (C, C++) also get RLIMIT_AS, so a runaway allocation
+fails in the program itself; runtimes that reserve far more address space than they use get their
+heap size as a flag instead (JVM, V8), or nothing (CPython: numpy's OpenBLAS alone reserves
+over 100 MB of address space on its first matrix product, while using a few).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ class Language:
     source_name: str
     run: tuple[str, ...]
     compile: tuple[str, ...] | None = None
-    # RLIMIT_AS bounds the program's memory. Off where the runtime takes a heap flag instead.
+    # RLIMIT_AS on top of the container's memory cgroup; see the module's docstring.
     address_space_limit: bool = True
     # Memory a runtime needs beyond the program's own: added to the address-space limit, or to the
     # container only where a heap flag is the bound (JVM metaspace and code cache, V8 outside the
@@ -32,8 +37,6 @@ class Language:
     time_factor: float = 1.0
     # What the runtime prints when the program ran out of memory.
     memory_markers: tuple[str, ...] = ()
-    # Extra environment for the program, on top of the sandbox's common one.
-    env: Mapping[str, str] = MappingProxyType({})
 
     def compile_argv(self, memory_mb: int) -> tuple[str, ...] | None:
         return None if self.compile is None else _fill(self.compile, memory_mb)
@@ -65,6 +68,7 @@ LANGUAGES: Mapping[str, Language] = MappingProxyType(
                 version="3.11",
                 source_name="main.py",
                 run=("python3", "-B", "main.py"),
+                address_space_limit=False,
                 runtime_overhead_mb=48,
                 memory_markers=("MemoryError",),
             ),
@@ -92,8 +96,14 @@ LANGUAGES: Mapping[str, Language] = MappingProxyType(
                 name="Java (OpenJDK)",
                 version="17",
                 source_name="Main.java",
-                compile=("javac", "-J-Xmx{memory_mb}m", *(f"-J{flag}" for flag in _JVM_FLAGS),
-                         "-encoding", "UTF-8", "Main.java"),
+                compile=(
+                    "javac",
+                    "-J-Xmx{memory_mb}m",
+                    *(f"-J{flag}" for flag in _JVM_FLAGS),
+                    "-encoding",
+                    "UTF-8",
+                    "Main.java",
+                ),
                 run=("java", "-Xmx{memory_mb}m", *_JVM_FLAGS, "-Dfile.encoding=UTF-8", "-cp", ".", "Main"),
                 address_space_limit=False,
                 runtime_overhead_mb=192,
@@ -114,4 +124,3 @@ LANGUAGES: Mapping[str, Language] = MappingProxyType(
         )
     }
 )
-

@@ -1,0 +1,81 @@
+"""Containers started ahead of time, to hide start-up latency.
+
+Each one waits on its stdin for exactly one job and is destroyed after it: a container enters the
+pool before any job data has reached it and leaves it for good. Containers older than max_age_s
+are replaced, so a quiet spell leaves none that are stale (say, from before the engine restarted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+
+from runner.executor import InfraError
+from runner.sandbox_container import Launcher, Sandbox
+
+log = logging.getLogger(__name__)
+
+_RETRY_AFTER_FAILURE_S = 10.0
+
+
+class ContainerPool:
+    def __init__(self, launcher: Launcher, size: int, max_age_s: float, memory_bytes: int) -> None:
+        self._launcher = launcher
+        self._size = size
+        self._max_age_s = max_age_s
+        self._memory_bytes = memory_bytes
+        self._idle: collections.deque[Sandbox] = collections.deque()
+        self._wanted = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None and self._size > 0:
+            self._task = asyncio.create_task(self._maintain(), name="sandbox-pool")
+
+    async def acquire(self) -> Sandbox:
+        """A fresh started container: from the pool when one is ready, else launched now."""
+        while self._idle:
+            sandbox = self._idle.popleft()
+            if not self._expired(sandbox):
+                self._wanted.set()
+                return sandbox
+            await self._launcher.destroy(sandbox)
+        self._wanted.set()
+        return await self._launcher.launch(self._memory_bytes)
+
+    def _expired(self, sandbox: Sandbox) -> bool:
+        return time.monotonic() - sandbox.started_at > self._max_age_s
+
+    async def _maintain(self) -> None:
+        while True:
+            self._wanted.clear()
+            for sandbox in [s for s in self._idle if self._expired(s)]:
+                self._idle.remove(sandbox)
+                await self._launcher.destroy(sandbox)
+            wait_s = self._max_age_s
+            try:
+                while len(self._idle) < self._size:
+                    self._idle.append(await self._launcher.launch(self._memory_bytes))
+            except InfraError as exc:
+                # The engine or image is unavailable: jobs see the same error on their own cold
+                # launches; the pool only tries again later instead of spinning.
+                log.warning("could not fill the sandbox pool: %s", exc.message)
+                wait_s = _RETRY_AFTER_FAILURE_S
+            if self._idle:
+                oldest = min(s.started_at for s in self._idle)
+                wait_s = min(wait_s, max(0.0, oldest + self._max_age_s - time.monotonic()) + 0.1)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wanted.wait(), wait_s)
+
+    async def close(self) -> None:
+        """Stop refilling and destroy every idle container."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        while self._idle:
+            await self._launcher.destroy(self._idle.popleft())

@@ -1,0 +1,69 @@
+"""The Executor on the local Docker engine: one fresh container per job, never reused."""
+
+from __future__ import annotations
+
+import asyncio
+
+import docker
+
+from runner import engine, image
+from runner.container_pool import ContainerPool
+from runner.executor import ExecRequest, ExecResult, InfraError, TestInput
+from runner.sandbox_container import Launcher
+from runner.sandbox_job import plan_job, to_result
+from runner.sandbox_settings import SandboxSettings
+
+
+class DockerExecutor:
+    """Runs each request in its own sandbox container and removes it afterwards, whatever happened.
+
+    The client is the appliance's; this executor never closes it. Call `sweep_orphans` once at
+    start-up before the first executor, not here: executors are recycled while others still run.
+    `request.graphical` is not acted on yet: programs run headless either way and return no images.
+    """
+
+    def __init__(self, client: docker.DockerClient, settings: SandboxSettings | None = None) -> None:
+        self._client = client
+        self._settings = settings or SandboxSettings()
+        self._image_ref = self._settings.image or image.expected_ref()
+        self._launcher = Launcher(client, self._settings, self._image_ref)
+        # Pooled containers are sized for a plain job; others are resized when taken.
+        typical = plan_job(ExecRequest(language="python", code="", tests=[TestInput("run", b"")]), self._settings)
+        self._pool = ContainerPool(
+            self._launcher, self._settings.pool_size, self._settings.pool_max_age_s, typical.container_memory_bytes
+        )
+        self._start_lock = asyncio.Lock()
+        self._started = False
+
+    async def start(self) -> None:
+        """Check the image and start filling the pool; InfraError when the image is not usable.
+        Idempotent, and `execute` calls it, so a failed start is retried with the next job."""
+        async with self._start_lock:
+            if self._started:
+                return
+            status = await engine.call(image.image_status, self._client, self._image_ref)
+            if status != "present":
+                code = engine.IMAGE_STALE if status == "stale" else engine.IMAGE_MISSING
+                raise InfraError(
+                    code, f"the sandbox image {self._image_ref} is {status}: run `labrunner sandbox build`"
+                )
+            self._pool.start()
+            self._started = True
+
+    async def execute(self, request: ExecRequest) -> ExecResult:
+        plan = plan_job(request, self._settings)
+        await self.start()
+        sandbox = await self._pool.acquire()
+        try:
+            if sandbox.memory_bytes != plan.container_memory_bytes:
+                await self._launcher.resize(sandbox, plan.container_memory_bytes)
+            transcript = await self._launcher.exchange(sandbox, plan)
+            # Only a stream that just ended needs the engine's word on why.
+            oom_killed = transcript.ending == "eof" and await self._launcher.oom_killed(sandbox)
+            return to_result(plan, transcript, oom_killed)
+        finally:
+            await self._launcher.destroy(sandbox)
+
+    async def close(self) -> None:
+        await self._pool.close()
+        await self._launcher.close()

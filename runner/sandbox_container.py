@@ -1,0 +1,202 @@
+"""One sandbox container: created, attached and started ahead of its job, used once, destroyed.
+
+The job goes in and the events come out over the container's attach stream, read by the host
+with its own byte cap and deadline: no bind mount, no file copied out, no log driver (Docker's
+default log file would grow without bound). Container settings follow DESIGN §4.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+from docker.types import LogConfig, Ulimit
+
+from runner import engine
+from runner.attach_stream import TranscriptBuilder
+from runner.executor import InfraError
+from runner.sandbox_job import JobPlan, Transcript
+from runner.sandbox_settings import MiB, SandboxSettings
+from sandbox import protocol
+
+log = logging.getLogger(__name__)
+
+LABEL_SANDBOX = "labrunner.sandbox"
+LABEL_INSTANCE = "labrunner.instance"
+_RECV_BYTES = 256 * 1024
+_T = TypeVar("_T")
+
+
+@dataclass
+class Sandbox:
+    container_id: str
+    sock: socket.socket  # the attach stream, non-blocking
+    sock_owner: Any  # the SDK object the socket belongs to: dropping it would close the socket
+    started_at: float  # time.monotonic()
+    memory_bytes: int
+
+
+class Launcher:
+    """Creates, feeds and removes sandbox containers of one image and one set of settings."""
+
+    def __init__(self, client: docker.DockerClient, settings: SandboxSettings, image_ref: str) -> None:
+        self._api = client.api
+        self._settings = settings
+        self._image_ref = image_ref
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def _host_config(self, memory_bytes: int) -> dict[str, Any]:
+        s = self._settings
+        uid, _, gid = s.user.partition(":")
+        return self._api.create_host_config(
+            network_mode="none",
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            read_only=True,
+            tmpfs={
+                # Compiled programs run from the work dir; nothing needs to run from /tmp.
+                protocol.WORK_DIR: f"rw,exec,nosuid,nodev,size={s.work_tmpfs_mb}m,nr_inodes={s.tmpfs_inodes},"
+                f"uid={uid},gid={gid},mode=0700",
+                protocol.TMP_DIR: f"rw,noexec,nosuid,nodev,size={s.tmp_tmpfs_mb}m,nr_inodes={s.tmpfs_inodes},mode=1777",
+            },
+            shm_size=s.shm_mb * MiB,
+            pids_limit=s.pids_limit,
+            mem_limit=memory_bytes,
+            memswap_limit=memory_bytes,
+            nano_cpus=s.nano_cpus,
+            ulimits=[
+                Ulimit(name="fsize", soft=s.file_size_mb * MiB, hard=s.file_size_mb * MiB),
+                Ulimit(name="nofile", soft=s.open_files, hard=s.open_files),
+                Ulimit(name="core", soft=0, hard=0),
+            ],
+            init=True,
+            ipc_mode="private",
+            log_config=LogConfig(type="none"),
+            runtime=s.runtime,
+        )
+
+    def _launch_blocking(self, memory_bytes: int) -> Sandbox:
+        container = self._api.create_container(
+            image=self._image_ref,
+            user=self._settings.user,
+            hostname="sandbox",
+            # Like `docker run -i`: stdin stays open for the one attached client and closes when
+            # it goes, so a container whose host vanished gets end-of-file and exits.
+            stdin_open=True,
+            detach=False,
+            tty=False,
+            environment={},
+            labels={LABEL_SANDBOX: "1", LABEL_INSTANCE: self._settings.instance},
+            host_config=self._host_config(memory_bytes),
+        )
+        container_id = container["Id"]
+        try:
+            # Attached before it starts, so not a byte of its output can be missed.
+            owner = self._api.attach_socket(container_id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+            self._api.start(container_id)
+        except BaseException:
+            _remove_container(self._api, container_id)
+            raise
+        sock = getattr(owner, "_sock", owner)  # the SDK hands back a SocketIO around the socket
+        sock.setblocking(False)
+        return Sandbox(container_id, sock, owner, time.monotonic(), memory_bytes)
+
+    async def launch(self, memory_bytes: int) -> Sandbox:
+        """A started container waiting for its job. Safe to cancel: a container that comes up after
+        the caller gave up is removed, not leaked."""
+        task = self._track(engine.call(self._launch_blocking, memory_bytes))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            self._track(self._discard_when_up(task))
+            raise
+
+    async def _discard_when_up(self, launching: asyncio.Future[Sandbox]) -> None:
+        try:
+            sandbox = await launching
+        except InfraError:
+            return  # it never came up
+        await self.destroy(sandbox)
+
+    def _track(self, coro: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
+        """Run coro as a task that close() waits for, whoever stops waiting for it."""
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def resize(self, sandbox: Sandbox, memory_bytes: int) -> None:
+        await engine.call(
+            self._api.update_container, sandbox.container_id, mem_limit=memory_bytes, memswap_limit=memory_bytes
+        )
+        sandbox.memory_bytes = memory_bytes
+
+    async def exchange(self, sandbox: Sandbox, plan: JobPlan) -> Transcript:
+        """Send the job, collect the events until the harness's last word, end of stream, or the
+        plan's deadline, whichever comes first."""
+        loop = asyncio.get_running_loop()
+        transcript = TranscriptBuilder(plan.max_transcript_bytes, plan.max_event_bytes)
+        try:
+            async with asyncio.timeout(plan.deadline_s):
+                await loop.sock_sendall(sandbox.sock, plan.frame)
+                while data := await loop.sock_recv(sandbox.sock, _RECV_BYTES):
+                    if (finished := transcript.feed(data)) is not None:
+                        return finished
+            return transcript.finish("eof")
+        except TimeoutError:
+            return transcript.finish("deadline")
+        except OSError as exc:
+            raise InfraError(engine.SANDBOX_LOST, f"lost the sandbox's attach stream: {exc}") from exc
+
+    async def oom_killed(self, sandbox: Sandbox) -> bool:
+        state = await engine.call(self._api.inspect_container, sandbox.container_id)
+        return bool(state.get("State", {}).get("OOMKilled"))
+
+    async def destroy(self, sandbox: Sandbox) -> None:
+        """Kill and remove; runs to the end even when the caller is cancelled meanwhile. A failure
+        is logged, not raised: the job's result stands, and the start-up sweep catches leftovers."""
+        # The socket stays open while the SDK's file object on it lives: close both, rather than
+        # leave the descriptor to the garbage collector.
+        sandbox.sock.close()
+        sandbox.sock_owner.close()
+        await asyncio.shield(self._track(self._remove(sandbox.container_id)))
+
+    async def _remove(self, container_id: str) -> None:
+        try:
+            await engine.call(_remove_container, self._api, container_id)
+        except InfraError as exc:
+            log.warning("could not remove sandbox container %s: %s", container_id[:12], exc.message)
+
+    async def close(self) -> None:
+        """Wait for launches and removals still under way."""
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+
+async def sweep_orphans(client: docker.DockerClient, instance: str = "default") -> int:
+    """Remove every sandbox container this instance left behind (a crash, a kill -9); call once at
+    start-up, before any executor runs. Returns how many were removed."""
+    labels = [f"{LABEL_SANDBOX}=1", f"{LABEL_INSTANCE}={instance}"]
+    found = await engine.call(client.api.containers, all=True, filters={"label": labels})
+    for container in found:
+        await engine.call(_remove_container, client.api, container["Id"])
+    if found:
+        log.info("removed %d leftover sandbox containers", len(found))
+    return len(found)
+
+
+def _remove_container(api: docker.APIClient, container_id: str) -> None:
+    try:
+        api.remove_container(container_id, force=True, v=True)
+    except docker.errors.NotFound:
+        pass  # already gone
+    except docker.errors.APIError as exc:
+        if exc.status_code != 409:  # 409: a removal is already under way
+            raise

@@ -1,0 +1,190 @@
+"""The host's half of a sandbox job, without any I/O.
+
+`plan_job` turns an ExecRequest into the protocol job the harness runs, with every limit spelled out,
+and sizes the container and the host's deadline around it. `to_result` turns what came back into
+an ExecResult, deciding for tests the harness never reported on (the sandbox stopped, or the host
+ran out of patience): those are the program's doing, never an infrastructure failure.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, cast
+
+from runner import engine
+from runner.executor import CompileOutcome, ExecRequest, ExecResult, InfraError, TestOutcome, TestStatus
+from runner.languages import LANGUAGES
+from runner.sandbox_settings import MiB, SandboxSettings
+from sandbox import protocol
+
+# The environment every program (and compiler) sees: nothing from the host, nothing secret.
+PROGRAM_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "HOME": protocol.TMP_DIR,
+    "TMPDIR": protocol.TMP_DIR,
+    "LANG": "C.UTF-8",
+    "PYTHONIOENCODING": "utf-8",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "MPLBACKEND": "Agg",
+    "SDL_VIDEODRIVER": "dummy",
+    "SDL_AUDIODRIVER": "dummy",
+    # pygame greets on stdout at import, which would spoil every pygame program's output.
+    "PYGAME_HIDE_SUPPORT_PROMPT": "1",
+    # One CPU per sandbox: BLAS threads would only fight over it, and each reserves address space
+    # that counts against RLIMIT_AS; so do glibc's per-thread malloc arenas.
+    "OPENBLAS_NUM_THREADS": "1",
+    "MALLOC_ARENA_MAX": "2",
+}
+
+# base64 grows data by 4/3; each event line adds some JSON around it.
+_B64 = 4 / 3
+_EVENT_OVERHEAD = 4096
+_TRANSCRIPT_SLACK = 64 * 1024
+
+Ending = Literal["done", "failure", "eof", "deadline"]
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    job: protocol.Job
+    frame: bytes  # the job, encoded for the harness's stdin
+    container_memory_bytes: int
+    deadline_s: float  # for the whole job, from the moment the job is sent
+    max_transcript_bytes: int  # all the harness may legitimately write for this job
+    max_event_bytes: int  # its longest possible line
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What one sandbox said, and how the conversation ended."""
+
+    events: list[protocol.Event]
+    ending: Ending
+    harness_stderr: bytes  # the harness's own stderr, capped: diagnostics only
+
+
+def _wall_ms(cpu_ms: int, settings: SandboxSettings) -> int:
+    return round(cpu_ms * settings.wall_time_factor) + settings.wall_time_slack_ms
+
+
+def plan_job(request: ExecRequest, settings: SandboxSettings) -> JobPlan:
+    language = LANGUAGES[request.language]
+    memory_mb = request.memory_limit_mb
+    budget_mb = memory_mb + language.runtime_overhead_mb
+    cpu_ms = math.ceil(request.time_limit_ms * language.time_factor)
+    run_limits = protocol.Limits(
+        cpu_ms=cpu_ms,
+        wall_ms=_wall_ms(cpu_ms, settings),
+        memory_bytes=budget_mb * MiB,
+        address_space_bytes=budget_mb * MiB if language.address_space_limit else None,
+        file_size_bytes=settings.file_size_mb * MiB,
+        open_files=settings.open_files,
+        output_bytes=settings.output_limit_bytes,
+    )
+    compile_command = None
+    compile_argv = language.compile_argv(settings.compile_memory_mb)
+    if compile_argv is not None:
+        compile_command = protocol.Command(
+            argv=compile_argv,
+            limits=protocol.Limits(
+                cpu_ms=settings.compile_time_limit_ms,
+                wall_ms=_wall_ms(settings.compile_time_limit_ms, settings),
+                memory_bytes=settings.compile_memory_mb * MiB,
+                # Compilers are trusted code on the student's input; the container bounds them.
+                address_space_bytes=None,
+                file_size_bytes=settings.file_size_mb * MiB,
+                open_files=settings.open_files,
+                output_bytes=settings.compile_output_limit_bytes,
+            ),
+        )
+    job = protocol.Job(
+        source_name=language.source_name,
+        source=request.code.encode("utf-8", errors="replace"),
+        run=protocol.Command(argv=language.run_argv(memory_mb), limits=run_limits),
+        tests=tuple(protocol.TestCase(name=t.name, stdin=t.stdin) for t in request.tests),
+        env=dict(PROGRAM_ENV),
+        compile=compile_command,
+        files=tuple(protocol.JobFile(name=f.name, data=f.data) for f in request.files),
+        memory_markers=language.memory_markers,
+    )
+    frame = protocol.encode_job(job)
+    compile_mb = settings.compile_memory_mb if compile_command else 0
+    # The cgroup is the program's exact memory bound, so it gets only the harness on top (its
+    # baseline plus the job it holds decoded and writes out per test). Files a program writes to
+    # the tmpfs mounts live in memory and count against its limit.
+    container_mb = max(budget_mb, compile_mb) + settings.harness_memory_mb + math.ceil(3 * len(frame) / MiB)
+    max_event = math.ceil(2 * settings.output_limit_bytes * _B64) + _EVENT_OVERHEAD
+    compile_event = math.ceil(settings.compile_output_limit_bytes * _B64) + _EVENT_OVERHEAD
+    compile_wall = compile_command.limits.wall_ms if compile_command else 0
+    return JobPlan(
+        job=job,
+        frame=frame,
+        container_memory_bytes=container_mb * MiB,
+        deadline_s=(compile_wall + len(job.tests) * run_limits.wall_ms + settings.job_slack_ms) / 1000,
+        max_transcript_bytes=compile_event + len(job.tests) * max_event + _TRANSCRIPT_SLACK,
+        max_event_bytes=max(max_event, compile_event),
+    )
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+def _stopped_reason(ending: Ending, oom_killed: bool) -> tuple[TestStatus, str]:
+    if ending == "deadline":
+        return "time_limit", "the job ran past its time and the sandbox was stopped"
+    if oom_killed:
+        return "memory_limit", "the sandbox ran out of memory and was stopped"
+    return "runtime_error", "the sandbox stopped before this finished (its supervisor was killed)"
+
+
+def to_result(plan: JobPlan, transcript: Transcript, oom_killed: bool) -> ExecResult:
+    """The ExecResult for a finished conversation; InfraError when the harness itself failed."""
+    compile_report: protocol.CompileReport | None = None
+    reports: list[protocol.TestReport] = []
+    for event in transcript.events:
+        if isinstance(event, protocol.Failure):
+            code = engine.IMAGE_STALE if event.code == protocol.FAILURE_VERSION_MISMATCH else engine.SANDBOX_PROTOCOL
+            raise InfraError(code, f"the sandbox harness failed ({event.code}): {event.message}")
+        if isinstance(event, protocol.CompileReport):
+            compile_report = event
+        elif isinstance(event, protocol.TestReport):
+            reports.append(event)
+    if transcript.ending == "eof" and transcript.harness_stderr.strip():
+        # Programs cannot write to the harness's stderr: anything there is the harness crashing.
+        crash = _text(transcript.harness_stderr)[-2000:]
+        raise InfraError(engine.SANDBOX_PROTOCOL, f"the sandbox harness crashed: {crash}")
+    job = plan.job
+    if len(reports) > len(job.tests) or any(r.name != t.name for r, t in zip(reports, job.tests, strict=False)):
+        raise InfraError(engine.SANDBOX_PROTOCOL, "the sandbox reported tests that were not asked for")
+    status, reason = _stopped_reason(transcript.ending, oom_killed)
+
+    compile_outcome: CompileOutcome | None = None
+    if job.compile is not None:
+        if compile_report is None:
+            return ExecResult(CompileOutcome(ok=False, output=f"[compilation stopped: {reason}]", time_ms=0), [])
+        compile_outcome = CompileOutcome(
+            ok=compile_report.ok, output=_text(compile_report.output), time_ms=compile_report.time_ms
+        )
+        if not compile_report.ok:
+            return ExecResult(compile_outcome, [])
+
+    tests = [
+        TestOutcome(
+            name=r.name,
+            status=cast(TestStatus, r.status),  # decode_event checked it is one of them
+            exit_code=r.exit_code,
+            stdout=r.stdout,
+            stderr=r.stderr,
+            time_ms=r.time_ms,
+            truncated=r.truncated,
+            signal=r.signal,
+        )
+        for r in reports
+    ]
+    tests += [
+        TestOutcome(name=t.name, status=status, exit_code=None, stdout=b"", stderr=f"[{reason}]\n".encode(), time_ms=0)
+        for t in job.tests[len(reports) :]
+    ]
+    return ExecResult(compile_outcome, tests)

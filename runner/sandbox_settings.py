@@ -1,0 +1,56 @@
+"""Every limit and knob of the sandbox containers, with defaults sized for a 2-core classroom box."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    # The image to run; None means the tag computed from this checkout's recipe (runner.image).
+    image: str | None = None
+    # OCI runtime: "crun" starts containers a little faster where the engine has it registered.
+    runtime: Literal["runc", "crun"] = "runc"
+    # A uid:gid that exists nowhere on the host: per-uid process limits and file ownership there
+    # never mix with a real account.
+    user: str = "65432:65432"
+    # Labels every container with this instance name, so a start-up sweep removes only its own.
+    instance: str = "default"
+
+    # Pre-started containers waiting for a job each (one job per container, then destroyed).
+    pool_size: int = 2
+    # A pooled container older than this is replaced rather than used.
+    pool_max_age_s: float = 300.0
+
+    # Whole-container bounds.
+    pids_limit: int = 128
+    nano_cpus: int = 1_000_000_000  # one CPU per sandbox
+    work_tmpfs_mb: int = 64
+    tmp_tmpfs_mb: int = 64
+    # Files per tmpfs: bounds how long emptying it between tests can take.
+    tmpfs_inodes: int = 16384
+    shm_mb: int = 16
+    # Memory for the harness itself (Python, one test's output) on top of the program's; the job's
+    # own size is added per job.
+    harness_memory_mb: int = 64
+    open_files: int = 256  # nofile, per process
+    file_size_mb: int = 32  # fsize: the largest file a program may write
+
+    # Per test. Wall time is a multiple of the CPU limit plus slack for start-up.
+    output_limit_bytes: int = 1 * MiB  # per stream (stdout, stderr)
+    wall_time_factor: float = 3.0
+    wall_time_slack_ms: int = 1000
+
+    # Compilation, once per job.
+    compile_time_limit_ms: int = 20_000
+    compile_memory_mb: int = 512
+    compile_output_limit_bytes: int = 64 * 1024
+
+    # The host's own deadline for a job on top of the sum of its tests' wall times: container
+    # start-up, compilation set-up, harness overhead.
+    job_slack_ms: int = 15_000
+    # How long to wait for the engine on each API call.
+    api_timeout_s: int = 60

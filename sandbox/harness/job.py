@@ -1,0 +1,105 @@
+"""One job, start to end: compile once, then each test in a clean container state."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+
+from sandbox import protocol
+from sandbox.harness import cgroup, process, reaper, workspace
+from sandbox.protocol import (
+    BUILD_DIR,
+    RUN_DIR,
+    CompileReport,
+    Done,
+    Event,
+    Job,
+    Limits,
+    TestReport,
+)
+
+# A failing program whose peak memory came this close to its budget ran out of memory: under
+# RLIMIT_AS the failing allocation itself never shows in the peak.
+_NEAR_MEMORY_LIMIT = 0.9
+
+
+def run_job(job: Job) -> Iterator[Event]:
+    reaper.kill_strays()
+    workspace.reset_scratch()
+    workspace.write_build_dir(BUILD_DIR, job)
+    if job.compile is not None:
+        report = _compile(job)
+        yield report
+        if not report.ok:
+            yield Done()
+            return
+    artifacts = workspace.snapshot(BUILD_DIR)
+    for test in job.tests:
+        workspace.reset_scratch()
+        workspace.lay_out(RUN_DIR, artifacts)
+        oom_kills = cgroup.oom_kill_count()
+        outcome = process.run(job.run.argv, cwd=RUN_DIR, env=job.env, stdin=test.stdin, limits=job.run.limits)
+        out_of_memory = cgroup.oom_kill_count() > oom_kills
+        yield TestReport(
+            name=test.name,
+            status=classify(outcome, job.run.limits, job.memory_markers, out_of_memory),
+            exit_code=outcome.exit_code,
+            signal=outcome.signal,
+            # CPU time is what the limit is on; a program stopped at the wall deadline (asleep,
+            # blocked) reports how long it was given instead.
+            time_ms=outcome.wall_ms if outcome.wall_exceeded else outcome.cpu_ms,
+            stdout=outcome.stdout,
+            stderr=outcome.stderr + _spawn_note(outcome),
+            truncated=outcome.output_exceeded,
+        )
+    yield Done()
+
+
+def _compile(job: Job) -> CompileReport:
+    assert job.compile is not None
+    limits = job.compile.limits
+    oom_kills = cgroup.oom_kill_count()
+    outcome = process.run(
+        job.compile.argv,
+        cwd=BUILD_DIR,
+        env=job.env,
+        stdin=b"",
+        limits=limits,
+        merge_stderr=True,
+        stop_on_overflow=False,
+    )
+    stopped: str | None = None
+    if outcome.wall_exceeded or outcome.cpu_ms > limits.cpu_ms or outcome.signal == signal.SIGXCPU:
+        stopped = f"compilation stopped: it took longer than {limits.cpu_ms / 1000:g} s"
+    elif cgroup.oom_kill_count() > oom_kills:
+        stopped = "compilation stopped: the compiler ran out of memory"
+    notes = [note for note in (stopped,) if note]
+    if outcome.output_exceeded:
+        notes.append(f"compiler output truncated at {limits.output_bytes} bytes")
+    output = outcome.stdout + _spawn_note(outcome) + "".join(f"\n[{note}]\n" for note in notes).encode()
+    ok = outcome.exit_code == 0 and stopped is None
+    return CompileReport(ok=ok, output=output, time_ms=outcome.cpu_ms)
+
+
+def classify(outcome: process.Outcome, limits: Limits, memory_markers: tuple[str, ...], out_of_memory: bool) -> str:
+    """The test status: the limit that stopped the program, else how it ended."""
+    if outcome.output_exceeded:
+        return protocol.STATUS_OUTPUT_LIMIT
+    # A program whose processes the OOM killer took may well then hang waiting for them.
+    if out_of_memory:
+        return protocol.STATUS_MEMORY_LIMIT
+    if outcome.wall_exceeded:
+        return protocol.STATUS_TIME_LIMIT
+    if outcome.signal == signal.SIGXCPU or outcome.cpu_ms > limits.cpu_ms:
+        return protocol.STATUS_TIME_LIMIT
+    if outcome.exit_code == 0:
+        return protocol.STATUS_OK
+    if outcome.max_rss_bytes >= _NEAR_MEMORY_LIMIT * limits.memory_bytes or any(
+        marker.encode() in outcome.stderr for marker in memory_markers
+    ):
+        return protocol.STATUS_MEMORY_LIMIT
+    return protocol.STATUS_RUNTIME_ERROR
+
+
+def _spawn_note(outcome: process.Outcome) -> bytes:
+    return b"" if outcome.spawn_error is None else f"[could not start: {outcome.spawn_error}]\n".encode()

@@ -1,0 +1,262 @@
+"""Run one program under limits and watch it until it ends.
+
+The program gets its own session, resource limits, a fed stdin and two pipes that are read while
+it runs, so neither an output flood nor a single endless line can grow the harness's memory past
+the cap. The wall deadline is the harness's own: RLIMIT_CPU does not stop a program that sleeps.
+When the program ends (or is stopped), every other process in the container is killed, so no
+child outlives it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import resource
+import selectors
+import signal
+import time
+from dataclasses import dataclass
+from typing import NoReturn
+
+from sandbox.harness import reaper, shield
+from sandbox.protocol import Limits
+
+_CHUNK = 65536
+_DRAIN_SECONDS = 1.0  # reading what is left in the pipes once every writer is dead
+_SPAWN_ERROR_BYTES = 1000
+# Programs are the first thing the kernel's OOM killer picks when the container runs out of
+# memory, never the harness.
+_OOM_SCORE_ADJ = b"1000"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    exit_code: int | None  # None when a signal ended the program
+    signal: int | None
+    cpu_ms: int
+    wall_ms: int
+    max_rss_bytes: int
+    stdout: bytes
+    stderr: bytes  # empty when stderr was merged into stdout
+    output_exceeded: bool
+    wall_exceeded: bool
+    spawn_error: str | None = None  # exec failed; the program never ran
+
+
+def run(
+    argv: tuple[str, ...],
+    *,
+    cwd: str,
+    env: dict[str, str],
+    stdin: bytes,
+    limits: Limits,
+    merge_stderr: bool = False,
+    stop_on_overflow: bool = True,
+) -> Outcome:
+    """Run argv to completion (or until a limit stops it) and kill everything it left behind."""
+    stdin_r, stdin_w = os.pipe()
+    out_r, out_w = os.pipe()
+    err_r, err_w = (out_r, out_w) if merge_stderr else os.pipe()
+    report_r, report_w = os.pipe()  # O_CLOEXEC: closes by itself once exec succeeds
+    started = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        _exec_child(argv, cwd, env, limits, stdin_r, out_w, err_w, report_w)
+    for fd in {stdin_r, out_w, err_w, report_w}:
+        os.close(fd)
+    spawn_error = _read_spawn_error(report_r)
+    if spawn_error is not None:
+        os.close(stdin_w)
+        for fd in {out_r, err_r}:
+            os.close(fd)
+        os.waitpid(pid, 0)
+        return Outcome(
+            exit_code=127,
+            signal=None,
+            cpu_ms=0,
+            wall_ms=0,
+            max_rss_bytes=0,
+            stdout=b"",
+            stderr=b"",
+            output_exceeded=False,
+            wall_exceeded=False,
+            spawn_error=spawn_error,
+        )
+    watch = _Watch(pid, stdin_w, stdin, out_r, err_r, limits.output_bytes, stop_on_overflow)
+    return watch.until_done(started, started + limits.wall_ms / 1000)
+
+
+def _exec_child(
+    argv: tuple[str, ...],
+    cwd: str,
+    env: dict[str, str],
+    limits: Limits,
+    stdin_r: int,
+    out_w: int,
+    err_w: int,
+    report_w: int,
+) -> NoReturn:
+    """In the forked child: set up and exec; never returns. Exec failures go to report_w."""
+    try:
+        shield.unshield_child()
+        os.setsid()
+        os.dup2(stdin_r, 0)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        os.closerange(3, report_w)
+        os.closerange(report_w + 1, 65536)
+        _apply_limits(limits)
+        with open("/proc/self/oom_score_adj", "wb") as adj:
+            adj.write(_OOM_SCORE_ADJ)
+        os.chdir(cwd)
+        os.execvpe(argv[0], list(argv), env)
+    except BaseException as exc:  # whatever happened, the parent must hear of it
+        message = f"{argv[0]}: {type(exc).__name__}: {exc}".encode(errors="replace")
+        os.write(report_w, message[:_SPAWN_ERROR_BYTES])
+    finally:
+        os._exit(127)
+
+
+def _apply_limits(limits: Limits) -> None:
+    cpu_seconds = max(1, math.ceil(limits.cpu_ms / 1000))
+    # The soft limit sends SIGXCPU; the hard one a second later is a SIGKILL for programs that
+    # catch SIGXCPU.
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
+    if limits.address_space_bytes is not None:
+        resource.setrlimit(resource.RLIMIT_AS, (limits.address_space_bytes, limits.address_space_bytes))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_bytes, limits.file_size_bytes))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def _read_spawn_error(report_r: int) -> str | None:
+    chunks: list[bytes] = []
+    while chunk := os.read(report_r, _SPAWN_ERROR_BYTES):
+        chunks.append(chunk)
+    os.close(report_r)
+    return b"".join(chunks).decode(errors="replace") if chunks else None
+
+
+class _Watch:
+    """The parent's side of one running program: feeds stdin, drains output, waits for the end."""
+
+    def __init__(
+        self, pid: int, stdin_w: int, stdin: bytes, out_r: int, err_r: int, cap: int, stop_on_overflow: bool
+    ) -> None:
+        self.pid = pid
+        self.pidfd = os.pidfd_open(pid)
+        self.stdin_w: int | None = stdin_w
+        self.stdin = memoryview(stdin)
+        self.cap = cap
+        self.stop_on_overflow = stop_on_overflow
+        self.out_r = out_r
+        self.err_r = err_r  # the same pipe as out_r when stderr is merged
+        self.output: dict[int, bytearray] = {out_r: bytearray(), err_r: bytearray()}
+        self.open_readers = set(self.output)
+        self.exceeded = False
+        self.selector = selectors.DefaultSelector()
+        for fd in self.open_readers:
+            os.set_blocking(fd, False)
+            self.selector.register(fd, selectors.EVENT_READ)
+        os.set_blocking(stdin_w, False)
+        if stdin:
+            self.selector.register(stdin_w, selectors.EVENT_WRITE)
+        else:
+            self._close_stdin()
+        self.selector.register(self.pidfd, selectors.EVENT_READ)
+
+    def until_done(self, started: float, deadline: float) -> Outcome:
+        exit_status: tuple[int, resource.struct_rusage] | None = None
+        wall_exceeded = False
+        try:
+            while exit_status is None and not (self.exceeded and self.stop_on_overflow):
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    wall_exceeded = True
+                    break
+                for key, _ in self.selector.select(timeout):
+                    if key.fd == self.pidfd:
+                        exit_status = self._reap()
+                    elif key.fd == self.stdin_w:
+                        self._feed()
+                    else:
+                        self._drain(key.fd)
+            ended = time.monotonic()
+            if exit_status is None:
+                os.kill(self.pid, signal.SIGKILL)
+                exit_status = self._reap()
+            # Whatever the program started dies with it; then its pipes reach end-of-file.
+            reaper.kill_strays()
+            if self.stdin_w is not None:
+                self._close_stdin()
+            self._drain_rest()
+        finally:
+            self._close_all()
+        status, usage = exit_status
+        stdout = bytes(self.output[self.out_r])
+        stderr = b"" if self.err_r == self.out_r else bytes(self.output[self.err_r])
+        return Outcome(
+            exit_code=os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+            signal=os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+            cpu_ms=round((usage.ru_utime + usage.ru_stime) * 1000),
+            wall_ms=round((ended - started) * 1000),
+            max_rss_bytes=usage.ru_maxrss * 1024,
+            stdout=stdout,
+            stderr=stderr,
+            output_exceeded=self.exceeded,
+            wall_exceeded=wall_exceeded,
+        )
+
+    def _reap(self) -> tuple[int, resource.struct_rusage]:
+        self.selector.unregister(self.pidfd)
+        _, status, usage = os.wait4(self.pid, 0)
+        return status, usage
+
+    def _feed(self) -> None:
+        assert self.stdin_w is not None
+        try:
+            written = os.write(self.stdin_w, self.stdin[:_CHUNK])
+        except BlockingIOError:
+            return
+        except BrokenPipeError:
+            written = len(self.stdin)  # the program closed its stdin: it wants no more
+        self.stdin = self.stdin[written:]
+        if not self.stdin:
+            self._close_stdin()
+
+    def _close_stdin(self) -> None:
+        assert self.stdin_w is not None
+        if self.stdin_w in self.selector.get_map():
+            self.selector.unregister(self.stdin_w)
+        os.close(self.stdin_w)
+        self.stdin_w = None
+
+    def _drain(self, fd: int) -> None:
+        try:
+            data = os.read(fd, _CHUNK)
+        except BlockingIOError:
+            return
+        if not data:
+            self.selector.unregister(fd)
+            self.open_readers.discard(fd)
+            return
+        buffer = self.output[fd]
+        room = self.cap - len(buffer)
+        if len(data) > room:
+            self.exceeded = True
+        buffer += data[: max(room, 0)]
+
+    def _drain_rest(self) -> None:
+        give_up = time.monotonic() + _DRAIN_SECONDS
+        while self.open_readers and time.monotonic() < give_up:
+            for key, _ in self.selector.select(give_up - time.monotonic()):
+                if key.fd in self.open_readers:
+                    self._drain(key.fd)
+
+    def _close_all(self) -> None:
+        if self.stdin_w is not None:
+            self._close_stdin()
+        self.selector.close()
+        for fd in self.output:
+            os.close(fd)
+        os.close(self.pidfd)

@@ -1,0 +1,348 @@
+"""The versioned wire protocol between the host runner and the harness inside a sandbox.
+
+Host → harness, on the container's stdin: one frame, ``LABRUNNER-JOB <version> <length>\\n``
+followed by <length> bytes of JSON. The length prefix means the harness never has to wait for
+end-of-file, which a Docker attach stream cannot signal reliably.
+
+Harness → host, on the container's stdout: one JSON object per line: a compile report (compiled
+languages only), one test report per test in order, then ``done`` — or a ``failure`` when the
+harness itself could not do its job. Bytes travel base64-encoded, so output that is not UTF-8
+arrives unchanged and nothing on either side has to decode it.
+
+Stdlib only: imported by the host runner and by the image's own python3. Any change here changes
+the image tag (runner/image.py hashes this file), so host and harness always agree on a version.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Final
+
+PROTOCOL_VERSION: Final = 1
+JOB_MAGIC: Final = b"LABRUNNER-JOB"
+_MAX_HEADER_BYTES: Final = 64
+
+# The container layout both sides rely on: the host mounts sized tmpfs at WORK_DIR and TMP_DIR,
+# the harness compiles in BUILD_DIR and gives every test a fresh RUN_DIR.
+WORK_DIR: Final = "/work"
+BUILD_DIR: Final = "/work/build"
+RUN_DIR: Final = "/work/run"
+TMP_DIR: Final = "/tmp"
+# Every place a program can write; the harness empties them all between tests.
+SCRATCH_DIRS: Final = (WORK_DIR, TMP_DIR, "/dev/shm", "/dev/mqueue")
+
+STATUS_OK: Final = "ok"
+STATUS_TIME_LIMIT: Final = "time_limit"
+STATUS_MEMORY_LIMIT: Final = "memory_limit"
+STATUS_OUTPUT_LIMIT: Final = "output_limit"
+STATUS_RUNTIME_ERROR: Final = "runtime_error"
+TEST_STATUSES: Final = (
+    STATUS_OK,
+    STATUS_TIME_LIMIT,
+    STATUS_MEMORY_LIMIT,
+    STATUS_OUTPUT_LIMIT,
+    STATUS_RUNTIME_ERROR,
+)
+
+# Failure codes the harness reports about itself.
+FAILURE_VERSION_MISMATCH: Final = "version_mismatch"
+FAILURE_BAD_JOB: Final = "bad_job"
+FAILURE_HARNESS_ERROR: Final = "harness_error"
+
+
+class ProtocolError(ValueError):
+    """A frame or message does not follow this protocol."""
+
+
+class VersionMismatch(ProtocolError):
+    """The other side speaks another protocol version."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    cpu_ms: int
+    wall_ms: int
+    memory_bytes: int  # the program's budget: above it a failure counts as memory_limit
+    address_space_bytes: int | None  # RLIMIT_AS; None where the runtime bounds its own heap
+    file_size_bytes: int
+    open_files: int
+    output_bytes: int  # per stream
+
+
+@dataclass(frozen=True)
+class Command:
+    argv: tuple[str, ...]
+    limits: Limits
+
+
+@dataclass(frozen=True)
+class TestCase:
+    name: str
+    stdin: bytes
+
+
+@dataclass(frozen=True)
+class JobFile:
+    name: str  # a plain base name, validated by the host
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Job:
+    source_name: str
+    source: bytes
+    run: Command
+    tests: tuple[TestCase, ...]
+    env: dict[str, str]
+    compile: Command | None = None
+    files: tuple[JobFile, ...] = ()
+    # Text a runtime prints when it ran out of memory (e.g. "MemoryError"): a failing test whose
+    # stderr holds one counts as memory_limit.
+    memory_markers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CompileReport:
+    ok: bool
+    output: bytes  # compiler stdout and stderr, capped
+    time_ms: int
+
+
+@dataclass(frozen=True)
+class TestReport:
+    name: str
+    status: str  # one of TEST_STATUSES
+    exit_code: int | None
+    signal: int | None
+    time_ms: int
+    stdout: bytes
+    stderr: bytes
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class Done:
+    pass
+
+
+@dataclass(frozen=True)
+class Failure:
+    code: str
+    message: str
+
+
+Event = CompileReport | TestReport | Done | Failure
+
+
+@dataclass
+class _Reader:
+    """Typed access to one decoded JSON object; anything unexpected is a ProtocolError."""
+
+    obj: Any
+    where: str = field(default="message")
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.obj, dict):
+            raise ProtocolError(f"{self.where}: expected an object")
+
+    def _get(self, key: str, kind: type | tuple[type, ...]) -> Any:
+        value = self.obj.get(key)
+        # bool is an int in Python; a protocol int field must not accept true/false.
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+            raise ProtocolError(f"{self.where}: field {key!r} is missing or has the wrong type")
+        return value
+
+    def text(self, key: str) -> str:
+        return self._get(key, str)
+
+    def integer(self, key: str) -> int:
+        return self._get(key, int)
+
+    def optional_integer(self, key: str) -> int | None:
+        return None if self.obj.get(key) is None else self.integer(key)
+
+    def flag(self, key: str) -> bool:
+        return self._get(key, bool)
+
+    def blob(self, key: str) -> bytes:
+        try:
+            return base64.b64decode(self.text(key), validate=True)
+        except binascii.Error as exc:
+            raise ProtocolError(f"{self.where}: field {key!r} is not base64") from exc
+
+    def items(self, key: str) -> list[Any]:
+        return self._get(key, list)
+
+    def child(self, key: str) -> _Reader:
+        return _Reader(self.obj.get(key), f"{self.where}.{key}")
+
+    def optional_child(self, key: str) -> _Reader | None:
+        return None if self.obj.get(key) is None else self.child(key)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _dumps(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def _loads(data: bytes, where: str) -> _Reader:
+    try:
+        return _Reader(json.loads(data), where)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(f"{where}: not valid JSON") from exc
+
+
+def _limits_to_json(limits: Limits) -> dict[str, Any]:
+    return {
+        "cpu_ms": limits.cpu_ms,
+        "wall_ms": limits.wall_ms,
+        "memory_bytes": limits.memory_bytes,
+        "address_space_bytes": limits.address_space_bytes,
+        "file_size_bytes": limits.file_size_bytes,
+        "open_files": limits.open_files,
+        "output_bytes": limits.output_bytes,
+    }
+
+
+def _limits_from_json(r: _Reader) -> Limits:
+    return Limits(
+        cpu_ms=r.integer("cpu_ms"),
+        wall_ms=r.integer("wall_ms"),
+        memory_bytes=r.integer("memory_bytes"),
+        address_space_bytes=r.optional_integer("address_space_bytes"),
+        file_size_bytes=r.integer("file_size_bytes"),
+        open_files=r.integer("open_files"),
+        output_bytes=r.integer("output_bytes"),
+    )
+
+
+def _command_to_json(command: Command) -> dict[str, Any]:
+    return {"argv": list(command.argv), "limits": _limits_to_json(command.limits)}
+
+
+def _command_from_json(r: _Reader) -> Command:
+    argv = r.items("argv")
+    if not argv or not all(isinstance(arg, str) for arg in argv):
+        raise ProtocolError(f"{r.where}: argv must be a non-empty list of strings")
+    return Command(argv=tuple(argv), limits=_limits_from_json(r.child("limits")))
+
+
+def _job_to_json(job: Job) -> dict[str, Any]:
+    return {
+        "source_name": job.source_name,
+        "source": _b64(job.source),
+        "compile": None if job.compile is None else _command_to_json(job.compile),
+        "run": _command_to_json(job.run),
+        "tests": [{"name": t.name, "stdin": _b64(t.stdin)} for t in job.tests],
+        "files": [{"name": f.name, "data": _b64(f.data)} for f in job.files],
+        "env": dict(job.env),
+        "memory_markers": list(job.memory_markers),
+    }
+
+
+def _job_from_json(r: _Reader) -> Job:
+    env = r.obj.get("env")
+    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        raise ProtocolError("job: env must map strings to strings")
+    markers = r.items("memory_markers")
+    if not all(isinstance(m, str) for m in markers):
+        raise ProtocolError("job: memory_markers must be strings")
+    tests = [_Reader(t, "job.tests[]") for t in r.items("tests")]
+    files = [_Reader(f, "job.files[]") for f in r.items("files")]
+    compile_reader = r.optional_child("compile")
+    return Job(
+        source_name=r.text("source_name"),
+        source=r.blob("source"),
+        compile=None if compile_reader is None else _command_from_json(compile_reader),
+        run=_command_from_json(r.child("run")),
+        tests=tuple(TestCase(name=t.text("name"), stdin=t.blob("stdin")) for t in tests),
+        files=tuple(JobFile(name=f.text("name"), data=f.blob("data")) for f in files),
+        env=env,
+        memory_markers=tuple(markers),
+    )
+
+
+def encode_job(job: Job) -> bytes:
+    """The complete frame the host writes to the harness's stdin."""
+    body = _dumps(_job_to_json(job))
+    return b"%s %d %d\n" % (JOB_MAGIC, PROTOCOL_VERSION, len(body)) + body
+
+
+def read_job(stream: BinaryIO, max_bytes: int) -> Job:
+    """Read one job frame; raises VersionMismatch or ProtocolError."""
+    header = stream.readline(_MAX_HEADER_BYTES)
+    parts = header.split()
+    if len(parts) != 3 or parts[0] != JOB_MAGIC or not parts[1].isdigit() or not parts[2].isdigit():
+        raise ProtocolError("job: bad frame header")
+    if int(parts[1]) != PROTOCOL_VERSION:
+        raise VersionMismatch(f"job: protocol version {int(parts[1])}, harness speaks {PROTOCOL_VERSION}")
+    length = int(parts[2])
+    if length > max_bytes:
+        raise ProtocolError(f"job: {length} bytes is over the {max_bytes}-byte limit")
+    chunks: list[bytes] = []
+    remaining = length
+    while remaining:
+        chunk = stream.read(remaining)
+        if not chunk:
+            raise ProtocolError("job: stream ended inside the frame")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return _job_from_json(_loads(b"".join(chunks), "job"))
+
+
+def encode_event(event: Event) -> bytes:
+    """One protocol line, newline included."""
+    obj: dict[str, Any]
+    match event:
+        case CompileReport():
+            obj = {"type": "compile", "ok": event.ok, "output": _b64(event.output), "time_ms": event.time_ms}
+        case TestReport():
+            obj = {
+                "type": "test",
+                "name": event.name,
+                "status": event.status,
+                "exit_code": event.exit_code,
+                "signal": event.signal,
+                "time_ms": event.time_ms,
+                "stdout": _b64(event.stdout),
+                "stderr": _b64(event.stderr),
+                "truncated": event.truncated,
+            }
+        case Done():
+            obj = {"type": "done"}
+        case Failure():
+            obj = {"type": "failure", "code": event.code, "message": event.message}
+    return _dumps(obj) + b"\n"
+
+
+def decode_event(line: bytes) -> Event:
+    """Parse one protocol line (with or without its newline); raises ProtocolError."""
+    r = _loads(line, "event")
+    kind = r.text("type")
+    if kind == "compile":
+        return CompileReport(ok=r.flag("ok"), output=r.blob("output"), time_ms=r.integer("time_ms"))
+    if kind == "test":
+        status = r.text("status")
+        if status not in TEST_STATUSES:
+            raise ProtocolError(f"event: unknown test status {status!r}")
+        return TestReport(
+            name=r.text("name"),
+            status=status,
+            exit_code=r.optional_integer("exit_code"),
+            signal=r.optional_integer("signal"),
+            time_ms=r.integer("time_ms"),
+            stdout=r.blob("stdout"),
+            stderr=r.blob("stderr"),
+            truncated=r.flag("truncated"),
+        )
+    if kind == "done":
+        return Done()
+    if kind == "failure":
+        return Failure(code=r.text("code"), message=r.text("message"))
+    raise ProtocolError(f"event: unknown type {kind!r}")
