@@ -181,6 +181,8 @@ class Accounts:
         return User.from_row(row) if row else None
 
     async def create_token(self, user: User, name: str) -> str:
+        if not name.strip():
+            raise Invalid("empty", "field 'name' must not be blank", field="name")
         token = "lr_" + secrets.token_urlsafe(32)
         await session_store.create_token(self.db, user.id, name, hash_token(token))
         return token

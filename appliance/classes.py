@@ -29,10 +29,13 @@ def require_staff(user: User) -> None:
 
 async def create(db: Database, user: User, name: str) -> dict[str, Any]:
     require_staff(user)
+    name = name.strip()
+    if not name:
+        raise Invalid("empty", "field 'name' must not be blank", field="name")
     for _ in range(5):
         code = "".join(secrets.choice(JOIN_ALPHABET) for _ in range(JOIN_CODE_LENGTH))
         try:
-            class_id = await class_store.create(db, name.strip(), user.id, code)
+            class_id = await class_store.create(db, name, user.id, code)
         except Conflict:
             continue
         return await get_for(db, user, class_id)

@@ -73,5 +73,10 @@ async def accept(db: Database, user_id: int, accepted: dict[str, str]) -> None:
 async def publish(db: Database, kind: str, version: str, markdown: str, admin_id: int) -> dict[str, Any]:
     if kind not in KINDS:
         raise NotFound("not_found", f"no legal document {kind!r}")
+    if not version.strip():
+        # A blank version could never be told apart on the pages or accepted on purpose.
+        raise Invalid("empty", "field 'version' must not be blank", field="version")
+    if not markdown.strip():
+        raise Invalid("empty", "field 'markdown' must not be blank", field="markdown")
     await legal_store.publish(db, kind, version, markdown, admin_id)
     return await current(db, kind)

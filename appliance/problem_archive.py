@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+import zlib
 from typing import Any
 
 from appliance.errors import Invalid, TooLarge
@@ -16,6 +17,9 @@ from appliance.settings import Settings
 
 FORMAT = "labrunner-problem/1"
 MAX_MEMBERS_SLACK = 4  # problem.json, statement.md and directory entries beside the tests
+# What zipfile raises on a damaged member (bad CRC, broken deflate stream), an encrypted one or an
+# unsupported compression method: a bad upload, not a server error.
+_UNREADABLE = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError, OSError)
 _META_FIELDS = ("title", "language", "time_limit_ms", "memory_limit_mb", "comparison", "tolerance")
 
 
@@ -53,8 +57,11 @@ def _read_text(archive: zipfile.ZipFile, name: Any, budget: list[int], what: str
     budget[0] -= info.file_size
     if budget[0] < 0:
         raise TooLarge("archive_too_large", "the archive unpacks to more than the import limit")
-    with archive.open(info) as handle:
-        data = handle.read(info.file_size + 1)
+    try:
+        with archive.open(info) as handle:
+            data = handle.read(info.file_size + 1)
+    except _UNREADABLE as exc:
+        raise Invalid("invalid_archive", f"{what}: {name!r} is damaged, encrypted or compressed oddly") from exc
     if len(data) > info.file_size:
         raise Invalid("invalid_archive", f"{what}: {name!r} is larger than its header says")
     try:
@@ -67,7 +74,7 @@ def unpack(raw: bytes, settings: Settings) -> dict[str, Any]:
     """Turn an archive into a problem body for `problems.create` (classes left empty)."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(raw))
-    except zipfile.BadZipFile as exc:
+    except _UNREADABLE as exc:
         raise Invalid("invalid_archive", "the upload is not a zip archive") from exc
     with archive:
         if len(archive.infolist()) > 2 * settings.max_test_cases + MAX_MEMBERS_SLACK:

@@ -203,10 +203,10 @@ async def get_for(db: Database, user: User, problem_id: int) -> dict[str, Any]:
     if user.is_staff:
         out["classes"] = await problem_store.class_ids(db, problem_id)
         out["test_cases"] = [_test_json(t, staff=True) for t in await problem_store.all_tests(db, problem_id)]
-        out["hidden_test_count"] = sum(1 for t in out["test_cases"] if t["visibility"] != "visible")
     else:
         out["test_cases"] = [_test_json(t, staff=False) for t in await problem_store.student_tests(db, problem_id)]
-        out["hidden_test_count"] = await problem_store.hidden_test_count(db, problem_id)
+    # What students cannot see right now (reveal-later tests past their date are visible).
+    out["hidden_test_count"] = await problem_store.hidden_test_count(db, problem_id)
     return out
 
 

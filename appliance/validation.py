@@ -6,10 +6,13 @@ silently dropping data.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from appliance.errors import Invalid
+
+_SQLITE_MIN, _SQLITE_MAX = -(2**63), 2**63 - 1  # SQLite's INTEGER range
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,9 @@ def _parse_value(value: Any, spec: F, path: str) -> Any:
                 f"field {path!r} must be a{'n integer' if spec.type == 'integer' else ' number'}",
                 field=path,
             )
+        if not _SQLITE_MIN <= value <= _SQLITE_MAX or (isinstance(value, float) and not math.isfinite(value)):
+            # Beyond what SQLite stores (an OverflowError deep in a query) or JSON can write back.
+            raise Invalid("out_of_range", f"field {path!r} is too large", field=path)
         if spec.minimum is not None and value < spec.minimum:
             raise Invalid("out_of_range", f"field {path!r} must be at least {spec.minimum:g}", field=path)
         if spec.maximum is not None and value > spec.maximum:

@@ -44,7 +44,7 @@ async def read_json(request: web.Request, schema: Schema | None) -> dict[str, An
         raise Invalid("invalid_encoding", f"the body is not valid UTF-8 (byte {exc.start})") from exc
     try:
         data = json.loads(text, parse_constant=_refuse_constant)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than the parser's stack
         raise Invalid("invalid_json", f"the body is not valid JSON: {exc}") from exc
     if schema is None:
         if data not in ({}, None):
@@ -67,6 +67,7 @@ async def body(request: web.Request) -> dict[str, Any]:
 
 def path_id(request: web.Request, name: str = "id") -> int:
     raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 18:
+    # ASCII only: str.isdigit() also accepts '²' (which int() refuses) and other scripts' digits.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise NotFoundError("not_found", "no such item")
     return int(raw)

@@ -42,7 +42,7 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
     try:
         return await handler(request)
     except AppError as error:
-        return error_response(error)
+        return add_security_headers(request, error_response(error))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -53,23 +53,30 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
         response = web.json_response({"error": {"code": code, "message": message}}, status=exc.status)
         if "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
-        return response
+        return add_security_headers(request, response)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return web.json_response(
-            {
-                "error": {
-                    "code": "internal_error",
-                    "message": "something went wrong on the server; it was logged",
-                }
-            },
-            status=500,
+        return add_security_headers(
+            request,
+            web.json_response(
+                {
+                    "error": {
+                        "code": "internal_error",
+                        "message": "something went wrong on the server; it was logged",
+                    }
+                },
+                status=500,
+            ),
         )
 
 
 @web.middleware
 async def security_headers_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    response = await handler(request)
+    return add_security_headers(request, await handler(request))
+
+
+def add_security_headers(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    """Also applied by errors_middleware: error responses are made outside this middleware."""
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
