@@ -62,7 +62,11 @@ class DockerExecutor:
             oom_killed = transcript.ending == "eof" and await self._launcher.oom_killed(sandbox)
             return to_result(plan, transcript, oom_killed)
         finally:
-            await self._launcher.destroy(sandbox)
+            self._launcher.destroy_soon(sandbox)
+
+    async def settle(self) -> None:
+        """Wait until every container this executor finished with is removed."""
+        await self._launcher.settle()
 
     async def close(self) -> None:
         await self._pool.close()

@@ -162,11 +162,22 @@ class Launcher:
     async def destroy(self, sandbox: Sandbox) -> None:
         """Kill and remove; runs to the end even when the caller is cancelled meanwhile. A failure
         is logged, not raised: the job's result stands, and the start-up sweep catches leftovers."""
+        await asyncio.shield(self.destroy_soon(sandbox))
+
+    def destroy_soon(self, sandbox: Sandbox) -> asyncio.Task[None]:
+        """Start killing and removing without waiting: once the transcript is in, the result is
+        final, so the removal (about 0.1 s of engine time) need not delay it. close() and
+        settle() wait for it."""
         # The socket stays open while the SDK's file object on it lives: close both, rather than
         # leave the descriptor to the garbage collector.
         sandbox.sock.close()
         sandbox.sock_owner.close()
-        await asyncio.shield(self._track(self._remove(sandbox.container_id)))
+        return self._track(self._remove(sandbox.container_id))
+
+    async def settle(self) -> None:
+        """Wait for launches and removals under way (for callers that check nothing is left)."""
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
     async def _remove(self, container_id: str) -> None:
         try:
@@ -176,8 +187,7 @@ class Launcher:
 
     async def close(self) -> None:
         """Wait for launches and removals still under way."""
-        while self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+        await self.settle()
 
 
 async def sweep_orphans(client: docker.DockerClient, instance: str = "default") -> int:

@@ -123,6 +123,7 @@ def run(executor: DockerExecutor, docker_client: docker.DockerClient) -> Run:
                 memory_limit_mb=memory_limit_mb,
             )
         )
+        await executor.settle()
         assert_nothing_left(docker_client)
         return result
 

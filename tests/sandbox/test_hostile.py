@@ -341,4 +341,5 @@ async def test_jobs_run_side_by_side(executor: DockerExecutor, docker_client: do
     requests = [one_test(f"print({n} * 2)") for n in range(3)]
     results = await asyncio.gather(*(executor.execute(request) for request in requests))
     assert [r.tests[0].stdout for r in results] == [b"0\n", b"2\n", b"4\n"]
+    await executor.settle()
     assert_nothing_left(docker_client)
