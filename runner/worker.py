@@ -232,7 +232,8 @@ class Runner:
                 self.last_infra_error = None
         except InfraError as error:
             await self._infra_failure(job, worker_id, error.code, error.message)
-            if error.code in PAUSING_ERRORS:
+            # A lost sandbox may be the first sign of the engine going away: ask before claiming more.
+            if error.code in PAUSING_ERRORS or not await self._engine_probe():
                 self._paused_until = time.monotonic() + self.settings.engine_retry_s
         except asyncio.CancelledError:
             raise

@@ -174,10 +174,11 @@ async def test_infra_failures_retry_with_backoff_then_give_up(env) -> None:  # t
         await runner.stop()
 
 
-async def test_engine_outage_pauses_claims_instead_of_burning_retries(env) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("first_error", ["engine_unavailable", "sandbox_lost"])
+async def test_engine_outage_pauses_claims_instead_of_burning_retries(env, first_error: str) -> None:  # type: ignore[no-untyped-def]
     _, db, blobs, user = env
     jobs = [await _enqueue(db, user, None, code=str(i)) for i in range(4)]
-    executor = ScriptedExecutor([InfraError("engine_unavailable", "down")])
+    executor = ScriptedExecutor([InfraError(first_error, "down")])
     probes: list[bool] = [False, False, True]
 
     async def probe() -> bool:
