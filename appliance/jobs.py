@@ -58,6 +58,39 @@ async def _queued(db: Database, job_id: int, deduplicated: bool) -> Queued:
     return Queued(job_id, job["status"], deduplicated, await job_store.queue_position(db, job))
 
 
+async def _enqueue_interactive(
+    db: Database,
+    settings: Settings,
+    user: User,
+    *,
+    problem_id: int | None,
+    language: str,
+    code: str,
+    stdin: str,
+    file_ids: Sequence[str],
+) -> Queued:
+    """A user's own run or submission: capped per student, bounded by the queue, deduplicated
+    (submissions only: a run with the same code may have new stdin)."""
+    check_language(language)
+    file_ids = await files.check_job_files(db, settings, user, file_ids, problem_id)
+    job_id, dedup = await job_store.enqueue(
+        db,
+        kind="run" if problem_id is None else "submission",
+        user_id=user.id,
+        problem_id=problem_id,
+        language=language,
+        code=code,
+        code_hash=code_hash(language, code, file_ids),
+        stdin=stdin,
+        priority=_priority(user),
+        dedup_window_s=None if problem_id is None else settings.dedup_window_s,
+        in_flight_cap=None if user.is_staff else settings.max_jobs_in_flight_per_user,
+        queue_max=settings.queue_max,
+        files=file_ids,
+    )
+    return await _queued(db, job_id, dedup)
+
+
 async def submit(
     db: Database,
     settings: Settings,
@@ -68,24 +101,9 @@ async def submit(
     file_ids: Sequence[str] = (),
 ) -> Queued:
     await problems.readable_row(db, user, problem_id)
-    check_language(language)
-    file_ids = await files.check_job_files(db, settings, user, file_ids, problem_id)
-    job_id, dedup = await job_store.enqueue(
-        db,
-        kind="submission",
-        user_id=user.id,
-        problem_id=problem_id,
-        language=language,
-        code=code,
-        code_hash=code_hash(language, code, file_ids),
-        stdin="",
-        priority=_priority(user),
-        dedup_window_s=settings.dedup_window_s,
-        in_flight_cap=None if user.is_staff else settings.max_jobs_in_flight_per_user,
-        queue_max=settings.queue_max,
-        files=file_ids,
+    return await _enqueue_interactive(
+        db, settings, user, problem_id=problem_id, language=language, code=code, stdin="", file_ids=file_ids
     )
-    return await _queued(db, job_id, dedup)
 
 
 async def run(
@@ -97,24 +115,9 @@ async def run(
     stdin: str,
     file_ids: Sequence[str] = (),
 ) -> Queued:
-    check_language(language)
-    file_ids = await files.check_job_files(db, settings, user, file_ids, None)
-    job_id, _ = await job_store.enqueue(
-        db,
-        kind="run",
-        user_id=user.id,
-        problem_id=None,
-        language=language,
-        code=code,
-        code_hash=code_hash(language, code, file_ids),
-        stdin=stdin,
-        priority=_priority(user),
-        dedup_window_s=None,
-        in_flight_cap=None if user.is_staff else settings.max_jobs_in_flight_per_user,
-        queue_max=settings.queue_max,
-        files=file_ids,
+    return await _enqueue_interactive(
+        db, settings, user, problem_id=None, language=language, code=code, stdin=stdin, file_ids=file_ids
     )
-    return await _queued(db, job_id, False)
 
 
 async def _can_read(db: Database, user: User, job: Row) -> bool:
