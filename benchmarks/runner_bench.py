@@ -50,12 +50,16 @@ def percentile(values: list[float], q: float) -> float:
 
 
 class Appliance:
-    def __init__(self, runtime: str) -> None:
+    def __init__(self, runtime: str, workers: int | None, pool: int | None) -> None:
         self.data = Path(tempfile.mkdtemp(prefix=f"labrunner-bench-{runtime}-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("LABRUNNER_")}
         self.env["LABRUNNER_SANDBOX_RUNTIME"] = runtime
+        if workers is not None:
+            self.env["LABRUNNER_WORKERS"] = str(workers)
+        if pool is not None:
+            self.env["LABRUNNER_SANDBOX_POOL_SIZE"] = str(pool)
         self.process: subprocess.Popen[bytes] | None = None
 
     def cli(self, *args: str, stdin: str = "") -> None:
@@ -165,9 +169,9 @@ class Figures:
     peak_rss_mb: float
 
 
-async def measure(runtime: str, samples: int) -> Figures:
+async def measure(runtime: str, samples: int, workers: int | None, pool: int | None) -> Figures:
     image = expected_ref()
-    appliance = Appliance(runtime)
+    appliance = Appliance(runtime, workers, pool)
     appliance.start()
     client = Client(appliance.url)
     try:
@@ -272,12 +276,14 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runtimes", default="runc,crun")
     parser.add_argument("--samples", type=int, default=30)
+    parser.add_argument("--workers", type=int, help="override the workers setting (default: the appliance's)")
+    parser.add_argument("--pool", type=int, help="override sandbox_pool_size (default: the appliance's)")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores; image {expected_ref()}", flush=True)
     figures = []
     for runtime in args.runtimes.split(","):
         print(f"measuring with {runtime} …", flush=True)
-        figures.append(await measure(runtime, args.samples))
+        figures.append(await measure(runtime, args.samples, args.workers, args.pool))
     print(report(figures))
 
 

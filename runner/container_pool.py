@@ -57,8 +57,16 @@ class ContainerPool:
                 await self._launcher.destroy(sandbox)
             wait_s = self._max_age_s
             try:
-                while len(self._idle) < self._size:
-                    self._idle.append(await self._launcher.launch(self._memory_bytes))
+                # Launch the missing ones side by side: the engine overlaps their start-up work,
+                # which is what bounds the pool's refill rate during a class burst.
+                missing = self._size - len(self._idle)
+                launched = await asyncio.gather(
+                    *(self._launcher.launch(self._memory_bytes) for _ in range(missing)), return_exceptions=True
+                )
+                self._idle.extend(s for s in launched if isinstance(s, Sandbox))
+                failures = [e for e in launched if isinstance(e, BaseException)]
+                if failures:
+                    raise failures[0]
             except InfraError as exc:
                 # The engine or image is unavailable: jobs see the same error on their own cold
                 # launches; the pool only tries again later instead of spinning.
