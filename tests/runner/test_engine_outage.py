@@ -12,7 +12,6 @@ import pytest
 from tests.conftest import REPO_ROOT, LiveServer
 from tests.runner.test_crash_recovery import PROBLEM
 
-
 # Stopping dockerd breaks every other Docker user on the machine (a colleague's test run, a
 # benchmark): on developer machines it runs only when asked; CI always runs it.
 pytestmark = pytest.mark.skipif(
