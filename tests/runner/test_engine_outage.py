@@ -60,7 +60,8 @@ async def test_jobs_wait_out_an_engine_outage(
         health = await teacher.get("/healthz")
         assert health.status == 503 and health.json["runner"] == "paused", health
         states = [(await teacher.get(f"/api/submissions/{job}")).json for job in queued]
-        assert all(s["status"] in ("queued", "running") for s in states), states
+        # Jobs that drew a container started before the outage may finish; none may give up.
+        assert [s["status"] for s in states if s["status"] not in ("queued", "running", "done")] == [], states
     finally:
         await asyncio.to_thread(_start_engine)
 
