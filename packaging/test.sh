@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash packaging/venv.sh test
 bash packaging/ensure-docker.sh
+bash packaging/ensure-browser.sh
 .venv/bin/labrunner sandbox build
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

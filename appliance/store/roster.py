@@ -1,0 +1,41 @@
+"""Bulk roster changes: creating many students and enrolling them, all in one transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from appliance.clock import now_iso
+from appliance.db import Database
+from appliance.errors import Conflict
+
+
+async def import_students(
+    db: Database,
+    class_id: int,
+    created_by: int,
+    new_students: list[tuple[str, str, str | None]],
+    existing_ids: list[int],
+) -> list[int]:
+    """Create `new_students` (username, password hash, birthdate) and enroll them and `existing_ids`.
+
+    All or nothing: a username taken meanwhile rolls the whole import back. Returns the new ids.
+    """
+    stamp = now_iso()
+    created: list[int] = []
+    try:
+        async with db.transaction() as conn:
+            for username, password_hash, birthdate in new_students:
+                cursor = await conn.execute(
+                    "INSERT INTO users (username, password_hash, role, birthdate, created_by, created_at)"
+                    " VALUES (?, ?, 'student', ?, ?, ?)",
+                    (username, password_hash, birthdate, created_by, stamp),
+                )
+                created.append(int(cursor.lastrowid or 0))
+            for user_id in [*created, *existing_ids]:
+                await conn.execute(
+                    "INSERT OR IGNORE INTO class_members (class_id, user_id, added_at) VALUES (?, ?, ?)",
+                    (class_id, user_id, stamp),
+                )
+    except sqlite3.IntegrityError as exc:
+        raise Conflict("username_taken", "a username in the file was taken meanwhile; import the file again") from exc
+    return created

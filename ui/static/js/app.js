@@ -1,0 +1,24 @@
+// Wiring every page shares: the log-out button. Each page's module imports this first.
+import { api } from "./api.js";
+import { $ } from "./dom.js";
+import { flushAll, forgetLocalDrafts } from "./drafts.js";
+
+const logout = $("#logout-button");
+if (logout) {
+  logout.addEventListener("click", async () => {
+    logout.disabled = true;
+    await flushAll();
+    try {
+      await api("POST", "/api/auth/logout", {});
+    } catch {
+      // Logged out already, or offline: either way leave this browser logged out.
+    }
+    // A classroom computer is shared: leave no copy of this student's code in the browser.
+    forgetLocalDrafts();
+    location.assign("/login");
+  });
+}
+
+export const role = document.body.dataset.role || "";
+export const isStaff = role === "teacher" || role === "admin";
+export const userId = Number(document.body.dataset.userId) || null;

@@ -1,0 +1,236 @@
+// Showing results: a run's output, a submission's verdict and per-test table, and graphical
+// output (one image, or frames played as an animation). Everything is inserted as text.
+import { h, replace } from "./dom.js";
+
+export const VERDICT_NAMES = {
+  accepted: "Accepted",
+  wrong_answer: "Wrong answer",
+  time_limit: "Time limit exceeded",
+  memory_limit: "Memory limit exceeded",
+  output_limit: "Too much output",
+  runtime_error: "Runtime error",
+  compile_error: "Compile error",
+  internal_error: "Internal error",
+};
+
+/** What a verdict means and what to try next, in words for beginners. */
+export function explain(verdict, limits = {}, { run = false } = {}) {
+  const seconds = limits.time_limit_ms ? ` (${limits.time_limit_ms / 1000} s)` : "";
+  const memory = limits.memory_limit_mb ? ` (${limits.memory_limit_mb} MB)` : "";
+  switch (verdict) {
+    case "accepted":
+      return run ? "Your program finished without errors." : "Every test passed. Well done!";
+    case "wrong_answer":
+      return "Your program ran, but what it printed is not what was expected. Compare your output with the expected output.";
+    case "time_limit":
+      return `Your program ran longer than allowed${seconds}. Look for a loop that never ends, or for input() waiting for input that was not given.`;
+    case "memory_limit":
+      return `Your program used more memory than allowed${memory}. Look for a list or string that keeps growing.`;
+    case "output_limit":
+      return "Your program printed more than allowed. Is a print() inside a loop that never ends?";
+    case "runtime_error":
+      return "Your program stopped with an error. The error message below says where and why.";
+    case "compile_error":
+      return "Your code could not be compiled. The compiler's message below points at the line to fix.";
+    case "internal_error":
+      return "Something went wrong inside the runner — not your fault. Please try again.";
+    default:
+      return "";
+  }
+}
+
+export function badge(verdict, status) {
+  if (status && status !== "done") {
+    const label = status === "failed" ? "Not run" : status === "running" ? "Running" : "Waiting";
+    return h("span", { class: `badge badge-${status}` }, label);
+  }
+  if (!verdict) return h("span", { class: "badge" }, "—");
+  return h("span", { class: `badge badge-${verdict}` }, VERDICT_NAMES[verdict] || verdict);
+}
+
+export function score(value) {
+  return value === null || value === undefined ? "—" : `${Math.round(value * 100) / 100} / 100`;
+}
+
+function block(label, text, { empty = "(nothing)" } = {}) {
+  return h(
+    "div",
+    { class: "io" },
+    h("h4", {}, label),
+    h("pre", { class: text ? "" : "empty", tabindex: "0" }, text || empty),
+  );
+}
+
+/**
+ * Pictures from a graphical program: its animation (an animated PNG that plays by itself) and
+ * its still pictures — one shown as it is, several as a flip-book with play/pause and a slider.
+ */
+export function pictures(stills, animation = null) {
+  const parts = [];
+  if (animation) {
+    parts.push(
+      h(
+        "figure",
+        { class: "graphics" },
+        h("img", { src: animation, alt: "Animation drawn by the program" }),
+        h("figcaption", { class: "hint" }, "Animation"),
+      ),
+    );
+  }
+  if (stills && stills.length === 1) {
+    parts.push(h("figure", { class: "graphics" }, h("img", { src: stills[0], alt: "Picture drawn by the program" })));
+  } else if (stills && stills.length > 1) {
+    parts.push(flipBook(stills));
+  }
+  return parts.length ? parts : null;
+}
+
+function flipBook(urls) {
+  const img = h("img", { src: urls[0], alt: `Picture 1 of ${urls.length} drawn by the program` });
+  const slider = h("input", { type: "range", min: 0, max: urls.length - 1, value: 0, "aria-label": "Picture" });
+  const counter = h("span", { "aria-hidden": "true" }, `1 / ${urls.length}`);
+  let timer = null;
+  const show = (index) => {
+    img.src = urls[index];
+    img.alt = `Picture ${index + 1} of ${urls.length} drawn by the program`;
+    slider.value = index;
+    counter.textContent = `${index + 1} / ${urls.length}`;
+  };
+  const play = h("button", { type: "button" }, "Play");
+  play.addEventListener("click", () => {
+    if (timer) {
+      clearInterval(timer);
+      timer = null;
+      play.textContent = "Play";
+      return;
+    }
+    play.textContent = "Pause";
+    timer = setInterval(() => show((Number(slider.value) + 1) % urls.length), 200);
+  });
+  slider.addEventListener("input", () => show(Number(slider.value)));
+  return h("figure", { class: "graphics" }, img, h("figcaption", { class: "player" }, play, slider, counter));
+}
+
+/** A plain run's result. */
+export function renderRun(container, run, limits = {}) {
+  const parts = [];
+  if (run.status === "failed") {
+    parts.push(
+      h("p", { class: "notice error" }, run.error ? run.error.message : "The runner could not run this program."),
+    );
+    return replace(container, parts);
+  }
+  const finished = run.verdict === "accepted";
+  const timing = run.time_ms === null || run.time_ms === undefined ? "" : ` in ${run.time_ms} ms`;
+  parts.push(
+    h(
+      "p",
+      { class: "verdict-line" },
+      finished ? h("span", { class: "badge badge-accepted" }, "Finished") : badge(run.verdict, "done"),
+      timing,
+      run.exit_code ? ` · exit code ${run.exit_code}` : "",
+    ),
+  );
+  const explanation = explain(run.verdict, limits, { run: true });
+  if (explanation && run.verdict !== "accepted") parts.push(h("p", { class: "explain" }, explanation));
+  if (run.compile_output) parts.push(block("Compiler messages", run.compile_output));
+  parts.push(block("Output", run.stdout, { empty: "(your program printed nothing)" }));
+  if (run.stderr) parts.push(block("Errors", run.stderr));
+  if (run.truncated) {
+    parts.push(
+      h(
+        "p",
+        { class: "hint" },
+        "The output was long and is cut above. ",
+        run.full_output
+          ? h("a", { href: `/api/runs/${run.id}/output/stdout`, target: "_blank" }, "Open all of it")
+          : null,
+      ),
+    );
+  }
+  parts.push(pictures(run.images, run.animation));
+  return replace(container, parts);
+}
+
+/** A submission's result: verdict, score and a row per test. `staff` shows hidden tests in full. */
+export function renderSubmission(container, sub, limits = {}) {
+  const parts = [];
+  if (sub.status === "failed") {
+    parts.push(h("p", { class: "notice error" }, sub.error ? sub.error.message : "The runner could not judge this."));
+    return replace(container, parts);
+  }
+  parts.push(
+    h(
+      "p",
+      { class: "verdict-line" },
+      badge(sub.verdict, sub.status),
+      " ",
+      h("span", { class: "score" }, `Score ${score(sub.score)}`),
+    ),
+  );
+  const explanation = explain(sub.verdict, limits);
+  if (explanation) parts.push(h("p", { class: "explain" }, explanation));
+  if (sub.compile_output) parts.push(block("Compiler messages", sub.compile_output));
+  if (sub.tests && sub.tests.length) parts.push(testTable(sub));
+  return replace(container, parts);
+}
+
+function testTable(sub) {
+  const rows = sub.tests.map((test) => {
+    const hiddenFromStudents = test.visibility && test.visibility !== "visible";
+    const hasDetails = "stdout" in test;
+    const name = [test.name, hiddenFromStudents ? " (hidden from students)" : ""].join("");
+    return [
+      h(
+        "tr",
+        {},
+        h("td", {}, String(test.position)),
+        h("th", { scope: "row" }, name),
+        h("td", {}, badge(test.verdict, "done")),
+        h("td", {}, hasDetails && test.time_ms !== null ? `${test.time_ms} ms` : ""),
+      ),
+      h(
+        "tr",
+        { class: "details-row" },
+        h(
+          "td",
+          { colspan: "4" },
+          hasDetails
+            ? h(
+                "details",
+                { open: test.verdict !== "accepted" ? true : null },
+                h("summary", {}, `Details of ${test.name}`),
+                h(
+                  "div",
+                  { class: "io-grid" },
+                  block("Input", test.stdin, { empty: "(no input)" }),
+                  block("Expected output", test.expected_stdout),
+                  block("Program output", test.stdout, { empty: "(printed nothing)" }),
+                  test.stderr ? block("Errors", test.stderr) : null,
+                ),
+                pictures(test.images, test.animation),
+              )
+            : h("p", { class: "hint" }, "Hidden test: only its verdict is shown."),
+        ),
+      ),
+    ];
+  });
+  return h(
+    "table",
+    { class: "tests" },
+    h("caption", {}, "Tests"),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        h("th", { scope: "col" }, "#"),
+        h("th", { scope: "col" }, "Test"),
+        h("th", { scope: "col" }, "Verdict"),
+        h("th", { scope: "col" }, "Time"),
+      ),
+    ),
+    h("tbody", {}, rows),
+  );
+}
