@@ -61,7 +61,7 @@ def create_app(settings: Settings, *, sandbox: SandboxProvider | None = None) ->
     """The appliance; the sandbox defaults to local Docker (unit tests may hand in another)."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[errors_middleware, security_headers_middleware, auth_middleware],
+        middlewares=[security_headers_middleware, errors_middleware, auth_middleware],
     )
     app[SETTINGS] = settings
     app[SERVICES] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -16,6 +17,9 @@ from appliance.http.routing import spec_of
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "labrunner_session"
+# Who is calling and how they proved it, set by auth_middleware for every request.
+USER = web.RequestKey("user", User | None)
+AUTH_VIA = web.RequestKey("auth_via", str | None)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _STATUS_CODES = {
     400: "bad_request",
@@ -42,10 +46,14 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
     try:
         return await handler(request)
     except AppError as error:
-        return add_security_headers(request, error_response(error))
+        return error_response(error)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
+        if exc.status == 404 and _wants_page(request):
+            from appliance.http.views.ui_pages import not_found  # the pages import this module
+
+            return not_found(request)
         code = _STATUS_CODES.get(exc.status, "http_error")
         message = "no such page" if exc.status == 404 else exc.reason
         if exc.status == 413:
@@ -53,41 +61,48 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
         response = web.json_response({"error": {"code": code, "message": message}}, status=exc.status)
         if "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
-        return add_security_headers(request, response)
+        return response
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return add_security_headers(
-            request,
-            web.json_response(
-                {
-                    "error": {
-                        "code": "internal_error",
-                        "message": "something went wrong on the server; it was logged",
-                    }
-                },
-                status=500,
-            ),
-        )
+        message = "something went wrong on the server; it was logged"
+        return web.json_response({"error": {"code": "internal_error", "message": message}}, status=500)
 
 
 @web.middleware
 async def security_headers_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    return add_security_headers(request, await handler(request))
-
-
-def add_security_headers(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
-    """Also applied by errors_middleware: error responses are made outside this middleware."""
+    """Outermost, so error responses made by errors_middleware get the headers too."""
+    response = await handler(request)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    # Pages load nothing from anywhere but the appliance itself.
+    # Pages load nothing from anywhere but the appliance itself (and the asset host, if one is set).
+    assets = _origin_of(request.app[SETTINGS].asset_base_url)
+    media = f"'self' data: blob:{' ' + assets if assets else ''}"
     response.headers.setdefault(
         "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+        f"default-src 'self'; img-src {media}; media-src {media}; style-src 'self' 'unsafe-inline';"
+        " frame-ancestors 'none'",
     )
     if request.path.startswith("/api/"):
         response.headers.setdefault("Cache-Control", "no-store")
+    elif request.path.startswith("/static/"):
+        # Revalidate (cheap: ETag/Last-Modified) so an upgrade's scripts replace cached old ones.
+        response.headers.setdefault("Cache-Control", "no-cache")
     return response
+
+
+def _wants_page(request: web.Request) -> bool:
+    """A person following a link, not a script: they get the friendly page instead of JSON."""
+    return (
+        request.method == "GET"
+        and not request.path.startswith("/api/")
+        and "text/html" in request.headers.get("Accept", "")
+    )
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
 
 
 def _origin_ok(request: web.Request) -> bool:
@@ -122,8 +137,8 @@ async def authenticate(request: web.Request) -> tuple[User | None, str | None]:
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     user, via = await authenticate(request)
-    request["user"] = user
-    request["auth_via"] = via
+    request[USER] = user
+    request[AUTH_VIA] = via
     if request.method not in SAFE_METHODS and via != "bearer":
         # Unauthenticated unsafe requests (login, register) are checked too, against login CSRF;
         # a request carrying our cookie must prove it came from our own pages.
@@ -155,7 +170,7 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
 
 
 def current_user(request: web.Request) -> User:
-    user = request.get("user")
+    user = request.get(USER)
     if user is None:
         raise Unauthorized("login_required", "please log in first")
     return user

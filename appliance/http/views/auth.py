@@ -5,7 +5,7 @@ from aiohttp import web
 from appliance import legal
 from appliance.http.jsonio import body, json_response
 from appliance.http.keys import ACCOUNTS, DB, SETTINGS
-from appliance.http.middleware import SESSION_COOKIE, client_address, current_user
+from appliance.http.middleware import SESSION_COOKIE, USER, client_address, current_user
 from appliance.http.routing import route
 from appliance.validation import F, Schema
 
@@ -60,7 +60,7 @@ async def register(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     data = await body(request)
     user, token = await request.app[ACCOUNTS].login(data["username"], data["password"], client_address(request))
-    request["user"] = user
+    request[USER] = user
     response = json_response({"user": await _me(request)})
     settings = request.app[SETTINGS]
     response.set_cookie(

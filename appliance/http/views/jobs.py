@@ -41,6 +41,13 @@ def run_schema(settings: Settings) -> Schema:
             "code": _code_field(settings),
             "stdin": F("string", required=False, max_length=settings.max_test_case_bytes),
             "files": _files_field(settings),
+            "graphical": F(
+                "boolean",
+                required=False,
+                nullable=True,
+                description="run headless and return pictures (pygame, turtle, tkinter, matplotlib);"
+                " absent or null: decided from the code's imports",
+            ),
         }
     )
 
@@ -114,6 +121,19 @@ async def _output(request: web.Request, kind: str) -> web.Response:
     return web.Response(body=data, content_type="text/plain", charset="utf-8")
 
 
+async def _picture(request: web.Request, kind: str) -> web.Response:
+    position = path_id(request, "position") if kind == "submission" else 1
+    user = current_user(request)
+    row = await jobs.picture(request.app[DB], user, path_id(request), kind, position, path_id(request, "index"))
+    # The hash names the content: a browser that has it already is told so without the bytes.
+    etag = f'"{row["blob"]}"'
+    headers = {"Cache-Control": "private, no-cache", "ETag": etag}
+    if request.headers.get("If-None-Match") == etag:
+        return web.Response(status=304, headers=headers)
+    data = await asyncio.to_thread(request.app[BLOBS].get, row["blob"])
+    return web.Response(body=data, content_type=row["media_type"], headers=headers)
+
+
 @route("GET", "/api/languages", access="user", summary="Languages the sandbox runs")
 async def languages(request: web.Request) -> web.Response:
     found = [{"id": lang.id, "name": lang.name, "version": lang.version} for lang in LANGUAGES.values()]
@@ -126,7 +146,14 @@ async def create_run(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     user = current_user(request)
     queued = await jobs.run(
-        request.app[DB], settings, user, data["language"], data["code"], data.get("stdin", ""), data.get("files", [])
+        request.app[DB],
+        settings,
+        user,
+        data["language"],
+        data["code"],
+        data.get("stdin", ""),
+        data.get("files", []),
+        data.get("graphical"),
     )
     _wake_runner(request)
     return json_response(queued.to_json(), status=202)
@@ -150,6 +177,17 @@ async def run_events(request: web.Request) -> web.StreamResponse:
 @route("GET", "/api/runs/{id}/output/{stream}", access="user", summary="A run's full stdout or stderr when it was cut")
 async def run_output(request: web.Request) -> web.Response:
     return await _output(request, "run")
+
+
+@route(
+    "GET",
+    "/api/runs/{id}/images/{index}",
+    access="user",
+    summary="A picture a graphical run drew (PNG, or APNG for the animation)",
+    content_type="image/png",
+)
+async def run_picture(request: web.Request) -> web.Response:
+    return await _picture(request, "run")
 
 
 @route(
@@ -219,6 +257,17 @@ async def submission_events(request: web.Request) -> web.StreamResponse:
 )
 async def submission_output(request: web.Request) -> web.Response:
     return await _output(request, "submission")
+
+
+@route(
+    "GET",
+    "/api/submissions/{id}/tests/{position}/images/{index}",
+    access="user",
+    summary="A picture a visible test's program drew (PNG, or APNG for the animation); hidden tests: staff only",
+    content_type="image/png",
+)
+async def submission_picture(request: web.Request) -> web.Response:
+    return await _picture(request, "submission")
 
 
 @route("POST", "/api/problems/{id}/rejudge", access="staff", summary="Re-run every submission of a problem")

@@ -23,6 +23,7 @@ from appliance.accounts import User
 from appliance.cli import lan_addresses
 from appliance.errors import NotFound
 from appliance.http.keys import DB, SETTINGS
+from appliance.http.middleware import USER
 from appliance.http.routing import Handler, route
 from runner.languages import LANGUAGES
 from ui import TEMPLATE_DIR
@@ -81,7 +82,7 @@ def render(
     main_class: str = "",
 ) -> web.Response:
     """The page `ui/templates/pages/<page>.html` inside the shell, with its script `js/pages/<page>.js`."""
-    user: User | None = request.get("user")
+    user: User | None = request.get(USER)
     # Pages with an editor share its markup (_workbench.html) through the {{workbench_html}} slot.
     fill = {"workbench_html": _template("pages/_workbench.html"), **(values or {})}
     slots = {
@@ -116,7 +117,7 @@ def _here(request: web.Request) -> str:
 
 async def _gate(request: web.Request, *, staff: bool = False) -> User | web.Response:
     """The logged-in user allowed on this page, or the response to send instead."""
-    user: User | None = request.get("user")
+    user: User | None = request.get(USER)
     if user is None:
         return _redirect(f"/login?next={_here(request)}")
     if await legal.pending_for(request.app[DB], user.id):
@@ -164,7 +165,7 @@ def _limits(request: web.Request, page_id: object) -> dict[str, object]:
 
 @_page("/", "The app: the login page, a student's problems or a teacher's classes")
 async def home_page(request: web.Request) -> web.Response:
-    user: User | None = request.get("user")
+    user: User | None = request.get(USER)
     if user is None:
         return await login_page(request)
     gated = await _gate(request)
@@ -177,7 +178,7 @@ async def home_page(request: web.Request) -> web.Response:
 
 @_page("/login", "Log-in page")
 async def login_page(request: web.Request) -> web.Response:
-    if request.get("user") is not None and request.path == "/login":
+    if request.get(USER) is not None and request.path == "/login":
         return _redirect("/")
     settings = request.app[SETTINGS]
     return render(request, "login", "Log in", values={"min_age": settings.min_self_register_age}, main_class="narrow")
@@ -185,7 +186,7 @@ async def login_page(request: web.Request) -> web.Response:
 
 @_page("/register", "Student self-registration page (age gate, legal acceptance)")
 async def register_page(request: web.Request) -> web.Response:
-    if request.get("user") is not None:
+    if request.get(USER) is not None:
         return _redirect("/")
     settings = request.app[SETTINGS]
     versions = await legal.current_versions(request.app[DB])
@@ -205,7 +206,7 @@ async def register_page(request: web.Request) -> web.Response:
 
 @_page("/accept-legal", "Accept changed terms or privacy notice")
 async def accept_legal_page(request: web.Request) -> web.Response:
-    if request.get("user") is None:
+    if request.get(USER) is None:
         return _redirect("/login")
     versions = await legal.current_versions(request.app[DB])
     return render(
