@@ -17,6 +17,8 @@ from appliance import migrations
 from appliance.settings import ENVIRONMENTS, Settings, SettingsError, load_settings
 
 SIOCGIFADDR = 0x8915  # Linux ioctl: an interface's IPv4 address
+# Container bridges and their veths are unreachable from the classroom's LAN.
+_VIRTUAL_INTERFACES = ("docker", "br-", "veth", "virbr", "lo")
 
 
 def lan_addresses() -> list[str]:
@@ -37,6 +39,8 @@ def _interface_addresses() -> list[str]:
     found = []
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         for _, name in socket.if_nameindex():
+            if name.startswith(_VIRTUAL_INTERFACES):
+                continue
             request = struct.pack("256s", name.encode()[:15])
             try:
                 reply = fcntl.ioctl(sock.fileno(), SIOCGIFADDR, request)
