@@ -68,6 +68,7 @@ async def _enqueue_interactive(
     code: str,
     stdin: str,
     file_ids: Sequence[str],
+    graphical: bool | None = None,
 ) -> Queued:
     """A user's own run or submission: capped per student, bounded by the queue, deduplicated
     (submissions only: a run with the same code may have new stdin)."""
@@ -87,6 +88,7 @@ async def _enqueue_interactive(
         in_flight_cap=None if user.is_staff else settings.max_jobs_in_flight_per_user,
         queue_max=settings.queue_max,
         files=file_ids,
+        graphical=graphical,
     )
     return await _queued(db, job_id, dedup)
 
@@ -114,9 +116,19 @@ async def run(
     code: str,
     stdin: str,
     file_ids: Sequence[str] = (),
+    graphical: bool | None = None,
 ) -> Queued:
+    """A plain run; `graphical` None lets the runner decide from the code's imports."""
     return await _enqueue_interactive(
-        db, settings, user, problem_id=None, language=language, code=code, stdin=stdin, file_ids=file_ids
+        db,
+        settings,
+        user,
+        problem_id=None,
+        language=language,
+        code=code,
+        stdin=stdin,
+        file_ids=file_ids,
+        graphical=graphical,
     )
 
 
@@ -153,9 +165,18 @@ def _infra(job: Row, staff: bool) -> dict[str, Any]:
     return out
 
 
-def _test_json(row: Row, full: bool) -> dict[str, Any]:
+def _pictures_json(base: str, rows: Sequence[Row]) -> dict[str, Any]:
+    """`images`: URLs of the still pictures in the order drawn; `animation`: the APNG of the
+    frames, if there is one."""
+    stills = [f"{base}/images/{r['idx']}" for r in rows if r["kind"] == "still"]
+    animation = next((f"{base}/images/{r['idx']}" for r in rows if r["kind"] == "animation"), None)
+    return {"images": stills, "animation": animation}
+
+
+def _test_json(row: Row, full: bool, pictures: dict[str, Any]) -> dict[str, Any]:
     out = {"position": row["position"], "name": row["name"], "verdict": row["verdict"], "visible": bool(row["visible"])}
     if row["visible"] or full:
+        out.update(pictures)
         out.update(
             exit_code=row["exit_code"],
             signal=row["signal"],
@@ -175,13 +196,20 @@ def _test_json(row: Row, full: bool) -> dict[str, Any]:
 
 async def _judgement(db: Database, job: Row, full: bool) -> dict[str, Any]:
     tests = await (job_store.tests_full(db, job["id"]) if full else job_store.tests_for_student(db, job["id"]))
+    pictures: dict[int, list[Row]] = {}
+    for picture in await job_store.job_images(db, job["id"], student=not full):
+        pictures.setdefault(picture["position"], []).append(picture)
+    base = f"/api/submissions/{job['id']}/tests"
     return {
         "status": job["status"],
         "verdict": job["verdict"],
         "score": job["score"],
         "compile_output": job["compile_output"],
         "position": await job_store.queue_position(db, job),
-        "tests": [_test_json(t, full) for t in tests],
+        "tests": [
+            _test_json(t, full, _pictures_json(f"{base}/{t['position']}", pictures.get(t["position"], [])))
+            for t in tests
+        ],
         "created_at": job["created_at"],
         "finished_at": job["finished_at"],
     }
@@ -219,6 +247,8 @@ async def run_json(db: Database, user: User, job_id: int) -> dict[str, Any]:
     job = await readable_job(db, user, job_id, "run")
     tests = await job_store.tests_full(db, job_id)
     first = tests[0] if tests else None
+    # Only its owner (or an admin) reads a run, and a run has no hidden tests.
+    pictures = await job_store.job_images(db, job_id, student=False)
     return {
         "id": job["id"],
         "language": job["language"],
@@ -234,7 +264,7 @@ async def run_json(db: Database, user: User, job_id: int) -> dict[str, Any]:
         "full_output": bool(first and (first["stdout_blob"] or first["stderr_blob"])),
         "compile_output": job["compile_output"],
         "files": await files.files_of_job(db, job["id"]),
-        "images": [],
+        **_pictures_json(f"/api/runs/{job_id}", pictures),
         "created_at": job["created_at"],
         "finished_at": job["finished_at"],
         **_infra(job, user.is_staff),
@@ -257,6 +287,31 @@ async def full_output(db: Database, user: User, job_id: int, kind: str, position
         if test["position"] == position and test["visible"]:
             return test[f"{stream}_blob"]
     raise NotFound("not_found", "no such test output")
+
+
+async def _result_job(db: Database, user: User, job_id: int) -> Row:
+    """A submission, or a rejudge of one: staff read what `readable_job` lets them; a student also
+    the published rejudge of their own submission, whose results their submission shows."""
+    job = await job_store.get(db, job_id)
+    if job is not None and job["kind"] == "rejudge" and not user.is_staff:
+        parent = await job_store.get(db, job["rejudge_of"])
+        if parent is None or parent["user_id"] != user.id or parent["published_rejudge"] != job_id:
+            raise NotFound("not_found", "no such submission")
+        return job
+    return await readable_job(db, user, job_id, "submission")
+
+
+async def picture(db: Database, user: User, job_id: int, kind: str, position: int, idx: int) -> Row:
+    """One picture a test drew, if the caller may see that test (hidden tests: never a student)."""
+    if kind == "run":
+        await readable_job(db, user, job_id, "run")
+    else:
+        await _result_job(db, user, job_id)
+    student = kind != "run" and not user.is_staff
+    rows = await job_store.job_images(db, job_id, student=student, position=position, idx=idx)
+    if not rows:
+        raise NotFound("not_found", "no such picture")
+    return rows[0]
 
 
 async def list_submissions(

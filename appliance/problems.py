@@ -50,6 +50,13 @@ def problem_schema(settings: Settings, *, partial: bool) -> Schema:
             "memory_limit_mb": F("integer", required=False, minimum=16, maximum=settings.max_memory_limit_mb),
             "comparison": F("string", required=False, enum=COMPARISONS),
             "tolerance": F("number", required=False, minimum=0, maximum=1),
+            "graphical": F(
+                "boolean",
+                required=False,
+                nullable=True,
+                description="programs run headless and their pictures are kept (pygame, turtle, tkinter,"
+                " matplotlib); null: decided from each program's imports",
+            ),
             "classes": F("array", required=False, max_length=100, items=F("integer", minimum=1)),
             "test_cases": F(
                 "array",
@@ -125,7 +132,9 @@ def _test_json(row: Row, *, staff: bool) -> dict[str, Any]:
 
 
 def _problem_json(row: Row) -> dict[str, Any]:
-    return {key: row[key] for key in row.keys()}
+    out = {key: row[key] for key in row.keys()}
+    out["graphical"] = None if row["graphical"] is None else bool(row["graphical"])
+    return out
 
 
 async def _staff_row(db: Database, user: User, problem_id: int) -> Row:
@@ -168,6 +177,7 @@ async def create(db: Database, settings: Settings, user: User, data: dict[str, A
         "memory_limit_mb": data.get("memory_limit_mb", settings.default_memory_limit_mb),
         "comparison": data.get("comparison", "trailing_whitespace"),
         "tolerance": float(data.get("tolerance", 1e-6 if data.get("comparison") == "numeric" else 0)),
+        "graphical": data.get("graphical"),
     }
     if not fields["title"]:
         raise Invalid("empty", "field 'title' must not be blank", field="title")

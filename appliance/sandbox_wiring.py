@@ -21,16 +21,20 @@ from runner.sandbox_settings import SandboxSettings
 
 log = logging.getLogger(__name__)
 _PREFIX = "sandbox_"
+# Graphics settings keep their own names, which are SandboxSettings fields as they stand.
+_GRAPHICS = ("graphical_wall_time_s", "graphics_max_frames", "graphics_max_dimension", "graphics_max_image_bytes")
 
 
 def sandbox_settings(settings: Settings) -> SandboxSettings:
-    """SandboxSettings with every `sandbox_*` appliance setting applied over its defaults."""
+    """SandboxSettings with every `sandbox_*` appliance setting (and the graphics ones) applied
+    over its defaults."""
     names = {f.name for f in dataclasses.fields(SandboxSettings)}
     chosen = {
         f.name[len(_PREFIX) :]: getattr(settings, f.name)
         for f in dataclasses.fields(settings)
         if f.name.startswith(_PREFIX) and f.name[len(_PREFIX) :] in names
     }
+    chosen.update({name: getattr(settings, name) for name in _GRAPHICS})
     return SandboxSettings(instance=instance_label(settings.data_dir), **chosen)
 
 

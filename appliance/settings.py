@@ -74,6 +74,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("sandbox_wall_time_factor", 3.0, "Wall-time limit as a multiple of the CPU-time limit."),
     Setting("sandbox_compile_time_limit_ms", 20_000, "Time a compilation may take."),
     Setting(
+        "graphical_wall_time_s",
+        10.0,
+        "Wall and CPU time of each test of a graphical program (pygame, turtle, tkinter, matplotlib), seconds.",
+    ),
+    Setting("graphics_max_frames", 20, "Most pictures kept per test of a graphical program (an animation aside)."),
+    Setting("graphics_max_dimension", 800, "Longest side of a picture of a graphical program (pixels)."),
+    Setting("graphics_max_image_bytes", 4_194_304, "Most bytes of pictures kept per run or submission."),
+    Setting(
         "file_types_allowed",
         "text,csv,json,python,source,png,jpeg,gif,bmp,wav,ogg,mp3",
         "File types accepted, judged by content (comma-separated; also: none).",
@@ -144,6 +152,10 @@ class Settings:
     sandbox_tmp_tmpfs_mb: int
     sandbox_wall_time_factor: float
     sandbox_compile_time_limit_ms: int
+    graphical_wall_time_s: float
+    graphics_max_frames: int
+    graphics_max_dimension: int
+    graphics_max_image_bytes: int
     file_types_allowed: str
     file_max_bytes: int
     file_name_max_chars: int
@@ -267,6 +279,11 @@ def _check(settings: Settings) -> None:
             raise SettingsError(f"setting {field.name!r} must not be negative (got {value})")
     if settings.sandbox_runtime not in ("runc", "crun"):
         raise SettingsError(f"setting 'sandbox_runtime' must be runc or crun (got {settings.sandbox_runtime!r})")
+    if settings.graphical_wall_time_s < 1 or settings.graphics_max_frames < 1 or settings.graphics_max_dimension < 16:
+        raise SettingsError(
+            "settings 'graphical_wall_time_s' and 'graphics_max_frames' must be at least 1,"
+            " 'graphics_max_dimension' at least 16"
+        )
     if not 1 <= settings.port <= 65535:
         raise SettingsError(f"setting 'port' must be between 1 and 65535 (got {settings.port})")
     from appliance.files import check_file_settings  # imported here: appliance.files imports this module

@@ -19,7 +19,6 @@ class DockerExecutor:
 
     The client is the appliance's; this executor never closes it. Call `sweep_orphans` once at
     start-up before the first executor, not here: executors are recycled while others still run.
-    `request.graphical` is not acted on yet: programs run headless either way and return no images.
     """
 
     def __init__(self, client: docker.DockerClient, settings: SandboxSettings | None = None) -> None:

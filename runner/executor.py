@@ -44,6 +44,8 @@ class ExecRequest:
     files: list[InputFile] = field(default_factory=list)
     time_limit_ms: int = 2000  # per test, CPU and wall (wall = multiple of CPU, see settings)
     memory_limit_mb: int = 256  # per test
+    # Run headless with the graphics shim, pictures captured, under the graphical wall time
+    # (Python only; other languages run as usual).
     graphical: bool = False
 
 
@@ -52,6 +54,17 @@ class CompileOutcome:
     ok: bool
     output: str  # compiler stdout+stderr, capped, UTF-8 with replacement
     time_ms: int
+
+
+@dataclass(frozen=True)
+class Image:
+    """A picture a graphical program drew: PNG, or an APNG of its frames."""
+
+    media_type: str  # "image/png" or "image/apng"
+    label: str  # what it shows: "frame 3", "figure 1", "window 1", "animation"
+    width: int
+    height: int
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -66,7 +79,7 @@ class TestOutcome:
     time_ms: int
     truncated: bool = False
     signal: int | None = None
-    images: list[bytes] = field(default_factory=list)  # PNG/GIF frames (graphical programs)
+    images: list[Image] = field(default_factory=list)  # what a graphical program drew
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from runner.executor import InputFile
+from sandbox.protocol import MEDIA_APNG
 
 # Lower runs first: staff before students, graded work before rejudges.
 PRIORITY_STAFF = 10
@@ -26,6 +27,7 @@ class ClaimedJob:
     code: str
     stdin: str
     infra_attempts: int
+    graphical: bool | None = None  # None: decided from the code
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,20 @@ class GradingSpec:
     memory_limit_mb: int
     tests: list[GradingTest]
     files: list[InputFile] = field(default_factory=list)
+    graphical: bool | None = None  # what the run or the problem says; None: decided from the code
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    media_type: str  # image/png, or image/apng for an animation
+    label: str
+    width: int
+    height: int
+    blob: str  # its hash in the blob store
+
+    @property
+    def animated(self) -> bool:
+        return self.media_type == MEDIA_APNG
 
 
 @dataclass(frozen=True)
@@ -63,6 +79,7 @@ class TestResult:
     truncated: bool
     stdout_blob: str | None
     stderr_blob: str | None
+    images: list[StoredImage] = field(default_factory=list)  # what a graphical program drew
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,15 @@
 
 The stored result stays under `result_max_bytes`: each output stream gets an equal share, is cut
 with a visible marker when longer, and its full text (up to a higher cap) goes to the blob store.
+Pictures a graphical program drew go to the blob store too (the executor kept them within the
+graphics limits); the result holds their hashes.
 """
 
 from __future__ import annotations
 
 from runner.executor import ExecResult, TestOutcome
 from runner.grading import decode, overall, test_verdict
-from runner.queue import BlobSink, GradingSpec, JobResult, TestResult
+from runner.queue import BlobSink, GradingSpec, JobResult, StoredImage, TestResult
 
 # Room for names, verdicts and JSON punctuation around the outputs in a stored result.
 ROW_OVERHEAD_BYTES = 256
@@ -96,4 +98,5 @@ def _test_result(
         truncated=got.truncated or cut_out or cut_err,
         stdout_blob=_store_full(blobs, got.stdout, cap, full_max),
         stderr_blob=_store_full(blobs, got.stderr, cap, full_max),
+        images=[StoredImage(i.media_type, i.label, i.width, i.height, blobs.put(i.data)) for i in got.images],
     )

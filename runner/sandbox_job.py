@@ -8,15 +8,17 @@ ran out of patience): those are the program's doing, never an infrastructure fai
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from runner import engine
-from runner.executor import CompileOutcome, ExecRequest, ExecResult, InfraError, TestOutcome, TestStatus
+from runner import engine, graphics
+from runner.executor import CompileOutcome, ExecRequest, ExecResult, Image, InfraError, TestOutcome, TestStatus
 from runner.languages import LANGUAGES
 from runner.sandbox_settings import MiB, SandboxSettings
 from sandbox import protocol
+from sandbox.graphics import png
 
 # The environment every program (and compiler) sees: nothing from the host, nothing secret.
 PROGRAM_ENV = {
@@ -41,6 +43,14 @@ PROGRAM_ENV = {
 _B64 = 4 / 3
 _EVENT_OVERHEAD = 4096
 _TRANSCRIPT_SLACK = 64 * 1024
+# Room in an event for each picture's fields beside its data.
+_IMAGE_OVERHEAD = 512
+# A graphical test's CPU limit is its wall time and this much more: the harness's wall deadline,
+# which keeps what the program drew, must come first.
+_GRAPHICAL_CPU_SLACK_MS = 1000
+# Per graphical test, for the host's job deadline: the virtual display's start and the pictures'
+# collection.
+_GRAPHICAL_TEST_SLACK_MS = 6000
 
 Ending = Literal["done", "failure", "eof", "deadline"]
 
@@ -98,6 +108,16 @@ def plan_job(request: ExecRequest, settings: SandboxSettings) -> JobPlan:
                 output_bytes=settings.compile_output_limit_bytes,
             ),
         )
+    job_graphics = None
+    if request.graphical and language.id == "python":  # the graphics shim is a Python module
+        job_graphics = protocol.Graphics(
+            max_images=settings.graphics_max_frames,
+            max_dimension=settings.graphics_max_dimension,
+            max_image_bytes=settings.graphics_max_image_bytes,
+            display=graphics.needs_display(request.code),
+        )
+        wall_ms = round(settings.graphical_wall_time_s * 1000)
+        run_limits = dataclasses.replace(run_limits, cpu_ms=wall_ms + _GRAPHICAL_CPU_SLACK_MS, wall_ms=wall_ms)
     job = protocol.Job(
         source_name=language.source_name,
         source=request.code.encode("utf-8", errors="replace"),
@@ -107,6 +127,7 @@ def plan_job(request: ExecRequest, settings: SandboxSettings) -> JobPlan:
         compile=compile_command,
         files=tuple(protocol.JobFile(name=f.name, data=f.data) for f in request.files),
         memory_markers=language.memory_markers,
+        graphics=job_graphics,
     )
     frame = protocol.encode_job(job)
     compile_mb = settings.compile_memory_mb if compile_command else 0
@@ -114,16 +135,29 @@ def plan_job(request: ExecRequest, settings: SandboxSettings) -> JobPlan:
     # baseline plus the job it holds decoded and writes out per test). Files a program writes to
     # the tmpfs mounts live in memory and count against its limit.
     container_mb = max(budget_mb, compile_mb) + settings.harness_memory_mb + math.ceil(3 * len(frame) / MiB)
-    max_event = math.ceil(2 * settings.output_limit_bytes * _B64) + _EVENT_OVERHEAD
+    text_event = math.ceil(2 * settings.output_limit_bytes * _B64) + _EVENT_OVERHEAD
     compile_event = math.ceil(settings.compile_output_limit_bytes * _B64) + _EVENT_OVERHEAD
     compile_wall = compile_command.limits.wall_ms if compile_command else 0
+    test_slack_ms = 0
+    event_images = all_images = 0
+    if job_graphics is not None:
+        # The display and the pictures' files live in the container; the harness holds one test's
+        # pictures three times over (bytes, base64, the JSON line).
+        container_mb += settings.graphics_memory_mb + math.ceil(3 * job_graphics.max_image_bytes / MiB)
+        # One test's pictures may take the whole budget; all tests' together take it once.
+        images_b64 = math.ceil(job_graphics.max_image_bytes * _B64)
+        per_test = (job_graphics.max_images + 1) * _IMAGE_OVERHEAD
+        event_images = images_b64 + per_test
+        all_images = images_b64 + len(job.tests) * per_test
+        test_slack_ms = _GRAPHICAL_TEST_SLACK_MS
+    test_ms = run_limits.wall_ms + test_slack_ms
     return JobPlan(
         job=job,
         frame=frame,
         container_memory_bytes=container_mb * MiB,
-        deadline_s=(compile_wall + len(job.tests) * run_limits.wall_ms + settings.job_slack_ms) / 1000,
-        max_transcript_bytes=compile_event + len(job.tests) * max_event + _TRANSCRIPT_SLACK,
-        max_event_bytes=max(max_event, compile_event),
+        deadline_s=(compile_wall + len(job.tests) * test_ms + settings.job_slack_ms) / 1000,
+        max_transcript_bytes=compile_event + len(job.tests) * text_event + all_images + _TRANSCRIPT_SLACK,
+        max_event_bytes=max(text_event + event_images, compile_event),
     )
 
 
@@ -170,6 +204,7 @@ def to_result(plan: JobPlan, transcript: Transcript, oom_killed: bool) -> ExecRe
         if not compile_report.ok:
             return ExecResult(compile_outcome, [])
 
+    images = _checked_images(reports, job.graphics)
     tests = [
         TestOutcome(
             name=r.name,
@@ -180,11 +215,46 @@ def to_result(plan: JobPlan, transcript: Transcript, oom_killed: bool) -> ExecRe
             time_ms=r.time_ms,
             truncated=r.truncated,
             signal=r.signal,
+            images=test_images,
         )
-        for r in reports
+        for r, test_images in zip(reports, images, strict=True)
     ]
     tests += [
         TestOutcome(name=t.name, status=status, exit_code=None, stdout=b"", stderr=f"[{reason}]\n".encode(), time_ms=0)
         for t in job.tests[len(reports) :]
     ]
     return ExecResult(compile_outcome, tests)
+
+
+def _checked_images(reports: list[protocol.TestReport], limits: protocol.Graphics | None) -> list[list[Image]]:
+    """Each report's pictures, once they are shown to be what the harness promises: whole PNGs
+    (an APNG only where it says so) within the job's size, count and byte limits."""
+    out: list[list[Image]] = []
+    total = 0
+    for report in reports:
+        if not report.images:
+            out.append([])
+            continue
+        if limits is None:
+            raise InfraError(engine.SANDBOX_PROTOCOL, "the sandbox sent pictures for a program that is not graphical")
+        if len(report.images) > limits.max_images + 1:  # the animation comes on top
+            raise InfraError(engine.SANDBOX_PROTOCOL, "the sandbox sent more pictures than allowed")
+        out.append([_checked_image(image, limits) for image in report.images])
+        total += sum(len(image.data) for image in report.images)
+    if limits is not None and total > limits.max_image_bytes:
+        raise InfraError(engine.SANDBOX_PROTOCOL, "the sandbox sent more bytes of pictures than allowed")
+    return out
+
+
+def _checked_image(image: protocol.Image, limits: protocol.Graphics) -> Image:
+    try:
+        header = png.read_header(image.data)
+    except ValueError as exc:
+        raise InfraError(engine.SANDBOX_PROTOCOL, f"the sandbox sent a broken picture: {exc}") from exc
+    if (
+        (header.width, header.height) != (image.width, image.height)
+        or max(header.width, header.height) > limits.max_dimension
+        or header.animated != (image.media_type == protocol.MEDIA_APNG)
+    ):
+        raise InfraError(engine.SANDBOX_PROTOCOL, "the sandbox sent a picture that is not what it says")
+    return Image(image.media_type, image.label, image.width, image.height, image.data)

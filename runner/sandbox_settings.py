@@ -44,6 +44,15 @@ class SandboxSettings:
     wall_time_factor: float = 3.0
     wall_time_slack_ms: int = 1000
 
+    # Graphical programs (pygame, turtle/tkinter, matplotlib): each test's wall time, which is also
+    # its CPU limit (a drawing loop may keep the CPU busy all along); the pictures kept of what it
+    # drew; and memory for the virtual display and the pictures on top of the program's own.
+    graphical_wall_time_s: float = 10.0
+    graphics_max_frames: int = 20  # pictures per test (frames, figures, windows); an animation aside
+    graphics_max_dimension: int = 800  # longest side of a picture, in pixels
+    graphics_max_image_bytes: int = 4 * MiB  # all pictures of one job together
+    graphics_memory_mb: int = 96
+
     # Compilation, once per job.
     compile_time_limit_ms: int = 20_000
     compile_memory_mb: int = 512

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from runner import graphics
 from runner.executor import ExecRequest, Executor, InfraError, TestInput
 from runner.queue import BlobSink, ClaimedJob, JobStore
 from runner.results import shape
@@ -218,6 +219,7 @@ class Runner:
                 files=spec.files,
                 time_limit_ms=spec.time_limit_ms,
                 memory_limit_mb=spec.memory_limit_mb,
+                graphical=graphics.is_graphical(job.language, job.code) if spec.graphical is None else spec.graphical,
             )
             executor = await self._executors.acquire()
             try:

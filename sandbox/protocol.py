@@ -7,7 +7,8 @@ end-of-file, which a Docker attach stream cannot signal reliably.
 Harness → host, on the container's stdout: one JSON object per line: a compile report (compiled
 languages only), one test report per test in order, then ``done`` — or a ``failure`` when the
 harness itself could not do its job. Bytes travel base64-encoded, so output that is not UTF-8
-arrives unchanged and nothing on either side has to decode it.
+arrives unchanged and nothing on either side has to decode it. A graphical job's test reports
+carry the pictures the program drew (PNG, and an APNG of its frames), within the job's limits.
 
 Stdlib only: imported by the host runner and by the image's own python3. Any change here changes
 the image tag (runner/image.py hashes this file), so host and harness always agree on a version.
@@ -21,7 +22,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Final
 
-PROTOCOL_VERSION: Final = 1
+PROTOCOL_VERSION: Final = 2
 JOB_MAGIC: Final = b"LABRUNNER-JOB"
 _MAX_HEADER_BYTES: Final = 64
 
@@ -46,6 +47,10 @@ TEST_STATUSES: Final = (
     STATUS_OUTPUT_LIMIT,
     STATUS_RUNTIME_ERROR,
 )
+
+MEDIA_PNG: Final = "image/png"
+MEDIA_APNG: Final = "image/apng"
+MEDIA_TYPES: Final = (MEDIA_PNG, MEDIA_APNG)
 
 # Failure codes the harness reports about itself.
 FAILURE_VERSION_MISMATCH: Final = "version_mismatch"
@@ -91,6 +96,16 @@ class JobFile:
 
 
 @dataclass(frozen=True)
+class Graphics:
+    """How a graphical program runs: headless, with its pictures captured within these limits."""
+
+    max_images: int  # per test: frames, figures and windows together (an animation comes on top)
+    max_dimension: int  # longest side of a picture, in pixels
+    max_image_bytes: int  # all pictures of the job together
+    display: bool  # start a virtual X display for each test (tkinter, turtle)
+
+
+@dataclass(frozen=True)
 class Job:
     source_name: str
     source: bytes
@@ -102,6 +117,7 @@ class Job:
     # Text a runtime prints when it ran out of memory (e.g. "MemoryError"): a failing test whose
     # stderr holds one counts as memory_limit.
     memory_markers: tuple[str, ...] = ()
+    graphics: Graphics | None = None  # None: not a graphical program
 
 
 @dataclass(frozen=True)
@@ -109,6 +125,15 @@ class CompileReport:
     ok: bool
     output: bytes  # compiler stdout and stderr, capped
     time_ms: int
+
+
+@dataclass(frozen=True)
+class Image:
+    media_type: str  # one of MEDIA_TYPES
+    label: str  # what it shows: "frame 3", "figure 1", "window 1", "animation"
+    width: int
+    height: int
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -121,6 +146,7 @@ class TestReport:
     stdout: bytes
     stderr: bytes
     truncated: bool = False
+    images: tuple[Image, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -182,6 +208,9 @@ class _Reader:
     def optional_child(self, key: str) -> _Reader | None:
         return None if self.obj.get(key) is None else self.child(key)
 
+    def children(self, key: str) -> list[_Reader]:
+        return [_Reader(item, f"{self.where}.{key}[]") for item in self.items(key)]
+
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
@@ -233,6 +262,51 @@ def _command_from_json(r: _Reader) -> Command:
     return Command(argv=tuple(argv), limits=_limits_from_json(r.child("limits")))
 
 
+def _graphics_to_json(graphics: Graphics | None) -> dict[str, Any] | None:
+    if graphics is None:
+        return None
+    return {
+        "max_images": graphics.max_images,
+        "max_dimension": graphics.max_dimension,
+        "max_image_bytes": graphics.max_image_bytes,
+        "display": graphics.display,
+    }
+
+
+def _graphics_from_json(r: _Reader | None) -> Graphics | None:
+    if r is None:
+        return None
+    return Graphics(
+        max_images=r.integer("max_images"),
+        max_dimension=r.integer("max_dimension"),
+        max_image_bytes=r.integer("max_image_bytes"),
+        display=r.flag("display"),
+    )
+
+
+def _image_to_json(image: Image) -> dict[str, Any]:
+    return {
+        "media_type": image.media_type,
+        "label": image.label,
+        "width": image.width,
+        "height": image.height,
+        "data": _b64(image.data),
+    }
+
+
+def _image_from_json(r: _Reader) -> Image:
+    media_type = r.text("media_type")
+    if media_type not in MEDIA_TYPES:
+        raise ProtocolError(f"{r.where}: unknown media type {media_type!r}")
+    return Image(
+        media_type=media_type,
+        label=r.text("label"),
+        width=r.integer("width"),
+        height=r.integer("height"),
+        data=r.blob("data"),
+    )
+
+
 def _job_to_json(job: Job) -> dict[str, Any]:
     return {
         "source_name": job.source_name,
@@ -243,6 +317,7 @@ def _job_to_json(job: Job) -> dict[str, Any]:
         "files": [{"name": f.name, "data": _b64(f.data)} for f in job.files],
         "env": dict(job.env),
         "memory_markers": list(job.memory_markers),
+        "graphics": _graphics_to_json(job.graphics),
     }
 
 
@@ -265,6 +340,7 @@ def _job_from_json(r: _Reader) -> Job:
         files=tuple(JobFile(name=f.text("name"), data=f.blob("data")) for f in files),
         env=env,
         memory_markers=tuple(markers),
+        graphics=_graphics_from_json(r.optional_child("graphics")),
     )
 
 
@@ -313,6 +389,7 @@ def encode_event(event: Event) -> bytes:
                 "stdout": _b64(event.stdout),
                 "stderr": _b64(event.stderr),
                 "truncated": event.truncated,
+                "images": [_image_to_json(image) for image in event.images],
             }
         case Done():
             obj = {"type": "done"}
@@ -340,6 +417,7 @@ def decode_event(line: bytes) -> Event:
             stdout=r.blob("stdout"),
             stderr=r.blob("stderr"),
             truncated=r.flag("truncated"),
+            images=tuple(_image_from_json(image) for image in r.children("images")),
         )
     if kind == "done":
         return Done()

@@ -21,7 +21,7 @@ from runner.executor import InputFile
 from runner.languages import LANGUAGES
 from runner.queue import ClaimedJob, GradingSpec, GradingTest, JobResult
 
-_CLAIMED = "id, kind, user_id, problem_id, language, code, stdin, infra_attempts"
+_CLAIMED = "id, kind, user_id, problem_id, language, code, stdin, infra_attempts, graphical"
 JOB_COLUMNS = (
     "id, kind, user_id, problem_id, rejudge_of, language, code, code_hash, stdin, priority, status, verdict, score,"
     " compile_output, infra_attempts, infra_log, not_before, published_rejudge, created_at, started_at, finished_at"
@@ -53,6 +53,7 @@ async def enqueue(
     queue_max: int | None,
     rejudge_of: int | None = None,
     files: Sequence[str] = (),
+    graphical: bool | None = None,
 ) -> tuple[int, bool]:
     """Queue a job, or return the user's identical pending one. Returns (job id, deduplicated).
 
@@ -89,8 +90,8 @@ async def enqueue(
                 )
         cursor = await conn.execute(
             "INSERT INTO jobs (kind, user_id, problem_id, rejudge_of, language, code, code_hash, stdin, priority,"
-            " status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)",
-            (kind, user_id, problem_id, rejudge_of, language, code, code_hash, stdin, priority, now),
+            " graphical, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)",
+            (kind, user_id, problem_id, rejudge_of, language, code, code_hash, stdin, priority, graphical, now),
         )
         job_id = int(cursor.lastrowid or 0)
         # Checked again here, under the writer lock: a file deleted or purged since the caller's
@@ -137,6 +138,36 @@ async def tests_for_student(db: Database, job_id: int) -> list[Row]:
         f" COALESCE({_VISIBLE_TC}, 0) AS visible FROM job_tests jt"
         " LEFT JOIN test_cases tc ON tc.id = jt.test_case_id WHERE jt.job_id = ?) ORDER BY position",
         (now_iso(), job_id),
+    )
+
+
+_IMAGE_COLUMNS = "ji.position, ji.idx, ji.kind, ji.media_type, ji.label, ji.width, ji.height, ji.blob"
+
+
+async def job_images(
+    db: Database, job_id: int, *, student: bool, position: int | None = None, idx: int | None = None
+) -> list[Row]:
+    """A job's pictures (optionally one test's, or one picture), in order. For a student, only those
+    of tests the student may see now: the others are not even read."""
+    where = ["ji.job_id = ?"]
+    params: list[Any] = [job_id]
+    if position is not None:
+        where.append("ji.position = ?")
+        params.append(position)
+    if idx is not None:
+        where.append("ji.idx = ?")
+        params.append(idx)
+    joins = ""
+    if student:
+        joins = (
+            " JOIN job_tests jt ON jt.job_id = ji.job_id AND jt.position = ji.position"
+            " LEFT JOIN test_cases tc ON tc.id = jt.test_case_id"
+        )
+        where.append(f"COALESCE({_VISIBLE_TC}, 0)")
+        params.append(now_iso())
+    return await db.fetchall(
+        f"SELECT {_IMAGE_COLUMNS} FROM job_images ji{joins} WHERE {' AND '.join(where)} ORDER BY ji.position, ji.idx",
+        params,
     )
 
 
@@ -210,7 +241,9 @@ class SqliteJobStore:
             )
             row = await cursor.fetchone()
             await cursor.close()
-        return ClaimedJob(*row) if row else None
+        if row is None:
+            return None
+        return ClaimedJob(*row[:-1], graphical=None if row[-1] is None else bool(row[-1]))
 
     async def heartbeat(self, job_id: int, worker_id: str, lease_s: float) -> bool:
         changed = await self.db.execute_rowcount(
@@ -248,9 +281,10 @@ class SqliteJobStore:
                 self.run_memory_limit_mb,
                 [GradingTest(None, "run", job.stdin, None, 1.0)],
                 files,
+                job.graphical,
             )
         problem = await self.db.fetchone(
-            "SELECT comparison, tolerance, time_limit_ms, memory_limit_mb FROM problems WHERE id = ?",
+            "SELECT comparison, tolerance, time_limit_ms, memory_limit_mb, graphical FROM problems WHERE id = ?",
             (job.problem_id,),
         )
         if problem is None:
@@ -266,6 +300,7 @@ class SqliteJobStore:
             problem["memory_limit_mb"],
             [GradingTest(t["id"], t["name"], t["stdin"], t["expected_stdout"], t["weight"]) for t in tests],
             files,
+            None if problem["graphical"] is None else bool(problem["graphical"]),
         )
 
     async def complete(self, job_id: int, worker_id: str, result: JobResult) -> bool:
@@ -277,6 +312,7 @@ class SqliteJobStore:
             )
             if cursor.rowcount != 1:
                 return False
+            await conn.execute("DELETE FROM job_images WHERE job_id = ?", (job_id,))
             await conn.execute("DELETE FROM job_tests WHERE job_id = ?", (job_id,))
             for t in result.tests:
                 await conn.execute(
@@ -299,6 +335,22 @@ class SqliteJobStore:
                         t.stderr_blob,
                     ),
                 )
+                for idx, image in enumerate(t.images, start=1):
+                    await conn.execute(
+                        "INSERT INTO job_images (job_id, position, idx, kind, media_type, label, width, height, blob)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            job_id,
+                            t.position,
+                            idx,
+                            "animation" if image.animated else "still",
+                            image.media_type,
+                            image.label,
+                            image.width,
+                            image.height,
+                            image.blob,
+                        ),
+                    )
         return True
 
     async def _fail_or_requeue(

@@ -6,7 +6,7 @@ import signal
 from collections.abc import Iterator
 
 from sandbox import protocol
-from sandbox.harness import cgroup, process, reaper, workspace
+from sandbox.harness import cgroup, graphics, process, reaper, workspace
 from sandbox.protocol import (
     BUILD_DIR,
     RUN_DIR,
@@ -34,23 +34,46 @@ def run_job(job: Job) -> Iterator[Event]:
             yield Done()
             return
     artifacts = workspace.snapshot(BUILD_DIR)
-    for test in job.tests:
+    image_budget = job.graphics.max_image_bytes if job.graphics else 0
+    for index, test in enumerate(job.tests):
         workspace.reset_scratch()
         workspace.lay_out(RUN_DIR, artifacts)
+        env = job.env
+        session = None
+        if job.graphics is not None:
+            # An equal share of what is left: a test that drew little leaves more to the next.
+            allowance = image_budget // (len(job.tests) - index)
+            session = graphics.start(job.graphics, index, allowance, job.run.limits.wall_ms)
+            env = {**job.env, **session.env}
         oom_kills = cgroup.oom_kill_count()
-        outcome = process.run(job.run.argv, cwd=RUN_DIR, env=job.env, stdin=test.stdin, limits=job.run.limits)
+        outcome = process.run(job.run.argv, cwd=RUN_DIR, env=env, stdin=test.stdin, limits=job.run.limits)
         out_of_memory = cgroup.oom_kill_count() > oom_kills
+        status = classify(outcome, job.run.limits, job.memory_markers, out_of_memory)
+        images: list[protocol.Image] = []
+        notes: list[str] = []
+        if session is not None:
+            # The virtual display goes with its test, however the program ended (process.run
+            # leaves no stray behind except when the program could not even start).
+            reaper.kill_strays()
+            images, notes = graphics.collect(session)
+            image_budget -= sum(len(image.data) for image in images)
+            if images and status == protocol.STATUS_TIME_LIMIT:
+                # A window that never closes is how many graphical programs end: what it drew is
+                # the result, judged like a program that ended by itself.
+                status = protocol.STATUS_OK
+                notes.append(f"stopped after {job.run.limits.wall_ms / 1000:g} s — here is what it drew")
         yield TestReport(
             name=test.name,
-            status=classify(outcome, job.run.limits, job.memory_markers, out_of_memory),
+            status=status,
             exit_code=outcome.exit_code,
             signal=outcome.signal,
             # CPU time is what the limit is on; a program stopped at the wall deadline (asleep,
             # blocked) reports how long it was given instead.
             time_ms=outcome.wall_ms if outcome.wall_exceeded else outcome.cpu_ms,
             stdout=outcome.stdout,
-            stderr=outcome.stderr + _spawn_note(outcome),
+            stderr=outcome.stderr + _spawn_note(outcome) + "".join(f"[{note}]\n" for note in notes).encode(),
             truncated=outcome.output_exceeded,
+            images=tuple(images),
         )
     yield Done()
 

@@ -24,7 +24,7 @@ _IGNORED_SIGNALS = (
 )
 # Ignored dispositions survive exec: a program gets these back at their defaults, together with
 # the two Python itself ignores.
-_RESET_SIGNALS = (*_IGNORED_SIGNALS, signal.SIGPIPE, signal.SIGXFSZ)
+RESET_SIGNALS = (*_IGNORED_SIGNALS, signal.SIGPIPE, signal.SIGXFSZ)
 
 
 def _set_dumpable(dumpable: bool) -> None:
@@ -45,6 +45,6 @@ def unshield_child() -> None:
     Dumpable again so it may set its own /proc attributes before exec; exec replaces the memory
     it shares with the harness, and no other program is alive at this point to look.
     """
-    for sig in _RESET_SIGNALS:
+    for sig in RESET_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
     _set_dumpable(True)

@@ -68,7 +68,8 @@ def test_events_survive_the_round_trip(event: protocol.Event) -> None:
 
 
 def test_another_version_is_a_version_mismatch() -> None:
-    frame = protocol.encode_job(JOB).replace(b"LABRUNNER-JOB 1 ", b"LABRUNNER-JOB 2 ", 1)
+    version = protocol.PROTOCOL_VERSION
+    frame = protocol.encode_job(JOB).replace(b"LABRUNNER-JOB %d " % version, b"LABRUNNER-JOB %d " % (version + 1), 1)
     with pytest.raises(VersionMismatch):
         protocol.read_job(io.BytesIO(frame), max_bytes=1 << 20)
 
