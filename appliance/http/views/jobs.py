@@ -88,8 +88,20 @@ async def _wait_final(request: web.Request, job_id: int) -> None:
         await request.app[EVENTS].wait_job(job_id, min(remaining, 1.0))
 
 
-async def _stream(request: web.Request, job_id: int) -> web.StreamResponse:
+async def _result(request: web.Request, kind: str) -> web.Response:
+    """A run's or submission's result, once the caller may read it, after an optional ?wait."""
+    job_id = path_id(request)
+    user = current_user(request)
+    await jobs.readable_job(request.app[DB], user, job_id, kind)
+    await _wait_final(request, job_id)
+    to_json = jobs.run_json if kind == "run" else jobs.submission_json
+    return json_response(await to_json(request.app[DB], user, job_id))
+
+
+async def _stream(request: web.Request, kind: str) -> web.StreamResponse:
     """Server-Sent Events: the job's status and queue position whenever the queue moves."""
+    job_id = path_id(request)
+    await jobs.readable_job(request.app[DB], current_user(request), job_id, kind)
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
     await response.prepare(request)
     last: tuple[str, int | None] | None = None
@@ -161,17 +173,12 @@ async def create_run(request: web.Request) -> web.Response:
 
 @route("GET", "/api/runs/{id}", access="user", summary="A run's result; ?wait=S holds until it finishes")
 async def get_run(request: web.Request) -> web.Response:
-    job_id = path_id(request)
-    await jobs.readable_job(request.app[DB], current_user(request), job_id, "run")
-    await _wait_final(request, job_id)
-    return json_response(await jobs.run_json(request.app[DB], current_user(request), job_id))
+    return await _result(request, "run")
 
 
 @route("GET", "/api/runs/{id}/events", access="user", summary="Live status of a run (Server-Sent Events)")
 async def run_events(request: web.Request) -> web.StreamResponse:
-    job_id = path_id(request)
-    await jobs.readable_job(request.app[DB], current_user(request), job_id, "run")
-    return await _stream(request, job_id)
+    return await _stream(request, "run")
 
 
 @route("GET", "/api/runs/{id}/output/{stream}", access="user", summary="A run's full stdout or stderr when it was cut")
@@ -236,17 +243,12 @@ async def list_submissions(request: web.Request) -> web.Response:
 
 @route("GET", "/api/submissions/{id}", access="user", summary="A submission's result; ?wait=S holds until it finishes")
 async def get_submission(request: web.Request) -> web.Response:
-    job_id = path_id(request)
-    await jobs.readable_job(request.app[DB], current_user(request), job_id, "submission")
-    await _wait_final(request, job_id)
-    return json_response(await jobs.submission_json(request.app[DB], current_user(request), job_id))
+    return await _result(request, "submission")
 
 
 @route("GET", "/api/submissions/{id}/events", access="user", summary="Live status of a submission (Server-Sent Events)")
 async def submission_events(request: web.Request) -> web.StreamResponse:
-    job_id = path_id(request)
-    await jobs.readable_job(request.app[DB], current_user(request), job_id, "submission")
-    return await _stream(request, job_id)
+    return await _stream(request, "submission")
 
 
 @route(

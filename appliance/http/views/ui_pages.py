@@ -289,18 +289,16 @@ async def teach_page(request: web.Request) -> web.Response:
 
 @_page("/teach/classes/{id}", "A class: roster, join code, gradebook")
 async def teach_class_page(request: web.Request) -> web.Response:
-    gated = await _gate(request, staff=True)
-    if isinstance(gated, web.Response):
-        return gated
-    page_id = _path_id(request)
-    if page_id is None:
-        return not_found(request)
-    values = {"id": page_id, "address": student_address(request)}
-    return render(request, "teach-class", "Class", values=values, main_class="wide")
+    return await _class_page(request, "teach-class", "Class", "wide")
 
 
 @_page("/teach/classes/{id}/print", "A class's join code, ready to print")
 async def teach_class_print_page(request: web.Request) -> web.Response:
+    return await _class_page(request, "teach-class-print", "Join code", "print-page")
+
+
+async def _class_page(request: web.Request, page: str, title: str, main_class: str) -> web.Response:
+    """A teacher's page about one class; it carries the address students should open."""
     gated = await _gate(request, staff=True)
     if isinstance(gated, web.Response):
         return gated
@@ -308,7 +306,7 @@ async def teach_class_print_page(request: web.Request) -> web.Response:
     if page_id is None:
         return not_found(request)
     values = {"id": page_id, "address": student_address(request)}
-    return render(request, "teach-class-print", "Join code", values=values, main_class="print-page")
+    return render(request, page, title, values=values, main_class=main_class)
 
 
 @_page("/teach/problems/new", "Create a problem")
