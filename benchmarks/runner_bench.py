@@ -282,9 +282,23 @@ async def main() -> None:
     print(f"machine: {os.cpu_count()} cores; image {expected_ref()}", flush=True)
     figures = []
     for runtime in args.runtimes.split(","):
+        refusal = runtime_refusal(runtime)
+        if refusal:
+            print(f"{runtime}: the engine cannot run containers with it here: {refusal}", flush=True)
+            continue
         print(f"measuring with {runtime} …", flush=True)
         figures.append(await measure(runtime, args.samples, args.workers, args.pool))
     print(report(figures))
+
+
+def runtime_refusal(runtime: str) -> str:
+    """Why `docker run --runtime RUNTIME` fails on this machine, or '' when it works."""
+    done = subprocess.run(
+        ["docker", "run", "--rm", "--runtime", runtime, "--network", "none", expected_ref(), "true"],
+        capture_output=True,
+        text=True,
+    )
+    return "" if done.returncode == 0 else done.stderr.strip().splitlines()[0]
 
 
 if __name__ == "__main__":
