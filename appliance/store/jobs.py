@@ -65,7 +65,11 @@ async def enqueue(
         if dedup_window_s is not None:
             cursor = await conn.execute(
                 "SELECT id FROM jobs WHERE user_id = ? AND problem_id IS ? AND kind = ? AND code_hash = ?"
-                " AND language = ? AND (status IN ('queued', 'running') OR created_at >= ?) ORDER BY id DESC LIMIT 1",
+                " AND language = ? AND (status IN ('queued', 'running') OR created_at >= ?)"
+                # A result from before the teacher last changed the problem (its tests) is no answer
+                # to this submission.
+                " AND created_at >= COALESCE((SELECT strftime('%s', updated_at) FROM problems"
+                " WHERE id = jobs.problem_id), 0) ORDER BY id DESC LIMIT 1",
                 (user_id, problem_id, kind, code_hash, language, now - dedup_window_s),
             )
             existing = await cursor.fetchone()

@@ -295,3 +295,27 @@ async def test_executor_is_recycled_after_n_jobs_and_closed(env) -> None:  # typ
         await runner.stop()
     assert [len(e.requests) for e in made] == [2, 2, 1]
     assert all(e.closed for e in made)
+
+
+async def test_a_changed_problem_is_not_answered_with_an_old_result(env) -> None:  # type: ignore[no-untyped-def]
+    _, db, _, user = env
+    problem = await _problem(db, user.id, [("", "")])
+    first = await _enqueue(db, user, problem, code="same", dedup_window_s=30.0)
+    # The teacher fixes the tests a moment later (stored with one-second resolution).
+    await db.execute("UPDATE problems SET updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '+1 second')")
+    await asyncio.sleep(1.1)
+    again, dedup = await job_store.enqueue(
+        db,
+        kind="submission",
+        user_id=user.id,
+        problem_id=problem,
+        language="python",
+        code="same",
+        code_hash="same",
+        stdin="",
+        priority=20,
+        dedup_window_s=30.0,
+        in_flight_cap=None,
+        queue_max=None,
+    )
+    assert (dedup, again != first) == (False, True)
