@@ -259,6 +259,33 @@ async def test_one_test_leaves_nothing_for_the_next(run: Run) -> None:
     assert second.stdout == b"[False, False, False, False] original\n", second
 
 
+async def test_system_v_ipc_does_not_carry_one_tests_input_into_the_next(run: Run) -> None:
+    # Message queues, shared memory and semaphores outlive their process: a hidden test's input
+    # parked in a queue would be printed by a later, visible test.
+    courier = dedent("""
+        import ctypes, sys
+        libc = ctypes.CDLL(None, use_errno=True)
+        KEY, IPC_CREAT, IPC_NOWAIT = 0x4C52, 0o1000, 0o4000
+        data = sys.stdin.read().strip().encode()
+        queue = libc.msgget(KEY, IPC_CREAT | 0o600)
+        shm = libc.shmget(KEY + 1, 4096, IPC_CREAT | 0o600)
+        sem = libc.semget(KEY + 2, 1, IPC_CREAT | 0o600)
+        if data.startswith(b'secret'):
+            message = ctypes.create_string_buffer(ctypes.sizeof(ctypes.c_long) + 64)
+            ctypes.c_long.from_buffer(message).value = 1
+            message[ctypes.sizeof(ctypes.c_long):ctypes.sizeof(ctypes.c_long) + len(data)] = data
+            print('sent', libc.msgsnd(queue, message, 64, IPC_NOWAIT))
+        else:
+            message = ctypes.create_string_buffer(ctypes.sizeof(ctypes.c_long) + 64)
+            got = libc.msgrcv(queue, message, 64, 0, IPC_NOWAIT)
+            print('received', got, message.raw[ctypes.sizeof(ctypes.c_long):].rstrip(b'\\0')[:20])
+    """)
+    result = await run(courier, stdins=[b"secret-ipc", b"check"])
+    first, second = result.tests
+    assert first.stdout == b"sent 0\n", first
+    assert second.stdout == b"received -1 b''\n", second
+
+
 async def test_the_harness_is_out_of_reach(run: Run) -> None:
     # Programs run as the harness's own uid, yet can neither read its memory (the job, with
     # every test's input) nor write into its output stream.
