@@ -83,7 +83,7 @@ async def join(db: Database, user: User, code: str) -> dict[str, Any]:
     row = await class_store.by_join_code(db, code.strip().upper())
     if row is None:
         raise NotFound("invalid_join_code", "no class has that join code; check it with your teacher")
-    await class_store.add_members(db, row["id"], [user.id])
+    await class_store.add_members(db, row["id"], [user.id], by_code=True)
     return _class_json(row, with_code=False)
 
 

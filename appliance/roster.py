@@ -104,7 +104,7 @@ async def reset_password(
     target = await user_store.get(db, user_id)
     allowed = target is not None and (
         actor.role == "admin"
-        or (target["role"] == "student" and await class_store.teacher_has_student(db, actor.id, user_id))
+        or (target["role"] == "student" and await class_store.teacher_may_manage(db, actor.id, user_id))
     )
     if target is None or not allowed:
         raise NotFound("not_found", "no such student in your classes")
@@ -114,4 +114,6 @@ async def reset_password(
     digest = await asyncio.to_thread(hash_password, password)
     await user_store.set_password_hash(db, user_id, digest)
     await session_store.delete_user_sessions(db, user_id)
+    # Whoever knew the old password may have made a script token with it.
+    await session_store.revoke_user_tokens(db, user_id)
     return {"user_id": user_id, "username": target["username"], "password": password, "generated": generated}

@@ -48,12 +48,14 @@ async def is_member(db: Database, class_id: int, user_id: int) -> bool:
     return row is not None
 
 
-async def add_members(db: Database, class_id: int, user_ids: list[int]) -> None:
+async def add_members(db: Database, class_id: int, user_ids: list[int], *, by_code: bool = False) -> None:
     async with db.transaction() as conn:
         for user_id in user_ids:
             await conn.execute(
-                "INSERT OR IGNORE INTO class_members (class_id, user_id, added_at) VALUES (?, ?, ?)",
-                (class_id, user_id, now_iso()),
+                "INSERT INTO class_members (class_id, user_id, added_at, joined_by_code) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (class_id, user_id)"
+                " DO UPDATE SET joined_by_code = MAX(joined_by_code, excluded.joined_by_code)",
+                (class_id, user_id, now_iso(), int(by_code)),
             )
 
 
@@ -65,9 +67,13 @@ async def members(db: Database, class_id: int) -> list[Row]:
     )
 
 
-async def teacher_has_student(db: Database, teacher_id: int, student_id: int) -> bool:
+async def teacher_may_manage(db: Database, teacher_id: int, student_id: int) -> bool:
+    """The teacher made this student's account, or the student joined one of their classes by its
+    code. Being added by username proves nothing: any teacher could add anyone."""
     row = await db.fetchone(
-        "SELECT 1 FROM classes c JOIN class_members m ON m.class_id = c.id WHERE c.owner_id = ? AND m.user_id = ?",
-        (teacher_id, student_id),
+        "SELECT 1 FROM users u WHERE u.id = ? AND (u.created_by = ? OR EXISTS (SELECT 1 FROM classes c"
+        " JOIN class_members m ON m.class_id = c.id"
+        " WHERE c.owner_id = ? AND m.user_id = u.id AND m.joined_by_code = 1))",
+        (student_id, teacher_id, teacher_id),
     )
     return row is not None

@@ -51,3 +51,9 @@ async def user_for_token(db: Database, token_hash: str) -> Row | None:
         " WHERE t.token_hash = ? AND t.revoked_at IS NULL AND u.disabled = 0",
         (token_hash,),
     )
+
+
+async def revoke_user_tokens(db: Database, user_id: int) -> None:
+    await db.execute(
+        "UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", (now_iso(), user_id)
+    )

@@ -318,3 +318,17 @@ async def test_concurrent_draft_saves_keep_one_winner(room: Room) -> None:
         *(room.student.put(url, json={"language": "python", "code": f"tab {i}", "base_revision": 1}) for i in range(4))
     )
     assert sorted(r.status for r in replies) == [200, 409, 409, 409]
+
+
+async def test_adding_a_student_by_name_grants_no_password_reset(room: Room) -> None:
+    # Any teacher can add any student by username; that must not hand them the student's account.
+    intruder = await room.server.make_user("teacher")
+    own = await intruder.post("/api/classes", json={"name": "Intruders"})
+    added = await intruder.post(f"/api/classes/{own.json['id']}/members", json={"usernames": [room.student.username]})
+    assert added.status == 200, added
+    reply = await intruder.post(f"/api/users/{room.student.user_id}/reset-password", json={})
+    assert reply.status == 404 and reply.error_code == "not_found", reply
+    # The student's own teacher (joined with the code) still can, and old script tokens stop working.
+    token = await room.student.create_token()
+    assert (await room.teacher.post(f"/api/users/{room.student.user_id}/reset-password", json={})).status == 200
+    assert (await room.student.with_token(token).get("/api/me")).status == 401
