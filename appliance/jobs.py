@@ -280,7 +280,7 @@ async def job_status(db: Database, job_id: int) -> tuple[str, int | None]:
 
 async def full_output(db: Database, user: User, job_id: int, kind: str, position: int, stream: str) -> str | None:
     """The blob hash of a test's full output, if the caller may see that test; None if nothing was cut."""
-    await readable_job(db, user, job_id, kind)
+    await _readable_result(db, user, job_id, kind)
     full = user.is_staff or kind == "run"
     tests = await (job_store.tests_full(db, job_id) if full else job_store.tests_for_student(db, job_id))
     for test in tests:
@@ -301,12 +301,16 @@ async def _result_job(db: Database, user: User, job_id: int) -> Row:
     return await readable_job(db, user, job_id, "submission")
 
 
+async def _readable_result(db: Database, user: User, job_id: int, kind: str) -> Row:
+    """The job whose per-test results (outputs, pictures) the caller asks for, if they may."""
+    if kind == "run":
+        return await readable_job(db, user, job_id, "run")
+    return await _result_job(db, user, job_id)
+
+
 async def picture(db: Database, user: User, job_id: int, kind: str, position: int, idx: int) -> Row:
     """One picture a test drew, if the caller may see that test (hidden tests: never a student)."""
-    if kind == "run":
-        await readable_job(db, user, job_id, "run")
-    else:
-        await _result_job(db, user, job_id)
+    await _readable_result(db, user, job_id, kind)
     student = kind != "run" and not user.is_staff
     rows = await job_store.job_images(db, job_id, student=student, position=position, idx=idx)
     if not rows:

@@ -309,6 +309,16 @@ class SqliteJobStore:
 
     async def complete(self, job_id: int, worker_id: str, result: JobResult) -> bool:
         async with self.db.transaction() as conn:
+            # Graded against tests the teacher has since replaced: its results would name test
+            # ids that may now belong to other tests (ids are reused), so run it again instead.
+            cursor = await conn.execute(
+                "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_expires = NULL"
+                " WHERE id = ? AND lease_owner = ? AND status = 'running' AND problem_id IS NOT NULL"
+                " AND (SELECT tests_changed_at FROM problems WHERE id = jobs.problem_id) >= started_at",
+                (job_id, worker_id),
+            )
+            if cursor.rowcount == 1:
+                return False
             cursor = await conn.execute(
                 "UPDATE jobs SET status = 'done', verdict = ?, score = ?, compile_output = ?, finished_at = ?,"
                 " lease_owner = NULL, lease_expires = NULL WHERE id = ? AND lease_owner = ? AND status = 'running'",

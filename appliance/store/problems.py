@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from appliance.clock import now_iso
@@ -85,6 +86,7 @@ async def update(
         if class_ids is not None:
             await _set_classes(conn, problem_id, class_ids)
         if tests is not None:
+            await conn.execute("UPDATE problems SET tests_changed_at = ? WHERE id = ?", (time.time(), problem_id))
             await conn.execute("DELETE FROM test_cases WHERE problem_id = ?", (problem_id,))
             await _insert_tests(conn, problem_id, tests)
 

@@ -319,3 +319,21 @@ async def test_a_changed_problem_is_not_answered_with_an_old_result(env) -> None
         queue_max=None,
     )
     assert (dedup, again != first) == (False, True)
+
+
+async def test_a_result_graded_against_replaced_tests_is_run_again(env) -> None:  # type: ignore[no-untyped-def]
+    _, db, _, user = env
+    from runner.queue import JobResult
+
+    store = SqliteJobStore(db, 1000, 64)
+    problem = await _problem(db, user.id, [("1", "1")])
+    job = await _enqueue(db, user, problem)
+    assert (await store.claim("w", 60)).id == job  # type: ignore[union-attr]
+    # The teacher replaces the tests while the job runs: the new test may reuse the old test's id.
+    new_tests = [{"name": "t", "stdin": "2", "expected_stdout": "2", "visibility": "visible", "weight": 1.0}]
+    await problem_store.update(db, problem, {}, None, new_tests)
+    assert not await store.complete(job, "w", JobResult("accepted", 100.0, None, []))
+    row = await job_store.get(db, job)
+    assert (row["status"], row["infra_attempts"]) == ("queued", 0)
+    assert (await store.claim("w", 60)).id == job  # type: ignore[union-attr]
+    assert await store.complete(job, "w", JobResult("accepted", 100.0, None, []))
