@@ -77,7 +77,10 @@ async def _problem(db: Database, owner: int, tests: list[tuple[str, str]]) -> in
     return await problem_store.create(db, owner, fields, [], cases)
 
 
-async def _enqueue(db: Database, user: User, problem_id: int | None, code: str = "print()", **kw: object) -> int:
+async def _enqueue_full(
+    db: Database, user: User, problem_id: int | None, code: str = "print()", **kw: object
+) -> tuple[int, bool]:
+    """Queue a job; returns (job id, deduplicated)."""
     args: dict[str, object] = {
         "kind": "submission" if problem_id else "run",
         "user_id": user.id,
@@ -92,7 +95,11 @@ async def _enqueue(db: Database, user: User, problem_id: int | None, code: str =
         "queue_max": None,
     }
     args.update(kw)
-    job_id, _ = await job_store.enqueue(db, **args)  # type: ignore[arg-type]
+    return await job_store.enqueue(db, **args)  # type: ignore[arg-type]
+
+
+async def _enqueue(db: Database, user: User, problem_id: int | None, code: str = "print()", **kw: object) -> int:
+    job_id, _ = await _enqueue_full(db, user, problem_id, code, **kw)
     return job_id
 
 
@@ -201,20 +208,7 @@ async def test_dedup_caps_and_full_queue(env) -> None:  # type: ignore[no-untype
     _, db, _, user = env
     problem = await _problem(db, user.id, [("", "")])
     first = await _enqueue(db, user, problem, code="same", dedup_window_s=30.0)
-    again, dedup = await job_store.enqueue(
-        db,
-        kind="submission",
-        user_id=user.id,
-        problem_id=problem,
-        language="python",
-        code="same",
-        code_hash="same",
-        stdin="",
-        priority=20,
-        dedup_window_s=30.0,
-        in_flight_cap=None,
-        queue_max=None,
-    )
+    again, dedup = await _enqueue_full(db, user, problem, code="same", dedup_window_s=30.0)
     assert (again, dedup) == (first, True)
     with pytest.raises(RateLimited) as capped:
         await _enqueue(db, user, problem, code="other", in_flight_cap=1)
@@ -304,20 +298,7 @@ async def test_a_changed_problem_is_not_answered_with_an_old_result(env) -> None
     # The teacher fixes the tests a moment later (stored with one-second resolution).
     await db.execute("UPDATE problems SET updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '+1 second')")
     await asyncio.sleep(1.1)
-    again, dedup = await job_store.enqueue(
-        db,
-        kind="submission",
-        user_id=user.id,
-        problem_id=problem,
-        language="python",
-        code="same",
-        code_hash="same",
-        stdin="",
-        priority=20,
-        dedup_window_s=30.0,
-        in_flight_cap=None,
-        queue_max=None,
-    )
+    again, dedup = await _enqueue_full(db, user, problem, code="same", dedup_window_s=30.0)
     assert (dedup, again != first) == (False, True)
 
 
