@@ -4,6 +4,11 @@ With no TTY, Docker multiplexes a container's stdout and stderr into frames: an 
 (stream id, three zero bytes, big-endian payload length), then the payload. The harness writes
 protocol lines to stdout; its stderr only ever carries a crash report. Every buffer here is
 bounded: the host never takes the container's word for how much it will say.
+
+Each line must be the harness's signed word, and come in the order the job asks for: started, the
+compile report (compiled languages), one report per test in the job's order, done. The first line
+that is not ends the conversation as "tampered": only a program that got at the stream can cause
+it, so nothing after it is believed.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from collections.abc import Iterator
 
 from runner import engine
 from runner.executor import InfraError
-from runner.sandbox_job import Ending, Transcript
+from runner.sandbox_job import Ending, JobPlan, Transcript
 from sandbox import protocol
 
 _HEADER = struct.Struct(">BxxxL")
@@ -63,16 +68,19 @@ class LineSplitter:
 class TranscriptBuilder:
     """Collects one job's events from raw attach-stream bytes, within the plan's bounds."""
 
-    def __init__(self, max_bytes: int, max_line_bytes: int) -> None:
-        self._max_bytes = max_bytes
+    def __init__(self, plan: JobPlan) -> None:
+        self._max_bytes = plan.max_transcript_bytes
         self._received = 0
         self._demux = StreamDemux()
-        self._lines = LineSplitter(max_line_bytes)
+        self._lines = LineSplitter(plan.max_event_bytes)
+        self._verifier = protocol.EventVerifier(plan.job.key)
+        self._order = _Order(plan.job)
         self.events: list[protocol.Event] = []
         self.harness_stderr = bytearray()
 
     def feed(self, data: bytes) -> Transcript | None:
-        """Take more bytes; returns the transcript once the harness said its last word."""
+        """Take more bytes; returns the transcript once the harness said its last word, or once
+        a line came that the harness did not send."""
         self._received += len(data)
         if self._received > self._max_bytes:
             raise InfraError(engine.SANDBOX_PROTOCOL, f"the sandbox sent more than {self._max_bytes} bytes")
@@ -82,7 +90,10 @@ class TranscriptBuilder:
             elif stream == _STDOUT:
                 for line in self._lines.feed(payload):
                     try:
-                        event = protocol.decode_event(line)
+                        event = self._verifier.event(line)
+                        self._order.check(event)
+                    except protocol.ForgedLine:
+                        return self.finish("tampered")
                     except protocol.ProtocolError as exc:
                         raise InfraError(engine.SANDBOX_PROTOCOL, f"the sandbox broke the protocol: {exc}") from exc
                     self.events.append(event)
@@ -92,3 +103,37 @@ class TranscriptBuilder:
 
     def finish(self, ending: Ending) -> Transcript:
         return Transcript(events=list(self.events), ending=ending, harness_stderr=bytes(self.harness_stderr))
+
+
+class _Order:
+    """What the harness may say next, for one job."""
+
+    def __init__(self, job: protocol.Job) -> None:
+        self._job = job
+        self._started = False
+        self._compiled = job.compile is None
+        self._compile_failed = False
+        self._tests_reported = 0
+
+    def check(self, event: protocol.Event) -> None:
+        """Raises ForgedLine when event is not what may come now."""
+        if isinstance(event, protocol.Failure):
+            return  # the harness may give up at any point
+        if not self._started:
+            self._started = isinstance(event, protocol.Started)
+            if not self._started:
+                raise protocol.ForgedLine("the harness must say it started first")
+            return
+        tests = self._job.tests
+        if isinstance(event, protocol.CompileReport) and not self._compiled:
+            self._compiled = True
+            self._compile_failed = not event.ok
+        elif isinstance(event, protocol.TestReport) and self._compiled and not self._compile_failed:
+            if self._tests_reported >= len(tests) or event.name != tests[self._tests_reported].name:
+                raise protocol.ForgedLine(f"a report on {event.name!r} out of order")
+            self._tests_reported += 1
+        elif isinstance(event, protocol.Done):
+            if not (self._compile_failed or (self._compiled and self._tests_reported == len(tests))):
+                raise protocol.ForgedLine("done before the job was")
+        else:
+            raise protocol.ForgedLine(f"{type(event).__name__} out of order")

@@ -57,7 +57,8 @@ class DockerExecutor:
             if sandbox.memory_bytes != plan.container_memory_bytes:
                 await self._launcher.resize(sandbox, plan.container_memory_bytes)
             transcript = await self._launcher.exchange(sandbox, plan)
-            # Only a stream that just ended needs the engine's word on why.
+            # Only a stream that just ended needs the engine's word on why. (Never to re-judge a test
+            # the harness reported on: an OOM kill in one test must not change another's verdict.)
             oom_killed = transcript.ending == "eof" and await self._launcher.oom_killed(sandbox)
             return to_result(plan, transcript, oom_killed)
         finally:

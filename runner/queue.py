@@ -16,6 +16,10 @@ PRIORITY_STAFF = 10
 PRIORITY_STUDENT = 20
 PRIORITY_REJUDGE = 30
 
+SECRECY_VISIBLE = 0
+SECRECY_LATER = 1
+SECRECY_HIDDEN = 2
+
 
 @dataclass(frozen=True)
 class ClaimedJob:
@@ -37,6 +41,9 @@ class GradingTest:
     stdin: str
     expected_stdout: str | None  # None for a plain run: no comparison
     weight: float
+    # Who may see this test's output: SECRECY_VISIBLE, SECRECY_LATER (reveal_later) or
+    # SECRECY_HIDDEN; the runner runs the less secret first (runner.test_order).
+    secrecy: int = 0
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 LABEL_SANDBOX = "labrunner.sandbox"
 LABEL_INSTANCE = "labrunner.instance"
 _RECV_BYTES = 256 * 1024
+CGROUP_DIR = "/sys/fs/cgroup"
 _T = TypeVar("_T")
 
 
@@ -65,6 +66,10 @@ class Launcher:
                 protocol.WORK_DIR: f"rw,exec,nosuid,nodev,size={s.work_tmpfs_mb}m,nr_inodes={s.tmpfs_inodes},"
                 f"uid={uid},gid={gid},mode=0700",
                 protocol.TMP_DIR: f"rw,noexec,nosuid,nodev,size={s.tmp_tmpfs_mb}m,nr_inodes={s.tmpfs_inodes},mode=1777",
+                # An empty, read-only folder over the container's cgroup: its counters (fork
+                # failures, peak memory, OOM kills) keep counting across tests, so a program could
+                # leave data in them for the next test to read.
+                CGROUP_DIR: "ro,nosuid,nodev,noexec,size=4k,mode=0555",
             },
             shm_size=s.shm_mb * MiB,
             pids_limit=s.pids_limit,
@@ -76,7 +81,9 @@ class Launcher:
                 Ulimit(name="nofile", soft=s.open_files, hard=s.open_files),
                 Ulimit(name="core", soft=0, hard=0),
             ],
-            init=True,
+            # No init: the harness is PID 1, so nothing a program can reach (an init runs as the
+            # program's uid and is dumpable) holds the attach stream.
+            init=False,
             ipc_mode="private",
             log_config=LogConfig(type="none"),
             runtime=s.runtime,
@@ -142,7 +149,7 @@ class Launcher:
         """Send the job, collect the events until the harness's last word, end of stream, or the
         plan's deadline, whichever comes first."""
         loop = asyncio.get_running_loop()
-        transcript = TranscriptBuilder(plan.max_transcript_bytes, plan.max_event_bytes)
+        transcript = TranscriptBuilder(plan)
         try:
             async with asyncio.timeout(plan.deadline_s):
                 await loop.sock_sendall(sandbox.sock, plan.frame)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import time
@@ -21,6 +22,7 @@ from runner import graphics
 from runner.executor import ExecRequest, Executor, InfraError, TestInput
 from runner.queue import BlobSink, ClaimedJob, JobStore
 from runner.results import shape
+from runner.test_order import in_problem_order, run_order
 
 log = logging.getLogger(__name__)
 
@@ -212,10 +214,11 @@ class Runner:
         heartbeat = asyncio.create_task(self._heartbeat(job.id, worker_id))
         try:
             spec = await self.store.grading_spec(job)
+            order = run_order(spec.tests)
             request = ExecRequest(
                 language=job.language,
                 code=job.code,
-                tests=[TestInput(t.name, t.stdin.encode("utf-8")) for t in spec.tests],
+                tests=[TestInput(spec.tests[i].name, spec.tests[i].stdin.encode("utf-8")) for i in order],
                 files=spec.files,
                 time_limit_ms=spec.time_limit_ms,
                 memory_limit_mb=spec.memory_limit_mb,
@@ -226,6 +229,8 @@ class Runner:
                 outcome = await executor.execute(request)
             finally:
                 await self._executors.release(executor, self.settings)
+            if outcome.tests:  # none when compilation failed
+                outcome = dataclasses.replace(outcome, tests=in_problem_order(outcome.tests, order))
             result = await asyncio.to_thread(
                 shape, outcome, spec, self.blobs, self.settings.result_max_bytes, self.settings.full_output_max_bytes
             )

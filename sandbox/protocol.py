@@ -4,11 +4,19 @@ Host → harness, on the container's stdin: one frame, ``LABRUNNER-JOB <version>
 followed by <length> bytes of JSON. The length prefix means the harness never has to wait for
 end-of-file, which a Docker attach stream cannot signal reliably.
 
-Harness → host, on the container's stdout: one JSON object per line: a compile report (compiled
-languages only), one test report per test in order, then ``done`` — or a ``failure`` when the
-harness itself could not do its job. Bytes travel base64-encoded, so output that is not UTF-8
-arrives unchanged and nothing on either side has to decode it. A graphical job's test reports
-carry the pictures the program drew (PNG, and an APNG of its frames), within the job's limits.
+Harness → host, on the container's stdout: one JSON object per line: ``started`` once the job is
+read, a compile report (compiled languages only), one test report per test in order, then
+``done`` — or a ``failure`` when the harness itself could not do its job. Bytes travel
+base64-encoded, so output that is not UTF-8 arrives unchanged and nothing on either side has to
+decode it. A graphical job's test reports carry the pictures the program drew (PNG, and an APNG
+of its frames), within the job's limits.
+
+Every line after the job was read is signed: ``<HMAC-SHA256 hex> <json>``, keyed by a secret the
+host puts in the job and counted from 0, so the host can tell the harness's word from anything
+else and from a replay or a reordering. No program can reach the stream (the harness is PID 1 and
+not dumpable), so a line that fails the check means a program got around that: the host stops
+listening to the sandbox. Only a failure to read the job itself, before any program ran, comes
+unsigned (``- <json>``): the harness does not know the key then.
 
 Stdlib only: imported by the host runner and by the image's own python3. Any change here changes
 the image tag (runner/image.py hashes this file), so host and harness always agree on a version.
@@ -18,13 +26,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Final
 
-PROTOCOL_VERSION: Final = 2
+PROTOCOL_VERSION: Final = 3
 JOB_MAGIC: Final = b"LABRUNNER-JOB"
 _MAX_HEADER_BYTES: Final = 64
+KEY_BYTES: Final = 32
+_MAC_HEX_CHARS: Final = 64  # SHA-256
+_UNSIGNED: Final = b"-"
 
 # The container layout both sides rely on: the host mounts sized tmpfs at WORK_DIR and TMP_DIR,
 # the harness compiles in BUILD_DIR and gives every test a fresh RUN_DIR.
@@ -64,6 +77,10 @@ class ProtocolError(ValueError):
 
 class VersionMismatch(ProtocolError):
     """The other side speaks another protocol version."""
+
+
+class ForgedLine(ProtocolError):
+    """A line that is not the harness's signed word, in its place."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +124,7 @@ class Graphics:
 
 @dataclass(frozen=True)
 class Job:
+    key: bytes  # signs the harness's events; a fresh secret per job, from the host
     source_name: str
     source: bytes
     run: Command
@@ -150,6 +168,11 @@ class TestReport:
 
 
 @dataclass(frozen=True)
+class Started:
+    pass
+
+
+@dataclass(frozen=True)
 class Done:
     pass
 
@@ -160,7 +183,7 @@ class Failure:
     message: str
 
 
-Event = CompileReport | TestReport | Done | Failure
+Event = Started | CompileReport | TestReport | Done | Failure
 
 
 @dataclass
@@ -309,6 +332,7 @@ def _image_from_json(r: _Reader) -> Image:
 
 def _job_to_json(job: Job) -> dict[str, Any]:
     return {
+        "key": _b64(job.key),
         "source_name": job.source_name,
         "source": _b64(job.source),
         "compile": None if job.compile is None else _command_to_json(job.compile),
@@ -331,7 +355,11 @@ def _job_from_json(r: _Reader) -> Job:
     tests = [_Reader(t, "job.tests[]") for t in r.items("tests")]
     files = [_Reader(f, "job.files[]") for f in r.items("files")]
     compile_reader = r.optional_child("compile")
+    key = r.blob("key")
+    if len(key) != KEY_BYTES:
+        raise ProtocolError(f"job: the key must be {KEY_BYTES} bytes")
     return Job(
+        key=key,
         source_name=r.text("source_name"),
         source=r.blob("source"),
         compile=None if compile_reader is None else _command_from_json(compile_reader),
@@ -391,6 +419,8 @@ def encode_event(event: Event) -> bytes:
                 "truncated": event.truncated,
                 "images": [_image_to_json(image) for image in event.images],
             }
+        case Started():
+            obj = {"type": "started"}
         case Done():
             obj = {"type": "done"}
         case Failure():
@@ -419,8 +449,56 @@ def decode_event(line: bytes) -> Event:
             truncated=r.flag("truncated"),
             images=tuple(_image_from_json(image) for image in r.children("images")),
         )
+    if kind == "started":
+        return Started()
     if kind == "done":
         return Done()
     if kind == "failure":
         return Failure(code=r.text("code"), message=r.text("message"))
     raise ProtocolError(f"event: unknown type {kind!r}")
+
+
+def _mac(key: bytes, sequence: int, body: bytes) -> bytes:
+    return hmac.new(key, b"%d\n" % sequence + body, hashlib.sha256).hexdigest().encode("ascii")
+
+
+class EventSigner:
+    """The harness's side: each event as a signed line, numbered in the order they are sent."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+        self._sequence = 0
+
+    def line(self, event: Event) -> bytes:
+        body = encode_event(event)
+        mac = _mac(self._key, self._sequence, body[:-1])
+        self._sequence += 1
+        return mac + b" " + body
+
+
+def unsigned_line(failure: Failure) -> bytes:
+    """A failure to read the job, the one thing the harness says before it knows the key."""
+    return _UNSIGNED + b" " + encode_event(failure)
+
+
+class EventVerifier:
+    """The host's side: takes a line only if the harness signed it, as the next in order."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+        self._sequence = 0
+
+    def event(self, line: bytes) -> Event:
+        """The event on one line (without its newline); ForgedLine when it is not the harness's
+        next word, ProtocolError when the harness's word does not parse."""
+        mac, space, body = line.partition(b" ")
+        if mac == _UNSIGNED and space and self._sequence == 0:
+            # Before the first signed line no program has run: this can only be the harness.
+            event = decode_event(body)
+            if not isinstance(event, Failure):
+                raise ForgedLine("only a failure may come unsigned")
+            return event
+        if len(mac) != _MAC_HEX_CHARS or not hmac.compare_digest(mac, _mac(self._key, self._sequence, body)):
+            raise ForgedLine(f"line {self._sequence} is not signed by the harness")
+        self._sequence += 1
+        return decode_event(body)

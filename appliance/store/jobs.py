@@ -19,7 +19,15 @@ from appliance.errors import NotFound, RateLimited, Unavailable
 from appliance.store import files as file_store
 from runner.executor import InputFile
 from runner.languages import LANGUAGES
-from runner.queue import ClaimedJob, GradingSpec, GradingTest, JobResult
+from runner.queue import (
+    SECRECY_HIDDEN,
+    SECRECY_LATER,
+    SECRECY_VISIBLE,
+    ClaimedJob,
+    GradingSpec,
+    GradingTest,
+    JobResult,
+)
 
 _CLAIMED = "id, kind, user_id, problem_id, language, code, stdin, infra_attempts, graphical"
 JOB_COLUMNS = (
@@ -294,15 +302,20 @@ class SqliteJobStore:
         if problem is None:
             raise LookupError(f"problem {job.problem_id} of job {job.id} no longer exists")
         tests = await self.db.fetchall(
-            "SELECT id, name, stdin, expected_stdout, weight FROM test_cases WHERE problem_id = ? ORDER BY position",
-            (job.problem_id,),
+            "SELECT id, name, stdin, expected_stdout, weight,"
+            " CASE visibility WHEN 'visible' THEN ? WHEN 'reveal_later' THEN ? ELSE ? END AS secrecy"
+            " FROM test_cases WHERE problem_id = ? ORDER BY position",
+            (SECRECY_VISIBLE, SECRECY_LATER, SECRECY_HIDDEN, job.problem_id),
         )
         return GradingSpec(
             problem["comparison"],
             problem["tolerance"],
             problem["time_limit_ms"],
             problem["memory_limit_mb"],
-            [GradingTest(t["id"], t["name"], t["stdin"], t["expected_stdout"], t["weight"]) for t in tests],
+            [
+                GradingTest(t["id"], t["name"], t["stdin"], t["expected_stdout"], t["weight"], t["secrecy"])
+                for t in tests
+            ],
             files,
             None if problem["graphical"] is None else bool(problem["graphical"]),
         )

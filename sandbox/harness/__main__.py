@@ -1,7 +1,13 @@
-"""Entry point inside the container: `python3 -m sandbox.harness`, one job, then exit."""
+"""Entry point inside the container: `python3 -m sandbox.harness`, one job, then exit.
+
+The harness is the container's PID 1 (the host starts it without an init): no process a program
+can reach stands between it and the host's attach stream, the kernel drops every signal a program
+sends it, and orphans come to it to be reaped.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from typing import BinaryIO
@@ -14,8 +20,8 @@ _MAX_JOB_BYTES = 1 << 30
 _TRACEBACK_CHARS = 4000
 
 
-def _emit(out: BinaryIO, event: protocol.Event) -> None:
-    out.write(protocol.encode_event(event))
+def _send(out: BinaryIO, line: bytes) -> None:
+    out.write(line)
     out.flush()
 
 
@@ -23,18 +29,24 @@ def main() -> int:
     out = sys.stdout.buffer
     try:
         shield.shield_harness()
+        if os.getpid() != 1:
+            # Under an init, a process of the program's uid would hold the attach stream.
+            raise protocol.ProtocolError("the harness must run as the container's PID 1 (start it without an init)")
         job = protocol.read_job(sys.stdin.buffer, _MAX_JOB_BYTES)
     except protocol.VersionMismatch as exc:
-        _emit(out, protocol.Failure(protocol.FAILURE_VERSION_MISMATCH, str(exc)))
+        _send(out, protocol.unsigned_line(protocol.Failure(protocol.FAILURE_VERSION_MISMATCH, str(exc))))
         return 2
     except protocol.ProtocolError as exc:
-        _emit(out, protocol.Failure(protocol.FAILURE_BAD_JOB, str(exc)))
+        _send(out, protocol.unsigned_line(protocol.Failure(protocol.FAILURE_BAD_JOB, str(exc))))
         return 2
+    signer = protocol.EventSigner(job.key)
     try:
+        _send(out, signer.line(protocol.Started()))
         for event in run_job(job):
-            _emit(out, event)
+            _send(out, signer.line(event))
     except Exception:  # any fault of the harness is reported, never a silent exit
-        _emit(out, protocol.Failure(protocol.FAILURE_HARNESS_ERROR, traceback.format_exc()[-_TRACEBACK_CHARS:]))
+        message = traceback.format_exc()[-_TRACEBACK_CHARS:]
+        _send(out, signer.line(protocol.Failure(protocol.FAILURE_HARNESS_ERROR, message)))
         return 1
     return 0
 

@@ -6,7 +6,7 @@ import signal
 from collections.abc import Iterator
 
 from sandbox import protocol
-from sandbox.harness import cgroup, graphics, process, reaper, workspace
+from sandbox.harness import graphics, process, reaper, workspace
 from sandbox.protocol import (
     BUILD_DIR,
     RUN_DIR,
@@ -19,7 +19,8 @@ from sandbox.protocol import (
 )
 
 # A failing program whose peak memory came this close to its budget ran out of memory: under
-# RLIMIT_AS the failing allocation itself never shows in the peak.
+# RLIMIT_AS the failing allocation itself never shows in the peak, and the OOM killer may have
+# taken one of its processes rather than the program itself.
 _NEAR_MEMORY_LIMIT = 0.9
 
 
@@ -45,10 +46,8 @@ def run_job(job: Job) -> Iterator[Event]:
             allowance = image_budget // (len(job.tests) - index)
             session = graphics.start(job.graphics, index, allowance, job.run.limits.wall_ms)
             env = {**job.env, **session.env}
-        oom_kills = cgroup.oom_kill_count()
         outcome = process.run(job.run.argv, cwd=RUN_DIR, env=env, stdin=test.stdin, limits=job.run.limits)
-        out_of_memory = cgroup.oom_kill_count() > oom_kills
-        status = classify(outcome, job.run.limits, job.memory_markers, out_of_memory)
+        status = classify(outcome, job.run.limits, job.memory_markers)
         images: list[protocol.Image] = []
         notes: list[str] = []
         if session is not None:
@@ -81,7 +80,6 @@ def run_job(job: Job) -> Iterator[Event]:
 def _compile(job: Job) -> CompileReport:
     assert job.compile is not None
     limits = job.compile.limits
-    oom_kills = cgroup.oom_kill_count()
     outcome = process.run(
         job.compile.argv,
         cwd=BUILD_DIR,
@@ -94,7 +92,7 @@ def _compile(job: Job) -> CompileReport:
     stopped: str | None = None
     if outcome.wall_exceeded or outcome.cpu_ms > limits.cpu_ms or outcome.signal == signal.SIGXCPU:
         stopped = f"compilation stopped: it took longer than {limits.cpu_ms / 1000:g} s"
-    elif cgroup.oom_kill_count() > oom_kills:
+    elif killed_by_kernel(outcome, limits):
         stopped = "compilation stopped: the compiler ran out of memory"
     notes = [note for note in (stopped,) if note]
     if outcome.output_exceeded:
@@ -104,12 +102,28 @@ def _compile(job: Job) -> CompileReport:
     return CompileReport(ok=ok, output=output, time_ms=outcome.cpu_ms)
 
 
-def classify(outcome: process.Outcome, limits: Limits, memory_markers: tuple[str, ...], out_of_memory: bool) -> str:
+def killed_by_kernel(outcome: process.Outcome, limits: Limits) -> bool:
+    """Whether a SIGKILL the harness did not send ended the program: within its CPU time (past it,
+    RLIMIT_CPU's hard limit sends one), that is the memory cgroup's OOM killer.
+
+    The harness cannot count OOM kills itself: the cgroup's counters are hidden from everything in
+    the sandbox, because a program could carry data across tests in them.
+    """
+    return (
+        outcome.signal == signal.SIGKILL
+        and not outcome.wall_exceeded
+        and not outcome.output_exceeded
+        and outcome.cpu_ms <= limits.cpu_ms
+    )
+
+
+def classify(outcome: process.Outcome, limits: Limits, memory_markers: tuple[str, ...]) -> str:
     """The test status: the limit that stopped the program, else how it ended."""
     if outcome.output_exceeded:
         return protocol.STATUS_OUTPUT_LIMIT
+    near_memory_limit = outcome.peak_memory_bytes >= _NEAR_MEMORY_LIMIT * limits.memory_bytes
     # A program whose processes the OOM killer took may well then hang waiting for them.
-    if out_of_memory:
+    if killed_by_kernel(outcome, limits) or (outcome.wall_exceeded and near_memory_limit):
         return protocol.STATUS_MEMORY_LIMIT
     if outcome.wall_exceeded:
         return protocol.STATUS_TIME_LIMIT
@@ -117,9 +131,7 @@ def classify(outcome: process.Outcome, limits: Limits, memory_markers: tuple[str
         return protocol.STATUS_TIME_LIMIT
     if outcome.exit_code == 0:
         return protocol.STATUS_OK
-    if outcome.max_rss_bytes >= _NEAR_MEMORY_LIMIT * limits.memory_bytes or any(
-        marker.encode() in outcome.stderr for marker in memory_markers
-    ):
+    if near_memory_limit or any(marker.encode() in outcome.stderr for marker in memory_markers):
         return protocol.STATUS_MEMORY_LIMIT
     return protocol.STATUS_RUNTIME_ERROR
 

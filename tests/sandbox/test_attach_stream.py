@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import struct
 
 import pytest
 
 from runner.attach_stream import LineSplitter, StreamDemux, TranscriptBuilder
-from runner.executor import InfraError
+from runner.executor import ExecRequest, InfraError, TestInput
+from runner.sandbox_job import JobPlan, Transcript, plan_job
+from runner.sandbox_settings import SandboxSettings
 from sandbox import protocol
 
 
@@ -37,36 +41,133 @@ def test_an_endless_line_is_refused() -> None:
     assert caught.value.code == "sandbox_protocol"
 
 
+def plan(language: str = "python", tests: int = 2) -> JobPlan:
+    code = "int main(void) { return 0; }\n" if language == "c" else "print(1)\n"
+    return plan_job(
+        ExecRequest(language=language, code=code, tests=[TestInput(f"t{i}", b"") for i in range(tests)]),
+        SandboxSettings(),
+    )
+
+
+def report(name: str) -> protocol.TestReport:
+    return protocol.TestReport(name, "ok", 0, None, 5, b"\xffout", b"", False)
+
+
+def signed(job_plan: JobPlan, *events: protocol.Event) -> list[bytes]:
+    signer = protocol.EventSigner(job_plan.job.key)
+    return [signer.line(event) for event in events]
+
+
+def feed_lines(job_plan: JobPlan, lines: list[bytes]) -> Transcript | None:
+    builder = TranscriptBuilder(job_plan)
+    transcript = None
+    for line in lines:
+        transcript = builder.feed(frame(1, line))
+        if transcript is not None:
+            break
+    return transcript
+
+
 def test_a_transcript_ends_with_the_harness_last_word() -> None:
-    report = protocol.TestReport("t", "ok", 0, None, 5, b"\xffout", b"", False)
-    builder = TranscriptBuilder(max_bytes=10_000, max_line_bytes=1000)
-    line = protocol.encode_event(report)
-    assert builder.feed(frame(1, line[:10])) is None
-    assert builder.feed(frame(2, b"a warning") + frame(1, line[10:])) is None
-    transcript = builder.feed(frame(1, protocol.encode_event(protocol.Done())))
+    job_plan = plan(tests=1)
+    started, test_line, done = signed(job_plan, protocol.Started(), report("t0"), protocol.Done())
+    builder = TranscriptBuilder(job_plan)
+    assert builder.feed(frame(1, started + test_line[:10])) is None
+    assert builder.feed(frame(2, b"a warning") + frame(1, test_line[10:])) is None
+    transcript = builder.feed(frame(1, done))
     assert transcript is not None
     assert (transcript.events, transcript.ending, transcript.harness_stderr) == (
-        [report, protocol.Done()],
+        [protocol.Started(), report("t0"), protocol.Done()],
         "done",
         b"a warning",
     )
 
 
-def test_a_failure_also_ends_the_transcript() -> None:
-    builder = TranscriptBuilder(max_bytes=10_000, max_line_bytes=1000)
-    transcript = builder.feed(frame(1, protocol.encode_event(protocol.Failure("bad_job", "no"))))
+def test_a_compiled_job_reports_compile_then_tests_in_order() -> None:
+    job_plan = plan("c")
+    compiled = protocol.CompileReport(ok=True, output=b"", time_ms=1)
+    lines = signed(job_plan, protocol.Started(), compiled, report("t0"), report("t1"), protocol.Done())
+    transcript = feed_lines(job_plan, lines)
+    assert transcript is not None and transcript.ending == "done"
+
+
+def test_a_failed_compilation_ends_at_done() -> None:
+    job_plan = plan("c")
+    failed = protocol.CompileReport(ok=False, output=b"error", time_ms=1)
+    transcript = feed_lines(job_plan, signed(job_plan, protocol.Started(), failed, protocol.Done()))
+    assert transcript is not None and transcript.ending == "done"
+
+
+def test_a_signed_failure_ends_the_transcript() -> None:
+    job_plan = plan()
+    lines = signed(job_plan, protocol.Started(), protocol.Failure("harness_error", "no"))
+    transcript = feed_lines(job_plan, lines)
     assert transcript is not None and transcript.ending == "failure"
 
 
+def test_an_unsigned_failure_counts_only_before_the_harness_started() -> None:
+    job_plan = plan()
+    unsigned = protocol.unsigned_line(protocol.Failure("bad_job", "no"))
+    transcript = feed_lines(job_plan, [unsigned])
+    assert transcript is not None and transcript.ending == "failure"
+    # Once the harness has started, programs run: an unsigned line can only be theirs.
+    transcript = feed_lines(job_plan, [*signed(job_plan, protocol.Started()), unsigned])
+    assert transcript is not None and transcript.ending == "tampered"
+    assert transcript.events == [protocol.Started()]
+
+
+def forged_transcripts() -> dict[str, tuple[JobPlan, list[bytes]]]:
+    python, c = plan(), plan("c")
+    wrong_key = protocol.EventSigner(bytes(protocol.KEY_BYTES))
+    started = signed(python, protocol.Started())
+    stale = protocol.Failure(protocol.FAILURE_VERSION_MISMATCH, "forged")
+    return {
+        # What a program writes into the stream, as the review did through /proc/1/fd/1.
+        "plain event line": (python, [*started, protocol.encode_event(report("t0"))]),
+        "unsigned version mismatch": (python, [*started, protocol.unsigned_line(stale)]),
+        "another key": (python, [*started, wrong_key.line(report("t0"))]),
+        "replayed line": (python, [*started, *started]),
+        "garbage": (python, [*started, b"Hello from the pygame community\n"]),
+        "nothing signed first": (python, signed(python, report("t0"))),
+        "tests out of order": (python, signed(python, protocol.Started(), report("t1"))),
+        "a test not asked for": (python, signed(python, protocol.Started(), report("t0"), report("t0"))),
+        "done too early": (python, signed(python, protocol.Started(), report("t0"), protocol.Done())),
+        "a test before compiling": (c, signed(c, protocol.Started(), report("t0"))),
+        "compiled twice": (
+            c,
+            signed(
+                c,
+                protocol.Started(),
+                protocol.CompileReport(ok=True, output=b"", time_ms=1),
+                protocol.CompileReport(ok=True, output=b"x", time_ms=1),
+            ),
+        ),
+    }
+
+
+@pytest.mark.parametrize("case", forged_transcripts())
+def test_a_line_the_harness_did_not_send_in_its_place_ends_the_conversation(case: str) -> None:
+    job_plan, lines = forged_transcripts()[case]
+    transcript = feed_lines(job_plan, lines)
+    assert transcript is not None and transcript.ending == "tampered"
+
+
 def test_more_than_the_plan_allows_is_refused() -> None:
-    builder = TranscriptBuilder(max_bytes=100, max_line_bytes=1000)
+    builder = TranscriptBuilder(plan())
     with pytest.raises(InfraError) as caught:
-        builder.feed(frame(2, b"x" * 200))
+        builder.feed(frame(2, b"x" * (builder_limit(plan()) + 1)))
     assert caught.value.code == "sandbox_protocol"
 
 
-def test_garbage_on_stdout_is_a_protocol_error() -> None:
-    builder = TranscriptBuilder(max_bytes=1000, max_line_bytes=1000)
+def builder_limit(job_plan: JobPlan) -> int:
+    return job_plan.max_transcript_bytes
+
+
+def test_a_signed_line_that_does_not_parse_is_the_harness_failing() -> None:
+    job_plan = plan()
+    key = job_plan.job.key
+    body = b"not json"
+    mac = hmac.new(key, b"1\n" + body, hashlib.sha256).hexdigest().encode()
     with pytest.raises(InfraError) as caught:
-        builder.feed(frame(1, b"Hello from the pygame community\n"))
+        feed_lines(job_plan, [*signed(job_plan, protocol.Started()), mac + b" " + body + b"\n"])
     assert caught.value.code == "sandbox_protocol"

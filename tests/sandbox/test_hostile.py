@@ -305,9 +305,10 @@ async def test_the_harness_is_out_of_reach(run: Run) -> None:
     assert result.tests[0].stdout == b"['denied', 'denied', 'denied', 'denied']\n"
 
 
-async def test_killing_the_harness_is_the_programs_failure(run: Run) -> None:
-    result = await run("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n", stdins=[b"", b""])
-    assert [t.status for t in result.tests] == ["runtime_error", "runtime_error"]
+async def test_killing_the_harness_is_not_in_a_programs_power(run: Run) -> None:
+    # The harness is PID 1 of the container's namespace: the kernel drops a SIGKILL from inside.
+    result = await run("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nprint('done')\n", stdins=[b"", b""])
+    assert [(t.status, t.stdout) for t in result.tests] == [("ok", b"done\n")] * 2
 
 
 async def test_bytes_that_are_not_utf8_pass_unchanged(run: Run) -> None:

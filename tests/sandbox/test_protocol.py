@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import pytest
 
@@ -29,6 +30,7 @@ LIMITS = Limits(
     output_bytes=1 << 20,
 )
 JOB = Job(
+    key=bytes(range(protocol.KEY_BYTES)),
     source_name="main.py",
     source="print('héllo 🎉')\n".encode(),
     run=Command(("python3", "main.py"), LIMITS),
@@ -58,6 +60,7 @@ def test_a_job_frame_needs_no_end_of_file() -> None:
         protocol.TestReport("t1", "ok", 0, None, 12, b"\x00\xff\xfe", "ünï".encode(), False),
         protocol.TestReport("t2", "time_limit", None, 9, 3000, b"", b"", True),
         Done(),
+        protocol.Started(),
         Failure("harness_error", "Traceback ..."),
     ],
 )
@@ -112,3 +115,23 @@ def test_an_oversized_job_is_rejected_before_it_is_read() -> None:
 def test_malformed_events_are_rejected(line: bytes) -> None:
     with pytest.raises(ProtocolError):
         protocol.decode_event(line)
+
+
+def test_signed_lines_verify_in_order_and_only_with_the_key() -> None:
+    signer = protocol.EventSigner(JOB.key)
+    lines = [signer.line(event)[:-1] for event in (protocol.Started(), Done())]
+    verifier = protocol.EventVerifier(JOB.key)
+    assert [verifier.event(line) for line in lines] == [protocol.Started(), Done()]
+    with pytest.raises(protocol.ForgedLine):
+        protocol.EventVerifier(bytes(protocol.KEY_BYTES)).event(lines[0])
+    with pytest.raises(protocol.ForgedLine):
+        protocol.EventVerifier(JOB.key).event(lines[1])  # right line, wrong place
+    tampered = lines[0].replace(b"started", b"done___")
+    with pytest.raises(protocol.ForgedLine):
+        protocol.EventVerifier(JOB.key).event(tampered)
+
+
+def test_a_job_without_a_proper_key_is_rejected() -> None:
+    frame = protocol.encode_job(replace(JOB, key=b"short"))
+    with pytest.raises(ProtocolError, match="key"):
+        protocol.read_job(io.BytesIO(frame), max_bytes=1 << 20)

@@ -1,0 +1,257 @@
+"""A program cannot speak for the harness, reach it, or leave data for a later test in the
+container's counters (issue 9, findings 1-5).
+
+Each attack here worked against the sandbox as it was with Docker's init as PID 1: a program wrote
+forged protocol lines into /proc/1/fd/1, parked a hidden input in /proc/1/fd/0, ptraced PID 1 into
+running a payload that outlived its test, and read a hidden test's fork failures back from the
+cgroup's pids.events. Every attempt is made in every language that can make it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from textwrap import dedent
+
+import pytest
+
+from runner.executor import ExecResult
+from tests.sandbox.conftest import Run
+
+pytestmark = pytest.mark.docker
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def forged_lines(secret: str) -> str:
+    """Protocol lines of every type, plain and with a MAC-shaped prefix, carrying the secret."""
+    events = [
+        {"type": "started"},
+        {"type": "compile", "ok": True, "output": _b64(f"FORGED {secret}"), "time_ms": 1},
+        *(
+            {
+                "type": "test",
+                "name": name,
+                "status": "ok",
+                "exit_code": 0,
+                "signal": None,
+                "time_ms": 1,
+                "stdout": _b64(f"FORGED {secret}"),
+                "stderr": "",
+                "truncated": False,
+                "images": [],
+            }
+            for name in ("t0", "t1", "t2")
+        ),
+        {"type": "done"},
+        {"type": "failure", "code": "version_mismatch", "message": f"FORGED {secret}"},
+        {"type": "failure", "code": "harness_error", "message": f"FORGED {secret}"},
+    ]
+    plain = [json.dumps(event) for event in events]
+    return "".join(f"{line}\n" for prefix in ("", "0" * 64 + " ", "- ") for line in (prefix + p for p in plain))
+
+
+# Every process the program can see, every descriptor of each, read and write; ptrace of each; and
+# every file under the cgroup mount. Prints what worked: nothing may.
+PYTHON_SWEEP = dedent("""
+    import ctypes, json, os, sys
+    libc = ctypes.CDLL(None, use_errno=True)
+    secret = sys.stdin.read().strip()
+    forged = FORGED.replace('SECRET', secret).encode()
+    me = os.getpid()
+    found = {'opened': [], 'traced': [], 'cgroup': [], 'pid1': open('/proc/1/stat').read().split()[1]}
+    for pid in sorted(int(p) for p in os.listdir('/proc') if p.isdigit()):
+        if pid == me:
+            continue
+        try:
+            fds = os.listdir(f'/proc/{pid}/fd')
+        except OSError:
+            fds = ['0', '1', '2']
+        for fd in fds:
+            for flags in (os.O_WRONLY | os.O_NONBLOCK, os.O_RDONLY | os.O_NONBLOCK):
+                try:
+                    handle = os.open(f'/proc/{pid}/fd/{fd}', flags)
+                except OSError:
+                    continue
+                found['opened'].append(f'{pid}/{fd}')
+                try:
+                    os.write(handle, forged) if flags & os.O_WRONLY else os.read(handle, 100)
+                except OSError:
+                    pass
+                os.close(handle)
+        for request in (16, 0x4206):  # PTRACE_ATTACH, PTRACE_SEIZE
+            if libc.ptrace(request, pid, None, None) == 0:
+                found['traced'].append(pid)
+    for root, dirs, files in os.walk('/sys/fs/cgroup'):
+        found['cgroup'] += [os.path.join(root, name) for name in files]
+    print(secret, json.dumps(found))
+""")
+
+C_PROBE = dedent("""
+    #include <dirent.h>
+    #include <fcntl.h>
+    #include <stdio.h>
+    #include <string.h>
+    #include <sys/ptrace.h>
+    #include <unistd.h>
+    static const char forged[] = FORGED;
+    int main(void) {
+        int opened = 0, entries = 0;
+        const char *paths[] = {"/proc/1/fd/0", "/proc/1/fd/1", "/proc/1/fd/2"};
+        for (int i = 0; i < 3; i++) {
+            int fd = open(paths[i], O_WRONLY | O_NONBLOCK);
+            if (fd >= 0) { opened++; write(fd, forged, strlen(forged)); close(fd); }
+            fd = open(paths[i], O_RDONLY | O_NONBLOCK);
+            if (fd >= 0) { opened++; close(fd); }
+        }
+        long traced = ptrace(PTRACE_ATTACH, 1, 0, 0) == 0;
+        DIR *dir = opendir("/sys/fs/cgroup");
+        struct dirent *entry;
+        while (dir && (entry = readdir(dir))) if (entry->d_name[0] != '.') entries++;
+        printf("opened=%d traced=%ld cgroup=%d\\n", opened, traced, entries);
+        return 0;
+    }
+""")
+
+JAVA_PROBE = dedent("""
+    import java.io.*;
+    public class Main {
+        public static void main(String[] args) {
+            int opened = 0;
+            for (String fd : new String[] {"0", "1", "2"}) {
+                try (FileOutputStream out = new FileOutputStream("/proc/1/fd/" + fd)) {
+                    out.write(FORGED.getBytes());
+                    opened++;
+                } catch (IOException e) { }
+            }
+            String[] entries = new File("/sys/fs/cgroup").list();
+            System.out.println("opened=" + opened + " cgroup=" + (entries == null ? 0 : entries.length));
+        }
+    }
+""")
+
+JAVASCRIPT_PROBE = dedent("""
+    const fs = require('fs');
+    let opened = 0;
+    for (const fd of ['0', '1', '2']) {
+        try {
+            const handle = fs.openSync('/proc/1/fd/' + fd, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+            fs.writeSync(handle, FORGED);
+            opened++;
+        } catch (e) {}
+    }
+    console.log('opened=' + opened + ' cgroup=' + fs.readdirSync('/sys/fs/cgroup').length);
+""")
+
+
+def _with_forged(template: str, secret: str = "SECRET") -> str:
+    return template.replace("FORGED", json.dumps(forged_lines(secret)))
+
+
+def assert_untouched(result: ExecResult) -> None:
+    """No forged word reached the result, and every test was reported by the harness itself."""
+    for test in result.tests:
+        assert b"FORGED" not in test.stdout + test.stderr, test
+        assert b"interfered" not in test.stderr, test
+    if result.compile is not None:
+        assert "FORGED" not in result.compile.output
+
+
+async def test_python_can_reach_no_process_descriptor_ptrace_or_cgroup(run: Run) -> None:
+    result = await run(_with_forged(PYTHON_SWEEP), stdins=[b"secret-1\n", b"secret-2\n", b"secret-3\n"])
+    assert_untouched(result)
+    for index, test in enumerate(result.tests, start=1):
+        secret, found = test.stdout.decode().split(" ", 1)
+        assert secret == f"secret-{index}"
+        # PID 1 is the harness itself, not an init a program could reach.
+        assert json.loads(found) == {"opened": [], "traced": [], "cgroup": [], "pid1": "(python3)"}, test
+
+
+@pytest.mark.parametrize(
+    ("language", "template", "expected"),
+    [
+        ("c", C_PROBE, b"opened=0 traced=0 cgroup=0\n"),
+        ("cpp", C_PROBE, b"opened=0 traced=0 cgroup=0\n"),
+        ("java", JAVA_PROBE, b"opened=0 cgroup=0\n"),
+        ("javascript", JAVASCRIPT_PROBE, b"opened=0 cgroup=0\n"),
+    ],
+)
+async def test_every_language_is_kept_off_the_harness(run: Run, language: str, template: str, expected: bytes) -> None:
+    result = await run(_with_forged(template), language, stdins=[b"", b""], time_limit_ms=3000)
+    assert_untouched(result)
+    assert [(t.status, t.stdout) for t in result.tests] == [("ok", expected)] * 2, result
+
+
+async def test_a_survivor_cannot_be_planted_through_ptrace(run: Run) -> None:
+    # The review's payload: attach to every process, make it execve a program that lives on and
+    # passes one test's input to the next over an abstract Unix socket.
+    plant = dedent("""
+        import ctypes, os, socket, sys
+        libc = ctypes.CDLL(None, use_errno=True)
+        data = sys.stdin.read().strip()
+        if data.startswith('secret'):
+            attached = [p for p in os.listdir('/proc') if p.isdigit() and int(p) != os.getpid()
+                        and libc.ptrace(16, int(p), None, None) == 0]
+            print('attached', attached)
+        else:
+            relay = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                relay.connect('\\0labrunner-relay')
+                print('relay', relay.recv(100))
+            except OSError:
+                print('relay none')
+            print('others', [p for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, os.getpid())])
+    """)
+    result = await run(plant, stdins=[b"secret-ptrace", b"check"])
+    first, second = result.tests
+    assert first.stdout == b"attached []\n", first
+    assert second.stdout == b"relay none\nothers []\n", second
+
+
+async def test_the_harness_cannot_be_signalled_from_inside(run: Run) -> None:
+    # As PID 1 of its namespace, the kernel drops every signal a program sends it, SIGKILL included.
+    killer = dedent("""
+        import os, signal
+        for sig in (signal.SIGKILL, signal.SIGSTOP, signal.SIGTERM, signal.SIGSEGV):
+            try:
+                os.kill(1, sig)
+            except OSError as exc:
+                print(sig.name, exc.errno)
+        print('still here')
+    """)
+    result = await run(killer, stdins=[b"", b""])
+    assert [(t.status, t.stdout) for t in result.tests] == [("ok", b"still here\n")] * 2, result
+
+
+async def test_cgroup_counters_carry_nothing_into_the_next_test(run: Run) -> None:
+    # The review's channel: a hidden test makes ord(secret[0]) forks fail, a later test reads
+    # pids.events. The counters are not there to read.
+    courier = dedent("""
+        import glob, os, sys
+        data = sys.stdin.read().strip()
+        if data.startswith('secret'):
+            children = []
+            for _ in range(ord(data[-1])):
+                try:
+                    pid = os.fork()
+                except OSError:
+                    continue
+                if pid == 0:
+                    import time; time.sleep(5); os._exit(0)
+                children.append(pid)
+            print('forked', len(children) > 0)
+        else:
+            print(sorted(glob.glob('/sys/fs/cgroup/**/*', recursive=True)))
+    """)
+    result = await run(courier, stdins=[b"secret-S", b"check"], time_limit_ms=2000)
+    first, second = result.tests
+    assert first.stdout == b"forked True\n", first
+    assert second.stdout == b"[]\n", second
+
+
+async def test_out_of_memory_is_still_told_apart_without_the_cgroup(run: Run) -> None:
+    hog = "block = []\nwhile True:\n    block.append(bytearray(16 << 20))\n"
+    result = await run(hog, memory_limit_mb=64, stdins=[b"", b""])
+    assert [t.status for t in result.tests] == ["memory_limit", "memory_limit"], result
