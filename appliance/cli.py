@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import socket
 import struct
@@ -204,11 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from appliance.errors import AppError
+    from appliance.logs import configure_logging
     from appliance.migrations import MigrationError
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()  # every record one line: logged text cannot forge lines or drive the terminal
     overrides = {"host": getattr(args, "host", None), "port": getattr(args, "port", None)}
     try:
         settings = load_settings(environment=args.env, data_dir=args.data_dir, overrides=overrides)

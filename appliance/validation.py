@@ -7,12 +7,14 @@ silently dropping data.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from appliance.errors import Invalid
 
 _SQLITE_MIN, _SQLITE_MAX = -(2**63), 2**63 - 1  # SQLite's INTEGER range
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -37,10 +39,39 @@ class Schema:
     fields: dict[str, F] = field(default_factory=dict)
 
     def parse(self, data: Any) -> dict[str, Any]:
+        refuse_lone_surrogates(data)
         return _parse_object(data, self.fields, "")
 
     def json_schema(self) -> dict[str, Any]:
         return _object_schema(self.fields)
+
+
+def refuse_lone_surrogates(data: Any) -> None:
+    """Refuse decoded JSON holding a lone UTF-16 surrogate (`"\\ud800"`) in any string or name.
+
+    JSON's escapes can spell one, but it is no Unicode text: UTF-8 cannot encode it, so hashing,
+    storing or answering with it would fail. Checked before anything else looks at the body.
+    """
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:  # no recursion: the nesting is only as deep as the JSON parser allowed
+        value, path = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                where = f"field {path!r}" if path else "the body"
+                raise Invalid(
+                    "invalid_text",
+                    f"{where} holds a lone UTF-16 surrogate (an escape such as \\ud800), which is not text",
+                    field=path or None,
+                )
+        elif isinstance(value, dict):
+            for name, item in value.items():
+                if _SURROGATE.search(name):
+                    raise Invalid(
+                        "invalid_text", "a field name holds a lone UTF-16 surrogate (an escape such as \\ud800)"
+                    )
+                stack.append((item, f"{path}.{name}" if path else name))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{index}]") for index, item in enumerate(value))
 
 
 def _parse_object(data: Any, fields: dict[str, F], prefix: str) -> dict[str, Any]:

@@ -8,8 +8,10 @@ missing and unknown-field cases.
 from __future__ import annotations
 
 import copy
+import io
 import json
 import re
+import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +21,7 @@ import pytest
 from appliance.settings import SETTINGS
 from tests.conftest import ApiClient, LiveServer, Reply
 from tests.core.conftest import Markers, problem_body
+from tests.files.conftest import RecordingSandbox
 
 WRITE_METHODS = ("post", "put", "patch", "delete")
 PARAM = re.compile(r"\{([^}/]+)\}")
@@ -144,6 +147,8 @@ def _field_cases(schema: dict[str, Any], base: Any, prefix: str, set_value) -> l
             codes = ("too_long", "body_too_large", *(("invalid_value",) if "enum" in prop else ()))
             cases.append(_json_case(f"{path}: {length} chars", put("x" * length), (400, 413), codes))
             cases.append(_json_case(f"{path}: NUL", put("a\x00b"), 400, ("invalid_value", "too_long")))
+            # A lone surrogate: valid JSON ("\ud800"), but no text UTF-8 can encode (hash, store, answer).
+            cases.append(_json_case(f"{path}: lone surrogate", put("a\ud800b"), 400, "invalid_text", path))
         if kind in ("integer", "number"):
             cases.append(_json_case(f"{path}: huge", put(10**30), 400, "out_of_range", path))
             raw = json.dumps(put(424242)).replace("424242", "1e400").encode()
@@ -190,6 +195,7 @@ def json_cases(schema: dict[str, Any], settings) -> list[Case]:
         _json_case("string body", "text", 400, "invalid_type"),
         _json_case("null body", None, 400, "invalid_type"),
         _json_case("unknown field", {**base, "zz_unknown": SQL}, 400, "unknown_field", "zz_unknown"),
+        _json_case("lone surrogate in a field name", {**base, "zz\udc00": 1}, 400, "invalid_text"),
         Case(
             "oversized",
             b'{"name": "' + b"x" * settings.max_body_bytes + b'"}',
@@ -389,7 +395,111 @@ async def test_odd_path_parameters_never_crash_any_route(sweep: Sweep) -> None:
             assert reply.status < 500, reply
             if template.startswith("/api/"):
                 assert reply.status >= 400 and reply.error_code, reply
-    for query in ("problem=%C2%B2", "class=%D9%A1", "user=-1", "problem=" + "9" * 30):
-        reply = await sweep.admin.get(f"/api/submissions?{query}")
-        assert reply.status in (200, 400, 404), reply
     assert sweep.server.db_rows() == before
+
+
+@dataclass
+class Submitted:
+    server: LiveServer
+    teacher: ApiClient
+    student: ApiClient
+    class_id: int
+    problem_id: int
+    submission_id: int
+
+
+@pytest.fixture
+async def submitted(server_factory) -> Submitted:
+    """A class, a problem and one submission, run by a sandbox that only records (no Docker)."""
+    server: LiveServer = await server_factory(app_options={"sandbox": RecordingSandbox()})
+    teacher = await server.make_user("teacher")
+    student = await server.make_user("student")
+    klass = (await teacher.post("/api/classes", json={"name": "7C"})).json
+    joined = await student.post("/api/classes/join", json={"code": klass["join_code"]})
+    assert joined.status == 200, joined
+    problem = await teacher.post("/api/problems", json=problem_body(Markers.new(), [klass["id"]]))
+    assert problem.status == 201, problem
+    reply = await student.post(
+        f"/api/problems/{problem.json['id']}/submissions", json={"language": "python", "code": "print(1)"}
+    )
+    assert reply.status == 202, reply
+    done = await student.get(f"/api/submissions/{reply.json['id']}?wait=10")  # rows stay still from now on
+    assert done.status == 200 and done.json["status"] == "done", done
+    return Submitted(server, teacher, student, klass["id"], problem.json["id"], reply.json["id"])
+
+
+async def test_submission_list_filters(submitted: Submitted) -> None:
+    """`GET /api/submissions?problem_id=&class_id=&user_id=`: each filter applies, and a value that
+    is not a plain non-negative integer is a 400 `invalid_filter` naming the parameter."""
+    s = submitted
+    mine = [s.submission_id]
+    expected = {
+        "": mine,
+        "problem_id=": mine,  # empty: no filter
+        f"problem_id={s.problem_id}": mine,
+        f"problem_id={s.problem_id + 1000}": [],  # an unknown id filters everything out (no 404)
+        f"class_id={s.class_id}": mine,
+        f"class_id={s.class_id + 1000}": [],
+        f"user_id={s.student.user_id}": mine,
+        f"user_id={s.teacher.user_id}": [],
+        f"problem_id={s.problem_id}&class_id={s.class_id}&user_id={s.student.user_id}": mine,
+        f"problem_id={s.problem_id}&user_id={s.teacher.user_id}": [],
+    }
+    for query, ids in expected.items():
+        reply = await s.teacher.get(f"/api/submissions?{query}")
+        assert reply.status == 200, (query, reply)
+        assert [row["id"] for row in reply.json["submissions"]] == ids, (query, reply)
+    before = s.server.db_rows()
+    for name in ("problem_id", "class_id", "user_id"):
+        for bad in ("abc", "-1", "1.5", "0x1", "%C2%B2", "%D9%A1", "9" * 30, "1%00"):
+            reply = await s.teacher.get(f"/api/submissions?{name}={bad}")
+            assert reply.status == 400, (name, bad, reply)
+            assert reply.error_code == "invalid_filter" and reply.error["field"] == name, (name, bad, reply)
+            assert isinstance(reply.error["message"], str), reply
+    assert s.server.db_rows() == before
+
+
+async def test_lone_surrogate_in_submitted_code_is_400_and_stores_nothing(submitted: Submitted) -> None:
+    """Finding 12: `"\\ud800"` in a submission's code reached the code hash (a 500)."""
+    s = submitted
+    before = s.server.db_rows()
+    for path, body in (
+        (f"/api/problems/{s.problem_id}/submissions", {"language": "python", "code": "print(1)\ud800"}),
+        (f"/api/problems/{s.problem_id}/submissions", {"language": "python", "code": "\udc00\ud83d"}),
+        ("/api/runs", {"language": "python", "code": "print(2)", "stdin": "\ud800"}),
+    ):
+        reply = await s.student.post(path, json=body)  # aiohttp sends it as the escape "\\ud800"
+        assert reply.status == 400, reply
+        assert reply.error_code == "invalid_text" and reply.error["field"] in body, reply
+        assert isinstance(reply.error["message"], str), reply
+    assert s.server.db_rows() == before
+    # The server still works, and a well-formed pair (an emoji) is text like any other.
+    reply = await s.student.post(
+        f"/api/problems/{s.problem_id}/submissions", json={"language": "python", "code": "print('\ud83d\ude00')"}
+    )
+    assert reply.status == 202, reply
+    assert len(s.server.db_rows()["jobs"]) == len(before["jobs"]) + 1
+
+
+async def test_lone_surrogate_in_an_imported_problem_is_400(submitted: Submitted) -> None:
+    """The problem archive's problem.json is JSON too: the same refusal, nothing created."""
+    s = submitted
+    exported = await s.teacher.get(f"/api/problems/{s.problem_id}/export")
+    assert exported.status == 200, exported
+    source = zipfile.ZipFile(io.BytesIO(exported.body))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "problem.json":
+                meta = json.loads(data)
+                meta["title"] = "Sum \ud800"
+                data = json.dumps(meta).encode()
+            archive.writestr(info, data)
+    headers = {"Content-Type": "application/zip"}
+    before = s.server.db_rows()
+    reply = await s.teacher.post("/api/problems/import", data=buffer.getvalue(), headers=headers)
+    assert reply.status == 400 and reply.error_code == "invalid_text" and reply.error["field"] == "title", reply
+    assert s.server.db_rows() == before
+    again = await s.teacher.post("/api/problems/import", data=exported.body, headers=headers)
+    assert again.status == 201, again

@@ -178,3 +178,39 @@ async def test_submission_dedup_tells_file_sets_apart(room: Room) -> None:
     assert first.status == same.status == other.status == none.status == 202
     assert same.json["id"] == first.json["id"] and same.json["deduplicated"] is True
     assert len({first.json["id"], other.json["id"], none.json["id"]}) == 3
+
+
+async def test_range_positions_of_any_length(room: Room) -> None:
+    """Security review finding 12: a 5000-digit position was a 500 (int() refuses that many digits).
+
+    Any length is valid syntax (RFC 9110 §14.1.1): a last position or a suffix past the end means
+    "to the end" (206), a first position past the end is unsatisfiable (416, the error shape).
+    """
+    asset = await add_asset(room, "squares.csv", DATA)
+    anon = room.server.client()
+    huge = "9" * 5000
+    before = state(room.server)
+    for header, status, body in (
+        (f"bytes=0-{huge}", 206, DATA),
+        (f"bytes=-{huge}", 206, DATA),
+        (f"bytes={'0' * 5000}5-9", 206, DATA[5:10]),
+        (f"bytes=10-{'0' * 4999}19", 206, DATA[10:20]),
+        (f"bytes={huge}-", 416, None),
+        (f"bytes={huge[:4000]}-{huge[:4000]}", 416, None),  # (two of 5000 would pass the header size limit)
+        (f"bytes={huge[:4000]}-{huge[:3999]}", 200, DATA),  # last before first: invalid, ignored
+        (f"bytes=5-{'0' * 5000}", 200, DATA),  # last (0) before first (5): invalid, ignored
+    ):
+        reply = await anon.get(asset["url"], headers={"Range": header})
+        where = f"Range: {header[:30]}…"
+        assert reply.status == status, (where, reply)
+        if status == 416:
+            assert reply.error_code == "range_not_satisfiable" and isinstance(reply.error["message"], str), reply
+            assert reply.headers["Content-Range"] == f"bytes */{len(DATA)}", (where, reply)
+        else:
+            assert reply.body == body, (where, reply)
+        if status == 206:
+            first = len(DATA) - len(body) if header.startswith("bytes=-") else DATA.index(body)
+            assert reply.headers["Content-Range"] == f"bytes {first}-{first + len(body) - 1}/{len(DATA)}", where
+    assert state(room.server) == before
+    part = await anon.get(asset["url"], headers={"Range": "bytes=0-9"})  # the server still works
+    assert part.status == 206 and part.body == DATA[:10], part

@@ -236,6 +236,39 @@ async def test_malformed_requests(room_factory: RoomFactory) -> None:
     assert state(server) == before
 
 
+def _raw_part(part_headers: bytes, boundary: bytes = b"raw-boundary-42") -> tuple[bytes, dict[str, str]]:
+    """A multipart body with one `file` part, its headers exactly as given (no client escaping)."""
+    body = b"--" + boundary + b"\r\n" + part_headers + b"\r\n\r\nhello\r\n--" + boundary + b"--\r\n"
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary.decode()}"}
+
+
+BROKEN_PART_HEADERS = (
+    # Security review finding 12: a NUL in the file name was a 500.
+    b'Content-Disposition: form-data; name="file"; filename="a\x00.txt"',
+    b'Content-Disposition: form-data; name="file"; filename="a\r.txt"',
+    b'Content-Disposition: form-data; name="file"; filename="a.txt"\r\n' + b"X-Padding: x\r\n" * 200,
+    b'Content-Disposition: form-data; name="file"; filename="' + b"a" * 10_000 + b'.txt"',
+)
+
+
+async def test_malformed_part_headers_are_400(room_factory: RoomFactory) -> None:
+    """Headers of a part that aiohttp's parser refuses: 400 invalid_multipart, nothing stored."""
+    room = await room_factory()
+    before = state(room.server)
+    for path, client in (("/api/files", room.alice), (f"/api/problems/{room.problem_id}/assets", room.teacher)):
+        for part_headers in BROKEN_PART_HEADERS:
+            body, headers = _raw_part(part_headers)
+            reply = await client.post(path, data=body, headers=headers)
+            where = (path, part_headers[:70])
+            assert reply.status == 400 and reply.error_code == "invalid_multipart", (where, reply)
+            assert isinstance(reply.error["message"], str) and len(reply.error["message"]) > 10, (where, reply)
+    assert state(room.server) == before
+    # The server still works: the same upload with a clean name is stored.
+    body, headers = _raw_part(b'Content-Disposition: form-data; name="file"; filename="a.txt"')
+    reply = await room.alice.post("/api/files", data=body, headers=headers)
+    assert reply.status == 201 and reply.json["name"] == "a.txt", reply
+
+
 async def test_zip_unpacks_into_files_within_limits(room_factory: RoomFactory) -> None:
     room = await room_factory()
     archive = make_zip(

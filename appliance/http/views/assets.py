@@ -19,7 +19,10 @@ from appliance.http.routing import route
 from appliance.http.views.files import content_disposition, content_type, flag, read_upload
 
 IMMUTABLE = "public, max-age=31536000, immutable"
-_RANGE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*")
+_RANGE = re.compile(r"\s*bytes\s*=\s*([0-9]*)\s*-\s*([0-9]*)\s*")
+# A position with more digits than this is past the end of any content; such numbers are never
+# converted (int() refuses thousands of digits, and a long one is slow to convert).
+_MAX_POSITION_DIGITS = 18
 
 
 @route(
@@ -71,19 +74,33 @@ class Unsatisfiable(Exception):
     """The range starts past the end of the content: 416."""
 
 
+def _magnitude(digits: str) -> tuple[int, str]:
+    """Orders digit strings as the numbers they spell, however long, without converting them."""
+    digits = digits.lstrip("0") or "0"
+    return len(digits), digits
+
+
+def _position(digits: str) -> int:
+    """A range's byte position; any number too long to be a real position counts as 10**18."""
+    length, digits = _magnitude(digits)
+    return int(digits) if length <= _MAX_POSITION_DIGITS else 10**_MAX_POSITION_DIGITS
+
+
 def byte_range(header: str, size: int) -> tuple[int, int] | None:
     """(first, last) of a single `bytes=` range; None to serve everything (absent, multiple or
-    malformed ranges may be ignored, RFC 9110 §14.2)."""
+    malformed ranges may be ignored, RFC 9110 §14.2). Positions of any length are valid syntax: a
+    last position or a suffix past the end means up to the end (§14.1.2); a first one past the end
+    is unsatisfiable (416)."""
     match = _RANGE.fullmatch(header)
     if match is None or not (match[1] or match[2]):
         return None
     if match[1]:
-        first = int(match[1])
-        last = min(int(match[2]), size - 1) if match[2] else size - 1
-        if match[2] and int(match[2]) < first:
-            return None
+        first = _position(match[1])
+        last = min(_position(match[2]), size - 1) if match[2] else size - 1
+        if match[2] and _magnitude(match[2]) < _magnitude(match[1]):
+            return None  # last before first: an invalid range, ignored
     else:
-        suffix = int(match[2])
+        suffix = _position(match[2])
         first, last = max(0, size - suffix), size - 1
         if suffix == 0:
             first = size  # an empty suffix selects nothing

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import BadHttpMessage
 
 from appliance import files
 from appliance.errors import Invalid, TooLarge, UnsupportedMedia
@@ -77,6 +78,10 @@ async def read_upload(request: web.Request, limit: int, fields: tuple[str, ...])
                 raise Invalid("unknown_field", f"unknown field {name!r}", field=name or None)
     except ValueError as exc:  # what aiohttp raises on a missing boundary or a broken body
         raise Invalid("invalid_multipart", f"the body is not valid multipart/form-data: {exc}") from exc
+    except BadHttpMessage as exc:  # a part's headers: a control character (NUL) in a file name, too many
+        raise Invalid(
+            "invalid_multipart", f"a part of the multipart/form-data body has invalid headers: {exc.message}"
+        ) from exc
     if upload is None:
         raise Invalid("missing_field", "field 'file' is required", field="file")
     return Upload(upload[0], upload[1], values)
