@@ -95,6 +95,21 @@ CHECKS: tuple[Check, ...] = (
         "ok",
         "no network\n",
     ),
+    Check(
+        "hostile: the harness and the cgroup are out of reach",
+        "python",
+        # Writing into PID 1's output would forge results; ptrace of it would plant a survivor;
+        # the cgroup's counters would carry data from one test to the next.
+        "import ctypes, os\nreached = []\nfor fd in ('0', '1', '2'):\n    try:\n"
+        "        os.close(os.open('/proc/1/fd/' + fd, os.O_WRONLY | os.O_NONBLOCK)); reached.append('fd' + fd)\n"
+        "    except OSError: pass\n"
+        "if ctypes.CDLL(None).ptrace(16, 1, None, None) == 0: reached.append('ptrace')\n"
+        "if os.listdir('/sys/fs/cgroup'): reached.append('cgroup')\n"
+        "print(' '.join(reached) or 'contained')",
+        "",
+        "ok",
+        "contained\n",
+    ),
 )
 
 

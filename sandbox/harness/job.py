@@ -19,8 +19,7 @@ from sandbox.protocol import (
 )
 
 # A failing program whose peak memory came this close to its budget ran out of memory: under
-# RLIMIT_AS the failing allocation itself never shows in the peak, and the OOM killer may have
-# taken one of its processes rather than the program itself.
+# RLIMIT_AS the failing allocation itself never shows in the peak.
 _NEAR_MEMORY_LIMIT = 0.9
 
 
@@ -46,8 +45,9 @@ def run_job(job: Job) -> Iterator[Event]:
             allowance = image_budget // (len(job.tests) - index)
             session = graphics.start(job.graphics, index, allowance, job.run.limits.wall_ms)
             env = {**job.env, **session.env}
+        oom_kills = kernel_oom_kills()
         outcome = process.run(job.run.argv, cwd=RUN_DIR, env=env, stdin=test.stdin, limits=job.run.limits)
-        status = classify(outcome, job.run.limits, job.memory_markers)
+        status = classify(outcome, job.run.limits, job.memory_markers, kernel_oom_kills() > oom_kills)
         images: list[protocol.Image] = []
         notes: list[str] = []
         if session is not None:
@@ -117,13 +117,28 @@ def killed_by_kernel(outcome: process.Outcome, limits: Limits) -> bool:
     )
 
 
-def classify(outcome: process.Outcome, limits: Limits, memory_markers: tuple[str, ...]) -> str:
-    """The test status: the limit that stopped the program, else how it ended."""
+def kernel_oom_kills() -> int:
+    """OOM kills on the whole machine so far (the container's own counter is hidden from it)."""
+    try:
+        with open("/proc/vmstat", "rb") as vmstat:
+            for line in vmstat:
+                if line.startswith(b"oom_kill "):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def classify(outcome: process.Outcome, limits: Limits, memory_markers: tuple[str, ...], oom_kill_seen: bool) -> str:
+    """The test status: the limit that stopped the program, else how it ended.
+
+    oom_kill_seen: the kernel killed a process somewhere while the program ran. A program that
+    then hung until its wall time was most likely waiting for a child the OOM killer took; the
+    counter is the machine's, so it settles only that case, never a program that ended by itself.
+    """
     if outcome.output_exceeded:
         return protocol.STATUS_OUTPUT_LIMIT
-    near_memory_limit = outcome.peak_memory_bytes >= _NEAR_MEMORY_LIMIT * limits.memory_bytes
-    # A program whose processes the OOM killer took may well then hang waiting for them.
-    if killed_by_kernel(outcome, limits) or (outcome.wall_exceeded and near_memory_limit):
+    if killed_by_kernel(outcome, limits) or (outcome.wall_exceeded and oom_kill_seen):
         return protocol.STATUS_MEMORY_LIMIT
     if outcome.wall_exceeded:
         return protocol.STATUS_TIME_LIMIT
@@ -131,7 +146,9 @@ def classify(outcome: process.Outcome, limits: Limits, memory_markers: tuple[str
         return protocol.STATUS_TIME_LIMIT
     if outcome.exit_code == 0:
         return protocol.STATUS_OK
-    if near_memory_limit or any(marker.encode() in outcome.stderr for marker in memory_markers):
+    if outcome.max_rss_bytes >= _NEAR_MEMORY_LIMIT * limits.memory_bytes or any(
+        marker.encode() in outcome.stderr for marker in memory_markers
+    ):
         return protocol.STATUS_MEMORY_LIMIT
     return protocol.STATUS_RUNTIME_ERROR
 
