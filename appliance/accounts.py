@@ -10,18 +10,20 @@ from datetime import date, timedelta
 from typing import Any
 
 from appliance import legal
-from appliance.clock import age_on, now
+from appliance.clock import age_on, iso, now, parse_iso
 from appliance.db import Database, Row
-from appliance.errors import Forbidden, Invalid, RateLimited, Unauthorized
-from appliance.passwords import DUMMY_HASH, hash_password, verify_password
+from appliance.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthorized
+from appliance.passwords import DUMMY_HASH, hash_password_async, verify_password_async
 from appliance.settings import Settings
 from appliance.store import sessions as session_store
 from appliance.store import users as user_store
-from appliance.throttle import FailureThrottle
+from appliance.throttle import LoginThrottle, RegistrationThrottle, Throttled
 
 ROLES = ("student", "teacher", "admin")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,31}$")
 PASSWORD_MAX = 256
+# A token's last use is written at most this often, so scripts polling the API cost no write each.
+TOKEN_TOUCH_S = 60
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,17 @@ class Accounts:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
-        self._by_account = FailureThrottle(settings.login_max_failures_per_account, settings.login_failure_window_s)
-        self._by_address = FailureThrottle(settings.login_max_failures_per_address, settings.login_failure_window_s)
+        self.login_throttle = LoginThrottle(
+            per_pair=settings.login_max_failures_per_account_address,
+            per_address=settings.login_max_failures_per_address,
+            per_account=settings.login_max_failures_per_account,
+            window_s=settings.login_failure_window_s,
+            backoff_base_s=settings.login_backoff_base_s,
+            backoff_max_s=settings.login_backoff_max_s,
+        )
+        self.registration_throttle = RegistrationThrottle(
+            per_address=settings.register_max_per_address, window_s=settings.register_window_s
+        )
 
     def check_password(self, password: str) -> None:
         if len(password) < self.settings.password_min_length:
@@ -97,8 +108,14 @@ class Accounts:
         if len(password) > PASSWORD_MAX:
             raise Invalid("too_long", f"passwords are at most {PASSWORD_MAX} characters", field="password")
 
-    async def register(self, username: str, password: str, birthdate: str, accepted: dict[str, str]) -> User:
-        """Self-registration: students only, old enough, accepting the current legal texts."""
+    async def register(
+        self, username: str, password: str, birthdate: str, accepted: dict[str, str], *, address: str
+    ) -> User:
+        """Self-registration: students only, old enough, accepting the current legal texts.
+
+        Registrations that would create an account count against `address` (checked and counted in
+        one synchronous step, so concurrent requests cannot all slip under the limit).
+        """
         check_username(username)
         self.check_password(password)
         born = parse_birthdate(birthdate)
@@ -110,10 +127,18 @@ class Accounts:
                 field="birthdate",
             )
         await legal.check_acceptance(self.db, accepted)
+        try:
+            self.registration_throttle.take(address)
+        except Throttled as exc:
+            raise RateLimited(
+                "too_many_registrations",
+                f"too many accounts were created from this address; try again in {exc.retry_after} s",
+                retry_after=exc.retry_after,
+            ) from None
         user_id = await user_store.create(
             self.db,
             username=username,
-            password_hash=hash_password(password),
+            password_hash=await hash_password_async(password),
             role="student",
             birthdate=born.isoformat(),
             created_by=None,
@@ -138,7 +163,7 @@ class Accounts:
         user_id = await user_store.create(
             self.db,
             username=username,
-            password_hash=hash_password(password),
+            password_hash=await hash_password_async(password),
             role=role,
             birthdate=born,
             created_by=creator.id if creator else None,
@@ -152,17 +177,24 @@ class Accounts:
         return User.from_row(row)
 
     async def login(self, username: str, password: str, address: str) -> tuple[User, str]:
-        account_key = username.lower()
-        wait = max(self._by_account.retry_after(account_key), self._by_address.retry_after(address))
-        if wait:
-            raise RateLimited("too_many_attempts", f"too many failed logins; try again in {wait} s", retry_after=wait)
-        row = await user_store.get_with_hash(self.db, username)
-        ok = verify_password(password, row["password_hash"] if row else DUMMY_HASH)
-        if row is None or not ok or row["disabled"]:
-            self._by_account.fail(account_key)
-            self._by_address.fail(address)
+        # The attempt is reserved before the first await: concurrent guesses count at once.
+        try:
+            attempt = self.login_throttle.reserve(username.lower(), address)
+        except Throttled as exc:
+            raise RateLimited(
+                "too_many_attempts",
+                f"too many failed logins; try again in {exc.retry_after} s",
+                retry_after=exc.retry_after,
+            ) from None
+        good = False
+        try:
+            row = await user_store.get_with_hash(self.db, username)
+            ok = await verify_password_async(password, row["password_hash"] if row else DUMMY_HASH)
+            good = row is not None and ok and not row["disabled"]
+        finally:
+            attempt.finish(success=good)
+        if not good or row is None:
             raise Unauthorized("invalid_credentials", "wrong username or password")
-        self._by_account.reset(account_key)
         token = secrets.token_urlsafe(32)
         await session_store.create_session(
             self.db, hash_token(token), row["id"], timedelta(days=self.settings.session_days)
@@ -177,12 +209,50 @@ class Accounts:
         return User.from_row(row) if row else None
 
     async def user_for_bearer(self, token: str) -> User | None:
+        """The owner of a live token (not expired, not revoked); records when it was last used."""
         row = await session_store.user_for_token(self.db, hash_token(token))
-        return User.from_row(row) if row else None
+        if row is None:
+            return None
+        moment = now()
+        last = row["token_last_used_at"]
+        if last is None or (moment - parse_iso(last)).total_seconds() >= TOKEN_TOUCH_S:
+            await session_store.touch_token(self.db, row["token_id"], iso(moment))
+        return User.from_row(row)
 
-    async def create_token(self, user: User, name: str) -> str:
+    async def create_token(self, user: User, name: str, expires_in_days: int | None = None) -> dict[str, Any]:
+        """A new token for scripts: the secret is in this answer only (stored hashed)."""
         if not name.strip():
             raise Invalid("empty", "field 'name' must not be blank", field="name")
+        days = self.settings.token_days if expires_in_days is None else expires_in_days
+        if not 1 <= days <= self.settings.token_max_days:
+            raise Invalid(
+                "out_of_range",
+                f"expires_in_days must be between 1 and {self.settings.token_max_days}",
+                field="expires_in_days",
+            )
         token = "lr_" + secrets.token_urlsafe(32)
-        await session_store.create_token(self.db, user.id, name, hash_token(token))
-        return token
+        token_id = await session_store.create_token(
+            self.db, user.id, name, hash_token(token), iso(now() + timedelta(days=days))
+        )
+        row = await session_store.get_token(self.db, user.id, token_id)
+        assert row is not None
+        return {"token": token, **token_json(row)}
+
+    async def list_tokens(self, user: User) -> list[dict[str, Any]]:
+        return [token_json(row) for row in await session_store.list_tokens(self.db, user.id)]
+
+    async def revoke_token(self, user: User, token_id: int) -> None:
+        """Revoke one of the caller's own tokens; anyone else's (or a revoked one) is not found."""
+        if not await session_store.revoke_token(self.db, user.id, token_id):
+            raise NotFound("not_found", "no such token")
+
+
+def token_json(row: Row) -> dict[str, Any]:
+    """What a token's owner may see of it: never the secret (which is not stored anyway)."""
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "created_at": row["created_at"],
+        "last_used_at": row["last_used_at"],
+        "expires_at": row["expires_at"],
+    }

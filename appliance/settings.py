@@ -46,9 +46,27 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("session_days", 14, "How long a login session lasts (days)."),
     Setting("min_self_register_age", 13, "Younger users cannot register themselves; a teacher creates them."),
     Setting("adult_age", 18, "Users younger than this are flagged as minors."),
-    Setting("login_max_failures_per_account", 5, "Failed logins per account within the window before 429."),
+    Setting(
+        "login_max_failures_per_account_address",
+        5,
+        "Failed logins on one account from one address within the window before that address gets 429 for it.",
+    ),
     Setting("login_max_failures_per_address", 20, "Failed logins per address within the window before 429."),
+    Setting(
+        "login_max_failures_per_account",
+        10,
+        "Failed logins on one account from all addresses within the window before each further attempt on it"
+        " waits a growing delay (keep it above the per account and address limit).",
+    ),
+    Setting(
+        "login_backoff_base_s", 1.0, "First delay once an account is past its failures; doubles per failure (seconds)."
+    ),
+    Setting("login_backoff_max_s", 30.0, "Longest delay between login attempts on one account (seconds)."),
     Setting("login_failure_window_s", 300, "Window for counting failed logins (seconds)."),
+    Setting("register_max_per_address", 10, "Self-registrations from one address within the window before 429."),
+    Setting("register_window_s", 3600, "Window for counting self-registrations (seconds)."),
+    Setting("token_days", 90, "How long an API token lasts when its creator does not say (days)."),
+    Setting("token_max_days", 365, "Longest lifetime an API token may be given (days)."),
     Setting("password_min_length", 8, "Shortest password accepted."),
     Setting("default_time_limit_ms", 2000, "Per-test time limit of a problem when none is given."),
     Setting("max_time_limit_ms", 20_000, "Largest per-test time limit a problem may set."),
@@ -59,12 +77,33 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("queue_max", 500, "Jobs waiting at most; further jobs get 503."),
     Setting("max_jobs_in_flight_per_user", 3, "Queued or running jobs one student may have."),
     Setting("dedup_window_s", 30, "A same-code resubmission within this window returns the earlier job."),
+    Setting(
+        "submissions_per_problem_per_hour",
+        30,
+        "Submissions one student may make to one problem in an hour; more get 429 (staff exempt; 0: no limit).",
+    ),
+    Setting(
+        "submissions_per_problem_per_minute",
+        5,
+        "Submissions one student may make to one problem in a minute, a burst limit (staff exempt; 0: no limit).",
+    ),
+    Setting(
+        "max_running_jobs_per_user",
+        0,
+        "Workers one student may hold at once (rejudges share one such limit); 0: workers - 1, at least 1.",
+    ),
     Setting("job_lease_s", 120, "How long a worker holds a claimed job before it is requeued."),
     Setting("infra_max_attempts", 4, "Infrastructure failures retried at most this many times per job."),
     Setting("infra_backoff_s", 2.0, "First retry delay after an infrastructure failure; doubles each time."),
     Setting("max_wait_s", 30, "Longest ?wait= a client may ask for (seconds)."),
     Setting("result_max_bytes", 65_536, "Largest stored result row; longer output is cut and kept in blobs."),
     Setting("full_output_max_bytes", 8_388_608, "Largest full output kept in the blob store per stream."),
+    Setting(
+        "full_output_max_bytes_per_user",
+        52_428_800,
+        "Most bytes of full outputs kept per user; past it a cut output says its full text was not kept.",
+    ),
+    Setting("full_output_expiry_days", 14, "Full outputs are deleted this many days after their job finished."),
     Setting("sandbox_runtime", "runc", "OCI runtime for sandboxes: runc or crun (registered by ensure-docker)."),
     Setting("sandbox_pool_size", 2, "Sandbox containers started ahead of time, each used for exactly one job."),
     Setting("sandbox_pids_limit", 128, "Processes and threads one sandbox may hold."),
@@ -125,9 +164,16 @@ class Settings:
     session_days: int
     min_self_register_age: int
     adult_age: int
-    login_max_failures_per_account: int
+    login_max_failures_per_account_address: int
     login_max_failures_per_address: int
+    login_max_failures_per_account: int
+    login_backoff_base_s: float
+    login_backoff_max_s: float
     login_failure_window_s: int
+    register_max_per_address: int
+    register_window_s: int
+    token_days: int
+    token_max_days: int
     password_min_length: int
     default_time_limit_ms: int
     max_time_limit_ms: int
@@ -138,12 +184,17 @@ class Settings:
     queue_max: int
     max_jobs_in_flight_per_user: int
     dedup_window_s: int
+    submissions_per_problem_per_hour: int
+    submissions_per_problem_per_minute: int
+    max_running_jobs_per_user: int
     job_lease_s: int
     infra_max_attempts: int
     infra_backoff_s: float
     max_wait_s: int
     result_max_bytes: int
     full_output_max_bytes: int
+    full_output_max_bytes_per_user: int
+    full_output_expiry_days: int
     sandbox_runtime: str
     sandbox_pool_size: int
     sandbox_pids_limit: int
@@ -172,6 +223,11 @@ class Settings:
     assets_max_per_problem: int
     asset_base_url: str
     max_roster_import_rows: int
+
+    @property
+    def running_jobs_per_user(self) -> int:
+        """`max_running_jobs_per_user`, with 0 resolved to a fair share: all workers but one."""
+        return self.max_running_jobs_per_user or max(1, self.workers - 1)
 
     @property
     def db_path(self) -> Path:
@@ -284,6 +340,23 @@ def _check(settings: Settings) -> None:
             "settings 'graphical_wall_time_s' and 'graphics_max_frames' must be at least 1,"
             " 'graphics_max_dimension' at least 16"
         )
+    too_small = [
+        name
+        for name in (
+            "login_max_failures_per_account_address",
+            "login_max_failures_per_address",
+            "login_max_failures_per_account",
+            "login_failure_window_s",
+            "register_max_per_address",
+            "register_window_s",
+            "token_days",
+        )
+        if getattr(settings, name) < 1
+    ]
+    if too_small:
+        raise SettingsError(f"settings {', '.join(map(repr, too_small))} must be at least 1")
+    if settings.token_days > settings.token_max_days:
+        raise SettingsError("setting 'token_days' must not exceed 'token_max_days'")
     if not 1 <= settings.port <= 65535:
         raise SettingsError(f"setting 'port' must be between 1 and 65535 (got {settings.port})")
     from appliance.files import check_file_settings  # imported here: appliance.files imports this module

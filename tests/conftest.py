@@ -19,6 +19,8 @@ Clients
 ``ApiClient`` behaves like a browser tab: it keeps cookies (also on IP hosts) and sends
 ``Origin: <server url>`` on unsafe requests. ``client.with_token(token)`` gives a script-like
 client that authenticates with ``Authorization: Bearer`` and sends no cookies and no Origin.
+``server.client(local_address="127.0.0.2")`` connects from another loopback address, so the
+server sees another client address.
 Every request returns a ``Reply`` (status, headers, raw body, ``.json``, ``.error_code``).
 """
 
@@ -112,13 +114,16 @@ class ApiClient:
         origin: str | None = _MISSING,
         token: str | None = None,
         cookies: bool = True,
+        local_address: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         # Browsers send Origin on unsafe requests; scripts with tokens usually do not.
         self.origin: str | None = (None if token else self.base_url) if origin is _MISSING else origin
         self.token = token
         jar: aiohttp.abc.AbstractCookieJar = aiohttp.CookieJar(unsafe=True) if cookies else aiohttp.DummyCookieJar()
-        self._session = aiohttp.ClientSession(cookie_jar=jar)
+        # `local_address` ("127.0.0.2", ...: loopback is a whole /8) makes the server see another client.
+        connector = aiohttp.TCPConnector(local_addr=(local_address, 0)) if local_address else None
+        self._session = aiohttp.ClientSession(cookie_jar=jar, connector=connector)
         self._children: list[ApiClient] = []
         # Filled by `LiveServer.make_user`.
         self.user: dict[str, Any] = {}

@@ -38,19 +38,52 @@ async def purge_expired_sessions(db: Database) -> int:
     return await db.execute_rowcount("DELETE FROM sessions WHERE expires_at <= ?", (now_iso(),))
 
 
-async def create_token(db: Database, user_id: int, name: str, token_hash: str) -> int:
+_TOKEN_COLS = "id, name, created_at, last_used_at, expires_at"
+
+
+async def create_token(db: Database, user_id: int, name: str, token_hash: str, expires_at: str) -> int:
     return await db.execute(
-        "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?)",
-        (user_id, name, token_hash, now_iso()),
+        "INSERT INTO api_tokens (user_id, name, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+        (user_id, name, token_hash, now_iso(), expires_at),
     )
 
 
 async def user_for_token(db: Database, token_hash: str) -> Row | None:
+    """The user behind a live token, with the token's `token_id` and `token_last_used_at`."""
     return await db.fetchone(
-        f"SELECT {_USER_COLS} FROM api_tokens t JOIN users u ON u.id = t.user_id"
-        " WHERE t.token_hash = ? AND t.revoked_at IS NULL AND u.disabled = 0",
-        (token_hash,),
+        f"SELECT {_USER_COLS}, t.id AS token_id, t.last_used_at AS token_last_used_at"
+        " FROM api_tokens t JOIN users u ON u.id = t.user_id"
+        " WHERE t.token_hash = ? AND t.revoked_at IS NULL AND t.expires_at > ? AND u.disabled = 0",
+        (token_hash, now_iso()),
     )
+
+
+async def touch_token(db: Database, token_id: int, when: str) -> None:
+    await db.execute("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", (when, token_id))
+
+
+async def get_token(db: Database, user_id: int, token_id: int) -> Row | None:
+    return await db.fetchone(
+        f"SELECT {_TOKEN_COLS} FROM api_tokens WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
+        (token_id, user_id),
+    )
+
+
+async def list_tokens(db: Database, user_id: int) -> list[Row]:
+    """One user's tokens not revoked (expired ones too, so their owner sees why a script stopped)."""
+    return await db.fetchall(
+        f"SELECT {_TOKEN_COLS} FROM api_tokens WHERE user_id = ? AND revoked_at IS NULL ORDER BY id",
+        (user_id,),
+    )
+
+
+async def revoke_token(db: Database, user_id: int, token_id: int) -> bool:
+    """Revoke one token of this user; False when there is no such live token of theirs."""
+    changed = await db.execute_rowcount(
+        "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
+        (now_iso(), token_id, user_id),
+    )
+    return changed > 0
 
 
 async def revoke_user_tokens(db: Database, user_id: int) -> None:

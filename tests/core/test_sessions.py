@@ -74,13 +74,14 @@ async def test_logout_with_json_body(server: LiveServer, make_user) -> None:
     assert (await student.get("/api/me")).status == 401
 
 
-async def test_throttle_per_account(server_factory) -> None:
-    server = await server_factory(login_max_failures_per_account=3, login_max_failures_per_address=100)
+async def test_throttle_per_account_and_address(server_factory) -> None:
+    server = await server_factory(login_max_failures_per_account_address=3, login_max_failures_per_address=100)
     victim = await server.make_user("student")
     attacker = server.client()
     for _ in range(3):
         assert (await attacker.login(victim.username, "guess-guess")).status == 401
-    blocked = await attacker.login(victim.username, DEFAULT_PASSWORD)  # even the right password waits
+    # Even the right password waits from this address (other addresses: tests/core/test_login_throttle.py).
+    blocked = await attacker.login(victim.username, DEFAULT_PASSWORD)
     assert blocked.status == 429, blocked
     assert blocked.error_code == "too_many_attempts"
     retry_after = int(blocked.headers["Retry-After"])
@@ -110,7 +111,7 @@ async def test_throttle_per_address(server_factory) -> None:
 
 
 async def test_successful_login_resets_account_failures(server_factory) -> None:
-    server = await server_factory(login_max_failures_per_account=3, login_max_failures_per_address=100)
+    server = await server_factory(login_max_failures_per_account_address=3, login_max_failures_per_address=100)
     student = await server.make_user("student")
     client = server.client()
     for _ in range(2):

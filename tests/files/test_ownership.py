@@ -48,6 +48,7 @@ async def test_another_user_cannot_touch_a_file_by_any_route(room: Room) -> None
     secret = b"alice's private data " + secrets.token_bytes(8).hex().encode()
     mine = await upload_ok(alice, "private.txt", secret)
     bob_token = bob.with_token(await bob.create_token())
+    assert (await bob_token.get("/api/me")).status == 200  # a token's first use records its last_used_at
     before = state(server)
     for client in (bob, bob_token):
         _assert_not_found(await _file_routes(client, mine["id"]))

@@ -3,10 +3,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from appliance import legal
-from appliance.http.jsonio import body, json_response
+from appliance.http.jsonio import body, json_response, path_id
 from appliance.http.keys import ACCOUNTS, DB, SETTINGS
 from appliance.http.middleware import SESSION_COOKIE, USER, client_address, current_user
 from appliance.http.routing import route
+from appliance.settings import Settings
 from appliance.validation import F, Schema
 
 REGISTER = Schema(
@@ -19,7 +20,24 @@ REGISTER = Schema(
     }
 )
 LOGIN = Schema({"username": F("string", max_length=64), "password": F("string", max_length=1024)})
-TOKEN = Schema({"name": F("string", min_length=1, max_length=100)})
+
+
+def token_schema(settings: Settings) -> Schema:
+    return Schema(
+        {
+            "name": F("string", min_length=1, max_length=100),
+            "expires_in_days": F(
+                "integer",
+                required=False,
+                nullable=True,
+                minimum=1,
+                maximum=settings.token_max_days,
+                description=f"days until the token stops working (default {settings.token_days})",
+            ),
+        }
+    )
+
+
 CREATE_USER = Schema(
     {
         "username": F("string", max_length=64),
@@ -52,6 +70,7 @@ async def register(request: web.Request) -> web.Response:
         data["password"],
         data["birthdate"],
         {"terms": data["accept_terms"], "privacy": data["accept_privacy"]},
+        address=client_address(request),
     )
     return json_response({"user": user.to_json(request.app[SETTINGS])}, status=201)
 
@@ -75,7 +94,13 @@ async def login(request: web.Request) -> web.Response:
     return response
 
 
-@route("POST", "/api/auth/logout", access="user", summary="End this session", before_acceptance=True)
+@route(
+    "POST",
+    "/api/auth/logout",
+    access="user",
+    summary="End this session (API tokens stay valid: revoke them with DELETE /api/tokens/{id})",
+    before_acceptance=True,
+)
 async def logout(request: web.Request) -> web.Response:
     await body(request)
     cookie = request.cookies.get(SESSION_COOKIE)
@@ -112,11 +137,30 @@ async def accept_legal(request: web.Request) -> web.Response:
     return json_response(await _me(request))
 
 
-@route("POST", "/api/tokens", access="user", summary="Create a Bearer token for scripts", body=TOKEN)
+@route(
+    "POST",
+    "/api/tokens",
+    access="user",
+    summary="Create a Bearer token for scripts; it expires (expires_in_days) and is shown only here",
+    body=token_schema,
+)
 async def create_token(request: web.Request) -> web.Response:
     data = await body(request)
-    token = await request.app[ACCOUNTS].create_token(current_user(request), data["name"].strip())
-    return json_response({"token": token, "name": data["name"].strip()}, status=201)
+    created = await request.app[ACCOUNTS].create_token(
+        current_user(request), data["name"].strip(), data.get("expires_in_days")
+    )
+    return json_response(created, status=201)
+
+
+@route("GET", "/api/tokens", access="user", summary="The caller's own API tokens (never their secrets)")
+async def list_tokens(request: web.Request) -> web.Response:
+    return json_response({"tokens": await request.app[ACCOUNTS].list_tokens(current_user(request))})
+
+
+@route("DELETE", "/api/tokens/{id}", access="user", summary="Revoke one of the caller's own API tokens")
+async def revoke_token(request: web.Request) -> web.Response:
+    await request.app[ACCOUNTS].revoke_token(current_user(request), path_id(request))
+    return web.Response(status=204)
 
 
 @route(

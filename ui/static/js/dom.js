@@ -82,10 +82,23 @@ export async function busy(button, task) {
   }
 }
 
-/** The `next` query parameter when it is a path on this appliance (never another site). */
+/**
+ * Where the `next` query parameter leads, when that is a page of this appliance; else `fallback`.
+ * The value is resolved the way the browser would resolve it and then compared by origin, so
+ * `/\evil.example`, tabs or newlines in `//evil.example`, `https://…` and `javascript:` never
+ * leave the appliance. The absolute URL is returned: a path such as `//evil.example` (which
+ * `/.//evil.example` normalises to) would be read as another host if assigned on its own.
+ */
 export function nextPath(fallback = "/") {
   const next = new URLSearchParams(location.search).get("next");
-  return next && next.startsWith("/") && !next.startsWith("//") ? next : fallback;
+  if (!next) return fallback;
+  let url;
+  try {
+    url = new URL(next, location.origin);
+  } catch {
+    return fallback;
+  }
+  return url.origin === location.origin ? url.href : fallback;
 }
 
 export const pageId = () => Number($("[data-id]")?.dataset.id) || null;
