@@ -506,6 +506,11 @@ async def _discard(conn: aiosqlite.Connection, blobs: BlobStore, digests: Sequen
     return len(unused)
 
 
+async def discard_unused_blobs(conn: aiosqlite.Connection, blobs: BlobStore, digests: Sequence[str]) -> int:
+    """`_discard` for other purges (expired job outputs): the same reference check, same lock."""
+    return await _discard(conn, blobs, digests)
+
+
 async def _ensure_blobs(blobs: BlobStore, items: Sequence[Prepared]) -> None:
     # Inside the write transaction: a purge may have unlinked an identical orphan blob after our
     # put found it already there; restore it before a row names it.

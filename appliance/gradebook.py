@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from appliance import classes
+from appliance import classes, jobs
 from appliance.accounts import User
 from appliance.clock import iso
 from appliance.csvio import write_csv
@@ -145,5 +145,14 @@ def wide_csv(book: dict[str, Any]) -> bytes:
 
 async def progress(db: Database, user: User) -> list[dict[str, Any]]:
     """The caller's standing on every problem they submitted to (for their problem list)."""
-    cells = summarize(await gradebook_store.user_submissions(db, user.id))
+    rows: list[Any] = list(await gradebook_store.user_submissions(db, user.id))
+    if not user.is_staff:
+        rows = [
+            {
+                **{key: row[key] for key in row.keys()},
+                "verdict": jobs.student_verdict(row["verdict"], row["hidden_feedback"], row["first_visible_failure"]),
+            }
+            for row in rows
+        ]
+    cells = summarize(rows)
     return [{"problem_id": pid, **cell.to_json()} for (_, pid), cell in sorted(cells.items())]

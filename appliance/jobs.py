@@ -1,19 +1,25 @@
-"""Runs and submissions: queueing with dedup and caps, reading results with visibility rules, rejudges."""
+"""Runs and submissions: queueing with dedup, caps and submission budgets, reading results with
+visibility rules, rejudges, and the expiry of stored full outputs."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import statistics
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import aiosqlite
+
 from appliance import files, problems
 from appliance.accounts import User
+from appliance.blobs import BlobStore
 from appliance.classes import require_staff
 from appliance.db import Database, Row
-from appliance.errors import Invalid, NotFound
+from appliance.errors import Invalid, NotFound, RateLimited
 from appliance.settings import Settings
 from appliance.store import jobs as job_store
 from appliance.store import problems as problem_store
@@ -50,6 +56,57 @@ def check_language(language: str) -> None:
 
 def _priority(user: User) -> int:
     return PRIORITY_STAFF if user.is_staff else PRIORITY_STUDENT
+
+
+@dataclass(frozen=True)
+class SubmissionBudget:
+    """At most `limit` submissions by one student to one problem within any `window_s` seconds."""
+
+    limit: int
+    window_s: float
+    per: str  # how the window reads in a message: "minute", "hour"
+
+
+def submission_budgets(settings: Settings) -> list[SubmissionBudget]:
+    """The budgets in force: a short burst limit and an hourly one (0 turns one off). They bound
+    how much a program can learn of hidden tests by choosing how it fails on them."""
+    budgets = [
+        SubmissionBudget(settings.submissions_per_problem_per_minute, 60.0, "minute"),
+        SubmissionBudget(settings.submissions_per_problem_per_hour, 3600.0, "hour"),
+    ]
+    return [b for b in budgets if b.limit > 0]
+
+
+def _within_budgets(settings: Settings, user: User, problem_id: int) -> job_store.Admission | None:
+    """The check run as the submission is queued (under the writer lock); staff are exempt. A
+    deduplicated resubmission returns the earlier job before this runs, so it costs nothing."""
+    budgets = submission_budgets(settings)
+    if user.is_staff or not budgets:
+        return None
+
+    async def admit(conn: aiosqlite.Connection) -> None:
+        now = time.time()
+        since = now - max(b.window_s for b in budgets)
+        times = await job_store.recent_submissions(conn, user.id, problem_id, since)
+        for budget in budgets:
+            inside = [t for t in times if t > now - budget.window_s]
+            if len(inside) >= budget.limit:
+                # Allowed again once enough of them have left the window.
+                wait = math.ceil(inside[len(inside) - budget.limit] + budget.window_s - now)
+                raise RateLimited(
+                    "too_many_submissions",
+                    f"you may submit to this problem {budget.limit} times per {budget.per}; "
+                    f"try again in {_duration(wait)} (running your code with your own input is not limited)",
+                    retry_after=wait,
+                )
+
+    return admit
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 90:
+        return f"{max(1, seconds)} seconds"
+    return f"{math.ceil(seconds / 60)} minutes"
 
 
 async def _queued(db: Database, job_id: int, deduplicated: bool) -> Queued:
@@ -89,6 +146,7 @@ async def _enqueue_interactive(
         queue_max=settings.queue_max,
         files=file_ids,
         graphical=graphical,
+        admit=None if problem_id is None else _within_budgets(settings, user, problem_id),
     )
     return await _queued(db, job_id, dedup)
 
@@ -194,15 +252,35 @@ def _test_json(row: Row, full: bool, pictures: dict[str, Any]) -> dict[str, Any]
     return out
 
 
-async def _judgement(db: Database, job: Row, full: bool) -> dict[str, Any]:
-    tests = await (job_store.tests_full(db, job["id"]) if full else job_store.tests_for_student(db, job["id"]))
+def student_verdict(verdict: str | None, hidden_feedback: str, first_visible_failure: str | None) -> str | None:
+    """The overall verdict a student is shown. It is the first failing test's, so with summary
+    feedback a failing hidden test would tell its own verdict through it: then the student sees
+    the verdict of the first failing test they can see, or wrong_answer if only hidden ones failed."""
+    if hidden_feedback != "summary" or verdict in (None, "accepted", "compile_error"):
+        return verdict
+    return first_visible_failure or "wrong_answer"
+
+
+async def _judgement(db: Database, job: Row, full: bool, hidden_feedback: str) -> dict[str, Any]:
+    """A job's result as `full` (staff) or a student sees it. With `hidden_feedback` "summary" a
+    student gets no row for a hidden test, only `hidden_tests`: how many of them passed."""
+    summary = not full and hidden_feedback == "summary"
+    if full:
+        tests = await job_store.tests_full(db, job["id"])
+    else:
+        tests = await job_store.tests_for_student(db, job["id"], hidden_rows=not summary)
+    passed, total = await job_store.hidden_summary(db, job["id"])
+    verdict = job["verdict"]
+    if not full:
+        failing = next((t["verdict"] for t in tests if t["visible"] and t["verdict"] != "accepted"), None)
+        verdict = student_verdict(verdict, hidden_feedback, failing)
     pictures: dict[int, list[Row]] = {}
     for picture in await job_store.job_images(db, job["id"], student=not full):
         pictures.setdefault(picture["position"], []).append(picture)
     base = f"/api/submissions/{job['id']}/tests"
     return {
         "status": job["status"],
-        "verdict": job["verdict"],
+        "verdict": verdict,
         "score": job["score"],
         "compile_output": job["compile_output"],
         "position": await job_store.queue_position(db, job),
@@ -210,6 +288,8 @@ async def _judgement(db: Database, job: Row, full: bool) -> dict[str, Any]:
             _test_json(t, full, _pictures_json(f"{base}/{t['position']}", pictures.get(t["position"], [])))
             for t in tests
         ],
+        # Tests a student cannot see now (hidden, or reveal-later before their date).
+        "hidden_tests": {"passed": passed, "total": total},
         "created_at": job["created_at"],
         "finished_at": job["finished_at"],
     }
@@ -218,6 +298,8 @@ async def _judgement(db: Database, job: Row, full: bool) -> dict[str, Any]:
 async def submission_json(db: Database, user: User, job_id: int) -> dict[str, Any]:
     job = await readable_job(db, user, job_id, "submission")
     staff = user.is_staff
+    problem = await problem_store.get(db, job["problem_id"])
+    feedback = problem["hidden_feedback"] if problem is not None else "summary"
     shown = job
     if job["published_rejudge"] is not None:
         shown = await job_store.get(db, job["published_rejudge"]) or job
@@ -230,13 +312,14 @@ async def submission_json(db: Database, user: User, job_id: int) -> dict[str, An
         "code": job["code"],
         "attempts": await job_store.attempt_number(db, job) if job["kind"] == "submission" else None,
         "files": await files.files_of_job(db, job["rejudge_of"] or job["id"]),
-        **await _judgement(db, shown, staff),
+        "hidden_feedback": feedback,
+        **await _judgement(db, shown, staff, feedback),
         **_infra(shown, staff),
     }
     if staff and job["kind"] == "submission":
-        out["original"] = {**await _judgement(db, job, True), **_infra(job, True)}
+        out["original"] = {**await _judgement(db, job, True, feedback), **_infra(job, True)}
         out["rejudges"] = [
-            {"id": r["id"], **await _judgement(db, r, True), **_infra(r, True)}
+            {"id": r["id"], **await _judgement(db, r, True, feedback), **_infra(r, True)}
             for r in await job_store.rejudges_of(db, job["id"])
         ]
         out["published_rejudge"] = job["published_rejudge"]
@@ -348,7 +431,9 @@ async def list_submissions(
             "username": r["username"],
             "language": r["language"],
             "status": r["status"],
-            "verdict": r["verdict"],
+            "verdict": r["verdict"]
+            if user.is_staff
+            else student_verdict(r["verdict"], r["hidden_feedback"], r["first_visible_failure"]),
             "score": r["score"],
             "created_at": r["created_at"],
         }
@@ -398,3 +483,33 @@ async def stats(db: Database) -> dict[str, Any]:
 
 async def requeue_failed(db: Database) -> int:
     return await job_store.requeue_failed(db)
+
+
+async def purge_expired_outputs(
+    db: Database, blobs: BlobStore, expiry_days: float, *, now: float | None = None, grace_s: float | None = None
+) -> dict[str, int]:
+    """Results of jobs finished more than `expiry_days` ago forget their full outputs (their cut
+    text stays), in bounded batches; then the blobs no row uses any more are deleted. Blobs are
+    shared by content: one a file, asset, picture or newer result still names stays. So does one
+    written within `grace_s` (a running job may have just stored the same bytes, its row not yet
+    committed): the orphan purge takes it later if it is still unused."""
+    now = time.time() if now is None else now
+    grace_s = files.ORPHAN_GRACE_S if grace_s is None else grace_s
+    cutoff = now - expiry_days * 86400
+    tests = removed = 0
+    for _ in range(files.PURGE_MAX_BATCHES):
+        async with db.transaction() as conn:
+            count, digests = await job_store.expire_full_outputs(conn, cutoff, files.PURGE_BATCH)
+            settled = [d for d in set(digests) if _older_than(blobs, d, now - grace_s)]
+            removed += await files.discard_unused_blobs(conn, blobs, settled)
+        tests += count
+        if count < files.PURGE_BATCH:
+            break
+    return {"tests": tests, "blobs": removed}
+
+
+def _older_than(blobs: BlobStore, digest: str, moment: float) -> bool:
+    try:
+        return blobs.path_for(digest).stat().st_mtime < moment
+    except FileNotFoundError:
+        return False

@@ -20,7 +20,16 @@ MAX_MEMBERS_SLACK = 4  # problem.json, statement.md and directory entries beside
 # What zipfile raises on a damaged member (bad CRC, broken deflate stream), an encrypted one or an
 # unsupported compression method: a bad upload, not a server error.
 _UNREADABLE = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError, OSError)
-_META_FIELDS = ("title", "language", "time_limit_ms", "memory_limit_mb", "comparison", "tolerance", "graphical")
+_META_FIELDS = (
+    "title",
+    "language",
+    "time_limit_ms",
+    "memory_limit_mb",
+    "comparison",
+    "tolerance",
+    "graphical",
+    "hidden_feedback",
+)
 
 
 def pack(problem: dict[str, Any]) -> bytes:

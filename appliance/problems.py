@@ -21,6 +21,9 @@ from runner.languages import LANGUAGES
 
 VISIBILITIES = ("visible", "hidden", "reveal_later")
 COMPARISONS = ("exact", "trailing_whitespace", "numeric")
+# What students see of hidden tests: "passed k of n hidden tests" (the default, as in CodeRunner),
+# or a verdict per hidden test.
+HIDDEN_FEEDBACK = ("summary", "per_test")
 
 
 def test_case_field(settings: Settings) -> F:
@@ -56,6 +59,13 @@ def problem_schema(settings: Settings, *, partial: bool) -> Schema:
                 nullable=True,
                 description="programs run headless and their pictures are kept (pygame, turtle, tkinter,"
                 " matplotlib); null: decided from each program's imports",
+            ),
+            "hidden_feedback": F(
+                "string",
+                required=False,
+                enum=HIDDEN_FEEDBACK,
+                description="what students see of hidden tests: summary (default) shows only 'passed k of n"
+                " hidden tests'; per_test a verdict for each. Staff always see every test in full",
             ),
             "classes": F("array", required=False, max_length=100, items=F("integer", minimum=1)),
             "test_cases": F(
@@ -178,6 +188,7 @@ async def create(db: Database, settings: Settings, user: User, data: dict[str, A
         "comparison": data.get("comparison", "trailing_whitespace"),
         "tolerance": float(data.get("tolerance", 1e-6 if data.get("comparison") == "numeric" else 0)),
         "graphical": data.get("graphical"),
+        "hidden_feedback": data.get("hidden_feedback", HIDDEN_FEEDBACK[0]),
     }
     if not fields["title"]:
         raise Invalid("empty", "field 'title' must not be blank", field="title")

@@ -35,6 +35,8 @@ def worker_settings(settings: Settings) -> WorkerSettings:
         infra_backoff_s=settings.infra_backoff_s,
         result_max_bytes=settings.result_max_bytes,
         full_output_max_bytes=settings.full_output_max_bytes,
+        full_output_max_bytes_per_user=settings.full_output_max_bytes_per_user,
+        max_running_per_user=settings.running_jobs_per_user,
     )
 
 

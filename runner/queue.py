@@ -87,6 +87,7 @@ class TestResult:
     stdout_blob: str | None
     stderr_blob: str | None
     images: list[StoredImage] = field(default_factory=list)  # what a graphical program drew
+    full_output_bytes: int = 0  # bytes of stdout_blob and stderr_blob: what counts against the user's quota
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,15 @@ class JobResult:
 
 
 class JobStore(Protocol):
-    async def claim(self, worker_id: str, lease_s: float) -> ClaimedJob | None:
-        """Atomically take the next runnable queued job, or None."""
+    async def claim(self, worker_id: str, lease_s: float, max_running_per_user: int | None = None) -> ClaimedJob | None:
+        """Atomically take the next runnable queued job, or None.
+
+        With `max_running_per_user`, no user gets more running jobs than that (a fair share of the
+        workers): a job whose user already has that many running is passed over, and among the
+        rest, within a priority class, users with the fewest running jobs come first. Staff jobs
+        (PRIORITY_STAFF) are exempt; rejudges are system work and share one such limit among them
+        all, apart from the students whose submissions they re-run.
+        """
         ...
 
     async def heartbeat(self, job_id: int, worker_id: str, lease_s: float) -> bool:
@@ -116,6 +124,10 @@ class JobStore(Protocol):
         self, job_id: int, worker_id: str, code: str, message: str, max_attempts: int, backoff_s: float
     ) -> str:
         """Record an infrastructure failure: requeue with backoff, or fail past the bound. Returns the status."""
+        ...
+
+    async def full_output_bytes(self, user_id: int) -> int:
+        """Bytes of full output the user's stored results keep in the blob store now."""
         ...
 
     async def requeue_expired(self, max_attempts: int) -> list[int]:

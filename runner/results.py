@@ -1,7 +1,9 @@
 """Turn what the sandbox returned into a bounded, graded result.
 
 The stored result stays under `result_max_bytes`: each output stream gets an equal share, is cut
-with a visible marker when longer, and its full text (up to a higher cap) goes to the blob store.
+with a visible marker when longer, and its full text (up to a higher cap) goes to the blob store —
+while the user's quota of full-output bytes lasts; past it the marker says the full text was not
+kept, and nothing is written.
 Pictures a graphical program drew go to the blob store too (the executor kept them within the
 graphics limits); the result holds their hashes.
 """
@@ -17,15 +19,36 @@ ROW_OVERHEAD_BYTES = 256
 MIN_STREAM_BYTES = 256
 
 
-def cut_marker(hidden_bytes: int) -> str:
-    return f"\n… [output cut here: {hidden_bytes} more bytes]"
+NOT_KEPT = "the full output was not kept: your storage quota for full outputs is used up"
 
 
-def bound_text(data: bytes, cap: int) -> tuple[str, bool]:
-    """`data` decoded and cut to at most `cap` UTF-8 bytes (marker included); True if cut."""
+def cut_marker(hidden_bytes: int, kept: bool = True) -> str:
+    if kept:
+        return f"\n… [output cut here: {hidden_bytes} more bytes]"
+    return f"\n… [output cut here: {hidden_bytes} more bytes; {NOT_KEPT}]"
+
+
+class _Budget:
+    """Bytes of full output a job may still keep; None: no limit."""
+
+    def __init__(self, left: int | None) -> None:
+        self.left = left
+
+    def take(self, size: int) -> bool:
+        if self.left is None:
+            return True
+        if size > self.left:
+            return False
+        self.left -= size
+        return True
+
+
+def bound_text(data: bytes, cap: int, kept: bool = True) -> tuple[str, bool]:
+    """`data` decoded and cut to at most `cap` UTF-8 bytes (marker included); True if cut.
+    `kept` False: the marker also says the full text was not kept."""
     if len(data) <= cap:
         return decode(data), False
-    marker = cut_marker(len(data) - cap)
+    marker = cut_marker(len(data) - cap, kept)
     keep = max(0, cap - len(marker.encode("utf-8")))
     # Cut on a character boundary so the kept part never ends in a replacement character.
     text = data[:keep].decode("utf-8", errors="ignore")
@@ -36,13 +59,28 @@ def stream_cap(result_max_bytes: int, streams: int) -> int:
     return max(MIN_STREAM_BYTES, (result_max_bytes - ROW_OVERHEAD_BYTES * (streams // 2 + 1)) // max(1, streams))
 
 
-def _store_full(blobs: BlobSink, data: bytes, cap: int, full_max: int) -> str | None:
-    return blobs.put(data[:full_max]) if len(data) > cap else None
+def _bound_stream(
+    data: bytes, cap: int, blobs: BlobSink, full_max: int, budget: _Budget
+) -> tuple[str, str | None, int]:
+    """The stream's stored text, the hash of its full text if kept, and the bytes kept."""
+    if len(data) <= cap:
+        return decode(data), None, 0
+    full = data[:full_max]
+    if not budget.take(len(full)):
+        return bound_text(data, cap, kept=False)[0], None, 0
+    return bound_text(data, cap)[0], blobs.put(full), len(full)
 
 
 def shape(
-    outcome: ExecResult, spec: GradingSpec, blobs: BlobSink, result_max_bytes: int, full_output_max_bytes: int
+    outcome: ExecResult,
+    spec: GradingSpec,
+    blobs: BlobSink,
+    result_max_bytes: int,
+    full_output_max_bytes: int,
+    full_output_budget: int | None = None,
 ) -> JobResult:
+    """`full_output_budget`: bytes of full output this job may still keep (the user's quota left); None: no limit."""
+    budget = _Budget(full_output_budget)
     compile_output = None
     if outcome.compile is not None:
         compile_output, _ = bound_text(outcome.compile.output.encode("utf-8"), result_max_bytes // 2)
@@ -62,6 +100,7 @@ def shape(
                 cap,
                 blobs,
                 full_output_max_bytes,
+                budget,
                 test_verdict(got, test.expected_stdout, spec.comparison, spec.tolerance),
             )
         )
@@ -81,10 +120,11 @@ def _test_result(
     cap: int,
     blobs: BlobSink,
     full_max: int,
+    budget: _Budget,
     verdict: str,
 ) -> TestResult:
-    stdout, cut_out = bound_text(got.stdout, cap)
-    stderr, cut_err = bound_text(got.stderr, cap)
+    stdout, stdout_blob, stdout_kept = _bound_stream(got.stdout, cap, blobs, full_max, budget)
+    stderr, stderr_blob, stderr_kept = _bound_stream(got.stderr, cap, blobs, full_max, budget)
     return TestResult(
         position=position,
         test_case_id=test_case_id,
@@ -95,8 +135,9 @@ def _test_result(
         time_ms=got.time_ms,
         stdout=stdout,
         stderr=stderr,
-        truncated=got.truncated or cut_out or cut_err,
-        stdout_blob=_store_full(blobs, got.stdout, cap, full_max),
-        stderr_blob=_store_full(blobs, got.stderr, cap, full_max),
+        truncated=got.truncated or len(got.stdout) > cap or len(got.stderr) > cap,
+        stdout_blob=stdout_blob,
+        stderr_blob=stderr_blob,
         images=[StoredImage(i.media_type, i.label, i.width, i.height, blobs.put(i.data)) for i in got.images],
+        full_output_bytes=stdout_kept + stderr_kept,
     )

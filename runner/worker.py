@@ -45,6 +45,8 @@ class WorkerSettings:
     infra_backoff_s: float = 2.0
     result_max_bytes: int = 65_536
     full_output_max_bytes: int = 8_388_608
+    full_output_max_bytes_per_user: int | None = None  # None: no quota
+    max_running_per_user: int | None = None  # None: a user may hold every worker
     poll_interval_s: float = 1.0
     engine_retry_s: float = 3.0
     recycle_after_jobs: int = 500
@@ -178,7 +180,7 @@ class Runner:
                 if self._paused_until:
                     await self._wait_for_engine()
                     continue
-                job = await self.store.claim(worker_id, self.settings.lease_s)
+                job = await self.store.claim(worker_id, self.settings.lease_s, self.settings.max_running_per_user)
                 if job is None:
                     await self._idle(self.settings.poll_interval_s)
                     continue
@@ -232,7 +234,13 @@ class Runner:
             if outcome.tests:  # none when compilation failed
                 outcome = dataclasses.replace(outcome, tests=in_problem_order(outcome.tests, order))
             result = await asyncio.to_thread(
-                shape, outcome, spec, self.blobs, self.settings.result_max_bytes, self.settings.full_output_max_bytes
+                shape,
+                outcome,
+                spec,
+                self.blobs,
+                self.settings.result_max_bytes,
+                self.settings.full_output_max_bytes,
+                await self._full_output_budget(job),
             )
             if await self.store.complete(job.id, worker_id, result):
                 self.jobs_done += 1
@@ -249,6 +257,15 @@ class Runner:
             await self._infra_failure(job, worker_id, "worker_error", f"{type(error).__name__}: {error}")
         finally:
             heartbeat.cancel()
+
+    async def _full_output_budget(self, job: ClaimedJob) -> int | None:
+        """Bytes of full output this job may keep: what the user's quota has left (None: no quota).
+        Two jobs of one user finishing at once may each see the same remainder; the fair share of
+        workers keeps that to a few jobs' outputs."""
+        quota = self.settings.full_output_max_bytes_per_user
+        if quota is None:
+            return None
+        return max(0, quota - await self.store.full_output_bytes(job.user_id))
 
     async def _infra_failure(self, job: ClaimedJob, worker_id: str, code: str, message: str) -> None:
         self.last_infra_error = f"{code}: {message}"

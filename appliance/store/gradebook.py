@@ -6,7 +6,9 @@ list, so the gradebook and the student's own page always agree.
 
 from __future__ import annotations
 
+from appliance.clock import now_iso
 from appliance.db import Database, Row
+from appliance.store.jobs import first_visible_failure_sql
 
 _EFFECTIVE = (
     "SELECT j.user_id, j.problem_id, j.status, COALESCE(r.verdict, j.verdict) AS verdict,"
@@ -33,4 +35,13 @@ async def class_problems(db: Database, class_id: int) -> list[Row]:
 
 
 async def user_submissions(db: Database, user_id: int) -> list[Row]:
-    return await db.fetchall(f"{_EFFECTIVE} AND j.user_id = ? ORDER BY j.id", (user_id,))
+    """The user's submissions as `_EFFECTIVE` gives them, with what a student's view of their
+    verdicts needs: the problem's hidden-test feedback and the first failing test they can see."""
+    return await db.fetchall(
+        "SELECT j.user_id, j.problem_id, j.status, COALESCE(r.verdict, j.verdict) AS verdict,"
+        " COALESCE(r.score, j.score) AS score, j.created_at, p.hidden_feedback,"
+        f" {first_visible_failure_sql('COALESCE(r.id, j.id)')} AS first_visible_failure"
+        " FROM jobs j JOIN problems p ON p.id = j.problem_id LEFT JOIN jobs r ON r.id = j.published_rejudge"
+        " WHERE j.kind = 'submission' AND j.user_id = ? ORDER BY j.id",
+        (now_iso(), user_id),
+    )

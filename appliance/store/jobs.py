@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+
+import aiosqlite
 
 from appliance.blobs import BlobStore
 from appliance.clock import now_iso
@@ -20,6 +22,7 @@ from appliance.store import files as file_store
 from runner.executor import InputFile
 from runner.languages import LANGUAGES
 from runner.queue import (
+    PRIORITY_STAFF,
     SECRECY_HIDDEN,
     SECRECY_LATER,
     SECRECY_VISIBLE,
@@ -37,6 +40,22 @@ JOB_COLUMNS = (
 ACTIVE = ("queued", "running")
 # A test's output reaches a student only when the test itself is visible to them now.
 _VISIBLE_TC = "(tc.visibility = 'visible' OR (tc.visibility = 'reveal_later' AND tc.reveal_at <= ?))"
+# Whose share of the workers a job takes: its user's, or for a rejudge the one share of all
+# rejudges (system work; user ids start at 1).
+_SHARE = "CASE WHEN {t}kind = 'rejudge' THEN 0 ELSE {t}user_id END"
+
+# Checks the caller runs inside the enqueue transaction, after dedup and before the insert.
+Admission = Callable[[aiosqlite.Connection], Awaitable[None]]
+
+
+def first_visible_failure_sql(job_id: str) -> str:
+    """SQL for the verdict of the first failing test of job `job_id` (an SQL expression) that a
+    student may see now, NULL if none; it takes one parameter: the current time (`now_iso()`)."""
+    return (
+        "(SELECT jt.verdict FROM job_tests jt LEFT JOIN test_cases tc ON tc.id = jt.test_case_id"
+        f" WHERE jt.job_id = {job_id} AND jt.verdict != 'accepted' AND COALESCE({_VISIBLE_TC}, 0)"
+        " ORDER BY jt.position LIMIT 1)"
+    )
 
 
 def _append_log(raw: str, code: str, message: str) -> str:
@@ -62,11 +81,14 @@ async def enqueue(
     rejudge_of: int | None = None,
     files: Sequence[str] = (),
     graphical: bool | None = None,
+    admit: Admission | None = None,
 ) -> tuple[int, bool]:
     """Queue a job, or return the user's identical pending one. Returns (job id, deduplicated).
 
     `files` are ids of the user's files, already checked by the caller; they are snapshotted into
     the job in this same transaction (`code_hash` must cover them, so dedup tells file sets apart).
+    `admit` may refuse the job (by raising) under the same writer lock, so two requests at once
+    cannot both pass it; a deduplicated job is returned before it is asked.
     """
     now = time.time()
     async with db.transaction() as conn:
@@ -83,6 +105,8 @@ async def enqueue(
             existing = await cursor.fetchone()
             if existing is not None:
                 return int(existing[0]), True
+        if admit is not None:
+            await admit(conn)
         if in_flight_cap is not None:
             cursor = await conn.execute(
                 "SELECT COUNT(*) FROM jobs WHERE user_id = ? AND kind != 'rejudge' AND status IN ('queued', 'running')",
@@ -114,6 +138,17 @@ async def enqueue(
         return job_id, False
 
 
+async def recent_submissions(conn: aiosqlite.Connection, user_id: int, problem_id: int, since: float) -> list[float]:
+    """When the user's submissions to the problem since `since` were made, oldest first. A job the
+    infrastructure gave up on does not count: the student was told it was not counted."""
+    cursor = await conn.execute(
+        "SELECT created_at FROM jobs WHERE user_id = ? AND problem_id = ? AND kind = 'submission'"
+        " AND status != 'failed' AND created_at > ? ORDER BY created_at",
+        (user_id, problem_id, since),
+    )
+    return [float(row[0]) for row in await cursor.fetchall()]
+
+
 async def get(db: Database, job_id: int) -> Row | None:
     return await db.fetchone(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
 
@@ -139,8 +174,9 @@ async def tests_full(db: Database, job_id: int) -> list[Row]:
     )
 
 
-async def tests_for_student(db: Database, job_id: int) -> list[Row]:
-    """Per-test results with everything but the verdict blanked for tests the student may not see."""
+async def tests_for_student(db: Database, job_id: int, *, hidden_rows: bool = True) -> list[Row]:
+    """Per-test results with everything but the verdict blanked for tests the student may not see;
+    `hidden_rows` False leaves those tests out altogether (see `hidden_summary`)."""
     shown = ("name", "exit_code", "signal", "time_ms", "stdout", "stderr", "truncated", "stdout_blob", "stderr_blob")
     columns = ", ".join(f"CASE WHEN visible THEN {c} END AS {c}" for c in shown if c != "name")
     return await db.fetchall(
@@ -148,9 +184,22 @@ async def tests_for_student(db: Database, job_id: int) -> list[Row]:
         " CASE WHEN visible THEN tc_stdin END AS stdin, CASE WHEN visible THEN tc_expected END AS expected_stdout"
         " FROM (SELECT jt.*, tc.stdin AS tc_stdin, tc.expected_stdout AS tc_expected,"
         f" COALESCE({_VISIBLE_TC}, 0) AS visible FROM job_tests jt"
-        " LEFT JOIN test_cases tc ON tc.id = jt.test_case_id WHERE jt.job_id = ?) ORDER BY position",
-        (now_iso(), job_id),
+        " LEFT JOIN test_cases tc ON tc.id = jt.test_case_id WHERE jt.job_id = ?)"
+        " WHERE visible OR ? ORDER BY position",
+        (now_iso(), job_id, hidden_rows),
     )
+
+
+async def hidden_summary(db: Database, job_id: int) -> tuple[int, int]:
+    """(passed, total) over the job's tests a student may not see now: all they learn of them in
+    a problem with summary feedback."""
+    row = await db.fetchone(
+        "SELECT COALESCE(SUM(jt.verdict = 'accepted'), 0), COUNT(*) FROM job_tests jt"
+        f" LEFT JOIN test_cases tc ON tc.id = jt.test_case_id WHERE jt.job_id = ? AND NOT COALESCE({_VISIBLE_TC}, 0)",
+        (job_id, now_iso()),
+    )
+    assert row is not None
+    return int(row[0]), int(row[1])
 
 
 _IMAGE_COLUMNS = "ji.position, ji.idx, ji.kind, ji.media_type, ji.label, ji.width, ji.height, ji.blob"
@@ -242,14 +291,24 @@ class SqliteJobStore:
         self.run_memory_limit_mb = run_memory_limit_mb
         self.blobs = blobs  # where job files' bytes live; None only where no job has files
 
-    async def claim(self, worker_id: str, lease_s: float) -> ClaimedJob | None:
+    async def claim(self, worker_id: str, lease_s: float, max_running_per_user: int | None = None) -> ClaimedJob | None:
+        """The next job by priority class, then fewest running jobs of its user (round robin),
+        then age; with `max_running_per_user`, never one whose share is full (see JobStore)."""
         now = time.time()
+        params: list[Any] = [worker_id, now + lease_s, now, now]
+        fair = ""
+        if max_running_per_user is not None:
+            fair = " AND (q.priority <= ? OR COALESCE(b.running, 0) < ?)"
+            params += [PRIORITY_STAFF, max_running_per_user]
         async with self.db.transaction() as conn:
             cursor = await conn.execute(
                 "UPDATE jobs SET status = 'running', lease_owner = ?, lease_expires = ?, started_at = ?"
-                " WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND not_before <= ?"
-                f" ORDER BY priority, id LIMIT 1) RETURNING {_CLAIMED}",
-                (worker_id, now + lease_s, now, now),
+                " WHERE id = (SELECT q.id FROM jobs q LEFT JOIN"
+                f" (SELECT {_SHARE.format(t='')} AS share, COUNT(*) AS running FROM jobs WHERE status = 'running'"
+                f" GROUP BY share) b ON b.share = {_SHARE.format(t='q.')}"
+                f" WHERE q.status = 'queued' AND q.not_before <= ?{fair}"
+                f" ORDER BY q.priority, COALESCE(b.running, 0), q.id LIMIT 1) RETURNING {_CLAIMED}",
+                params,
             )
             row = await cursor.fetchone()
             await cursor.close()
@@ -344,8 +403,8 @@ class SqliteJobStore:
             for t in result.tests:
                 await conn.execute(
                     "INSERT INTO job_tests (job_id, position, test_case_id, name, verdict, exit_code, signal, time_ms,"
-                    " stdout, stderr, truncated, stdout_blob, stderr_blob)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " stdout, stderr, truncated, stdout_blob, stderr_blob, full_output_bytes)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         job_id,
                         t.position,
@@ -360,6 +419,7 @@ class SqliteJobStore:
                         int(t.truncated),
                         t.stdout_blob,
                         t.stderr_blob,
+                        t.full_output_bytes,
                     ),
                 )
                 for idx, image in enumerate(t.images, start=1):
@@ -432,6 +492,15 @@ class SqliteJobStore:
                 )
         return [row[0] for row in rows]
 
+    async def full_output_bytes(self, user_id: int) -> int:
+        return int(
+            await self.db.fetchval(
+                "SELECT COALESCE(SUM(jt.full_output_bytes), 0) FROM jobs j JOIN job_tests jt ON jt.job_id = j.id"
+                " WHERE j.user_id = ?",
+                (user_id,),
+            )
+        )
+
     async def requeue_expired(self, max_attempts: int) -> list[int]:
         return await self._requeue_where("lease_expires < ?", (time.time(),), "worker_lost", max_attempts)
 
@@ -440,11 +509,32 @@ class SqliteJobStore:
 
 
 async def list_submissions(db: Database, where: list[str], params: list[Any], limit: int) -> list[Row]:
+    """Submissions with the result shown (a published rejudge's), the problem's hidden-test
+    feedback and the first failing test a student may see (`first_visible_failure`)."""
     return await db.fetchall(
         "SELECT j.id, j.problem_id, p.title, j.user_id, u.username, j.language, j.status,"
-        " COALESCE(r.verdict, j.verdict) AS verdict, COALESCE(r.score, j.score) AS score, j.created_at"
+        " COALESCE(r.verdict, j.verdict) AS verdict, COALESCE(r.score, j.score) AS score, j.created_at,"
+        f" p.hidden_feedback, {first_visible_failure_sql('COALESCE(r.id, j.id)')} AS first_visible_failure"
         " FROM jobs j JOIN problems p ON p.id = j.problem_id JOIN users u ON u.id = j.user_id"
         " LEFT JOIN jobs r ON r.id = j.published_rejudge"
         f" WHERE {' AND '.join(where)} ORDER BY j.id DESC LIMIT ?",
-        (*params, limit),
+        (now_iso(), *params, limit),
     )
+
+
+async def expire_full_outputs(conn: aiosqlite.Connection, finished_before: float, limit: int) -> tuple[int, list[str]]:
+    """One batch: results of jobs finished before `finished_before` forget their full outputs.
+    Returns how many results changed and the blob hashes they named (other rows may still use some)."""
+    cursor = await conn.execute(
+        "SELECT jt.job_id, jt.position, jt.stdout_blob, jt.stderr_blob"
+        " FROM job_tests jt JOIN jobs j ON j.id = jt.job_id"
+        " WHERE (jt.stdout_blob IS NOT NULL OR jt.stderr_blob IS NOT NULL) AND j.finished_at < ? LIMIT ?",
+        (finished_before, limit),
+    )
+    rows = await cursor.fetchall()
+    await conn.executemany(
+        "UPDATE job_tests SET stdout_blob = NULL, stderr_blob = NULL, full_output_bytes = 0"
+        " WHERE job_id = ? AND position = ?",
+        [(row[0], row[1]) for row in rows],
+    )
+    return len(rows), [digest for row in rows for digest in row[2:] if digest is not None]

@@ -10,7 +10,7 @@ from appliance.db import Database, Row, placeholders
 
 PROBLEM_COLUMNS = (
     "id, owner_id, title, statement, language, time_limit_ms, memory_limit_mb, comparison, tolerance,"
-    " graphical, created_at, updated_at"
+    " graphical, hidden_feedback, created_at, updated_at"
 )
 _P_COLS = ", ".join(f"p.{c.strip()}" for c in PROBLEM_COLUMNS.split(","))
 _EDITABLE = (
@@ -22,7 +22,11 @@ _EDITABLE = (
     "comparison",
     "tolerance",
     "graphical",
+    "hidden_feedback",
 )
+# Optional fields: graphical NULL lets the runner decide from each program's imports;
+# hidden_feedback defaults as its column does.
+_DEFAULTS = {"graphical": None, "hidden_feedback": "summary"}
 TEST_COLUMNS = "id, position, name, stdin, expected_stdout, visibility, reveal_at, weight"
 # A student may see a test once it is visible or its reveal date has passed; nothing else.
 _STUDENT_VISIBLE = "(visibility = 'visible' OR (visibility = 'reveal_later' AND reveal_at <= ?))"
@@ -59,9 +63,9 @@ async def create(
     async with db.transaction() as conn:
         cursor = await conn.execute(
             "INSERT INTO problems (owner_id, title, statement, language, time_limit_ms, memory_limit_mb,"
-            " comparison, tolerance, graphical, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            # graphical is optional: NULL lets the runner decide from each program's imports.
-            (owner_id, *({"graphical": None, **fields}[name] for name in _EDITABLE), stamp, stamp),
+            " comparison, tolerance, graphical, hidden_feedback, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (owner_id, *({**_DEFAULTS, **fields}[name] for name in _EDITABLE), stamp, stamp),
         )
         problem_id = int(cursor.lastrowid or 0)
         await _set_classes(conn, problem_id, class_ids)

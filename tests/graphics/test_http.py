@@ -36,6 +36,8 @@ def _problem(class_id: int) -> dict[str, object]:
         "statement": "Fill the window with the colour you read; print its name in capitals.",
         "language": "python",
         "graphical": True,
+        # A row per hidden test for the student (a verdict each), so its pictures could leak with it.
+        "hidden_feedback": "per_test",
         "classes": [class_id],
         "test_cases": [
             {"name": "shown", "stdin": "red\n", "expected_stdout": "RED\n", "visible": True},

@@ -274,6 +274,7 @@ def test_a_problem_archive_keeps_the_graphical_flag(settings_factory: Callable[.
         "comparison": "exact",
         "tolerance": 0.0,
         "graphical": True,
+        "hidden_feedback": "summary",
         "test_cases": [],
     }
     assert problem_archive.unpack(problem_archive.pack(problem), settings_factory())["graphical"] is True

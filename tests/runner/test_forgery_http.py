@@ -67,6 +67,8 @@ async def _classroom(server: LiveServer) -> tuple[ApiClient, ApiClient, dict[str
         "statement": "Echo the line.",
         "language": "python",
         "classes": [klass["id"]],
+        # Per-test verdicts shown: the most a student can be shown of hidden tests.
+        "hidden_feedback": "per_test",
         # The hidden test comes first in the problem: the order the review attacked.
         "test_cases": [
             {"name": "secret", "stdin": SECRET + "\n", "expected_stdout": SECRET + "\n", "visibility": "hidden"},

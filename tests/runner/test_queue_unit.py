@@ -318,3 +318,167 @@ async def test_a_result_graded_against_replaced_tests_is_run_again(env) -> None:
     assert (row["status"], row["infra_attempts"]) == ("queued", 0)
     assert (await store.claim("w", 60)).id == job  # type: ignore[union-attr]
     assert await store.complete(job, "w", JobResult("accepted", 100.0, None, []))
+
+
+# --- issue 9: a fair share of the workers, a quota and an expiry for full outputs -----------------
+
+
+async def _student(db: Database, settings: Settings, name: str) -> User:
+    return await Accounts(db, settings).create_by(None, name, "password123", "student", "2000-01-01")
+
+
+async def test_one_student_never_holds_more_than_a_fair_share_of_workers(env) -> None:  # type: ignore[no-untyped-def]
+    settings, db, blobs, _ = env
+    alice, bob = await _student(db, settings, "alice"), await _student(db, settings, "bob")
+    running: dict[str, int] = {"alice": 0, "bob": 0}
+    most = {"alice": 0, "bob": 0}
+    started: list[str] = []
+    first_started = asyncio.Event()
+
+    class SlowExecutor(ScriptedExecutor):
+        async def execute(self, request: ExecRequest) -> ExecResult:
+            owner = request.code.split(":")[0]
+            started.append(request.code)
+            first_started.set()
+            running[owner] += 1
+            most[owner] = max(most[owner], running[owner])
+            await asyncio.sleep(0.4)  # a slow test running to its wall limit
+            running[owner] -= 1
+            return _echo(request)
+
+    runner = _runner(db, blobs, SlowExecutor([]), workers=2, max_running_per_user=1)
+    await runner.start()
+    try:
+        slow = [await _enqueue(db, alice, None, code=f"alice:{i}") for i in range(3)]
+        runner.notify()
+        await asyncio.wait_for(first_started.wait(), 5)
+        quick = await _enqueue(db, bob, None, code="bob:print('hi')")
+        runner.notify()
+        await _drain(runner, db, [*slow, quick])
+    finally:
+        await runner.stop()
+    # Bob's job went to the worker Alice could not take, ahead of her second and third jobs.
+    assert started == ["alice:0", "bob:print('hi')", "alice:1", "alice:2"], started
+    assert most == {"alice": 1, "bob": 1}
+
+
+async def test_fair_claims_keep_priority_classes_and_treat_rejudges_as_one_user(env) -> None:  # type: ignore[no-untyped-def]
+    settings, db, _, teacher = env
+    alice, bob = await _student(db, settings, "alice"), await _student(db, settings, "bob")
+    store = SqliteJobStore(db, 1000, 64)
+    problem = await _problem(db, teacher.id, [("", "")])
+    busy = await _enqueue(db, alice, problem, code="a1")
+    assert (await store.claim("w0", 60, 1)).id == busy  # type: ignore[union-attr]
+    rejudge_a = await _enqueue(db, alice, problem, code="r-a", kind="rejudge", priority=30)
+    rejudge_b = await _enqueue(db, bob, problem, code="r-b", kind="rejudge", priority=30)
+    alice_again = await _enqueue(db, alice, problem, code="a2")
+    bob_first = await _enqueue(db, bob, problem, code="b1")
+    staff = [await _enqueue(db, teacher, problem, code=f"t{i}", priority=10) for i in range(2)]
+    order = []
+    while (job := await store.claim("w", 60, 1)) is not None:
+        order.append(job.id)
+    # Staff first and exempt; then Bob (Alice already holds her share); then one rejudge — a
+    # rejudge is system work, not Alice's — and no second one while it runs.
+    assert order == [*staff, bob_first, rejudge_a]
+    queued = {r["id"] for r in await db.fetchall("SELECT id FROM jobs WHERE status = 'queued'")}
+    assert queued == {alice_again, rejudge_b}
+    # With room for two each, the user with fewer running jobs goes first, however new their job.
+    carol = await _enqueue(db, await _student(db, settings, "carol"), problem, code="c1")
+    order = [job.id for _ in range(4) if (job := await store.claim("w", 60, 2)) is not None]
+    assert order == [carol, alice_again, rejudge_b]
+
+
+def _flood(request: ExecRequest) -> ExecResult:
+    # Different bytes for each job (its code), far past the stored result's share.
+    data = request.code.encode() * (300_000 // len(request.code))
+    return ExecResult(None, [TestOutcome("run", "ok", 0, data, b"", 3)])
+
+
+def _blob_files(blobs: BlobStore) -> set[str]:
+    return set(blobs.digests())
+
+
+async def test_full_outputs_past_the_users_quota_are_not_kept_and_say_so(env) -> None:  # type: ignore[no-untyped-def]
+    settings, db, blobs, teacher = env
+    alice = await _student(db, settings, "alice")
+    runner = _runner(db, blobs, ScriptedExecutor([_flood, _flood, _flood]), full_output_max_bytes_per_user=400_000)
+    await runner.start()
+    try:
+        first = await _enqueue(db, alice, None, code="first job ")
+        await _drain(runner, db, [first])
+        (kept,) = await job_store.tests_full(db, first)
+        assert kept["stdout_blob"] is not None and "not kept" not in kept["stdout"]
+        before = _blob_files(blobs)
+
+        second = await _enqueue(db, alice, None, code="second job")  # would take Alice past 400 kB
+        await _drain(runner, db, [second])
+        row = await job_store.get(db, second)
+        assert (row["status"], row["verdict"]) == ("done", "accepted")
+        (dropped,) = await job_store.tests_full(db, second)
+        assert dropped["stdout_blob"] is None and dropped["truncated"] == 1
+        assert "output cut here" in dropped["stdout"] and "full output was not kept" in dropped["stdout"]
+        assert len(dropped["stdout"].encode()) < 65_536
+        assert _blob_files(blobs) == before  # not one byte written for it
+
+        other = await _enqueue(db, teacher, None, code="someone else")  # another user's quota is untouched
+        await _drain(runner, db, [other])
+        (theirs,) = await job_store.tests_full(db, other)
+        assert theirs["stdout_blob"] is not None
+    finally:
+        await runner.stop()
+
+
+async def test_expired_full_outputs_and_their_unshared_blobs_are_purged(env) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import time
+
+    from appliance import jobs as jobs_domain
+    from appliance import maintenance  # noqa: F401 - registers the periodic tasks
+    from appliance.scheduler import PERIODIC
+    from runner.queue import JobResult, TestResult
+
+    settings, db, blobs, user = env
+    store = SqliteJobStore(db, 1000, 64)
+    only_old = blobs.put(b"an old result's full output " * 100)
+    shared_file = blobs.put(b"bytes an uploaded file also holds " * 100)
+    shared_result = blobs.put(b"bytes a newer result also printed " * 100)
+    just_written = blobs.put(b"bytes a running job has just stored again " * 100)
+    now = time.time()
+    await db.execute(
+        "INSERT INTO files (id, owner_id, name, kind, media_type, size, blob, created_at, expires_at)"
+        " VALUES ('f1', ?, 'data.txt', 'text', 'text/plain', 3400, ?, ?, ?)",
+        (user.id, shared_file, now, now + 86400),
+    )
+
+    def result(*streams: tuple[str | None, str | None]) -> JobResult:
+        tests = [
+            TestResult(i, None, f"t{i}", "accepted", 0, None, 5, "cut…", "", True, out, err, full_output_bytes=3000)
+            for i, (out, err) in enumerate(streams, start=1)
+        ]
+        return JobResult("accepted", None, None, tests)
+
+    old = await _enqueue(db, user, None, code="old")
+    assert (await store.claim("w", 60)).id == old  # type: ignore[union-attr]
+    assert await store.complete(old, "w", result((only_old, shared_file), (shared_result, None), (just_written, None)))
+    new = await _enqueue(db, user, None, code="new")
+    assert (await store.claim("w", 60)).id == new  # type: ignore[union-attr]
+    assert await store.complete(new, "w", result((shared_result, None)))
+    month_ago = now - 30 * 86400
+    await db.execute("UPDATE jobs SET finished_at = ? WHERE id = ?", (month_ago, old))
+    for digest in (only_old, shared_file, shared_result):
+        os.utime(blobs.path_for(digest), (month_ago, month_ago))
+
+    assert "purge_expired_outputs" in {p.name for p in PERIODIC}
+    done = await jobs_domain.purge_expired_outputs(db, blobs, settings.full_output_expiry_days)
+    assert done == {"tests": 3, "blobs": 1}
+    old_tests = await job_store.tests_full(db, old)
+    assert [(t["stdout_blob"], t["stderr_blob"], t["stdout"]) for t in old_tests] == [(None, None, "cut…")] * 3
+    assert not blobs.exists(only_old)
+    # Shared by content: a file, a newer result, and bytes a job stored a moment ago keep theirs.
+    assert blobs.exists(shared_file) and blobs.exists(shared_result) and blobs.exists(just_written)
+    assert [t["stdout_blob"] for t in await job_store.tests_full(db, new)] == [shared_result]
+    assert await store.full_output_bytes(user.id) == 3000  # the old results no longer count
+    assert await jobs_domain.purge_expired_outputs(db, blobs, settings.full_output_expiry_days) == {
+        "tests": 0,
+        "blobs": 0,
+    }

@@ -112,7 +112,7 @@ async def test_student_and_teacher_loop(
     result = student.locator("#result")
     await expect(result).to_contain_text("Score 100 / 100", timeout=JOB_TIMEOUT_MS)
     await expect(result.locator("table.tests tbody tr").first).to_contain_text("Accepted")
-    await expect(result).to_contain_text("Hidden test: only its verdict is shown")
+    await expect(result).to_contain_text("Passed 1 of 1 hidden test.")
     await expect(student.locator("#history li")).to_have_count(1)
     await shot(student, "student-problem-accepted")
 
@@ -125,7 +125,7 @@ async def test_student_and_teacher_loop(
     # Earlier submissions: the list, and one in detail with its code and per-test results.
     await student.get_by_role("link", name="My submissions").click()
     await student.locator("table.list").get_by_role("link").first.click()
-    await expect(student.locator("#result")).to_contain_text("Hidden test: only its verdict is shown")
+    await expect(student.locator("#result")).to_contain_text("Passed 1 of 1 hidden test.")
     await expect(student.locator("#code .cm-content")).to_contain_text("print(input().upper())")
     await shot(student, "student-submission")
 

@@ -128,7 +128,11 @@ async def _output(request: web.Request, kind: str) -> web.Response:
     user = current_user(request)
     digest = await jobs.full_output(request.app[DB], user, path_id(request), kind, position, stream)
     if digest is None:
-        raise NotFound("not_found", "this output was not cut; the result already holds all of it")
+        raise NotFound(
+            "not_found",
+            "no full output is kept for this test: it was not cut (the result holds all of it),"
+            " or it was over the storage quota, or it has expired",
+        )
     data = await asyncio.to_thread(request.app[BLOBS].get, digest)
     return web.Response(body=data, content_type="text/plain", charset="utf-8")
 
@@ -201,7 +205,8 @@ async def run_picture(request: web.Request) -> web.Response:
     "POST",
     "/api/problems/{id}/submissions",
     access="user",
-    summary="Submit code against a problem's tests → 202 {id, status, deduplicated}",
+    summary="Submit code against a problem's tests → 202 {id, status, deduplicated}; a student past the"
+    " problem's submission budget gets 429 too_many_submissions with Retry-After",
     body=submission_schema,
 )
 async def create_submission(request: web.Request) -> web.Response:
@@ -241,7 +246,13 @@ async def list_submissions(request: web.Request) -> web.Response:
     return json_response({"submissions": found})
 
 
-@route("GET", "/api/submissions/{id}", access="user", summary="A submission's result; ?wait=S holds until it finishes")
+@route(
+    "GET",
+    "/api/submissions/{id}",
+    access="user",
+    summary="A submission's result; ?wait=S holds until it finishes. hidden_tests: {passed, total}; with the"
+    " problem's hidden_feedback 'summary' a student gets no per-test row for hidden tests",
+)
 async def get_submission(request: web.Request) -> web.Response:
     return await _result(request, "submission")
 

@@ -152,6 +152,18 @@ export function renderRun(container, run, limits = {}) {
   return replace(container, parts);
 }
 
+/**
+ * How many hidden tests passed, when the result has no row for them: a student's view of a
+ * problem whose teacher shows hidden tests only as a count. Null when the rows are there.
+ */
+function hiddenSummary(sub) {
+  const hidden = sub.hidden_tests;
+  if (sub.status !== "done" || !hidden || !hidden.total) return null;
+  if ((sub.tests || []).some((test) => !test.visible || (test.visibility && test.visibility !== "visible")))
+    return null;
+  return hidden;
+}
+
 /** A submission's result: verdict, score and a row per test. `staff` shows hidden tests in full. */
 export function renderSubmission(container, sub, limits = {}) {
   const parts = [];
@@ -159,19 +171,36 @@ export function renderSubmission(container, sub, limits = {}) {
     parts.push(h("p", { class: "notice error" }, sub.error ? sub.error.message : "The runner could not judge this."));
     return replace(container, parts);
   }
+  const hidden = hiddenSummary(sub);
+  // Only hidden tests failed: their verdicts are not shown, so neither is a reason.
+  const hiddenOnly =
+    hidden && hidden.passed < hidden.total && (sub.tests || []).every((test) => test.verdict === "accepted");
   parts.push(
     h(
       "p",
       { class: "verdict-line" },
-      badge(sub.verdict, sub.status),
+      hiddenOnly
+        ? h("span", { class: "badge badge-wrong_answer" }, "Hidden tests failed")
+        : badge(sub.verdict, sub.status),
       " ",
       h("span", { class: "score" }, `Score ${score(sub.score)}`),
     ),
   );
-  const explanation = explain(sub.verdict, limits);
+  const explanation = hiddenOnly
+    ? "Your program passed every test you can see, but not every hidden test. Think of inputs the examples do not try: the smallest and largest, empty input, repeated values."
+    : explain(sub.verdict, limits);
   if (explanation) parts.push(h("p", { class: "explain" }, explanation));
   if (sub.compile_output) parts.push(block("Compiler messages", sub.compile_output));
   if (sub.tests && sub.tests.length) parts.push(testTable(sub));
+  if (hidden) {
+    parts.push(
+      h(
+        "p",
+        { class: "hidden-summary" },
+        `Passed ${hidden.passed} of ${hidden.total} hidden ${hidden.total === 1 ? "test" : "tests"}.`,
+      ),
+    );
+  }
   return replace(container, parts);
 }
 

@@ -81,7 +81,9 @@ async function loadExamples() {
       ? h(
           "p",
           { class: "hint" },
-          `Your submission is also checked against ${hidden} hidden ${hidden === 1 ? "test" : "tests"}: you will see if ${hidden === 1 ? "it passes" : "they pass"}, but not what ${hidden === 1 ? "it contains" : "they contain"}.`,
+          problem.hidden_feedback === "summary"
+            ? `Your submission is also checked against ${hidden} hidden ${hidden === 1 ? "test" : "tests"}: you will see how many of them pass, but not what they contain.`
+            : `Your submission is also checked against ${hidden} hidden ${hidden === 1 ? "test" : "tests"}: you will see if ${hidden === 1 ? "it passes" : "they pass"}, but not what ${hidden === 1 ? "it contains" : "they contain"}.`,
         )
       : null,
   );

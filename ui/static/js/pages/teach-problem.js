@@ -17,7 +17,7 @@ let testCounter = 0;
 
 const VISIBILITY = [
   ["visible", "Visible: an example students see in full"],
-  ["hidden", "Hidden: students see only pass or fail"],
+  ["hidden", "Hidden: students never see its data"],
   ["reveal_later", "Hidden until a date, then visible"],
 ];
 
@@ -147,6 +147,7 @@ function readForm() {
     statement: form.statement.value,
     language: form.language.value,
     comparison: form.comparison.value,
+    hidden_feedback: form.hidden_feedback.value,
     classes: $$("#class-boxes input:checked").map((box) => Number(box.value)),
     test_cases: readTests(),
   };
@@ -165,6 +166,7 @@ function fill(p) {
   form.comparison.value = p.comparison;
   form.tolerance.value = p.tolerance;
   $("#tolerance-field").hidden = p.comparison !== "numeric";
+  form.hidden_feedback.value = p.hidden_feedback;
   for (const box of $$("#class-boxes input")) box.checked = p.classes.includes(Number(box.value));
   testsEl.replaceChildren();
   for (const test of p.test_cases) addTest(test);
