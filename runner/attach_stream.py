@@ -77,6 +77,8 @@ class TranscriptBuilder:
         self._order = _Order(plan.job)
         self.events: list[protocol.Event] = []
         self.harness_stderr = bytearray()
+        # Tests whose stdin the harness now waits for (it asks for one at a time).
+        self.inputs_wanted: list[int] = []
 
     def feed(self, data: bytes) -> Transcript | None:
         """Take more bytes; returns the transcript once the harness said its last word, or once
@@ -97,6 +99,8 @@ class TranscriptBuilder:
                     except protocol.ProtocolError as exc:
                         raise InfraError(engine.SANDBOX_PROTOCOL, f"the sandbox broke the protocol: {exc}") from exc
                     self.events.append(event)
+                    if (index := self._order.input_wanted()) is not None:
+                        self.inputs_wanted.append(index)
                     if isinstance(event, protocol.Done | protocol.Failure):
                         return self.finish("done" if isinstance(event, protocol.Done) else "failure")
         return None
@@ -114,6 +118,16 @@ class _Order:
         self._compiled = job.compile is None
         self._compile_failed = False
         self._tests_reported = 0
+        self._asked = 0  # inputs handed out so far
+
+    def input_wanted(self) -> int | None:
+        """The test whose stdin the harness waits for after the last event checked, if any."""
+        if not self._started or not self._compiled or self._compile_failed or self._asked > self._tests_reported:
+            return None
+        if self._tests_reported >= len(self._job.tests):
+            return None
+        self._asked += 1
+        return self._tests_reported
 
     def check(self, event: protocol.Event) -> None:
         """Raises ForgedLine when event is not what may come now."""
@@ -129,7 +143,7 @@ class _Order:
             self._compiled = True
             self._compile_failed = not event.ok
         elif isinstance(event, protocol.TestReport) and self._compiled and not self._compile_failed:
-            if self._tests_reported >= len(tests) or event.name != tests[self._tests_reported].name:
+            if self._tests_reported >= self._asked or event.name != tests[self._tests_reported]:
                 raise protocol.ForgedLine(f"a report on {event.name!r} out of order")
             self._tests_reported += 1
         elif isinstance(event, protocol.Done):

@@ -156,6 +156,12 @@ class Launcher:
                 while data := await loop.sock_recv(sandbox.sock, _RECV_BYTES):
                     if (finished := transcript.feed(data)) is not None:
                         return finished
+                    while transcript.inputs_wanted:
+                        index = transcript.inputs_wanted.pop(0)
+                        if index == 0 and sandbox.memory_bytes != plan.run_memory_bytes:
+                            # Compiling is over: the program gets its own budget, not the compiler's.
+                            await self.resize(sandbox, plan.run_memory_bytes)
+                        await loop.sock_sendall(sandbox.sock, protocol.encode_input(plan.inputs[index]))
             return transcript.finish("eof")
         except TimeoutError:
             return transcript.finish("deadline")

@@ -61,7 +61,9 @@ Ending = Literal["done", "failure", "eof", "deadline", "tampered"]
 class JobPlan:
     job: protocol.Job
     frame: bytes  # the job, encoded for the harness's stdin
-    container_memory_bytes: int
+    inputs: tuple[bytes, ...]  # each test's stdin, sent in its own frame when the harness is ready
+    container_memory_bytes: int  # while compiling (compilers get more than programs)
+    run_memory_bytes: int  # from the first test on: the program's budget and the harness's
     deadline_s: float  # for the whole job, from the moment the job is sent
     max_transcript_bytes: int  # all the harness may legitimately write for this job
     max_event_bytes: int  # its longest possible line
@@ -125,7 +127,7 @@ def plan_job(request: ExecRequest, settings: SandboxSettings) -> JobPlan:
         source_name=language.source_name,
         source=request.code.encode("utf-8", errors="replace"),
         run=protocol.Command(argv=language.run_argv(memory_mb), limits=run_limits),
-        tests=tuple(protocol.TestCase(name=t.name, stdin=t.stdin) for t in request.tests),
+        tests=tuple(t.name for t in request.tests),
         env=dict(PROGRAM_ENV),
         compile=compile_command,
         files=tuple(protocol.JobFile(name=f.name, data=f.data) for f in request.files),
@@ -134,10 +136,13 @@ def plan_job(request: ExecRequest, settings: SandboxSettings) -> JobPlan:
     )
     frame = protocol.encode_job(job)
     compile_mb = settings.compile_memory_mb if compile_command else 0
+    inputs = tuple(t.stdin for t in request.tests)
     # The cgroup is the program's exact memory bound, so it gets only the harness on top (its
-    # baseline plus the job it holds decoded and writes out per test). Files a program writes to
-    # the tmpfs mounts live in memory and count against its limit.
-    container_mb = max(budget_mb, compile_mb) + settings.harness_memory_mb + math.ceil(3 * len(frame) / MiB)
+    # baseline plus the job and one test's input it holds decoded and writes out). Files a program
+    # writes to the tmpfs mounts live in memory and count against its limit.
+    largest_input = max((len(stdin) for stdin in inputs), default=0)
+    harness_mb = settings.harness_memory_mb + math.ceil(3 * (len(frame) + largest_input) / MiB)
+    extra_mb = 0
     text_event = math.ceil(2 * settings.output_limit_bytes * _B64) + _EVENT_OVERHEAD
     compile_event = math.ceil(settings.compile_output_limit_bytes * _B64) + _EVENT_OVERHEAD
     compile_wall = compile_command.limits.wall_ms if compile_command else 0
@@ -146,7 +151,7 @@ def plan_job(request: ExecRequest, settings: SandboxSettings) -> JobPlan:
     if job_graphics is not None:
         # The display and the pictures' files live in the container; the harness holds one test's
         # pictures three times over (bytes, base64, the JSON line).
-        container_mb += settings.graphics_memory_mb + math.ceil(3 * job_graphics.max_image_bytes / MiB)
+        extra_mb = settings.graphics_memory_mb + math.ceil(3 * job_graphics.max_image_bytes / MiB)
         # One test's pictures may take the whole budget; all tests' together take it once.
         images_b64 = math.ceil(job_graphics.max_image_bytes * _B64)
         per_test = (job_graphics.max_images + 1) * _IMAGE_OVERHEAD
@@ -157,7 +162,9 @@ def plan_job(request: ExecRequest, settings: SandboxSettings) -> JobPlan:
     return JobPlan(
         job=job,
         frame=frame,
-        container_memory_bytes=container_mb * MiB,
+        inputs=inputs,
+        container_memory_bytes=(max(budget_mb, compile_mb) + harness_mb + extra_mb) * MiB,
+        run_memory_bytes=(budget_mb + harness_mb + extra_mb) * MiB,
         deadline_s=(compile_wall + len(job.tests) * test_ms + settings.job_slack_ms) / 1000,
         max_transcript_bytes=compile_event + len(job.tests) * text_event + all_images + _TRANSCRIPT_SLACK,
         max_event_bytes=max(text_event + event_images, compile_event),
@@ -224,8 +231,8 @@ def to_result(plan: JobPlan, transcript: Transcript, oom_killed: bool) -> ExecRe
         for r, test_images in zip(reports, images, strict=True)
     ]
     tests += [
-        TestOutcome(name=t.name, status=status, exit_code=None, stdout=b"", stderr=f"[{reason}]\n".encode(), time_ms=0)
-        for t in job.tests[len(reports) :]
+        TestOutcome(name=name, status=status, exit_code=None, stdout=b"", stderr=f"[{reason}]\n".encode(), time_ms=0)
+        for name in job.tests[len(reports) :]
     ]
     return ExecResult(compile_outcome, tests)
 

@@ -34,6 +34,7 @@ from typing import Any, BinaryIO, Final
 
 PROTOCOL_VERSION: Final = 3
 JOB_MAGIC: Final = b"LABRUNNER-JOB"
+INPUT_MAGIC: Final = b"LABRUNNER-INPUT"
 _MAX_HEADER_BYTES: Final = 64
 KEY_BYTES: Final = 32
 _MAC_HEX_CHARS: Final = 64  # SHA-256
@@ -101,12 +102,6 @@ class Command:
 
 
 @dataclass(frozen=True)
-class TestCase:
-    name: str
-    stdin: bytes
-
-
-@dataclass(frozen=True)
 class JobFile:
     name: str  # a plain base name, validated by the host
     data: bytes
@@ -128,7 +123,7 @@ class Job:
     source_name: str
     source: bytes
     run: Command
-    tests: tuple[TestCase, ...]
+    tests: tuple[str, ...]  # names, in the order they run; each one's stdin comes in its own frame
     env: dict[str, str]
     compile: Command | None = None
     files: tuple[JobFile, ...] = ()
@@ -337,7 +332,7 @@ def _job_to_json(job: Job) -> dict[str, Any]:
         "source": _b64(job.source),
         "compile": None if job.compile is None else _command_to_json(job.compile),
         "run": _command_to_json(job.run),
-        "tests": [{"name": t.name, "stdin": _b64(t.stdin)} for t in job.tests],
+        "tests": list(job.tests),
         "files": [{"name": f.name, "data": _b64(f.data)} for f in job.files],
         "env": dict(job.env),
         "memory_markers": list(job.memory_markers),
@@ -352,7 +347,9 @@ def _job_from_json(r: _Reader) -> Job:
     markers = r.items("memory_markers")
     if not all(isinstance(m, str) for m in markers):
         raise ProtocolError("job: memory_markers must be strings")
-    tests = [_Reader(t, "job.tests[]") for t in r.items("tests")]
+    tests = r.items("tests")
+    if not all(isinstance(name, str) for name in tests):
+        raise ProtocolError("job: tests must be a list of names")
     files = [_Reader(f, "job.files[]") for f in r.items("files")]
     compile_reader = r.optional_child("compile")
     key = r.blob("key")
@@ -364,7 +361,7 @@ def _job_from_json(r: _Reader) -> Job:
         source=r.blob("source"),
         compile=None if compile_reader is None else _command_from_json(compile_reader),
         run=_command_from_json(r.child("run")),
-        tests=tuple(TestCase(name=t.text("name"), stdin=t.blob("stdin")) for t in tests),
+        tests=tuple(tests),
         files=tuple(JobFile(name=f.text("name"), data=f.blob("data")) for f in files),
         env=env,
         memory_markers=tuple(markers),
@@ -386,18 +383,34 @@ def read_job(stream: BinaryIO, max_bytes: int) -> Job:
         raise ProtocolError("job: bad frame header")
     if int(parts[1]) != PROTOCOL_VERSION:
         raise VersionMismatch(f"job: protocol version {int(parts[1])}, harness speaks {PROTOCOL_VERSION}")
-    length = int(parts[2])
+    return _job_from_json(_loads(_read_body(stream, int(parts[2]), max_bytes, "job"), "job"))
+
+
+def encode_input(stdin: bytes) -> bytes:
+    """The frame carrying one test's stdin."""
+    return b"%s %d\n" % (INPUT_MAGIC, len(stdin)) + stdin
+
+
+def read_input(stream: BinaryIO, max_bytes: int) -> bytes:
+    """Read one test's stdin frame; raises ProtocolError."""
+    parts = stream.readline(_MAX_HEADER_BYTES).split()
+    if len(parts) != 2 or parts[0] != INPUT_MAGIC or not parts[1].isdigit():
+        raise ProtocolError("input: bad frame header")
+    return _read_body(stream, int(parts[1]), max_bytes, "input")
+
+
+def _read_body(stream: BinaryIO, length: int, max_bytes: int, where: str) -> bytes:
     if length > max_bytes:
-        raise ProtocolError(f"job: {length} bytes is over the {max_bytes}-byte limit")
+        raise ProtocolError(f"{where}: {length} bytes is over the {max_bytes}-byte limit")
     chunks: list[bytes] = []
     remaining = length
     while remaining:
         chunk = stream.read(remaining)
         if not chunk:
-            raise ProtocolError("job: stream ended inside the frame")
+            raise ProtocolError(f"{where}: stream ended inside the frame")
         chunks.append(chunk)
         remaining -= len(chunk)
-    return _job_from_json(_loads(b"".join(chunks), "job"))
+    return b"".join(chunks)
 
 
 def encode_event(event: Event) -> bytes:

@@ -42,7 +42,7 @@ def main() -> int:
     signer = protocol.EventSigner(job.key)
     try:
         _send(out, signer.line(protocol.Started()))
-        for event in run_job(job):
+        for event in run_job(job, lambda: protocol.read_input(sys.stdin.buffer, _MAX_JOB_BYTES)):
             _send(out, signer.line(event))
     except Exception:  # any fault of the harness is reported, never a silent exit
         message = traceback.format_exc()[-_TRACEBACK_CHARS:]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from sandbox import protocol
 from sandbox.harness import graphics, process, reaper, workspace
@@ -23,7 +23,9 @@ from sandbox.protocol import (
 _NEAR_MEMORY_LIMIT = 0.9
 
 
-def run_job(job: Job) -> Iterator[Event]:
+def run_job(job: Job, next_input: Callable[[], bytes]) -> Iterator[Event]:
+    """The job's events; next_input() waits for the host's next test's stdin (asked for only once
+    the previous event is out, so the host decides when each input enters the sandbox)."""
     reaper.kill_strays()
     workspace.reset_scratch()
     workspace.write_build_dir(BUILD_DIR, job)
@@ -35,7 +37,8 @@ def run_job(job: Job) -> Iterator[Event]:
             return
     artifacts = workspace.snapshot(BUILD_DIR)
     image_budget = job.graphics.max_image_bytes if job.graphics else 0
-    for index, test in enumerate(job.tests):
+    for index, name in enumerate(job.tests):
+        stdin = next_input()
         workspace.reset_scratch()
         workspace.lay_out(RUN_DIR, artifacts)
         env = job.env
@@ -46,7 +49,7 @@ def run_job(job: Job) -> Iterator[Event]:
             session = graphics.start(job.graphics, index, allowance, job.run.limits.wall_ms)
             env = {**job.env, **session.env}
         oom_kills = kernel_oom_kills()
-        outcome = process.run(job.run.argv, cwd=RUN_DIR, env=env, stdin=test.stdin, limits=job.run.limits)
+        outcome = process.run(job.run.argv, cwd=RUN_DIR, env=env, stdin=stdin, limits=job.run.limits)
         status = classify(outcome, job.run.limits, job.memory_markers, kernel_oom_kills() > oom_kills)
         images: list[protocol.Image] = []
         notes: list[str] = []
@@ -62,7 +65,7 @@ def run_job(job: Job) -> Iterator[Event]:
                 status = protocol.STATUS_OK
                 notes.append(f"stopped after {job.run.limits.wall_ms / 1000:g} s — here is what it drew")
         yield TestReport(
-            name=test.name,
+            name=name,
             status=status,
             exit_code=outcome.exit_code,
             signal=outcome.signal,

@@ -61,6 +61,7 @@ def run(
     out_r, out_w = os.pipe()
     err_r, err_w = (out_r, out_w) if merge_stderr else os.pipe()
     report_r, report_w = os.pipe()  # O_CLOEXEC: closes by itself once exec succeeds
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     pid = os.fork()
     if pid == 0:
@@ -86,7 +87,7 @@ def run(
             spawn_error=spawn_error,
         )
     watch = _Watch(pid, stdin_w, stdin, out_r, err_r, limits.output_bytes, stop_on_overflow)
-    return watch.until_done(started, started + limits.wall_ms / 1000)
+    return watch.until_done(started, started + limits.wall_ms / 1000, children_before)
 
 
 def _exec_child(
@@ -133,6 +134,15 @@ def _apply_limits(limits: Limits) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
+def _cpu_ms_since(before: resource.struct_rusage) -> int:
+    """CPU time of every process that ended since `before`, reaped by whoever started it or, once
+    orphaned, by the harness as PID 1: the program and all its descendants. RLIMIT_CPU bounds each
+    process alone, so a program handing its work down a chain of fresh forks is caught here."""
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    spent = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return round(spent * 1000)
+
+
 def _read_spawn_error(report_r: int) -> str | None:
     chunks: list[bytes] = []
     while chunk := os.read(report_r, _SPAWN_ERROR_BYTES):
@@ -169,7 +179,7 @@ class _Watch:
             self._close_stdin()
         self.selector.register(self.pidfd, selectors.EVENT_READ)
 
-    def until_done(self, started: float, deadline: float) -> Outcome:
+    def until_done(self, started: float, deadline: float, children_before: resource.struct_rusage) -> Outcome:
         exit_status: tuple[int, resource.struct_rusage] | None = None
         wall_exceeded = False
         try:
@@ -202,7 +212,7 @@ class _Watch:
         return Outcome(
             exit_code=os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
             signal=os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-            cpu_ms=round((usage.ru_utime + usage.ru_stime) * 1000),
+            cpu_ms=_cpu_ms_since(children_before),
             wall_ms=round((ended - started) * 1000),
             max_rss_bytes=usage.ru_maxrss * 1024,
             stdout=stdout,

@@ -33,9 +33,12 @@ def reset_scratch() -> None:
     remove_sysv_ipc()
     for path in SCRATCH_DIRS:
         if path == WORK_DIR:
-            # /work belongs to the sandbox uid, so a program may have locked it; /tmp and the
-            # /dev mounts are root's (sticky, world-writable) and cannot be changed by it.
+            # /work belongs to the sandbox uid, so a program may have locked it or written
+            # extended attributes on it (a note for the next test); /tmp and the /dev mounts are
+            # root's (sticky, world-writable) and cannot be changed by it.
             os.chmod(path, 0o700)
+            for name in os.listxattr(path):
+                os.removexattr(path, name)
         try:
             empty_directory(path)
         except FileNotFoundError:

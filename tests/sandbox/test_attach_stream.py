@@ -171,3 +171,26 @@ def test_a_signed_line_that_does_not_parse_is_the_harness_failing() -> None:
     with pytest.raises(InfraError) as caught:
         feed_lines(job_plan, [*signed(job_plan, protocol.Started()), mac + b" " + body + b"\n"])
     assert caught.value.code == "sandbox_protocol"
+
+
+def test_each_tests_input_is_asked_for_only_once_the_harness_is_ready_for_it() -> None:
+    python = plan()
+    builder = TranscriptBuilder(python)
+    started, first, second = signed(python, protocol.Started(), report("t0"), report("t1"))
+    builder.feed(frame(1, started))
+    assert builder.inputs_wanted == [0]
+    builder.feed(frame(1, first))
+    assert builder.inputs_wanted == [0, 1]
+    builder.feed(frame(1, second))
+    assert builder.inputs_wanted == [0, 1]  # no third test
+
+    compiled, failed = plan("c"), plan("c")
+    for job_plan, ok, wanted in ((compiled, True, [0]), (failed, False, [])):
+        builder = TranscriptBuilder(job_plan)
+        started_line = signed(job_plan, protocol.Started())[0]
+        builder.feed(frame(1, started_line))
+        assert builder.inputs_wanted == []  # not before compiling
+        signer = protocol.EventSigner(job_plan.job.key)
+        signer.line(protocol.Started())
+        builder.feed(frame(1, signer.line(protocol.CompileReport(ok=ok, output=b"", time_ms=1))))
+        assert builder.inputs_wanted == wanted

@@ -34,7 +34,7 @@ JOB = Job(
     source_name="main.py",
     source="print('héllo 🎉')\n".encode(),
     run=Command(("python3", "main.py"), LIMITS),
-    tests=(protocol.TestCase("first", b"\xff\x00binary\x80"), protocol.TestCase("zweite ü", "ünïcode\n".encode())),
+    tests=("first", "zweite ü"),
     env={"LANG": "C.UTF-8"},
     compile=Command(("gcc", "main.c"), LIMITS),
     files=(JobFile("data.bin", bytes(range(256))),),
@@ -135,3 +135,19 @@ def test_a_job_without_a_proper_key_is_rejected() -> None:
     frame = protocol.encode_job(replace(JOB, key=b"short"))
     with pytest.raises(ProtocolError, match="key"):
         protocol.read_job(io.BytesIO(frame), max_bytes=1 << 20)
+
+
+@pytest.mark.parametrize("stdin", [b"", b"\xff\x00binary\x80", "ünïcode\n".encode(), b"x" * 100_000])
+def test_a_tests_input_survives_its_frame(stdin: bytes) -> None:
+    stream = io.BytesIO(protocol.encode_input(stdin) + protocol.encode_input(b"next"))
+    assert protocol.read_input(stream, max_bytes=1 << 20) == stdin
+    assert protocol.read_input(stream, max_bytes=1 << 20) == b"next"
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [b"", b"LABRUNNER-JOB 3 1\nx", b"LABRUNNER-INPUT x\n", b"LABRUNNER-INPUT 10\nshort", b"LABRUNNER-INPUT 9999\n"],
+)
+def test_malformed_input_frames_are_rejected(frame: bytes) -> None:
+    with pytest.raises(ProtocolError):
+        protocol.read_input(io.BytesIO(frame), max_bytes=1000)

@@ -255,3 +255,100 @@ async def test_out_of_memory_is_still_told_apart_without_the_cgroup(run: Run) ->
     hog = "block = []\nwhile True:\n    block.append(bytearray(16 << 20))\n"
     result = await run(hog, memory_limit_mb=64, stdins=[b"", b""])
     assert [t.status for t in result.tests] == ["memory_limit", "memory_limit"], result
+
+
+async def test_cpu_handed_down_a_chain_of_forks_still_counts(run: Run) -> None:
+    # RLIMIT_CPU bounds each process alone: a program that moves its work to a fresh fork every
+    # 0.8 s never meets it. The test's CPU time is that of every process it started.
+    chain = dedent("""
+        import os, sys, time
+        r, w = os.pipe()
+        spent = 0.0
+        if os.fork() == 0:
+            while spent < 2.5:
+                started = time.process_time()
+                while time.process_time() - started < 0.8 and spent < 2.5:
+                    pass
+                spent += time.process_time() - started
+                if spent < 2.5 and os.fork() != 0:
+                    os._exit(0)
+            os.write(w, b'done')
+            os._exit(0)
+        os.close(w)
+        print(os.read(r, 10).decode())
+    """)
+    result = await run(chain, time_limit_ms=1000)
+    [test] = result.tests
+    assert test.status == "time_limit" and test.time_ms >= 2000, test
+
+
+async def test_extended_attributes_on_the_work_dir_do_not_carry_over(run: Run) -> None:
+    note = dedent("""
+        import os, sys
+        data = sys.stdin.read().strip()
+        if data.startswith('secret'):
+            os.setxattr('/work', 'user.note', data.encode())
+            print('set')
+        else:
+            try:
+                print(os.getxattr('/work', 'user.note'))
+            except OSError as exc:
+                print('none', exc.errno)
+    """)
+    result = await run(note, stdins=[b"secret-xattr", b"check"])
+    first, second = result.tests
+    assert first.stdout == b"set\n", first
+    assert second.stdout == b"none 61\n", second  # ENODATA
+
+
+MANY_CHILDREN_C = dedent("""
+    #include <stdio.h>
+    #include <stdlib.h>
+    #include <string.h>
+    #include <unistd.h>
+    int main(void) {
+        int p[2];
+        char got[30];
+        pipe(p);
+        for (int i = 0; i < 30; i++) {
+            if (fork() == 0) {
+                char *block = malloc(8 << 20);
+                memset(block, i + 1, 8 << 20);
+                write(p[1], "x", 1);
+                pause();
+            }
+        }
+        for (int n = 0; n < 30;) n += read(p[0], got, 30 - n);
+        puts("30 children x 8 MB alive");
+        return 0;
+    }
+""")
+
+
+async def test_a_compiled_program_gets_its_own_budget_not_the_compilers(run: Run) -> None:
+    # The container is sized for the compiler (hundreds of MB); RLIMIT_AS bounds each process
+    # alone. Once compiled, the container shrinks to the program's budget.
+    result = await run(MANY_CHILDREN_C, "c", memory_limit_mb=16, time_limit_ms=1000)
+    [test] = result.tests
+    assert test.stdout == b"" and test.status == "memory_limit", test
+
+
+async def test_a_later_tests_input_is_not_in_the_sandbox_during_an_earlier_test(run: Run) -> None:
+    # The harness's memory figures are readable by every program (PID 1's status); they grew with
+    # every input the job carried, hidden ones included. Inputs now arrive one test at a time.
+    probe = dedent("""
+        import sys
+        data = sys.stdin.read()
+        if data == 'first':
+            fields = dict(line.split(':', 1) for line in open('/proc/1/status'))
+            print(fields['VmData'].split()[0], fields['VmHWM'].split()[0])
+        else:
+            print(len(data))
+    """)
+    small = await run(probe, stdins=[b"first", b"x" * 10])
+    large = await run(probe, stdins=[b"first", b"x" * (3 << 20)])
+    assert (small.tests[1].stdout, large.tests[1].stdout) == (b"10\n", b"%d\n" % (3 << 20))
+    small_data, small_peak = map(int, small.tests[0].stdout.split())
+    large_data, large_peak = map(int, large.tests[0].stdout.split())
+    # A 3 MB input held by the harness shows as 3-12 MB here; allocator noise is far below 1 MB.
+    assert abs(large_data - small_data) < 1024 and abs(large_peak - small_peak) < 1024, (small, large)
