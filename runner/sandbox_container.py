@@ -8,6 +8,8 @@ default log file would grow without bound). Container settings follow DESIGN §4
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import logging
 import socket
 import time
@@ -19,7 +21,7 @@ import docker
 import docker.errors
 from docker.types import LogConfig, Ulimit
 
-from runner import engine
+from runner import engine, image
 from runner.attach_stream import TranscriptBuilder
 from runner.executor import InfraError
 from runner.sandbox_job import JobPlan, Transcript
@@ -44,6 +46,14 @@ class Sandbox:
     memory_bytes: int
 
 
+@functools.cache
+def seccomp_profile() -> str:
+    """Docker's default seccomp profile less what no program needs and a program could misuse
+    (sandbox/recipe/derive-seccomp.py says which and why), compact, as the engine's API takes it."""
+    with open(image.SANDBOX_DIR / "recipe" / "seccomp.json", encoding="utf-8") as profile:
+        return json.dumps(json.load(profile), separators=(",", ":"))
+
+
 class Launcher:
     """Creates, feeds and removes sandbox containers of one image and one set of settings."""
 
@@ -52,6 +62,9 @@ class Launcher:
         self._settings = settings
         self._image_ref = image_ref
         self._background: set[asyncio.Task[Any]] = set()
+        # Containers whose removal failed (the engine stopped under them): tried again at close(),
+        # when the executor is replaced after the engine came back, or at shut-down.
+        self._unremoved: set[str] = set()
 
     def _host_config(self, memory_bytes: int) -> dict[str, Any]:
         s = self._settings
@@ -59,7 +72,7 @@ class Launcher:
         return self._api.create_host_config(
             network_mode="none",
             cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
+            security_opt=["no-new-privileges", f"seccomp={seccomp_profile()}"],
             read_only=True,
             tmpfs={
                 # Compiled programs run from the work dir; nothing needs to run from /tmp.
@@ -109,7 +122,7 @@ class Launcher:
             owner = self._api.attach_socket(container_id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
             self._api.start(container_id)
         except BaseException:
-            _remove_container(self._api, container_id)
+            self._remove_or_remember(container_id)
             raise
         sock = getattr(owner, "_sock", owner)  # the SDK hands back a SocketIO around the socket
         sock.setblocking(False)
@@ -192,15 +205,23 @@ class Launcher:
         while self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 
-    async def _remove(self, container_id: str) -> None:
+    def _remove_or_remember(self, container_id: str) -> None:
+        """Remove now (blocking); if the engine refuses, remember it for close()."""
         try:
-            await engine.call(_remove_container, self._api, container_id)
-        except InfraError as exc:
-            log.warning("could not remove sandbox container %s: %s", container_id[:12], exc.message)
+            _remove_container(self._api, container_id)
+        except Exception as exc:  # the engine's failure, whatever the SDK raised
+            self._unremoved.add(container_id)
+            log.warning("could not remove sandbox container %s: %s", container_id[:12], exc)
+
+    async def _remove(self, container_id: str) -> None:
+        await engine.call(self._remove_or_remember, container_id)
 
     async def close(self) -> None:
-        """Wait for launches and removals still under way."""
+        """Wait for launches and removals still under way, then try again what could not be removed."""
         await self.settle()
+        leftovers, self._unremoved = self._unremoved, set()
+        for container_id in leftovers:
+            await self._remove(container_id)
 
 
 async def sweep_orphans(client: docker.DockerClient, instance: str = "default") -> int:

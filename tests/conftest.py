@@ -30,6 +30,7 @@ import asyncio
 import itertools
 import json as jsonlib
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -45,6 +46,7 @@ from multidict import CIMultiDictProxy
 from appliance.settings import Settings, load_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+_SESSION_STARTED = time.time()
 DEFAULT_PASSWORD = "correct-horse-battery"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SESSION_COOKIE = "labrunner_session"
@@ -402,3 +404,28 @@ def make_user(server: LiveServer) -> Callable[..., Awaitable[ApiClient]]:
 async def anon(server: LiveServer) -> ApiClient:
     """A logged-out, browser-like client on `server`."""
     return server.client()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if it left sandbox containers on the engine (every test cleans up what it
+    starts, also after killing an appliance or stopping the engine), and remove them."""
+    import docker
+
+    from runner.sandbox_container import LABEL_INSTANCE, LABEL_SANDBOX
+
+    try:
+        client = docker.from_env(timeout=30)
+        found = client.api.containers(all=True, filters={"label": f"{LABEL_SANDBOX}=1"})
+    except Exception:
+        return  # no engine: the tests that need one have said so themselves
+    try:
+        leftovers = [c for c in found if c["Created"] >= int(_SESSION_STARTED)]
+        if not leftovers:
+            return
+        print(f"\n{len(leftovers)} sandbox containers were left behind by this test run:")
+        for container in leftovers:
+            print(f"  {container['Id'][:12]} {container['State']} instance={container['Labels'].get(LABEL_INSTANCE)}")
+            client.api.remove_container(container["Id"], force=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    finally:
+        client.close()

@@ -352,3 +352,32 @@ async def test_a_later_tests_input_is_not_in_the_sandbox_during_an_earlier_test(
     large_data, large_peak = map(int, large.tests[0].stdout.split())
     # A 3 MB input held by the harness shows as 3-12 MB here; allocator noise is far below 1 MB.
     assert abs(large_data - small_data) < 1024 and abs(large_peak - small_peak) < 1024, (small, large)
+
+
+async def test_system_calls_no_program_needs_are_refused(run: Run) -> None:
+    # Docker's default profile allows these; the sandbox's own profile does not (EPERM).
+    probe = dedent("""
+        import ctypes, mmap, os
+        libc = ctypes.CDLL(None, use_errno=True)
+        def errno_of(result):
+            return ctypes.get_errno() if result == -1 else 0
+        params = ctypes.create_string_buffer(120)
+        found = {
+            'io_uring_setup': errno_of(libc.syscall(425, 8, params)),
+            'ptrace': errno_of(libc.ptrace(0, 0, None, None)),  # PTRACE_TRACEME
+            'readahead': errno_of(libc.readahead(0, ctypes.c_long(0), ctypes.c_size_t(4096))),
+        }
+        fd = os.open('/usr/bin/python3', os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            found['fadvise64'] = 0
+        except OSError as exc:
+            found['fadvise64'] = exc.errno
+        area = mmap.mmap(fd, 4096, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        start = ctypes.c_void_p(ctypes.addressof(ctypes.c_char.from_buffer(area)))
+        found['mincore'] = errno_of(libc.mincore(start, 4096, ctypes.create_string_buffer(1)))
+        print(sorted(found.items()))
+    """)
+    result = await run(probe)
+    expected = sorted({name: 1 for name in ("io_uring_setup", "ptrace", "readahead", "fadvise64", "mincore")}.items())
+    assert result.tests[0].stdout == f"{expected}\n".encode(), result.tests[0]
