@@ -30,7 +30,6 @@ import asyncio
 import itertools
 import json as jsonlib
 import sqlite3
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -46,7 +45,6 @@ from multidict import CIMultiDictProxy
 from appliance.settings import Settings, load_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-_SESSION_STARTED = time.time()
 DEFAULT_PASSWORD = "correct-horse-battery"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SESSION_COOKIE = "labrunner_session"
@@ -406,10 +404,25 @@ async def anon(server: LiveServer) -> ApiClient:
     return server.client()
 
 
+def _instances_of_this_session(session: pytest.Session) -> set[str]:
+    """The sandbox instance labels this run's tests could have used: the sandbox tests' own, and
+    one per data folder under this run's temporary directory (an appliance labels its containers
+    by its data folder). Other runs' and a developer's own appliance's containers are not ours."""
+    from appliance.sandbox_wiring import instance_label
+    from tests.sandbox.conftest import INSTANCE
+
+    labels = {INSTANCE}
+    base = session.config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+    for folder in [base, *(path for path in base.rglob("*") if path.is_dir())]:
+        labels.update({instance_label(folder), instance_label(folder.resolve())})
+    return labels
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run if it left sandbox containers on the engine (every test cleans up what it
     starts, also after killing an appliance or stopping the engine), and remove them."""
     import docker
+    import docker.errors
 
     from runner.sandbox_container import LABEL_INSTANCE, LABEL_SANDBOX
 
@@ -419,13 +432,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     except Exception:
         return  # no engine: the tests that need one have said so themselves
     try:
-        leftovers = [c for c in found if c["Created"] >= int(_SESSION_STARTED)]
+        ours = _instances_of_this_session(session)
+        leftovers = [c for c in found if c["Labels"].get(LABEL_INSTANCE) in ours]
         if not leftovers:
             return
         print(f"\n{len(leftovers)} sandbox containers were left behind by this test run:")
         for container in leftovers:
             print(f"  {container['Id'][:12]} {container['State']} instance={container['Labels'].get(LABEL_INSTANCE)}")
-            client.api.remove_container(container["Id"], force=True)
+            try:
+                client.api.remove_container(container["Id"], force=True)
+            except docker.errors.APIError:
+                pass  # already being removed
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     finally:
         client.close()

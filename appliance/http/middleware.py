@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from yarl import URL
 
 from appliance import legal
 from appliance.accounts import Accounts, User
@@ -113,7 +114,21 @@ def _origin_ok(request: web.Request) -> bool:
     origin = request.headers.get("Origin")
     if origin is None:
         return False
-    return origin == f"{request.scheme}://{request.host}"
+    return _normalised_origin(origin) == _normalised_origin(f"{request.scheme}://{request.host}")
+
+
+def _normalised_origin(url: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) as a browser means them: case folded, the default port spelled out;
+    None for anything that is not an origin (``null``, a path, garbage)."""
+    try:
+        parsed = URL(url)
+    except ValueError:
+        return None
+    if not parsed.is_absolute() or parsed.scheme not in ("http", "https") or not parsed.host:
+        return None
+    if parsed.path not in ("", "/") or parsed.query_string or parsed.fragment or parsed.user:
+        return None
+    return parsed.scheme, parsed.host.lower().rstrip("."), parsed.port
 
 
 async def authenticate(request: web.Request) -> tuple[User | None, str | None]:
