@@ -14,7 +14,7 @@ from typing import Any
 
 import aiosqlite
 
-from appliance import files, problems
+from appliance import blob_refs, file_expiry, problems, user_files
 from appliance.accounts import User
 from appliance.blobs import BlobStore
 from appliance.classes import require_staff
@@ -130,7 +130,7 @@ async def _enqueue_interactive(
     """A user's own run or submission: capped per student, bounded by the queue, deduplicated
     (submissions only: a run with the same code may have new stdin)."""
     check_language(language)
-    file_ids = await files.check_job_files(db, settings, user, file_ids, problem_id)
+    file_ids = await user_files.check_job_files(db, settings, user, file_ids, problem_id)
     job_id, dedup = await job_store.enqueue(
         db,
         kind="run" if problem_id is None else "submission",
@@ -311,7 +311,7 @@ async def submission_json(db: Database, user: User, job_id: int) -> dict[str, An
         "language": job["language"],
         "code": job["code"],
         "attempts": await job_store.attempt_number(db, job) if job["kind"] == "submission" else None,
-        "files": await files.files_of_job(db, job["rejudge_of"] or job["id"]),
+        "files": await user_files.files_of_job(db, job["rejudge_of"] or job["id"]),
         "hidden_feedback": feedback,
         **await _judgement(db, shown, staff, feedback),
         **_infra(shown, staff),
@@ -346,7 +346,7 @@ async def run_json(db: Database, user: User, job_id: int) -> dict[str, Any]:
         "truncated": bool(first["truncated"]) if first else False,
         "full_output": bool(first and (first["stdout_blob"] or first["stderr_blob"])),
         "compile_output": job["compile_output"],
-        "files": await files.files_of_job(db, job["id"]),
+        "files": await user_files.files_of_job(db, job["id"]),
         **_pictures_json(f"/api/runs/{job_id}", pictures),
         "created_at": job["created_at"],
         "finished_at": job["finished_at"],
@@ -494,16 +494,16 @@ async def purge_expired_outputs(
     written within `grace_s` (a running job may have just stored the same bytes, its row not yet
     committed): the orphan purge takes it later if it is still unused."""
     now = time.time() if now is None else now
-    grace_s = files.ORPHAN_GRACE_S if grace_s is None else grace_s
+    grace_s = file_expiry.ORPHAN_GRACE_S if grace_s is None else grace_s
     cutoff = now - expiry_days * 86400
     tests = removed = 0
-    for _ in range(files.PURGE_MAX_BATCHES):
+    for _ in range(file_expiry.PURGE_MAX_BATCHES):
         async with db.transaction() as conn:
-            count, digests = await job_store.expire_full_outputs(conn, cutoff, files.PURGE_BATCH)
+            count, digests = await job_store.expire_full_outputs(conn, cutoff, file_expiry.PURGE_BATCH)
             settled = [d for d in set(digests) if _older_than(blobs, d, now - grace_s)]
-            removed += await files.discard_unused_blobs(conn, blobs, settled)
+            removed += await blob_refs.discard_unused_blobs(conn, blobs, settled)
         tests += count
-        if count < files.PURGE_BATCH:
+        if count < file_expiry.PURGE_BATCH:
             break
     return {"tests": tests, "blobs": removed}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from appliance import files, jobs
+from appliance import file_expiry, jobs
 from appliance.http.keys import BLOBS, DB, SETTINGS
 from appliance.scheduler import periodic
 from appliance.store import sessions as session_store
@@ -18,7 +18,7 @@ async def purge_expired_sessions(app: web.Application) -> int:
 @periodic("purge_expired_files", every_s=900)
 async def purge_expired_files(app: web.Application) -> dict[str, int]:
     """Expired and deleted uploads no submission keeps, and the blobs only they used."""
-    return await files.purge_expired_files(app[DB], app[BLOBS])
+    return await file_expiry.purge_expired_files(app[DB], app[BLOBS])
 
 
 @periodic("purge_expired_outputs", every_s=3600)
@@ -30,4 +30,4 @@ async def purge_expired_outputs(app: web.Application) -> dict[str, int]:
 @periodic("purge_orphan_blobs", every_s=6 * 3600)
 async def purge_orphan_blobs(app: web.Application) -> int:
     """Blobs nothing references any more: left behind by deleted problems, jobs and accounts."""
-    return await files.purge_orphan_blobs(app[DB], app[BLOBS])
+    return await file_expiry.purge_orphan_blobs(app[DB], app[BLOBS])

@@ -1,7 +1,8 @@
 """A problem as a plain zip a teacher can keep in git: problem.json, statement.md, tests/NN.in|.out.
 
-Import reads only the members problem.json names, with limits on member count and unpacked
-size, so a hostile archive (zip bomb, path traversal) is refused before anything is stored.
+Import reads only the members problem.json names, under the shared zip-safety checks
+(`appliance.archive_limits`: member count, unpacked size, path traversal, damaged members), so a
+hostile archive (zip bomb, path traversal) is refused before anything is stored.
 """
 
 from __future__ import annotations
@@ -9,17 +10,14 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-import zlib
 from typing import Any
 
-from appliance.errors import Invalid, TooLarge
+from appliance.archive_limits import ArchiveRefused, SafeZip, ZipLimits, safe_path
+from appliance.errors import AppError, Invalid, TooLarge
 from appliance.settings import Settings
 
 FORMAT = "labrunner-problem/1"
 MAX_MEMBERS_SLACK = 4  # problem.json, statement.md and directory entries beside the tests
-# What zipfile raises on a damaged member (bad CRC, broken deflate stream), an encrypted one or an
-# unsupported compression method: a bad upload, not a server error.
-_UNREADABLE = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError, OSError)
 _META_FIELDS = (
     "title",
     "language",
@@ -56,23 +54,32 @@ def pack(problem: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def _read_text(archive: zipfile.ZipFile, name: Any, budget: list[int], what: str) -> str:
-    if not isinstance(name, str) or name.startswith("/") or ".." in name.split("/"):
+def _refusal(refused: ArchiveRefused, what: str, name: str, declared: int) -> AppError:
+    """An archive refusal in the words (and error codes) of the problem import API."""
+    match refused.reason:
+        case "too_large":
+            return TooLarge("archive_too_large", "the archive unpacks to more than the import limit")
+        case "unsafe_path":
+            return Invalid("invalid_archive", f"{what}: {name!r} is not a safe path inside the archive")
+        case "symlink":
+            return Invalid("invalid_archive", f"{what}: {name!r} is a symbolic link, not a file")
+        case "wrong_size":
+            larger = "larger" if refused.size > declared else "smaller"
+            return Invalid("invalid_archive", f"{what}: {name!r} is {larger} than its header says")
+        case _:  # damaged or encrypted (no member size or ratio limit is set here)
+            return Invalid("invalid_archive", f"{what}: {name!r} is damaged, encrypted or compressed oddly")
+
+
+def _read_text(archive: SafeZip, name: Any, what: str) -> str:
+    if not isinstance(name, str) or not safe_path(name):
         raise Invalid("invalid_archive", f"{what}: {name!r} is not a safe path inside the archive")
+    info = archive.getinfo(name)
+    if info is None:
+        raise Invalid("invalid_archive", f"{what}: the archive has no {name!r}")
     try:
-        info = archive.getinfo(name)
-    except KeyError as exc:
-        raise Invalid("invalid_archive", f"{what}: the archive has no {name!r}") from exc
-    budget[0] -= info.file_size
-    if budget[0] < 0:
-        raise TooLarge("archive_too_large", "the archive unpacks to more than the import limit")
-    try:
-        with archive.open(info) as handle:
-            data = handle.read(info.file_size + 1)
-    except _UNREADABLE as exc:
-        raise Invalid("invalid_archive", f"{what}: {name!r} is damaged, encrypted or compressed oddly") from exc
-    if len(data) > info.file_size:
-        raise Invalid("invalid_archive", f"{what}: {name!r} is larger than its header says")
+        data = archive.read(info)  # counts towards the import's unpacked-size limit
+    except ArchiveRefused as refused:
+        raise _refusal(refused, what, name, info.file_size) from refused
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -81,16 +88,20 @@ def _read_text(archive: zipfile.ZipFile, name: Any, budget: list[int], what: str
 
 def unpack(raw: bytes, settings: Settings) -> dict[str, Any]:
     """Turn an archive into a problem body for `problems.create` (classes left empty)."""
+    limits = ZipLimits(
+        max_members=2 * settings.max_test_cases + MAX_MEMBERS_SLACK, max_bytes=settings.max_import_bytes * 4
+    )
     try:
-        archive = zipfile.ZipFile(io.BytesIO(raw))
-    except _UNREADABLE as exc:
+        archive = SafeZip(raw, limits)
+    except ArchiveRefused as exc:
         raise Invalid("invalid_archive", "the upload is not a zip archive") from exc
     with archive:
-        if len(archive.infolist()) > 2 * settings.max_test_cases + MAX_MEMBERS_SLACK:
-            raise Invalid("invalid_archive", "the archive has more files than a problem can hold")
-        budget = [settings.max_import_bytes * 4]
         try:
-            meta = json.loads(_read_text(archive, "problem.json", budget, "problem.json"))
+            archive.check_count(len(archive.infolist()))
+        except ArchiveRefused as exc:
+            raise Invalid("invalid_archive", "the archive has more files than a problem can hold") from exc
+        try:
+            meta = json.loads(_read_text(archive, "problem.json", "problem.json"))
         except json.JSONDecodeError as exc:
             raise Invalid("invalid_archive", f"problem.json is not valid JSON: {exc}") from exc
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -99,13 +110,13 @@ def unpack(raw: bytes, settings: Settings) -> dict[str, Any]:
         if not isinstance(tests, list):
             raise Invalid("invalid_archive", "problem.json needs a list of tests")
         body: dict[str, Any] = {k: meta[k] for k in _META_FIELDS if k in meta}
-        body["statement"] = _read_text(archive, "statement.md", budget, "statement")
+        body["statement"] = _read_text(archive, "statement.md", "statement")
         body["test_cases"] = []
         for index, test in enumerate(tests):
             if not isinstance(test, dict):
                 raise Invalid("invalid_archive", f"tests[{index}] must be an object")
             entry = {k: test[k] for k in ("name", "visibility", "reveal_at", "weight") if test.get(k) is not None}
-            entry["stdin"] = _read_text(archive, test.get("input"), budget, f"tests[{index}].input")
-            entry["expected_stdout"] = _read_text(archive, test.get("output"), budget, f"tests[{index}].output")
+            entry["stdin"] = _read_text(archive, test.get("input"), f"tests[{index}].input")
+            entry["expected_stdout"] = _read_text(archive, test.get("output"), f"tests[{index}].output")
             body["test_cases"].append(entry)
     return body

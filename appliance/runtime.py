@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 
+import aiohttp_jinja2
+import jinja2
 from aiohttp import web
 
 from appliance import (
@@ -22,7 +24,7 @@ from appliance.job_events import JobEvents
 from appliance.runner_service import RunnerService, SandboxProvider
 from appliance.scheduler import scheduler_ctx
 from appliance.settings import Settings
-from ui import STATIC_DIR
+from ui import STATIC_DIR, TEMPLATE_DIR
 
 log = logging.getLogger(__name__)
 
@@ -76,4 +78,14 @@ def create_app(settings: Settings, *, sandbox: SandboxProvider | None = None) ->
     import_views()
     add_routes(app)
     app.router.add_static("/static/", STATIC_DIR, append_version=False)
+    # The pages' templates (appliance.http.views.ui_pages, .pages). Every value is HTML-escaped;
+    # raw HTML goes in only as markupsafe.Markup. A value a template names but is not given fails.
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        default_helpers=False,
+    )
     return app

@@ -15,6 +15,8 @@ from typing import Any
 
 import platformdirs
 
+from appliance.file_kinds import KINDS, parse_allowed
+
 ENVIRONMENTS = ("development", "staging", "production")
 CONFIG_FILE = "config.toml"
 SECRET_FILE = "secret.key"
@@ -359,9 +361,15 @@ def _check(settings: Settings) -> None:
         raise SettingsError("setting 'token_days' must not exceed 'token_max_days'")
     if not 1 <= settings.port <= 65535:
         raise SettingsError(f"setting 'port' must be between 1 and 65535 (got {settings.port})")
-    from appliance.files import check_file_settings  # imported here: appliance.files imports this module
-
-    check_file_settings(settings)
+    # A typo in the allow-list must stop start-up, not refuse uploads.
+    unknown = sorted(parse_allowed(settings.file_types_allowed) - set(KINDS))
+    if unknown:
+        raise SettingsError(
+            f"setting 'file_types_allowed': unknown type(s) {', '.join(unknown)}; known: {', '.join(KINDS)}, none"
+        )
+    base = settings.asset_base_url
+    if base and not base.startswith(("http://", "https://", "/")):
+        raise SettingsError(f"setting 'asset_base_url' must be an http(s) URL or a path starting with / (got {base!r})")
     if settings.environment == "production":
         if settings.debug:
             raise SettingsError("debug is on: production refuses to start with debug enabled")

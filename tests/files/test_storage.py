@@ -143,10 +143,10 @@ async def test_orphan_purge_keeps_every_referenced_blob(room: Room) -> None:
 
 
 async def test_purge_works_in_bounded_batches(room_factory: RoomFactory, monkeypatch) -> None:
-    from appliance import files
+    from appliance import file_expiry
 
     room = await room_factory()
-    monkeypatch.setattr(files, "PURGE_BATCH", 2)
+    monkeypatch.setattr(file_expiry, "PURGE_BATCH", 2)
     ids = [(await upload_ok(room.alice, f"f{i}.txt", f"file {i}\n".encode()))["id"] for i in range(5)]
     for file_id in ids:
         expire(room.server, file_id)

@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 
-from appliance import files
+from appliance import file_sniffing
 from tests.conftest import ApiClient, LiveServer
 from tests.files.conftest import (
     BINARY,
@@ -351,4 +351,4 @@ async def test_job_file_limits(room_factory: RoomFactory) -> None:
 def test_sniffing_never_trusts_weak_signatures_over_text() -> None:
     # Text that merely starts like a BMP, an MP3 or a Windows program is text.
     for data in (b"BM is a great car\n", b"MZ: a postcode\n", b"ID3 tags explained\n"):
-        assert files.sniff(data, "notes.txt") == "text"
+        assert file_sniffing.sniff(data, "notes.txt") == "text"

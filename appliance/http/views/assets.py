@@ -11,7 +11,7 @@ import re
 
 from aiohttp import web
 
-from appliance import files
+from appliance import problem_assets
 from appliance.http.jsonio import json_response, path_id
 from appliance.http.keys import BLOBS, DB, SETTINGS
 from appliance.http.middleware import current_user
@@ -36,7 +36,7 @@ async def upload_asset(request: web.Request) -> web.Response:
     problem_id = path_id(request)
     settings = request.app[SETTINGS]
     upload = await read_upload(request, settings.asset_max_bytes, ("name", "replace", "in_workdir"))
-    asset, created = await files.upload_asset(
+    asset, created = await problem_assets.upload_asset(
         request.app[DB],
         request.app[BLOBS],
         settings,
@@ -52,14 +52,16 @@ async def upload_asset(request: web.Request) -> web.Response:
 
 @route("GET", "/api/problems/{id}/assets", access="user", summary="A problem's assets with their URLs")
 async def list_assets(request: web.Request) -> web.Response:
-    found = await files.list_assets(request.app[DB], request.app[SETTINGS], current_user(request), path_id(request))
+    found = await problem_assets.list_assets(
+        request.app[DB], request.app[SETTINGS], current_user(request), path_id(request)
+    )
     return json_response({"assets": found})
 
 
 @route("DELETE", "/api/problems/{id}/assets/{asset_id}", access="staff", summary="Remove an asset from a problem")
 async def delete_asset(request: web.Request) -> web.Response:
     problem_id, asset_id = path_id(request), path_id(request, "asset_id")
-    await files.delete_asset(request.app[DB], request.app[BLOBS], current_user(request), problem_id, asset_id)
+    await problem_assets.delete_asset(request.app[DB], request.app[BLOBS], current_user(request), problem_id, asset_id)
     return web.Response(status=204)
 
 
@@ -111,7 +113,7 @@ def byte_range(header: str, size: int) -> tuple[int, int] | None:
 
 async def _serve(request: web.Request) -> web.Response:
     digest, name = request.match_info["sha256"], request.match_info["name"]
-    row, data = await files.asset_content(request.app[DB], request.app[BLOBS], digest, name)
+    row, data = await problem_assets.asset_content(request.app[DB], request.app[BLOBS], digest, name)
     etag = f'"{digest}"'
     headers = {"ETag": etag, "Cache-Control": IMMUTABLE, "Accept-Ranges": "bytes"}
     if_none_match = request.headers.get("If-None-Match")

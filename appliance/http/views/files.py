@@ -8,8 +8,9 @@ from urllib.parse import quote
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import BadHttpMessage
 
-from appliance import files
+from appliance import user_files
 from appliance.errors import Invalid, TooLarge, UnsupportedMedia
+from appliance.file_kinds import KINDS
 from appliance.http.jsonio import json_response
 from appliance.http.keys import BLOBS, DB, SETTINGS
 from appliance.http.middleware import current_user
@@ -106,7 +107,7 @@ def content_disposition(kind: str, name: str) -> str:
 
 
 def content_type(media_type: str, kind: str) -> str:
-    text = files.KINDS[kind].text if kind in files.KINDS else False
+    text = KINDS[kind].text if kind in KINDS else False
     return f"{media_type}; charset=utf-8" if text else media_type
 
 
@@ -120,7 +121,7 @@ def content_type(media_type: str, kind: str) -> str:
 async def upload_file(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     upload = await read_upload(request, settings.file_max_bytes, ("name", "replace", "unpack"))
-    uploaded = await files.upload(
+    uploaded = await user_files.upload(
         request.app[DB],
         request.app[BLOBS],
         settings,
@@ -138,12 +139,12 @@ async def upload_file(request: web.Request) -> web.Response:
 
 @route("GET", "/api/files", access="user", summary="The caller's files and how much of the quota they use")
 async def list_files(request: web.Request) -> web.Response:
-    return json_response(await files.list_for(request.app[DB], request.app[SETTINGS], current_user(request)))
+    return json_response(await user_files.list_for(request.app[DB], request.app[SETTINGS], current_user(request)))
 
 
 @route("GET", "/api/files/{id}", access="user", summary="A file's name, type, size and expiry")
 async def get_file(request: web.Request) -> web.Response:
-    return json_response(await files.get_for(request.app[DB], current_user(request), request.match_info["id"]))
+    return json_response(await user_files.get_for(request.app[DB], current_user(request), request.match_info["id"]))
 
 
 @route(
@@ -154,7 +155,7 @@ async def get_file(request: web.Request) -> web.Response:
     content_type="application/octet-stream",
 )
 async def download_file(request: web.Request) -> web.Response:
-    row, data = await files.content_for(
+    row, data = await user_files.content_for(
         request.app[DB], request.app[BLOBS], current_user(request), request.match_info["id"]
     )
     return web.Response(
@@ -169,5 +170,5 @@ async def download_file(request: web.Request) -> web.Response:
 
 @route("DELETE", "/api/files/{id}", access="user", summary="Delete a file (a submission using it keeps it)")
 async def delete_file(request: web.Request) -> web.Response:
-    await files.delete(request.app[DB], request.app[BLOBS], current_user(request), request.match_info["id"])
+    await user_files.delete(request.app[DB], request.app[BLOBS], current_user(request), request.match_info["id"])
     return web.Response(status=204)

@@ -1,24 +1,28 @@
 """The web UI's pages: small server-rendered shells whose scripts (ui/static/js) talk to the JSON API.
 
-Every page is a route with `in_api=False`. Pages check the session themselves, so a logged-out
-visitor is sent to the login page (not shown a JSON 401), and a user with legal texts to accept
-is sent to accept them first. Values put into a page are HTML-escaped; the only raw HTML is the
-problem statement, which `appliance.markdown` renders from escaped text. Scripts are files
-(the CSP forbids inline scripts). Nothing here reads hidden test data: the problem page uses
-`problems.readable_row`, which carries no test cases at all.
+Every page is a route with `in_api=False`, rendered by Jinja2 (set up in `appliance.runtime`, with
+autoescape on) from `ui/templates/pages/<page>.html`, which extends the shell `app.html`. Pages
+check the session themselves through `@page(...)`, so a logged-out visitor is sent to the login
+page (not shown a JSON 401), and a user with legal texts to accept is sent to accept them first.
+Every value put into a page is escaped; the only raw HTML is the problem statement, which
+`appliance.markdown` renders from escaped text. Scripts are files (the CSP forbids inline
+scripts). Nothing here reads hidden test data: the problem page uses `problems.readable_row`,
+which carries no test cases at all.
 """
 
 from __future__ import annotations
 
-import html
-import re
-from collections.abc import Callable
-from functools import cache
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
 from urllib.parse import quote
 
+import aiohttp_jinja2
 from aiohttp import web
+from markupsafe import Markup
 
-from appliance import files, legal, markdown, problems
+from appliance import legal as legal_texts
+from appliance import markdown, problem_assets, problems
 from appliance.accounts import User
 from appliance.cli import lan_addresses
 from appliance.errors import NotFound
@@ -26,50 +30,14 @@ from appliance.http.keys import DB, SETTINGS
 from appliance.http.middleware import USER
 from appliance.http.routing import Handler, route
 from runner.languages import LANGUAGES
-from ui import TEMPLATE_DIR
 
-_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
-_SLOT = re.compile(r"\{(\w+)\}")
 _NAV = {
+    "anonymous": (("/login", "Log in"), ("/register", "Create an account")),
     "student": (("/", "Problems"), ("/scratch", "Scratchpad"), ("/submissions", "My submissions")),
     "staff": (("/teach", "Teaching"), ("/teach/submissions", "Submissions"), ("/scratch", "Scratchpad")),
 }
-
-
-@cache
-def _template(name: str) -> str:
-    return (TEMPLATE_DIR / name).read_text(encoding="utf-8")
-
-
-def _fill(text: str, values: dict[str, object]) -> str:
-    """Replace {{name}} with the escaped value; names ending in _html are inserted as they are."""
-
-    def value(match: re.Match[str]) -> str:
-        key = match.group(1)
-        raw = values[key]
-        return str(raw) if key.endswith("_html") else html.escape(str(raw), quote=True)
-
-    return _PLACEHOLDER.sub(value, text)
-
-
-def _nav(user: User | None, current: str) -> str:
-    if user is None:
-        links = (("/login", "Log in"), ("/register", "Create an account"))
-        items = "".join(_nav_link(href, text, current) for href, text in links)
-        return f'<nav aria-label="Main"><ul class="nav">{items}</ul></nav>'
-    links = _NAV["staff" if user.is_staff else "student"]
-    items = "".join(_nav_link(href, text, current) for href, text in links)
-    who = html.escape(user.username) + (f" ({user.role})" if user.is_staff else "")
-    return (
-        f'<nav aria-label="Main"><ul class="nav">{items}</ul></nav>'
-        f'<div class="who"><span class="username">{who}</span>'
-        '<button type="button" id="logout-button" class="link-button">Log out</button></div>'
-    )
-
-
-def _nav_link(href: str, text: str, current: str) -> str:
-    here = ' aria-current="page"' if href == current else ""
-    return f'<li><a href="{href}"{here}>{html.escape(text)}</a></li>'
+# A page handler behind `@page`: called with the request and its User (None only on role="anyone" pages).
+PageHandler = Callable[[web.Request, Any], Awaitable[web.StreamResponse]]
 
 
 def render(
@@ -83,27 +51,12 @@ def render(
 ) -> web.Response:
     """The page `ui/templates/pages/<page>.html` inside the shell, with its script `js/pages/<page>.js`."""
     user: User | None = request.get(USER)
-    # Pages with an editor share its markup (_workbench.html) through the {{workbench_html}} slot.
-    fill = {"workbench_html": _template("pages/_workbench.html"), **(values or {})}
-    slots = {
-        "title": html.escape(title),
-        "page": page,
-        "role": user.role if user else "",
-        "user_id": str(user.id) if user else "",
-        "nav": _nav(user, request.path),
-        "main_class": main_class,
-        "content": _fill(_template(f"pages/{page}.html"), fill),
-    }
-    # One pass, so text inside a slot (a statement mentioning "{title}") is never replaced again.
-    shell = _SLOT.sub(lambda match: slots[match.group(1)], _template("app.html"))
-    return web.Response(
-        text=shell,
-        status=status,
-        content_type="text/html",
-        charset="utf-8",
-        # Pages name the logged-in user: never keep them in a shared classroom browser's cache.
-        headers={"Cache-Control": "no-store"},
-    )
+    nav = _NAV["anonymous" if user is None else "staff" if user.is_staff else "student"]
+    shell = {"page": page, "title": title, "user": user, "nav": nav, "current": request.path, "main_class": main_class}
+    response = aiohttp_jinja2.render_template(f"pages/{page}.html", request, {**shell, **(values or {})}, status=status)
+    # Pages name the logged-in user: never keep them in a shared classroom browser's cache.
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _redirect(location: str) -> web.Response:
@@ -115,16 +68,29 @@ def _here(request: web.Request) -> str:
     return quote(str(request.rel_url), safe="")
 
 
-async def _gate(request: web.Request, *, staff: bool = False) -> User | web.Response:
-    """The logged-in user allowed on this page, or the response to send instead."""
-    user: User | None = request.get(USER)
-    if user is None:
-        return _redirect(f"/login?next={_here(request)}")
-    if await legal.pending_for(request.app[DB], user.id):
-        return _redirect(f"/accept-legal?next={_here(request)}")
-    if staff and not user.is_staff:
-        return not_found(request)
-    return user
+def page(*, role: Literal["anyone", "user", "staff"] = "user", legal: bool = True) -> Callable[[PageHandler], Handler]:
+    """The gate in front of a page handler, which is then called with the request and the user.
+
+    role "user" or "staff": a visitor who is not logged in is sent to log in (and back here after);
+    "staff": a student gets "not found"; "anyone": the handler also gets visitors (user None).
+    legal: a logged-in user with new terms or privacy notice to accept is sent to accept them first.
+    """
+
+    def decorate(handler: PageHandler) -> Handler:
+        @functools.wraps(handler)
+        async def gated(request: web.Request) -> web.StreamResponse:
+            user: User | None = request.get(USER)
+            if user is None and role != "anyone":
+                return _redirect(f"/login?next={_here(request)}")
+            if user is not None and legal and await legal_texts.pending_for(request.app[DB], user.id):
+                return _redirect(f"/accept-legal?next={_here(request)}")
+            if role == "staff" and not (user is not None and user.is_staff):
+                return not_found(request)
+            return await handler(request, user)
+
+        return gated
+
+    return decorate
 
 
 def not_found(request: web.Request) -> web.Response:
@@ -136,7 +102,7 @@ def _path_id(request: web.Request) -> int | None:
     return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None  # '²'.isdigit() is True
 
 
-def _page(path: str, summary: str) -> Callable[[Handler], Handler]:
+def _route(path: str, summary: str) -> Callable[[Handler], Handler]:
     return route("GET", path, access="anyone", summary=summary, content_type="text/html", in_api=False)
 
 
@@ -163,33 +129,36 @@ def _limits(request: web.Request, page_id: object) -> dict[str, object]:
     }
 
 
-@_page("/", "The app: the login page, a student's problems or a teacher's classes")
-async def home_page(request: web.Request) -> web.Response:
-    user: User | None = request.get(USER)
+@_route("/", "The app: the login page, a student's problems or a teacher's classes")
+@page(role="anyone")
+async def home_page(request: web.Request, user: User | None) -> web.Response:
     if user is None:
-        return await login_page(request)
-    gated = await _gate(request)
-    if isinstance(gated, web.Response):
-        return gated
-    if gated.is_staff:
+        return _login(request)
+    if user.is_staff:
         return _redirect("/teach")
     return render(request, "student-home", "Your problems")
 
 
-@_page("/login", "Log-in page")
-async def login_page(request: web.Request) -> web.Response:
-    if request.get(USER) is not None and request.path == "/login":
+@_route("/login", "Log-in page")
+@page(role="anyone", legal=False)
+async def login_page(request: web.Request, user: User | None) -> web.Response:
+    if user is not None:
         return _redirect("/")
+    return _login(request)
+
+
+def _login(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     return render(request, "login", "Log in", values={"min_age": settings.min_self_register_age}, main_class="narrow")
 
 
-@_page("/register", "Student self-registration page (age gate, legal acceptance)")
-async def register_page(request: web.Request) -> web.Response:
-    if request.get(USER) is not None:
+@_route("/register", "Student self-registration page (age gate, legal acceptance)")
+@page(role="anyone", legal=False)
+async def register_page(request: web.Request, user: User | None) -> web.Response:
+    if user is not None:
         return _redirect("/")
     settings = request.app[SETTINGS]
-    versions = await legal.current_versions(request.app[DB])
+    versions = await legal_texts.current_versions(request.app[DB])
     return render(
         request,
         "register",
@@ -204,11 +173,12 @@ async def register_page(request: web.Request) -> web.Response:
     )
 
 
-@_page("/accept-legal", "Accept changed terms or privacy notice")
-async def accept_legal_page(request: web.Request) -> web.Response:
-    if request.get(USER) is None:
-        return _redirect("/login")
-    versions = await legal.current_versions(request.app[DB])
+@_route("/accept-legal", "Accept changed terms or privacy notice")
+@page(role="anyone", legal=False)
+async def accept_legal_page(request: web.Request, user: User | None) -> web.Response:
+    if user is None:
+        return _redirect("/login")  # no next=: after logging in, "/" asks for acceptance if it is still due
+    versions = await legal_texts.current_versions(request.app[DB])
     return render(
         request,
         "accept-legal",
@@ -218,20 +188,18 @@ async def accept_legal_page(request: web.Request) -> web.Response:
     )
 
 
-@_page("/problems/{id}", "A problem: statement, editor, run and submit")
-async def problem_page(request: web.Request) -> web.Response:
-    gated = await _gate(request)
-    if isinstance(gated, web.Response):
-        return gated
+@_route("/problems/{id}", "A problem: statement, editor, run and submit")
+@page(role="user")
+async def problem_page(request: web.Request, user: User) -> web.Response:
     problem_id = _path_id(request)
     try:
         if problem_id is None:
             raise NotFound("not_found", "no such problem")
-        row = await problems.readable_row(request.app[DB], gated, problem_id)
+        row = await problems.readable_row(request.app[DB], user, problem_id)
     except NotFound:
         return not_found(request)
     # The statement may show the problem's own assets by name (images, data files), nothing else.
-    assets = await files.list_assets(request.app[DB], request.app[SETTINGS], gated, problem_id)
+    assets = await problem_assets.list_assets(request.app[DB], request.app[SETTINGS], user, problem_id)
     language = LANGUAGES.get(row["language"])
     return render(
         request,
@@ -239,98 +207,83 @@ async def problem_page(request: web.Request) -> web.Response:
         row["title"],
         values={
             "id": row["id"],
-            "title": row["title"],
             "language": row["language"],
             "language_name": language.name if language else row["language"],
             "time_limit": f"{row['time_limit_ms'] / 1000:g}",
             "memory_limit": row["memory_limit_mb"],
-            "statement_html": markdown.render(row["statement"], {a["name"]: a["url"] for a in assets}),
+            # The one raw HTML value: markdown.render escapes the teacher's text itself.
+            "statement_html": Markup(markdown.render(row["statement"], {a["name"]: a["url"] for a in assets})),
         },
         main_class="wide",
     )
 
 
-@_page("/scratch", "Scratchpad: write and run code in any language")
-async def scratch_page(request: web.Request) -> web.Response:
-    gated = await _gate(request)
-    if isinstance(gated, web.Response):
-        return gated
+@_route("/scratch", "Scratchpad: write and run code in any language")
+@page(role="user")
+async def scratch_page(request: web.Request, user: User) -> web.Response:
     return render(request, "scratch", "Scratchpad", main_class="wide")
 
 
-@_page("/submissions", "The student's own submissions")
-async def submissions_page(request: web.Request) -> web.Response:
-    gated = await _gate(request)
-    if isinstance(gated, web.Response):
-        return gated
-    if gated.is_staff:
+@_route("/submissions", "The student's own submissions")
+@page(role="user")
+async def submissions_page(request: web.Request, user: User) -> web.Response:
+    if user.is_staff:
         return _redirect("/teach/submissions")
     return render(request, "submissions", "My submissions")
 
 
-@_page("/submissions/{id}", "One submission: code and results")
-async def submission_page(request: web.Request) -> web.Response:
-    gated = await _gate(request)
-    if isinstance(gated, web.Response):
-        return gated
+@_route("/submissions/{id}", "One submission: code and results")
+@page(role="user")
+async def submission_page(request: web.Request, user: User) -> web.Response:
     page_id = _path_id(request)
     if page_id is None:
         return not_found(request)
     return render(request, "submission", "Submission", values={"id": page_id}, main_class="wide")
 
 
-@_page("/teach", "Teacher's home: classes and problems")
-async def teach_page(request: web.Request) -> web.Response:
-    gated = await _gate(request, staff=True)
-    if isinstance(gated, web.Response):
-        return gated
+@_route("/teach", "Teacher's home: classes and problems")
+@page(role="staff")
+async def teach_page(request: web.Request, user: User) -> web.Response:
     return render(request, "teach-home", "Teaching")
 
 
-@_page("/teach/classes/{id}", "A class: roster, join code, gradebook")
-async def teach_class_page(request: web.Request) -> web.Response:
-    return await _class_page(request, "teach-class", "Class", "wide")
+@_route("/teach/classes/{id}", "A class: roster, join code, gradebook")
+@page(role="staff")
+async def teach_class_page(request: web.Request, user: User) -> web.Response:
+    return _class_page(request, "teach-class", "Class", "wide")
 
 
-@_page("/teach/classes/{id}/print", "A class's join code, ready to print")
-async def teach_class_print_page(request: web.Request) -> web.Response:
-    return await _class_page(request, "teach-class-print", "Join code", "print-page")
+@_route("/teach/classes/{id}/print", "A class's join code, ready to print")
+@page(role="staff")
+async def teach_class_print_page(request: web.Request, user: User) -> web.Response:
+    return _class_page(request, "teach-class-print", "Join code", "print-page")
 
 
-async def _class_page(request: web.Request, page: str, title: str, main_class: str) -> web.Response:
+def _class_page(request: web.Request, name: str, title: str, main_class: str) -> web.Response:
     """A teacher's page about one class; it carries the address students should open."""
-    gated = await _gate(request, staff=True)
-    if isinstance(gated, web.Response):
-        return gated
     page_id = _path_id(request)
     if page_id is None:
         return not_found(request)
     values = {"id": page_id, "address": student_address(request)}
-    return render(request, page, title, values=values, main_class=main_class)
+    return render(request, name, title, values=values, main_class=main_class)
 
 
-@_page("/teach/problems/new", "Create a problem")
-async def teach_new_problem_page(request: web.Request) -> web.Response:
-    gated = await _gate(request, staff=True)
-    if isinstance(gated, web.Response):
-        return gated
+@_route("/teach/problems/new", "Create a problem")
+@page(role="staff")
+async def teach_new_problem_page(request: web.Request, user: User) -> web.Response:
     return render(request, "teach-problem", "New problem", values=_limits(request, ""), main_class="wide")
 
 
-@_page("/teach/problems/{id}", "Edit a problem, check a solution, rejudge")
-async def teach_problem_page(request: web.Request) -> web.Response:
-    gated = await _gate(request, staff=True)
-    if isinstance(gated, web.Response):
-        return gated
+@_route("/teach/problems/{id}", "Edit a problem, check a solution, rejudge")
+@page(role="staff")
+async def teach_problem_page(request: web.Request, user: User) -> web.Response:
     page_id = _path_id(request)
     if page_id is None:
         return not_found(request)
     return render(request, "teach-problem", "Edit problem", values=_limits(request, page_id), main_class="wide")
 
 
-@_page("/teach/submissions", "Submissions of a teacher's problems, by problem, class or student")
-async def teach_submissions_page(request: web.Request) -> web.Response:
-    gated = await _gate(request, staff=True)
-    if isinstance(gated, web.Response):
-        return gated
+@_route("/teach/submissions", "Submissions of a teacher's problems, by problem, class or student")
+@page(role="staff")
+async def teach_submissions_page(request: web.Request, user: User) -> web.Response:
     return render(request, "teach-submissions", "Submissions", main_class="wide")

@@ -1,0 +1,29 @@
+"""Blobs are shared by content: one is unlinked only when no row (file, asset, picture, result) names it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import aiosqlite
+
+from appliance.blobs import BlobStore
+from appliance.store import files as file_store
+from appliance.upload_validation import Prepared
+
+
+async def discard_unused_blobs(conn: aiosqlite.Connection, blobs: BlobStore, digests: Sequence[str]) -> int:
+    """Unlink those of `digests` no row uses. Runs inside a write transaction: a row naming one of
+    them cannot be committed between the check and the unlink."""
+    unused = set(digests) - await file_store.referenced_blobs(conn, digests)
+    for digest in unused:
+        blobs.delete(digest)
+    return len(unused)
+
+
+async def ensure_blobs(blobs: BlobStore, items: Sequence[Prepared]) -> None:
+    """Inside the write transaction: a purge may have unlinked an identical orphan blob after our
+    put found it already there; restore it before a row names it."""
+    for item in items:
+        if not blobs.exists(item.digest):
+            await asyncio.to_thread(blobs.put, item.data)
