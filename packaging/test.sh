@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Run the whole test suite from a fresh checkout: environment, Docker engine, sandbox image,
-# lint, then every test. Extra arguments go to pytest.
+# Run the whole test suite from a fresh checkout: environment, Docker engine, browser, Node.js,
+# sandbox image, lint and format checks (Python, and ui/static with Prettier), then every test.
+# Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash packaging/venv.sh test
 bash packaging/ensure-docker.sh
 bash packaging/ensure-browser.sh
+bash packaging/ensure-node.sh
 .venv/bin/labrunner sandbox build
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+# --yes: fetch Prettier 3 from npm's registry without asking (cached after the first run).
+npx --yes prettier@3 --check ui/static
 .venv/bin/pytest "$@"

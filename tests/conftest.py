@@ -13,6 +13,7 @@ Fixtures
   on ``server`` that has accepted the current legal texts. ``LiveServer.make_user`` does the
   same on a server from ``server_factory``.
 - ``fast_passwords``: opt-in cheaper scrypt cost for accounts created during the test.
+- ``sandbox_ready``: the real sandbox, or a skip (a failure under CI): see tests/requirements.py.
 
 Clients
 -------
@@ -43,6 +44,7 @@ from aiohttp.test_utils import TestServer
 from multidict import CIMultiDictProxy
 
 from appliance.settings import Settings, load_settings
+from tests.requirements import require_sandbox
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PASSWORD = "correct-horse-battery"
@@ -327,6 +329,12 @@ def dump_db(db_path: Path, *, exclude: tuple[str, ...] = ()) -> dict[str, list[t
         return {table: sorted(conn.execute(f'SELECT * FROM "{table}"').fetchall(), key=repr) for table in tables}
     finally:
         conn.close()
+
+
+@pytest.fixture
+def sandbox_ready() -> None:
+    """The Docker engine and this checkout's sandbox image: else a skip, or a failure under CI."""
+    require_sandbox()
 
 
 @pytest.fixture

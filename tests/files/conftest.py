@@ -3,7 +3,7 @@
 `RecordingSandbox` stands in for Docker where a test only needs to see the ExecRequest a job
 produced (which files, with which bytes); its "program" prints a JSON map of the files it got,
 name → SHA-256. The one test that proves a real program reads an uploaded file uses the real
-Docker sandbox (`require_docker`).
+Docker sandbox (the `sandbox_ready` fixture: a skip, or a failure under CI).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import sqlite3
 import zipfile
 import zlib
@@ -198,25 +197,3 @@ def execute_sql(server: LiveServer, sql: str, params: tuple[Any, ...] = ()) -> N
 
 def blob_path(server: LiveServer, digest: str) -> Path:
     return server.settings.blob_dir / digest[:2] / digest[2:]
-
-
-def require_docker() -> None:
-    """The real sandbox, or a skip on a developer's machine and a FAILURE under CI."""
-    from runner import engine, image
-    from runner.executor import InfraError
-
-    try:
-        client = engine.connect(timeout_s=30)
-        try:
-            status = image.image_status(client)
-        finally:
-            client.close()
-    except InfraError as exc:
-        reason = f"no Docker engine ({exc.message})"
-    else:
-        if status == "present":
-            return
-        reason = f"the sandbox image is {status}: run `labrunner sandbox build`"
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; CI must run the sandbox tests", pytrace=False)
-    pytest.skip(reason)

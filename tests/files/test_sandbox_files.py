@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from tests.conftest import LiveServer
-from tests.files.conftest import PNG, require_docker, upload_ok
+from tests.files.conftest import PNG, upload_ok
 
 pytestmark = pytest.mark.docker
 
@@ -37,8 +37,7 @@ print("sprite", image.get_size())
 
 
 @pytest.fixture
-async def docker_server(server_factory: Callable[..., Awaitable[LiveServer]]) -> LiveServer:
-    require_docker()
+async def docker_server(server_factory: Callable[..., Awaitable[LiveServer]], sandbox_ready: None) -> LiveServer:
     return await server_factory()  # the appliance as it ships: the Docker sandbox
 
 

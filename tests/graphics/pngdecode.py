@@ -1,28 +1,28 @@
-"""A small PNG decoder for pixel checks: 8-bit RGB or RGBA, not interlaced, every filter type.
+"""PNG and APNG decoding for pixel checks, by Pillow: an oracle independent of the code under test
+(sandbox/graphics/png.py writes and checks the pictures; it never reads them back here).
 
-APNG files decode to their default image (the first frame); `frame_count` reads acTL.
+`decode` gives an APNG's default image (its first frame); `frames` gives every frame of an
+animation with its delay, and `frame_count` how many there are.
 """
 
 from __future__ import annotations
 
-import struct
-import zlib
+import io
 from dataclasses import dataclass
 
-from sandbox.graphics import png
-
-_CHANNELS = {png.COLOR_RGB: 3, png.COLOR_RGBA: 4}
+from PIL import Image
 
 
 @dataclass(frozen=True)
 class Picture:
     width: int
     height: int
-    channels: int
-    pixels: bytes  # rows top to bottom, no filter bytes
+    pixels: bytes  # 8-bit RGB, rows top to bottom
+    delay_ms: int | None = None  # an animation frame's, as the file says
 
     def rgb(self, x: int, y: int) -> tuple[int, int, int]:
-        at = (y * self.width + x) * self.channels
+        assert 0 <= x < self.width and 0 <= y < self.height, (x, y, self.width, self.height)
+        at = (y * self.width + x) * 3
         red, green, blue = self.pixels[at : at + 3]
         return red, green, blue
 
@@ -31,45 +31,35 @@ def close(got: tuple[int, int, int], want: tuple[int, int, int], tolerance: int 
     return all(abs(g - w) <= tolerance for g, w in zip(got, want, strict=True))
 
 
-def _paeth(a: int, b: int, c: int) -> int:
-    p = a + b - c
-    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-    if pa <= pb and pa <= pc:
-        return a
-    return b if pb <= pc else c
+def _open(data: bytes) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as checked:
+        assert checked.format == "PNG", checked.format
+        checked.verify()  # every chunk's CRC, as a browser would refuse a damaged file
+    return Image.open(io.BytesIO(data))
+
+
+def _picture(image: Image.Image, delay_ms: int | None = None) -> Picture:
+    converted = image.convert("RGB")
+    return Picture(converted.width, converted.height, converted.tobytes(), delay_ms)
 
 
 def decode(data: bytes) -> Picture:
-    header = png.read_header(data)
-    assert header.bit_depth == 8 and not header.interlaced, header
-    channels = _CHANNELS[header.color_type]
-    raw = zlib.decompress(b"".join(body for kind, body in png.chunks(data) if kind == b"IDAT"))
-    stride = header.width * channels
-    out = bytearray()
-    previous = bytearray(stride)
-    pos = 0
-    for _ in range(header.height):
-        kind, line = raw[pos], bytearray(raw[pos + 1 : pos + 1 + stride])
-        pos += 1 + stride
-        for i in range(stride if kind else 0):  # filter 0: the row is as stored
-            left = line[i - channels] if i >= channels else 0
-            up = previous[i]
-            upper_left = previous[i - channels] if i >= channels else 0
-            if kind == 1:
-                line[i] = (line[i] + left) & 0xFF
-            elif kind == 2:
-                line[i] = (line[i] + up) & 0xFF
-            elif kind == 3:
-                line[i] = (line[i] + (left + up) // 2) & 0xFF
-            elif kind == 4:
-                line[i] = (line[i] + _paeth(left, up, upper_left)) & 0xFF
-        out += line
-        previous = line
-    return Picture(header.width, header.height, channels, bytes(out))
+    """The picture a viewer shows first (an APNG's default image)."""
+    with _open(data) as image:
+        return _picture(image)
+
+
+def frames(data: bytes) -> list[Picture]:
+    """Every frame of an APNG (one for a still), each with its delay."""
+    out = []
+    with _open(data) as image:
+        for index in range(getattr(image, "n_frames", 1)):
+            image.seek(index)
+            duration = image.info.get("duration")
+            out.append(_picture(image, None if duration is None else round(duration)))
+    return out
 
 
 def frame_count(data: bytes) -> int:
-    for kind, body in png.chunks(data):
-        if kind == b"acTL":
-            return int(struct.unpack(">I", body[:4])[0])
-    return 1
+    with _open(data) as image:
+        return int(getattr(image, "n_frames", 1))

@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import ApiClient, LiveServer
 from tests.core.test_leak import fill, get_paths
 from tests.graphics.pngdecode import close, decode
-from tests.runner.conftest import require_sandbox
+from tests.requirements import require_sandbox
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
 WAIT = {"wait": "30"}

@@ -3,7 +3,6 @@ right verdict, and what it drew comes back — checked pixel by pixel, not just 
 
 from __future__ import annotations
 
-from sandbox.graphics import png
 from tests.graphics.conftest import WALL_S, Draw, labels
 from tests.graphics.pngdecode import close, decode, frame_count
 
@@ -191,8 +190,8 @@ print(n > 100)
     stills = drawn.stills()
     assert len(stills) <= 6 and len(drawn.outcome.images) <= 7
     for still in stills:
-        header = png.read_header(still)
-        assert (header.width, header.height) == (400, 300)  # shrunk to the largest side, in proportion
+        picture = decode(still)
+        assert (picture.width, picture.height) == (400, 300)  # shrunk to the largest side, in proportion
     assert drawn.seconds < WALL_S + SLACK_S
 
 

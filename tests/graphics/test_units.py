@@ -23,7 +23,7 @@ from runner.sandbox_settings import SandboxSettings
 from sandbox import protocol
 from sandbox.graphics import png, shim, xwd
 from sandbox.harness import graphics as harness_graphics
-from tests.graphics.pngdecode import decode, frame_count
+from tests.graphics.pngdecode import decode, frame_count, frames
 
 
 def solid(width: int, height: int, color: tuple[int, int, int]) -> bytes:
@@ -54,14 +54,19 @@ def test_damaged_pngs_are_refused(damage: Callable[[bytes], bytes]) -> None:
 
 
 def test_frames_become_an_apng_without_recompression() -> None:
-    frames = [solid(8, 6, color) for color in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
-    movie = png.animate([png.Frame(f, 100) for f in frames])
+    colors = ((255, 0, 0), (0, 255, 0), (0, 0, 255))
+    stills = [solid(8, 6, color) for color in colors]
+    movie = png.animate([png.Frame(f, delay) for f, delay in zip(stills, (100, 250, 100), strict=True)])
     assert png.read_header(movie).animated and frame_count(movie) == 3
     assert decode(movie).rgb(0, 0) == (255, 0, 0)  # the default image is the first frame
+    played = frames(movie)  # as a viewer plays it, every frame whole, in order, for its time
+    assert [(p.width, p.height, p.rgb(0, 0), p.rgb(7, 5), p.delay_ms) for p in played] == [
+        (8, 6, color, color, delay) for color, delay in zip(colors, (100, 250, 100), strict=True)
+    ]
     kinds = [kind for kind, _ in png.chunks(movie)]
     assert kinds.count(b"fcTL") == 3 and kinds.count(b"fdAT") == 2
     with pytest.raises(ValueError):
-        png.animate([png.Frame(frames[0], 100), png.Frame(solid(9, 6, (0, 0, 0)), 100)])
+        png.animate([png.Frame(stills[0], 100), png.Frame(solid(9, 6, (0, 0, 0)), 100)])
 
 
 def _xwd(width: int, height: int, pixel: Callable[[int, int], tuple[int, int, int]]) -> bytes:

@@ -124,11 +124,18 @@ def _runner(db: Database, blobs: BlobStore, executor: ScriptedExecutor, probe: o
     return Runner(store, blobs, factory, settings, **extra)  # type: ignore[arg-type]
 
 
+def _shout(request: ExecRequest) -> ExecResult:
+    return ExecResult(None, [TestOutcome(t.name, "ok", 0, t.stdin.upper(), b"", 5) for t in request.tests])
+
+
 async def test_grades_against_expected_outputs_outside_the_sandbox(env) -> None:  # type: ignore[no-untyped-def]
     _, db, blobs, user = env
-    problem = await _problem(db, user.id, [("1\n", "1\n"), ("2\n", "3\n")])
+    # The program prints its input in capitals: right on the first test, wrong on the second.
+    # Each expected output is text found in nothing else the job holds.
+    expected = ("TIC-7F3A", "TOE-7F3A")
+    problem = await _problem(db, user.id, [("tic-7f3a\n", f"{expected[0]}\n"), ("tac-7f3a\n", f"{expected[1]}\n")])
     job = await _enqueue(db, user, problem)
-    executor = ScriptedExecutor([])
+    executor = ScriptedExecutor([_shout])
     runner = _runner(db, blobs, executor)
     await runner.start()
     try:
@@ -137,10 +144,13 @@ async def test_grades_against_expected_outputs_outside_the_sandbox(env) -> None:
         await runner.stop()
     row = await job_store.get(db, job)
     assert row["status"] == "done" and row["verdict"] == "wrong_answer" and row["score"] == 50.0
-    # Expected outputs never travel to the executor.
+    # Expected outputs never travel to the executor: their bytes are in no field of the request.
     sent = executor.requests[0]
-    assert [t.stdin for t in sent.tests] == [b"1\n", b"2\n"]
-    assert "expected" not in repr(sent)
+    assert [t.stdin for t in sent.tests] == [b"tic-7f3a\n", b"tac-7f3a\n"]
+    sent_bytes = repr(sent).encode() + sent.code.encode() + b"".join(t.stdin for t in sent.tests)
+    sent_bytes += b"".join(f.data for f in sent.files)
+    for output in expected:
+        assert output.encode() not in sent_bytes, f"{output!r} was sent to the executor"
     tests = await job_store.tests_full(db, job)
     assert [t["verdict"] for t in tests] == ["accepted", "wrong_answer"]
 

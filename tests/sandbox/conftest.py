@@ -1,8 +1,8 @@
 """Fixtures for the sandbox tests: a real Docker engine and the built sandbox image.
 
 Where either is missing, the integration tests skip on a developer's machine but FAIL under CI
-(the environment variable CI is set): CI must never pass by skipping the sandbox. Set them up
-with `packaging/ensure-docker.sh` and `labrunner sandbox build`.
+(the environment variable CI is set): CI must never pass by skipping the sandbox (see
+tests/requirements.py). Set them up with `packaging/ensure-docker.sh` and `labrunner sandbox build`.
 
 Every test runs on its own executor whose containers carry this session's instance label, and
 checks after every job that none of them is left behind.
@@ -19,11 +19,12 @@ from typing import TypeVar
 import docker
 import pytest
 
-from runner import engine, image
+from runner import engine
 from runner.docker_executor import DockerExecutor
-from runner.executor import ExecRequest, ExecResult, InfraError, InputFile, TestInput
+from runner.executor import ExecRequest, ExecResult, InputFile, TestInput
 from runner.sandbox_container import LABEL_INSTANCE
 from runner.sandbox_settings import SandboxSettings
+from tests.requirements import require_sandbox
 
 INSTANCE = f"pytest-{os.getpid()}"
 SANDBOX_UID = 65432
@@ -32,21 +33,10 @@ Run = Callable[..., Awaitable[ExecResult]]
 T = TypeVar("T")
 
 
-def _unavailable(message: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{message}; CI must run the sandbox tests", pytrace=False)
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[docker.DockerClient]:
-    try:
-        client = engine.connect(timeout_s=30)
-        status = image.image_status(client)
-    except InfraError as exc:
-        _unavailable(f"no Docker engine ({exc.message}): run packaging/ensure-docker.sh")
-    if status != "present":
-        _unavailable(f"the sandbox image {image.expected_ref()} is {status}: run `labrunner sandbox build`")
+    require_sandbox()
+    client = engine.connect(timeout_s=30)
     yield client
     client.close()
 

@@ -1,8 +1,9 @@
 """Browser tests: Debian's Chromium driven by Playwright (async API, so it shares the event loop of
 the in-process test server from tests/conftest.py).
 
-Without Chromium (or, for tests that run code, the Docker sandbox) a test fails when CI is set
-and is skipped otherwise. Screenshots go to test-artifacts/ui/ for people to look at.
+Without Chromium (or, for tests that run code, the Docker sandbox: the ``sandbox_ready`` fixture)
+a test fails when CI is set and is skipped otherwise (tests/requirements.py). Screenshots go to
+test-artifacts/ui/ for people to look at.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 
 from runner.executor import ExecRequest, ExecResult, TestOutcome
 from tests.conftest import REPO_ROOT, ApiClient, LiveServer
+from tests.requirements import unavailable
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -31,12 +33,6 @@ CHROMIUM_ARGS = [
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "ui"
 LAPTOP = {"width": 1366, "height": 768}
 TABLET = {"width": 768, "height": 1024}
-
-
-def missing(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 class NoExecutor:
@@ -189,7 +185,7 @@ class NetworkLog:
 @pytest.fixture
 def chromium() -> Path:
     if not CHROMIUM.exists():
-        missing("Debian's chromium is not installed: run packaging/ensure-browser.sh")
+        unavailable("Debian's chromium is not installed: run packaging/ensure-browser.sh")
     return CHROMIUM
 
 
@@ -214,10 +210,3 @@ def shot() -> Callable[..., Any]:
         return path
 
     return take
-
-
-@pytest.fixture
-def sandbox_ready() -> None:
-    from tests.runner.conftest import require_sandbox
-
-    require_sandbox()
