@@ -14,9 +14,10 @@ it, so nothing after it is believed.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from runner import engine
+from runner.cgroup_meter import TestUsage
 from runner.executor import InfraError
 from runner.sandbox_job import Ending, JobPlan, Transcript
 from sandbox import protocol
@@ -68,7 +69,10 @@ class LineSplitter:
 class TranscriptBuilder:
     """Collects one job's events from raw attach-stream bytes, within the plan's bounds."""
 
-    def __init__(self, plan: JobPlan) -> None:
+    def __init__(self, plan: JobPlan, measure: Callable[[], TestUsage | None] | None = None) -> None:
+        """measure(): what the container's cgroup counted for the test just reported."""
+        self._measure = measure
+        self.usages: list[TestUsage | None] = []
         self._max_bytes = plan.max_transcript_bytes
         self._received = 0
         self._demux = StreamDemux()
@@ -99,6 +103,8 @@ class TranscriptBuilder:
                     except protocol.ProtocolError as exc:
                         raise InfraError(engine.SANDBOX_PROTOCOL, f"the sandbox broke the protocol: {exc}") from exc
                     self.events.append(event)
+                    if isinstance(event, protocol.TestReport):
+                        self.usages.append(self._measure() if self._measure else None)
                     if (index := self._order.input_wanted()) is not None:
                         self.inputs_wanted.append(index)
                     if isinstance(event, protocol.Done | protocol.Failure):
@@ -106,7 +112,7 @@ class TranscriptBuilder:
         return None
 
     def finish(self, ending: Ending) -> Transcript:
-        return Transcript(events=list(self.events), ending=ending, harness_stderr=bytes(self.harness_stderr))
+        return Transcript(list(self.events), ending, bytes(self.harness_stderr), list(self.usages))
 
 
 class _Order:

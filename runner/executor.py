@@ -44,9 +44,11 @@ class ExecRequest:
     files: list[InputFile] = field(default_factory=list)
     time_limit_ms: int = 2000  # per test, CPU and wall (wall = multiple of CPU, see settings)
     memory_limit_mb: int = 256  # per test
-    # Run headless with the graphics shim, pictures captured, under the graphical wall time
-    # (Python only; other languages run as usual).
+    # Run headless with the graphics shim, pictures captured (Python only; other languages run as
+    # usual), under the graphical wall time unless graphical_time is False: a graphical program the
+    # teacher did not ask for keeps the problem's time limit.
     graphical: bool = False
+    graphical_time: bool = True
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from docker.types import LogConfig, Ulimit
 
 from runner import engine, image
 from runner.attach_stream import TranscriptBuilder
+from runner.cgroup_meter import CgroupMeter
 from runner.executor import InfraError
 from runner.sandbox_job import JobPlan, Transcript
 from runner.sandbox_settings import MiB, SandboxSettings
@@ -34,6 +35,38 @@ LABEL_SANDBOX = "labrunner.sandbox"
 LABEL_INSTANCE = "labrunner.instance"
 _RECV_BYTES = 256 * 1024
 CGROUP_DIR = "/sys/fs/cgroup"
+# Docker's own list (what it masks when none is given), then the machine-wide counters a program
+# can move at will and a later job could read back: memory and paging statistics (vmstat's
+# pglazyfree carried a hidden input exactly from one job to the next), CPU and interrupt counts,
+# load, pressure. A masked file reads as empty.
+MASKED_PATHS = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/proc/vmstat",
+    "/proc/meminfo",
+    "/proc/zoneinfo",
+    "/proc/buddyinfo",
+    "/proc/pagetypeinfo",
+    "/proc/slabinfo",
+    "/proc/vmallocinfo",
+    "/proc/swaps",
+    "/proc/stat",
+    "/proc/schedstat",
+    "/proc/interrupts",
+    "/proc/softirqs",
+    "/proc/diskstats",
+    "/proc/loadavg",
+    "/proc/pressure",
+    "/proc/sys/fs",
+]
 _T = TypeVar("_T")
 
 
@@ -44,6 +77,7 @@ class Sandbox:
     sock_owner: Any  # the SDK object the socket belongs to: dropping it would close the socket
     started_at: float  # time.monotonic()
     memory_bytes: int
+    meter: CgroupMeter | None  # the host's view of its cgroup; None where the host cannot read it
 
 
 @functools.cache
@@ -69,7 +103,7 @@ class Launcher:
     def _host_config(self, memory_bytes: int) -> dict[str, Any]:
         s = self._settings
         uid, _, gid = s.user.partition(":")
-        return self._api.create_host_config(
+        config = self._api.create_host_config(
             network_mode="none",
             cap_drop=["ALL"],
             security_opt=["no-new-privileges", f"seccomp={seccomp_profile()}"],
@@ -101,6 +135,9 @@ class Launcher:
             log_config=LogConfig(type="none"),
             runtime=s.runtime,
         )
+        # The SDK has no argument for it; the engine's API takes it and replaces its own list.
+        config["MaskedPaths"] = MASKED_PATHS
+        return config
 
     def _launch_blocking(self, memory_bytes: int) -> Sandbox:
         container = self._api.create_container(
@@ -126,7 +163,12 @@ class Launcher:
             raise
         sock = getattr(owner, "_sock", owner)  # the SDK hands back a SocketIO around the socket
         sock.setblocking(False)
-        return Sandbox(container_id, sock, owner, time.monotonic(), memory_bytes)
+        meter = None
+        try:
+            meter = CgroupMeter.find(self._api.inspect_container(container_id)["State"]["Pid"])
+        except docker.errors.DockerException as exc:
+            log.warning("no cgroup meter for sandbox %s: %s", container_id[:12], exc)
+        return Sandbox(container_id, sock, owner, time.monotonic(), memory_bytes, meter)
 
     async def launch(self, memory_bytes: int) -> Sandbox:
         """A started container waiting for its job. Safe to cancel: a container that comes up after
@@ -162,7 +204,8 @@ class Launcher:
         """Send the job, collect the events until the harness's last word, end of stream, or the
         plan's deadline, whichever comes first."""
         loop = asyncio.get_running_loop()
-        transcript = TranscriptBuilder(plan)
+        meter = sandbox.meter
+        transcript = TranscriptBuilder(plan, meter.finish if meter else None)
         try:
             async with asyncio.timeout(plan.deadline_s):
                 await loop.sock_sendall(sandbox.sock, plan.frame)
@@ -174,6 +217,8 @@ class Launcher:
                         if index == 0 and sandbox.memory_bytes != plan.run_memory_bytes:
                             # Compiling is over: the program gets its own budget, not the compiler's.
                             await self.resize(sandbox, plan.run_memory_bytes)
+                        if meter:
+                            meter.start()
                         await loop.sock_sendall(sandbox.sock, protocol.encode_input(plan.inputs[index]))
             return transcript.finish("eof")
         except TimeoutError:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Literal, cast
 
 from runner import engine, graphics
+from runner.cgroup_meter import TestUsage
 from runner.executor import CompileOutcome, ExecRequest, ExecResult, Image, InfraError, TestOutcome, TestStatus
 from runner.languages import LANGUAGES
 from runner.sandbox_settings import MiB, SandboxSettings
@@ -67,6 +68,10 @@ class JobPlan:
     deadline_s: float  # for the whole job, from the moment the job is sent
     max_transcript_bytes: int  # all the harness may legitimately write for this job
     max_event_bytes: int  # its longest possible line
+    # What the harness itself may add during a test to the cgroup's figures for it: holding and
+    # encoding the program's output (memory), setting up and reporting the test (CPU).
+    test_memory_slack_bytes: int = 0
+    test_cpu_slack_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,8 @@ class Transcript:
     events: list[protocol.Event]
     ending: Ending
     harness_stderr: bytes  # the harness's own stderr, capped: diagnostics only
+    # What the container's cgroup counted during each reported test, in order; None without a meter.
+    usages: list[TestUsage | None] = dataclasses.field(default_factory=list)
 
 
 def _wall_ms(cpu_ms: int, settings: SandboxSettings) -> int:
@@ -120,8 +127,9 @@ def plan_job(request: ExecRequest, settings: SandboxSettings) -> JobPlan:
             max_image_bytes=settings.graphics_max_image_bytes,
             display=graphics.needs_display(request.code),
         )
-        wall_ms = round(settings.graphical_wall_time_s * 1000)
-        run_limits = dataclasses.replace(run_limits, cpu_ms=wall_ms + _GRAPHICAL_CPU_SLACK_MS, wall_ms=wall_ms)
+        if request.graphical_time:
+            wall_ms = round(settings.graphical_wall_time_s * 1000)
+            run_limits = dataclasses.replace(run_limits, cpu_ms=wall_ms + _GRAPHICAL_CPU_SLACK_MS, wall_ms=wall_ms)
     job = protocol.Job(
         key=secrets.token_bytes(protocol.KEY_BYTES),
         source_name=language.source_name,
@@ -168,6 +176,9 @@ def plan_job(request: ExecRequest, settings: SandboxSettings) -> JobPlan:
         deadline_s=(compile_wall + len(job.tests) * test_ms + settings.job_slack_ms) / 1000,
         max_transcript_bytes=compile_event + len(job.tests) * text_event + all_images + _TRANSCRIPT_SLACK,
         max_event_bytes=max(text_event + event_images, compile_event),
+        # The virtual display and the pictures' files count too, for a graphical program.
+        test_memory_slack_bytes=(settings.harness_test_memory_mb + extra_mb) * MiB + 3 * (text_event + event_images),
+        test_cpu_slack_ms=settings.harness_test_cpu_ms,
     )
 
 
@@ -216,25 +227,50 @@ def to_result(plan: JobPlan, transcript: Transcript, oom_killed: bool) -> ExecRe
             return ExecResult(compile_outcome, [])
 
     images = _checked_images(reports, job.graphics)
+    usages = [*transcript.usages, *[None] * (len(reports) - len(transcript.usages))]
     tests = [
-        TestOutcome(
-            name=r.name,
-            status=cast(TestStatus, r.status),  # decode_event checked it is one of them
-            exit_code=r.exit_code,
-            stdout=r.stdout,
-            stderr=r.stderr,
-            time_ms=r.time_ms,
-            truncated=r.truncated,
-            signal=r.signal,
-            images=test_images,
+        _measured(
+            TestOutcome(
+                name=r.name,
+                status=cast(TestStatus, r.status),  # decode_event checked it is one of them
+                exit_code=r.exit_code,
+                stdout=r.stdout,
+                stderr=r.stderr,
+                time_ms=r.time_ms,
+                truncated=r.truncated,
+                signal=r.signal,
+                images=test_images,
+            ),
+            usage,
+            plan,
         )
-        for r, test_images in zip(reports, images, strict=True)
+        for r, test_images, usage in zip(reports, images, usages, strict=True)
     ]
     tests += [
         TestOutcome(name=name, status=status, exit_code=None, stdout=b"", stderr=f"[{reason}]\n".encode(), time_ms=0)
         for name in job.tests[len(reports) :]
     ]
     return ExecResult(compile_outcome, tests)
+
+
+def _measured(test: TestOutcome, usage: TestUsage | None, plan: JobPlan) -> TestOutcome:
+    """The test judged again on what the container's cgroup counted during it, which sees what the
+    harness cannot: an OOM kill of any process, the memory of all processes and tmpfs files
+    together, the CPU of processes nobody reaped. Only ever a stricter verdict; and it is this
+    test's own count, so nothing another test did can change it."""
+    if usage is None or test.status == "output_limit":
+        return test
+    limits = plan.job.run.limits
+    if usage.oom_kills > 0 or usage.memory_bytes > limits.memory_bytes + plan.test_memory_slack_bytes:
+        if test.status != "memory_limit":
+            note = "[the program used more memory than its limit allows]\n"
+            return dataclasses.replace(test, status="memory_limit", stderr=test.stderr + note.encode())
+        return test
+    cpu_ms = usage.cpu_ms - plan.test_cpu_slack_ms
+    if plan.job.graphics is None and test.status != "time_limit" and cpu_ms > limits.cpu_ms:
+        note = "[the program used more CPU time than its limit allows]\n"
+        return dataclasses.replace(test, status="time_limit", time_ms=cpu_ms, stderr=test.stderr + note.encode())
+    return test
 
 
 def _checked_images(reports: list[protocol.TestReport], limits: protocol.Graphics | None) -> list[list[Image]]:

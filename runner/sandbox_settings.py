@@ -36,6 +36,11 @@ class SandboxSettings:
     # Memory for the harness itself (Python, one test's output) on top of the program's; the job's
     # own size is added per job.
     harness_memory_mb: int = 64
+    # What the harness itself may add to the cgroup's figures of one test (the host judges a
+    # test's memory and CPU on those): its own allocations while it holds the program's output,
+    # and the CPU of setting up, watching and reporting the test.
+    harness_test_memory_mb: int = 16
+    harness_test_cpu_ms: int = 250
     open_files: int = 256  # nofile, per process
     file_size_mb: int = 32  # fsize: the largest file a program may write
 

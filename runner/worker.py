@@ -225,6 +225,9 @@ class Runner:
                 time_limit_ms=spec.time_limit_ms,
                 memory_limit_mb=spec.memory_limit_mb,
                 graphical=graphics.is_graphical(job.language, job.code) if spec.graphical is None else spec.graphical,
+                # Only a teacher's word (or a student's own run) buys the graphical wall time: an
+                # import in dead code must not lift a problem's time limit.
+                graphical_time=job.kind == "run" or spec.graphical is True,
             )
             executor = await self._executors.acquire()
             try:

@@ -48,9 +48,8 @@ def run_job(job: Job, next_input: Callable[[], bytes]) -> Iterator[Event]:
             allowance = image_budget // (len(job.tests) - index)
             session = graphics.start(job.graphics, index, allowance, job.run.limits.wall_ms)
             env = {**job.env, **session.env}
-        oom_kills = kernel_oom_kills()
         outcome = process.run(job.run.argv, cwd=RUN_DIR, env=env, stdin=stdin, limits=job.run.limits)
-        status = classify(outcome, job.run.limits, job.memory_markers, kernel_oom_kills() > oom_kills)
+        status = classify(outcome, job.run.limits, job.memory_markers)
         images: list[protocol.Image] = []
         notes: list[str] = []
         if session is not None:
@@ -64,6 +63,9 @@ def run_job(job: Job, next_input: Callable[[], bytes]) -> Iterator[Event]:
                 # the result, judged like a program that ended by itself.
                 status = protocol.STATUS_OK
                 notes.append(f"stopped after {job.run.limits.wall_ms / 1000:g} s — here is what it drew")
+        # Nothing of this test stays while it is reported: the host measures the next test's
+        # memory from a clean container.
+        workspace.reset_scratch()
         yield TestReport(
             name=name,
             status=status,
@@ -120,28 +122,12 @@ def killed_by_kernel(outcome: process.Outcome, limits: Limits) -> bool:
     )
 
 
-def kernel_oom_kills() -> int:
-    """OOM kills on the whole machine so far (the container's own counter is hidden from it)."""
-    try:
-        with open("/proc/vmstat", "rb") as vmstat:
-            for line in vmstat:
-                if line.startswith(b"oom_kill "):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def classify(outcome: process.Outcome, limits: Limits, memory_markers: tuple[str, ...], oom_kill_seen: bool) -> str:
-    """The test status: the limit that stopped the program, else how it ended.
-
-    oom_kill_seen: the kernel killed a process somewhere while the program ran. A program that
-    then hung until its wall time was most likely waiting for a child the OOM killer took; the
-    counter is the machine's, so it settles only that case, never a program that ended by itself.
-    """
+def classify(outcome: process.Outcome, limits: Limits, memory_markers: tuple[str, ...]) -> str:
+    """The test status: the limit that stopped the program, else how it ended. (The host judges
+    again on the cgroup's counts, which see OOM kills of any process and the CPU of all.)"""
     if outcome.output_exceeded:
         return protocol.STATUS_OUTPUT_LIMIT
-    if killed_by_kernel(outcome, limits) or (outcome.wall_exceeded and oom_kill_seen):
+    if killed_by_kernel(outcome, limits):
         return protocol.STATUS_MEMORY_LIMIT
     if outcome.wall_exceeded:
         return protocol.STATUS_TIME_LIMIT

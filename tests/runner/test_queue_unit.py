@@ -492,3 +492,25 @@ async def test_expired_full_outputs_and_their_unshared_blobs_are_purged(env) -> 
         "tests": 0,
         "blobs": 0,
     }
+
+
+async def test_only_the_teachers_word_buys_a_submission_the_graphical_wall_time(env) -> None:  # type: ignore[no-untyped-def]
+    # An import in dead code makes a program graphical (its pictures are captured), but must not
+    # lift the problem's time limit to the graphical wall time; a run (no teacher's limit) and a
+    # problem marked graphical get it.
+    _, db, blobs, user = env
+    code = "if False:\n    import turtle\nprint(input())\n"
+    unmarked = await _problem(db, user.id, [("a\n", "a\n")])
+    marked = await _problem(db, user.id, [("a\n", "a\n")])
+    await db.execute("UPDATE problems SET graphical = 1 WHERE id = ?", (marked,))
+    jobs = [await _enqueue(db, user, unmarked, code), await _enqueue(db, user, marked, code + "#")]
+    jobs.append(await _enqueue(db, user, None, code + "##"))
+    executor = ScriptedExecutor([])
+    runner = _runner(db, blobs, executor, workers=1)
+    await runner.start()
+    try:
+        await _drain(runner, db, jobs)
+    finally:
+        await runner.stop()
+    flags = {request.code: (request.graphical, request.graphical_time) for request in executor.requests}
+    assert flags == {code: (True, False), code + "#": (True, True), code + "##": (True, True)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from runner.cgroup_meter import TestUsage
 from runner.executor import ExecRequest, InfraError
 from runner.sandbox_job import PROGRAM_ENV, JobPlan, Transcript, plan_job, to_result
 from runner.sandbox_settings import MiB, SandboxSettings
@@ -137,3 +138,23 @@ def test_a_tampered_transcript_is_the_programs_doing(python_plan: JobPlan) -> No
     assert [t.status for t in result.tests] == ["ok", "runtime_error"]
     assert b"interfered with the sandbox" in result.tests[1].stderr
     assert result.tests[1].stdout == b""
+
+
+@pytest.mark.parametrize(
+    ("reported", "usage", "status"),
+    [
+        ("ok", TestUsage(cpu_ms=10, memory_bytes=1 << 20, oom_kills=0), "ok"),
+        ("ok", TestUsage(cpu_ms=10, memory_bytes=1 << 20, oom_kills=1), "memory_limit"),
+        ("time_limit", TestUsage(cpu_ms=10, memory_bytes=1 << 20, oom_kills=1), "memory_limit"),
+        ("ok", TestUsage(cpu_ms=10, memory_bytes=2 << 30, oom_kills=0), "memory_limit"),
+        ("runtime_error", TestUsage(cpu_ms=60_000, memory_bytes=0, oom_kills=0), "time_limit"),
+        ("output_limit", TestUsage(cpu_ms=60_000, memory_bytes=2 << 30, oom_kills=3), "output_limit"),
+    ],
+)
+def test_the_cgroups_count_only_ever_makes_a_verdict_stricter(
+    python_plan: JobPlan, reported: str, usage: TestUsage, status: str
+) -> None:
+    events = (report("run"), report("run", reported), protocol.Done())
+    transcript = Transcript(list(events), "done", b"", [None, usage])
+    first, second = to_result(python_plan, transcript, False).tests
+    assert (first.status, second.status) == ("ok", status)

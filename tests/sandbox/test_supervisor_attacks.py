@@ -10,13 +10,16 @@ cgroup's pids.events. Every attempt is made in every language that can make it.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from textwrap import dedent
 
+import docker
 import pytest
 
+from runner.docker_executor import DockerExecutor
 from runner.executor import ExecResult
-from tests.sandbox.conftest import Run
+from tests.sandbox.conftest import Run, assert_nothing_left, one_test
 
 pytestmark = pytest.mark.docker
 
@@ -314,7 +317,7 @@ MANY_CHILDREN_C = dedent("""
             if (fork() == 0) {
                 char *block = malloc(8 << 20);
                 memset(block, i + 1, 8 << 20);
-                write(p[1], "x", 1);
+                write(p[1], block + 12345, 1);  /* uses the block: not optimised away */
                 pause();
             }
         }
@@ -381,3 +384,107 @@ async def test_system_calls_no_program_needs_are_refused(run: Run) -> None:
     result = await run(probe)
     expected = sorted({name: 1 for name in ("io_uring_setup", "ptrace", "readahead", "fadvise64", "mincore")}.items())
     assert result.tests[0].stdout == f"{expected}\n".encode(), result.tests[0]
+
+
+async def test_machine_wide_counters_read_as_empty(run: Run) -> None:
+    # The second review moved a hidden input exactly from one job to the next through
+    # /proc/vmstat's pglazyfree (madvise(MADV_FREE) on N pages adds N).
+    probe = dedent("""
+        import os
+        paths = ['/proc/vmstat', '/proc/meminfo', '/proc/stat', '/proc/zoneinfo', '/proc/loadavg',
+                 '/proc/diskstats', '/proc/interrupts', '/proc/sys/fs/file-nr']
+        sizes = {}
+        for path in paths:
+            try:
+                sizes[path] = len(open(path).read())
+            except OSError as exc:
+                sizes[path] = exc.errno
+        print(sizes)
+    """)
+    [test] = (await run(probe)).tests
+    sizes = eval(test.stdout)  # a dict literal the program printed
+    assert all(size in (0, 2, 13) for size in sizes.values()), sizes  # empty, or no such file / denied
+    assert sizes["/proc/vmstat"] == 0 and sizes["/proc/meminfo"] == 0, sizes
+
+
+async def test_cpu_of_children_nobody_reaps_still_counts(run: Run) -> None:
+    # A parent that ignores SIGCHLD has its children reaped by the kernel: their CPU time reaches
+    # no one's rusage. The host reads the container's own CPU count for the test.
+    orphaned = dedent("""
+        import os, signal, time
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+        for _ in range(3):
+            if os.fork() == 0:
+                started = time.process_time()
+                while time.process_time() - started < 0.7:
+                    pass
+                os._exit(0)
+            time.sleep(0.75)
+        print('done')
+    """)
+    [test] = (await run(orphaned, time_limit_ms=1000)).tests
+    assert test.status == "time_limit" and test.time_ms >= 1500, test
+
+
+@pytest.mark.parametrize(
+    ("language", "code"),
+    [
+        ("python", "block = bytearray(150 << 20)\nblock[::4096] = b'x' * len(block[::4096])\nprint('held')\n"),
+        (
+            "c",
+            dedent("""
+                #include <stdio.h>
+                #include <stdlib.h>
+                #include <string.h>
+                #include <sys/wait.h>
+                #include <unistd.h>
+                int main(void) {
+                    int p[2];
+                    char got[3];
+                    pipe(p);
+                    for (int i = 0; i < 3; i++) {
+                        if (fork() == 0) {
+                            char *block = malloc(20 << 20);
+                            memset(block, 1, 20 << 20);
+                            write(p[1], block + 12345, 1);  /* uses the block: not optimised away */
+                            sleep(1);
+                            _exit(0);
+                        }
+                    }
+                    for (int n = 0; n < 3;) n += read(p[0], got, 3 - n);
+                    while (wait(NULL) > 0) {}
+                    puts("held");
+                    return 0;
+                }
+            """),
+        ),
+    ],
+)
+async def test_memory_past_the_limit_is_memory_limit_even_when_the_program_ends_well(
+    run: Run, language: str, code: str
+) -> None:
+    # The container keeps room for the harness on top of the program's budget; a program that
+    # fills that room (one big process, or several each under RLIMIT_AS) is past its limit.
+    limit = 64 if language == "python" else 16
+    [test] = (await run(code, language, memory_limit_mb=limit, time_limit_ms=2000)).tests
+    assert test.status == "memory_limit", test
+
+
+async def test_a_graphical_import_the_teacher_did_not_ask_for_keeps_the_time_limit(
+    executor: DockerExecutor, docker_client: docker.DockerClient
+) -> None:
+    burn = dedent("""
+        if False:
+            import turtle
+        import time
+        started = time.process_time()
+        while time.process_time() - started < 2.5:
+            pass
+    """)
+    request = one_test(burn, time_limit_ms=1000)
+    kept = await executor.execute(dataclasses.replace(request, graphical=True, graphical_time=False))
+    assert kept.tests[0].status == "time_limit", kept
+    lifted = await executor.execute(dataclasses.replace(request, graphical=True, graphical_time=True))
+    assert lifted.tests[0].status == "ok", lifted
+    await executor.settle()
+    assert_nothing_left(docker_client)
