@@ -333,7 +333,9 @@ async def test_a_compiled_program_gets_its_own_budget_not_the_compilers(run: Run
     # alone. Once compiled, the container shrinks to the program's budget.
     result = await run(MANY_CHILDREN_C, "c", memory_limit_mb=16, time_limit_ms=1000)
     [test] = result.tests
-    assert test.stdout == b"" and test.status == "memory_limit", test
+    # (The children may all report in: the OOM killer takes those already holding their memory,
+    # which makes room for the rest. What matters is the verdict.)
+    assert test.status == "memory_limit", test
 
 
 async def test_a_later_tests_input_is_not_in_the_sandbox_during_an_earlier_test(run: Run) -> None:
