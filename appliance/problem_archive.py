@@ -15,19 +15,12 @@ from typing import Any
 from appliance.archive_limits import ArchiveRefused, SafeZip, ZipLimits, safe_path
 from appliance.errors import AppError, Invalid, TooLarge
 from appliance.settings import Settings
+from appliance.store import problems as problem_store
 
 FORMAT = "labrunner-problem/1"
 MAX_MEMBERS_SLACK = 4  # problem.json, statement.md and directory entries beside the tests
-_META_FIELDS = (
-    "title",
-    "language",
-    "time_limit_ms",
-    "memory_limit_mb",
-    "comparison",
-    "tolerance",
-    "graphical",
-    "hidden_feedback",
-)
+# What problem.json carries: every field a teacher edits but the statement (statement.md).
+_META_FIELDS = tuple(name for name in problem_store.EDITABLE_FIELDS if name != "statement")
 
 
 def pack(problem: dict[str, Any]) -> bytes:

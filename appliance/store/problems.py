@@ -13,7 +13,7 @@ PROBLEM_COLUMNS = (
     " graphical, hidden_feedback, created_at, updated_at"
 )
 _P_COLS = ", ".join(f"p.{c.strip()}" for c in PROBLEM_COLUMNS.split(","))
-_EDITABLE = (
+EDITABLE_FIELDS = (
     "title",
     "statement",
     "language",
@@ -65,7 +65,7 @@ async def create(
             "INSERT INTO problems (owner_id, title, statement, language, time_limit_ms, memory_limit_mb,"
             " comparison, tolerance, graphical, hidden_feedback, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (owner_id, *({**_DEFAULTS, **fields}[name] for name in _EDITABLE), stamp, stamp),
+            (owner_id, *({**_DEFAULTS, **fields}[name] for name in EDITABLE_FIELDS), stamp, stamp),
         )
         problem_id = int(cursor.lastrowid or 0)
         await _set_classes(conn, problem_id, class_ids)
@@ -80,7 +80,7 @@ async def update(
     class_ids: list[int] | None,
     tests: list[dict[str, Any]] | None,
 ) -> None:
-    changes = {name: fields[name] for name in _EDITABLE if name in fields}
+    changes = {name: fields[name] for name in EDITABLE_FIELDS if name in fields}
     async with db.transaction() as conn:
         assignments = ", ".join(f"{name} = ?" for name in changes)
         await conn.execute(
