@@ -86,10 +86,15 @@ class CgroupMeter:
     def finish(self) -> TestUsage | None:
         if self._start is None:
             return None
-        cpu_ns, memory, ooms = self._read()
+        try:
+            cpu_ns, memory, ooms = self._read()
+            peak = self._read_int(self._peak) if self._peak is not None else memory
+        except OSError as exc:  # the container is gone: the harness's own figures stand
+            log.warning("could not read a sandbox's cgroup: %s", exc)
+            self._start = None
+            return None
         start_cpu_ns, start_memory, start_ooms = self._start
         self._start = None
-        peak = self._read_int(self._peak) if self._peak is not None else memory
         return TestUsage(
             cpu_ms=(cpu_ns - start_cpu_ns) // 1_000_000,
             memory_bytes=max(0, peak - start_memory),

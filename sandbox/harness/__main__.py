@@ -48,6 +48,9 @@ def main() -> int:
         message = traceback.format_exc()[-_TRACEBACK_CHARS:]
         _send(out, signer.line(protocol.Failure(protocol.FAILURE_HARNESS_ERROR, message)))
         return 1
+    # Stay until the host lets go (end of stdin): it reads the container's cgroup for the last
+    # test after the report arrives, and an exited container's cgroup is gone.
+    sys.stdin.buffer.read()
     return 0
 
 

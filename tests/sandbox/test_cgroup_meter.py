@@ -64,3 +64,15 @@ def test_no_readable_tree_means_no_meter(tmp_path: Path, proc_cgroup) -> None:  
     proc_cgroup(4343, "4:memory:/docker/gone\n2:cpuacct:/docker/gone\n")
     assert CgroupMeter.find(4343, tmp_path / "sys") is None
     assert CgroupMeter.find(999_999_999, tmp_path / "sys") is None  # no such process
+
+
+def test_a_container_gone_before_its_reading_leaves_the_harness_figures(tmp_path: Path, proc_cgroup) -> None:  # type: ignore[no-untyped-def]
+    root = tmp_path / "sys"
+    cpu, memory = _v1_tree(root, "gone")
+    proc_cgroup(4444, "4:memory:/docker/gone\n2:cpuacct:/docker/gone\n")
+    meter = CgroupMeter.find(4444, root)
+    assert meter is not None
+    meter.start()
+    for path in (*cpu.iterdir(), *memory.iterdir()):
+        path.unlink()
+    assert meter.finish() is None
