@@ -8,11 +8,12 @@ import asyncio
 import dataclasses
 import hashlib
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
 import docker
 
-from appliance.settings import Settings
+from appliance.settings import SETTINGS, Settings
 from runner import engine, image
 from runner.docker_executor import DockerExecutor
 from runner.executor import Executor, InfraError
@@ -20,21 +21,82 @@ from runner.sandbox_container import sweep_orphans
 from runner.sandbox_settings import SandboxSettings
 
 log = logging.getLogger(__name__)
-_PREFIX = "sandbox_"
-# Graphics settings keep their own names, which are SandboxSettings fields as they stand.
-_GRAPHICS = ("graphical_wall_time_s", "graphics_max_frames", "graphics_max_dimension", "graphics_max_image_bytes")
+
+# Every appliance setting that configures the sandbox, and the SandboxSettings field it sets.
+SANDBOX_SETTINGS: dict[str, str] = {
+    "sandbox_runtime": "runtime",
+    "sandbox_pool_size": "pool_size",
+    "sandbox_pids_limit": "pids_limit",
+    "sandbox_output_limit_bytes": "output_limit_bytes",
+    "sandbox_work_tmpfs_mb": "work_tmpfs_mb",
+    "sandbox_tmp_tmpfs_mb": "tmp_tmpfs_mb",
+    "sandbox_wall_time_factor": "wall_time_factor",
+    "sandbox_compile_time_limit_ms": "compile_time_limit_ms",
+    "graphical_wall_time_s": "graphical_wall_time_s",
+    "graphics_max_frames": "graphics_max_frames",
+    "graphics_max_dimension": "graphics_max_dimension",
+    "graphics_max_image_bytes": "graphics_max_image_bytes",
+}
+# SandboxSettings fields no setting reaches: set here (instance) or fixed by the sandbox's design.
+INTERNAL: frozenset[str] = frozenset(
+    {
+        "image",  # this checkout's tag (runner.image)
+        "instance",  # from the data folder, below
+        "user",
+        "pool_max_age_s",
+        "nano_cpus",
+        "tmpfs_inodes",
+        "shm_mb",
+        "harness_memory_mb",
+        "harness_test_memory_mb",
+        "harness_test_cpu_ms",
+        "open_files",
+        "file_size_mb",
+        "wall_time_slack_ms",
+        "graphics_memory_mb",
+        "compile_memory_mb",
+        "compile_output_limit_bytes",
+        "job_slack_ms",
+        "api_timeout_s",
+    }
+)
+# Appliance settings with these prefixes are the sandbox's: each must be in SANDBOX_SETTINGS.
+SANDBOX_PREFIXES = ("sandbox_", "graphics_", "graphical_")
+
+
+def mapping_problems(setting_names: Iterable[str], sandbox_fields: Iterable[str]) -> list[str]:
+    """What keeps SANDBOX_SETTINGS and INTERNAL from covering these appliance settings and
+    SandboxSettings fields exactly (empty when they do)."""
+    settings, fields = set(setting_names), set(sandbox_fields)
+    targets = list(SANDBOX_SETTINGS.values())
+    problems = [f"no such appliance setting: {name}" for name in sorted(SANDBOX_SETTINGS.keys() - settings)]
+    problems += [f"no such SandboxSettings field: {name}" for name in sorted((set(targets) | INTERNAL) - fields)]
+    problems += [
+        f"appliance setting {name} is not mapped to SandboxSettings"
+        for name in sorted(settings - SANDBOX_SETTINGS.keys())
+        if name.startswith(SANDBOX_PREFIXES)
+    ]
+    problems += [
+        f"SandboxSettings field {name} is neither mapped from a setting nor listed as internal"
+        for name in sorted(fields - set(targets) - INTERNAL)
+    ]
+    problems += [
+        f"SandboxSettings field {name} is both mapped and internal" for name in sorted(INTERNAL & set(targets))
+    ]
+    problems += [
+        f"SandboxSettings field {name} is mapped twice" for name in sorted({t for t in targets if targets.count(t) > 1})
+    ]
+    return problems
+
+
+_problems = mapping_problems((s.name for s in SETTINGS), (f.name for f in dataclasses.fields(SandboxSettings)))
+if _problems:
+    raise TypeError("appliance.sandbox_wiring: " + "; ".join(_problems))
 
 
 def sandbox_settings(settings: Settings) -> SandboxSettings:
-    """SandboxSettings with every `sandbox_*` appliance setting (and the graphics ones) applied
-    over its defaults."""
-    names = {f.name for f in dataclasses.fields(SandboxSettings)}
-    chosen = {
-        f.name[len(_PREFIX) :]: getattr(settings, f.name)
-        for f in dataclasses.fields(settings)
-        if f.name.startswith(_PREFIX) and f.name[len(_PREFIX) :] in names
-    }
-    chosen.update({name: getattr(settings, name) for name in _GRAPHICS})
+    """SandboxSettings with every sandbox setting of the appliance applied over its defaults."""
+    chosen = {field: getattr(settings, name) for name, field in SANDBOX_SETTINGS.items()}
     return SandboxSettings(instance=instance_label(settings.data_dir), **chosen)
 
 

@@ -1,7 +1,9 @@
 """Settings: declared once as data, resolved as defaults < config file < environment < CLI flags.
 
-Every limit the appliance enforces is a named setting here, so the same table drives the CLI,
-the README's configuration section (a test keeps them in step) and validation.
+Every limit the appliance enforces is a named setting here, declared once as a `Settings` field
+(`setting()`: type, default, help, own checks); SETTINGS, read off those fields, drives config.toml,
+the LABRUNNER_* environment variables, CLI overrides, validation and the README's configuration
+section (a test keeps them in step).
 """
 
 from __future__ import annotations
@@ -9,9 +11,9 @@ from __future__ import annotations
 import os
 import secrets
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import platformdirs
 
@@ -27,204 +29,130 @@ class SettingsError(Exception):
     """A setting is missing, malformed or unsafe for the chosen environment."""
 
 
-@dataclass(frozen=True)
-class Setting:
-    name: str
-    default: Any
-    help: str
+_T = TypeVar("_T")
 
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting("host", "0.0.0.0", "Address to listen on (0.0.0.0: every LAN interface)."),
-    Setting("port", 8080, "TCP port to listen on."),
-    Setting("debug", False, "Verbose errors in responses; refused in production."),
-    Setting("secret_key", "", "Signing secret; generated into the data dir at first start when empty."),
-    Setting("max_body_bytes", 1_048_576, "Largest request body accepted (bytes)."),
-    Setting("max_string_chars", 20_000, "Longest short text field (names, titles) accepted."),
-    Setting("max_statement_chars", 200_000, "Longest problem statement accepted (characters)."),
-    Setting("max_code_chars", 200_000, "Longest source code accepted (characters)."),
-    Setting("max_test_case_bytes", 262_144, "Largest stdin or expected output of one test case."),
-    Setting("max_test_cases", 100, "Most test cases in one problem."),
-    Setting("session_days", 14, "How long a login session lasts (days)."),
-    Setting("min_self_register_age", 13, "Younger users cannot register themselves; a teacher creates them."),
-    Setting("adult_age", 18, "Users younger than this are flagged as minors."),
-    Setting(
-        "login_max_failures_per_account_address",
-        5,
-        "Failed logins on one account from one address within the window before that address gets 429 for it.",
-    ),
-    Setting("login_max_failures_per_address", 20, "Failed logins per address within the window before 429."),
-    Setting(
-        "login_max_failures_per_account",
-        10,
-        "Failed logins on one account from all addresses within the window before each further attempt on it"
-        " waits a growing delay (keep it above the per account and address limit).",
-    ),
-    Setting(
-        "login_backoff_base_s", 1.0, "First delay once an account is past its failures; doubles per failure (seconds)."
-    ),
-    Setting("login_backoff_max_s", 30.0, "Longest delay between login attempts on one account (seconds)."),
-    Setting("login_failure_window_s", 300, "Window for counting failed logins (seconds)."),
-    Setting("register_max_per_address", 10, "Self-registrations from one address within the window before 429."),
-    Setting("register_window_s", 3600, "Window for counting self-registrations (seconds)."),
-    Setting("token_days", 90, "How long an API token lasts when its creator does not say (days)."),
-    Setting("token_max_days", 365, "Longest lifetime an API token may be given (days)."),
-    Setting("password_min_length", 8, "Shortest password accepted."),
-    Setting("default_time_limit_ms", 2000, "Per-test time limit of a problem when none is given."),
-    Setting("max_time_limit_ms", 20_000, "Largest per-test time limit a problem may set."),
-    Setting("default_memory_limit_mb", 256, "Per-test memory limit of a problem when none is given."),
-    Setting("max_memory_limit_mb", 1024, "Largest per-test memory limit a problem may set."),
-    Setting("max_import_bytes", 10_485_760, "Largest problem archive accepted by import (bytes)."),
-    Setting("workers", 2, "Sandbox jobs run at once (sized for a 2-core machine)."),
-    Setting("queue_max", 500, "Jobs waiting at most; further jobs get 503."),
-    Setting("max_jobs_in_flight_per_user", 3, "Queued or running jobs one student may have."),
-    Setting("dedup_window_s", 30, "A same-code resubmission within this window returns the earlier job."),
-    Setting(
-        "submissions_per_problem_per_hour",
-        30,
-        "Submissions one student may make to one problem in an hour; more get 429 (staff exempt; 0: no limit).",
-    ),
-    Setting(
-        "submissions_per_problem_per_minute",
-        5,
-        "Submissions one student may make to one problem in a minute, a burst limit (staff exempt; 0: no limit).",
-    ),
-    Setting(
-        "max_running_jobs_per_user",
-        0,
-        "Workers one student may hold at once (rejudges share one such limit); 0: workers - 1, at least 1.",
-    ),
-    Setting("job_lease_s", 120, "How long a worker holds a claimed job before it is requeued."),
-    Setting("infra_max_attempts", 4, "Infrastructure failures retried at most this many times per job."),
-    Setting("infra_backoff_s", 2.0, "First retry delay after an infrastructure failure; doubles each time."),
-    Setting("max_wait_s", 30, "Longest ?wait= a client may ask for (seconds)."),
-    Setting("result_max_bytes", 65_536, "Largest stored result row; longer output is cut and kept in blobs."),
-    Setting("full_output_max_bytes", 8_388_608, "Largest full output kept in the blob store per stream."),
-    Setting(
-        "full_output_max_bytes_per_user",
-        52_428_800,
-        "Most bytes of full outputs kept per user; past it a cut output says its full text was not kept.",
-    ),
-    Setting("full_output_expiry_days", 14, "Full outputs are deleted this many days after their job finished."),
-    Setting("sandbox_runtime", "runc", "OCI runtime for sandboxes: runc or crun (registered by ensure-docker)."),
-    Setting("sandbox_pool_size", 2, "Sandbox containers started ahead of time, each used for exactly one job."),
-    Setting("sandbox_pids_limit", 128, "Processes and threads one sandbox may hold."),
-    Setting("sandbox_output_limit_bytes", 1_048_576, "Output a program may write per stream and test."),
-    Setting("sandbox_work_tmpfs_mb", 64, "Size of a sandbox's work directory (tmpfs)."),
-    Setting("sandbox_tmp_tmpfs_mb", 64, "Size of a sandbox's /tmp (tmpfs)."),
-    Setting("sandbox_wall_time_factor", 3.0, "Wall-time limit as a multiple of the CPU-time limit."),
-    Setting("sandbox_compile_time_limit_ms", 20_000, "Time a compilation may take."),
-    Setting(
-        "graphical_wall_time_s",
-        10.0,
-        "Wall and CPU time of each test of a graphical program (pygame, turtle, tkinter, matplotlib), seconds.",
-    ),
-    Setting("graphics_max_frames", 20, "Most pictures kept per test of a graphical program (an animation aside)."),
-    Setting("graphics_max_dimension", 800, "Longest side of a picture of a graphical program (pixels)."),
-    Setting("graphics_max_image_bytes", 4_194_304, "Most bytes of pictures kept per run or submission."),
-    Setting(
-        "file_types_allowed",
-        "text,csv,json,python,source,png,jpeg,gif,bmp,wav,ogg,mp3",
-        "File types accepted, judged by content (comma-separated; also: none).",
-    ),
-    Setting("file_max_bytes", 4_194_304, "Largest uploaded file, and largest archive upload (bytes)."),
-    Setting("file_name_max_chars", 100, "Longest file name accepted (characters)."),
-    Setting("files_max_per_user", 50, "Most files one account may keep."),
-    Setting("files_max_bytes_per_user", 52_428_800, "Most bytes of files one account may keep."),
-    Setting(
-        "file_expiry_days", 7, "Uploads are deleted this many days after upload (kept while a submission uses them)."
-    ),
-    Setting("archive_unpack", True, "Unpack ZIP uploads sent with unpack=true into files (false: refuse archives)."),
-    Setting("archive_max_members", 50, "Most files one unpacked archive may hold."),
-    Setting("archive_max_bytes", 20_971_520, "Most bytes one archive may unpack to."),
-    Setting("archive_max_ratio", 100, "Largest unpacked/packed size ratio of an archive member (zip bombs)."),
-    Setting("job_files_max", 20, "Most files in one run's or submission's working directory."),
-    Setting("job_files_max_bytes", 16_777_216, "Most bytes of files in one run's or submission's working directory."),
-    Setting("asset_max_bytes", 4_194_304, "Largest problem asset (bytes)."),
-    Setting("assets_max_per_problem", 50, "Most assets one problem may have."),
-    Setting("asset_base_url", "", "Base URL of asset links (a CDN or the central instance); empty: this appliance."),
-    Setting("max_roster_import_rows", 300, "Most students one roster CSV import may list."),
-)
-
-_BY_NAME = {s.name: s for s in SETTINGS}
+def setting(default: _T, help: str, *, choices: tuple[_T, ...] = (), minimum: int | None = None) -> _T:
+    """Declare one setting as a `Settings` field: its default (whose type also parses config, environment
+    and flag values), the help the README's table repeats, and the checks of its value alone.
+    `LABRUNNER_<NAME>` sets it from the environment."""
+    return field(default=default, metadata={"help": help, "choices": choices, "minimum": minimum})
 
 
 @dataclass(frozen=True)
 class Settings:
+    # Resolved before the settings (they choose where config.toml is), so not settings themselves.
     environment: str
     data_dir: Path
-    host: str
-    port: int
-    debug: bool
-    secret_key: str
-    max_body_bytes: int
-    max_string_chars: int
-    max_statement_chars: int
-    max_code_chars: int
-    max_test_case_bytes: int
-    max_test_cases: int
-    session_days: int
-    min_self_register_age: int
-    adult_age: int
-    login_max_failures_per_account_address: int
-    login_max_failures_per_address: int
-    login_max_failures_per_account: int
-    login_backoff_base_s: float
-    login_backoff_max_s: float
-    login_failure_window_s: int
-    register_max_per_address: int
-    register_window_s: int
-    token_days: int
-    token_max_days: int
-    password_min_length: int
-    default_time_limit_ms: int
-    max_time_limit_ms: int
-    default_memory_limit_mb: int
-    max_memory_limit_mb: int
-    max_import_bytes: int
-    workers: int
-    queue_max: int
-    max_jobs_in_flight_per_user: int
-    dedup_window_s: int
-    submissions_per_problem_per_hour: int
-    submissions_per_problem_per_minute: int
-    max_running_jobs_per_user: int
-    job_lease_s: int
-    infra_max_attempts: int
-    infra_backoff_s: float
-    max_wait_s: int
-    result_max_bytes: int
-    full_output_max_bytes: int
-    full_output_max_bytes_per_user: int
-    full_output_expiry_days: int
-    sandbox_runtime: str
-    sandbox_pool_size: int
-    sandbox_pids_limit: int
-    sandbox_output_limit_bytes: int
-    sandbox_work_tmpfs_mb: int
-    sandbox_tmp_tmpfs_mb: int
-    sandbox_wall_time_factor: float
-    sandbox_compile_time_limit_ms: int
-    graphical_wall_time_s: float
-    graphics_max_frames: int
-    graphics_max_dimension: int
-    graphics_max_image_bytes: int
-    file_types_allowed: str
-    file_max_bytes: int
-    file_name_max_chars: int
-    files_max_per_user: int
-    files_max_bytes_per_user: int
-    file_expiry_days: int
-    archive_unpack: bool
-    archive_max_members: int
-    archive_max_bytes: int
-    archive_max_ratio: int
-    job_files_max: int
-    job_files_max_bytes: int
-    asset_max_bytes: int
-    assets_max_per_problem: int
-    asset_base_url: str
-    max_roster_import_rows: int
+    # Every further field is a setting, declared with `setting()`; SETTINGS below is read off them.
+    host: str = setting("0.0.0.0", "Address to listen on (0.0.0.0: every LAN interface).")
+    port: int = setting(8080, "TCP port to listen on.")
+    debug: bool = setting(False, "Verbose errors in responses; refused in production.")
+    secret_key: str = setting("", "Signing secret; generated into the data dir at first start when empty.")
+    max_body_bytes: int = setting(1_048_576, "Largest request body accepted (bytes).")
+    max_string_chars: int = setting(20_000, "Longest short text field (names, titles) accepted.")
+    max_statement_chars: int = setting(200_000, "Longest problem statement accepted (characters).")
+    max_code_chars: int = setting(200_000, "Longest source code accepted (characters).")
+    max_test_case_bytes: int = setting(262_144, "Largest stdin or expected output of one test case.")
+    max_test_cases: int = setting(100, "Most test cases in one problem.")
+    session_days: int = setting(14, "How long a login session lasts (days).")
+    min_self_register_age: int = setting(13, "Younger users cannot register themselves; a teacher creates them.")
+    adult_age: int = setting(18, "Users younger than this are flagged as minors.")
+    login_max_failures_per_account_address: int = setting(
+        5,
+        "Failed logins on one account from one address within the window before that address gets 429 for it.",
+        minimum=1,
+    )
+    login_max_failures_per_address: int = setting(
+        20, "Failed logins per address within the window before 429.", minimum=1
+    )
+    login_max_failures_per_account: int = setting(
+        10,
+        "Failed logins on one account from all addresses within the window before each further attempt on it"
+        " waits a growing delay (keep it above the per account and address limit).",
+        minimum=1,
+    )
+    login_backoff_base_s: float = setting(
+        1.0, "First delay once an account is past its failures; doubles per failure (seconds)."
+    )
+    login_backoff_max_s: float = setting(30.0, "Longest delay between login attempts on one account (seconds).")
+    login_failure_window_s: int = setting(300, "Window for counting failed logins (seconds).", minimum=1)
+    register_max_per_address: int = setting(
+        10, "Self-registrations from one address within the window before 429.", minimum=1
+    )
+    register_window_s: int = setting(3600, "Window for counting self-registrations (seconds).", minimum=1)
+    token_days: int = setting(90, "How long an API token lasts when its creator does not say (days).", minimum=1)
+    token_max_days: int = setting(365, "Longest lifetime an API token may be given (days).")
+    password_min_length: int = setting(8, "Shortest password accepted.")
+    default_time_limit_ms: int = setting(2000, "Per-test time limit of a problem when none is given.")
+    max_time_limit_ms: int = setting(20_000, "Largest per-test time limit a problem may set.")
+    default_memory_limit_mb: int = setting(256, "Per-test memory limit of a problem when none is given.")
+    max_memory_limit_mb: int = setting(1024, "Largest per-test memory limit a problem may set.")
+    max_import_bytes: int = setting(10_485_760, "Largest problem archive accepted by import (bytes).")
+    workers: int = setting(2, "Sandbox jobs run at once (sized for a 2-core machine).")
+    queue_max: int = setting(500, "Jobs waiting at most; further jobs get 503.")
+    max_jobs_in_flight_per_user: int = setting(3, "Queued or running jobs one student may have.")
+    dedup_window_s: int = setting(30, "A same-code resubmission within this window returns the earlier job.")
+    submissions_per_problem_per_hour: int = setting(
+        30, "Submissions one student may make to one problem in an hour; more get 429 (staff exempt; 0: no limit)."
+    )
+    submissions_per_problem_per_minute: int = setting(
+        5, "Submissions one student may make to one problem in a minute, a burst limit (staff exempt; 0: no limit)."
+    )
+    max_running_jobs_per_user: int = setting(
+        0, "Workers one student may hold at once (rejudges share one such limit); 0: workers - 1, at least 1."
+    )
+    job_lease_s: int = setting(120, "How long a worker holds a claimed job before it is requeued.")
+    infra_max_attempts: int = setting(4, "Infrastructure failures retried at most this many times per job.")
+    infra_backoff_s: float = setting(2.0, "First retry delay after an infrastructure failure; doubles each time.")
+    max_wait_s: int = setting(30, "Longest ?wait= a client may ask for (seconds).")
+    result_max_bytes: int = setting(65_536, "Largest stored result row; longer output is cut and kept in blobs.")
+    full_output_max_bytes: int = setting(8_388_608, "Largest full output kept in the blob store per stream.")
+    full_output_max_bytes_per_user: int = setting(
+        52_428_800, "Most bytes of full outputs kept per user; past it a cut output says its full text was not kept."
+    )
+    full_output_expiry_days: int = setting(14, "Full outputs are deleted this many days after their job finished.")
+    sandbox_runtime: str = setting(
+        "runc", "OCI runtime for sandboxes: runc or crun (registered by ensure-docker).", choices=("runc", "crun")
+    )
+    sandbox_pool_size: int = setting(2, "Sandbox containers started ahead of time, each used for exactly one job.")
+    sandbox_pids_limit: int = setting(128, "Processes and threads one sandbox may hold.")
+    sandbox_output_limit_bytes: int = setting(1_048_576, "Output a program may write per stream and test.")
+    sandbox_work_tmpfs_mb: int = setting(64, "Size of a sandbox's work directory (tmpfs).")
+    sandbox_tmp_tmpfs_mb: int = setting(64, "Size of a sandbox's /tmp (tmpfs).")
+    sandbox_wall_time_factor: float = setting(3.0, "Wall-time limit as a multiple of the CPU-time limit.")
+    sandbox_compile_time_limit_ms: int = setting(20_000, "Time a compilation may take.")
+    graphical_wall_time_s: float = setting(
+        10.0, "Wall and CPU time of each test of a graphical program (pygame, turtle, tkinter, matplotlib), seconds."
+    )
+    graphics_max_frames: int = setting(20, "Most pictures kept per test of a graphical program (an animation aside).")
+    graphics_max_dimension: int = setting(800, "Longest side of a picture of a graphical program (pixels).")
+    graphics_max_image_bytes: int = setting(4_194_304, "Most bytes of pictures kept per run or submission.")
+    file_types_allowed: str = setting(
+        "text,csv,json,python,source,png,jpeg,gif,bmp,wav,ogg,mp3",
+        "File types accepted, judged by content (comma-separated; also: none).",
+    )
+    file_max_bytes: int = setting(4_194_304, "Largest uploaded file, and largest archive upload (bytes).")
+    file_name_max_chars: int = setting(100, "Longest file name accepted (characters).")
+    files_max_per_user: int = setting(50, "Most files one account may keep.")
+    files_max_bytes_per_user: int = setting(52_428_800, "Most bytes of files one account may keep.")
+    file_expiry_days: int = setting(
+        7, "Uploads are deleted this many days after upload (kept while a submission uses them)."
+    )
+    archive_unpack: bool = setting(
+        True, "Unpack ZIP uploads sent with unpack=true into files (false: refuse archives)."
+    )
+    archive_max_members: int = setting(50, "Most files one unpacked archive may hold.")
+    archive_max_bytes: int = setting(20_971_520, "Most bytes one archive may unpack to.")
+    archive_max_ratio: int = setting(100, "Largest unpacked/packed size ratio of an archive member (zip bombs).")
+    job_files_max: int = setting(20, "Most files in one run's or submission's working directory.")
+    job_files_max_bytes: int = setting(
+        16_777_216, "Most bytes of files in one run's or submission's working directory."
+    )
+    asset_max_bytes: int = setting(4_194_304, "Largest problem asset (bytes).")
+    assets_max_per_problem: int = setting(50, "Most assets one problem may have.")
+    asset_base_url: str = setting("", "Base URL of asset links (a CDN or the central instance); empty: this appliance.")
+    max_roster_import_rows: int = setting(300, "Most students one roster CSV import may list.")
 
     @property
     def running_jobs_per_user(self) -> int:
@@ -242,6 +170,33 @@ class Settings:
     @property
     def backup_dir(self) -> Path:
         return self.data_dir / "backups"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting as the loader, the CLI and the README's table see it, read off its `Settings` field."""
+
+    name: str
+    default: Any
+    help: str
+    choices: tuple[Any, ...] = ()
+    minimum: int | None = None
+
+    @property
+    def env(self) -> str:
+        return "LABRUNNER_" + self.name.upper()
+
+
+_RESOLVED = ("environment", "data_dir")
+_undeclared = [f.name for f in fields(Settings) if f.name not in _RESOLVED and "help" not in f.metadata]
+if _undeclared:
+    raise TypeError(f"Settings fields not declared with setting(): {', '.join(_undeclared)}")
+SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(f.name, f.default, f.metadata["help"], f.metadata["choices"], f.metadata["minimum"])
+    for f in fields(Settings)
+    if f.name not in _RESOLVED
+)
+_BY_NAME = {s.name: s for s in SETTINGS}
 
 
 def default_data_dir(environment: str) -> Path:
@@ -300,10 +255,9 @@ def load_settings(
             if key not in _BY_NAME:
                 raise SettingsError(f"{config_path}: unknown setting {key!r}")
             values[key] = _coerce(key, value, str(config_path))
-    for setting in SETTINGS:
-        env_name = "LABRUNNER_" + setting.name.upper()
-        if env_name in env:
-            values[setting.name] = _coerce(setting.name, env[env_name], f"${env_name}")
+    for spec in SETTINGS:
+        if spec.env in env:
+            values[spec.name] = _coerce(spec.name, env[spec.env], f"${spec.env}")
     for key, value in (overrides or {}).items():
         if value is None:
             continue
@@ -331,32 +285,25 @@ def _load_or_create_secret(root: Path) -> str:
 
 
 def _check(settings: Settings) -> None:
-    for field in fields(settings):
-        value = getattr(settings, field.name)
+    for spec in SETTINGS:
+        value = getattr(settings, spec.name)
         if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
-            raise SettingsError(f"setting {field.name!r} must not be negative (got {value})")
-    if settings.sandbox_runtime not in ("runc", "crun"):
-        raise SettingsError(f"setting 'sandbox_runtime' must be runc or crun (got {settings.sandbox_runtime!r})")
+            raise SettingsError(f"setting {spec.name!r} must not be negative (got {value})")
+    for spec in SETTINGS:
+        value = getattr(settings, spec.name)
+        if spec.choices and value not in spec.choices:
+            raise SettingsError(f"setting {spec.name!r} must be {' or '.join(spec.choices)} (got {value!r})")
+    # One sentence for the graphics limits, whose minimums differ.
     if settings.graphical_wall_time_s < 1 or settings.graphics_max_frames < 1 or settings.graphics_max_dimension < 16:
         raise SettingsError(
             "settings 'graphical_wall_time_s' and 'graphics_max_frames' must be at least 1,"
             " 'graphics_max_dimension' at least 16"
         )
-    too_small = [
-        name
-        for name in (
-            "login_max_failures_per_account_address",
-            "login_max_failures_per_address",
-            "login_max_failures_per_account",
-            "login_failure_window_s",
-            "register_max_per_address",
-            "register_window_s",
-            "token_days",
-        )
-        if getattr(settings, name) < 1
-    ]
-    if too_small:
-        raise SettingsError(f"settings {', '.join(map(repr, too_small))} must be at least 1")
+    minimums = sorted({s.minimum for s in SETTINGS if s.minimum is not None})
+    for minimum in minimums:
+        too_small = [s.name for s in SETTINGS if s.minimum == minimum and getattr(settings, s.name) < minimum]
+        if too_small:
+            raise SettingsError(f"settings {', '.join(map(repr, too_small))} must be at least {minimum}")
     if settings.token_days > settings.token_max_days:
         raise SettingsError("setting 'token_days' must not exceed 'token_max_days'")
     if not 1 <= settings.port <= 65535:
