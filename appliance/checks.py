@@ -12,9 +12,8 @@ from appliance import problems
 from appliance.accounts import User
 from appliance.classes import require_staff
 from appliance.db import Database
-from appliance.jobs import Queued, check_language, code_hash
+from appliance.jobs.queueing import Queued, check_language, code_hash, enqueue, queued
 from appliance.settings import Settings
-from appliance.store import jobs as job_store
 from runner.queue import PRIORITY_STAFF
 
 
@@ -24,7 +23,7 @@ async def check_solution(
     require_staff(user)
     await problems.readable_row(db, user, problem_id)  # staff: only their own problems (admins: all)
     check_language(language)
-    job_id, _ = await job_store.enqueue(
+    job_id, _ = await enqueue(
         db,
         kind="submission",
         user_id=user.id,
@@ -38,6 +37,4 @@ async def check_solution(
         in_flight_cap=None,
         queue_max=settings.queue_max,
     )
-    job = await job_store.get(db, job_id)
-    assert job is not None
-    return Queued(job_id, job["status"], False, await job_store.queue_position(db, job))
+    return await queued(db, job_id, False)

@@ -14,7 +14,7 @@ from appliance import problems
 from appliance.accounts import User
 from appliance.db import Database, Row
 from appliance.errors import Conflict
-from appliance.jobs import check_language
+from appliance.jobs.queueing import check_language
 from appliance.settings import Settings
 from appliance.store import drafts as draft_store
 from appliance.validation import F, Schema

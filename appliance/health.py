@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from appliance.http.keys import DB, SERVICES
+from appliance.app_keys import DB, RUNNER
 
 
 async def health(app: web.Application) -> dict[str, Any]:
@@ -15,7 +15,7 @@ async def health(app: web.Application) -> dict[str, Any]:
         await app[DB].fetchval("SELECT 1")
     except Exception as exc:  # any failure here is what the health check exists to report
         db_state = f"error: {exc}"
-    runner = app[SERVICES].get("runner")
+    runner = app.get(RUNNER)
     runner_state, image_state = ("not_started", "unknown") if runner is None else await runner.health()
     healthy = db_state == "ok" and runner_state == "ok" and image_state == "ok"
     return {

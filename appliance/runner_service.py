@@ -8,7 +8,7 @@ from appliance.blobs import BlobStore
 from appliance.db import Database
 from appliance.job_events import JobEvents
 from appliance.settings import Settings
-from appliance.store.jobs import SqliteJobStore
+from appliance.store.queue import SqliteJobStore
 from runner.executor import Executor
 from runner.worker import Runner, WorkerSettings
 

@@ -9,20 +9,16 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from appliance import (
-    legal,
-    maintenance,  # noqa: F401 - registers the periodic tasks
-    migrations,
-)
+from appliance import legal, maintenance, migrations
 from appliance.accounts import Accounts
+from appliance.app_keys import ACCOUNTS, BLOBS, DB, EVENTS, RUNNER, SETTINGS
 from appliance.blobs import BlobStore
 from appliance.db import Database
-from appliance.http.keys import ACCOUNTS, BLOBS, DB, EVENTS, SERVICES, SETTINGS
 from appliance.http.middleware import auth_middleware, errors_middleware, security_headers_middleware
-from appliance.http.routing import add_routes, import_views
+from appliance.http.views import setup_routes
 from appliance.job_events import JobEvents
 from appliance.runner_service import RunnerService, SandboxProvider
-from appliance.scheduler import scheduler_ctx
+from appliance.scheduler import Scheduler, scheduler_ctx
 from appliance.settings import Settings
 from ui import STATIC_DIR, TEMPLATE_DIR
 
@@ -51,9 +47,8 @@ def _runner_ctx(sandbox: SandboxProvider) -> Callable[[web.Application], AsyncIt
     async def runner(app: web.Application) -> AsyncIterator[None]:
         service = RunnerService(app[DB], app[BLOBS], app[EVENTS], app[SETTINGS], sandbox)
         await service.start()
-        app[SERVICES]["runner"] = service
+        app[RUNNER] = service
         yield
-        app[SERVICES].pop("runner", None)
         await service.stop()
 
     return runner
@@ -66,7 +61,6 @@ def create_app(settings: Settings, *, sandbox: SandboxProvider | None = None) ->
         middlewares=[security_headers_middleware, errors_middleware, auth_middleware],
     )
     app[SETTINGS] = settings
-    app[SERVICES] = {}
     app[EVENTS] = JobEvents()
     app.cleanup_ctx.append(_storage)
     if sandbox is None:
@@ -74,9 +68,10 @@ def create_app(settings: Settings, *, sandbox: SandboxProvider | None = None) ->
 
         sandbox = DockerSandbox(settings)
     app.cleanup_ctx.append(_runner_ctx(sandbox))
-    app.cleanup_ctx.append(scheduler_ctx)
-    import_views()
-    add_routes(app)
+    scheduler = Scheduler()
+    maintenance.setup_periodic(scheduler)
+    app.cleanup_ctx.append(scheduler_ctx(scheduler))
+    setup_routes(app)
     app.router.add_static("/static/", STATIC_DIR, append_version=False)
     # The pages' templates (appliance.http.views.ui_pages, .pages). Every value is HTML-escaped;
     # raw HTML goes in only as markupsafe.Markup. A value a template names but is not given fails.

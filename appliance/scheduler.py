@@ -1,7 +1,8 @@
 """Periodic maintenance on an embedded APScheduler: purges, expiry and (later) backups.
 
-Jobs are declared where their domain lives with `@periodic`, and all run on the app's event loop
-with coalescing and one instance at a time, so a slow purge never piles up behind itself.
+Each domain that has periodic work offers a `setup_periodic(scheduler)` that adds its tasks, and
+`appliance.runtime` calls them. All tasks run on the app's event loop with coalescing and one
+instance at a time, so a slow purge never piles up behind itself.
 """
 
 from __future__ import annotations
@@ -25,15 +26,14 @@ class Periodic:
     task: Task
 
 
-PERIODIC: list[Periodic] = []
+class Scheduler:
+    """The periodic tasks of one app, added before it starts."""
 
+    def __init__(self) -> None:
+        self.jobs: list[Periodic] = []
 
-def periodic(name: str, every_s: float) -> Callable[[Task], Task]:
-    def register(task: Task) -> Task:
-        PERIODIC.append(Periodic(name, every_s, task))
-        return task
-
-    return register
+    def add(self, name: str, task: Task, *, every_s: float) -> None:
+        self.jobs.append(Periodic(name, every_s, task))
 
 
 async def run_task(app: web.Application, job: Periodic) -> None:
@@ -44,18 +44,23 @@ async def run_task(app: web.Application, job: Periodic) -> None:
         log.exception("scheduled %s failed", job.name)
 
 
-async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
-    scheduler = AsyncIOScheduler()
-    for job in PERIODIC:
-        scheduler.add_job(
-            run_task,
-            "interval",
-            seconds=job.every_s,
-            args=[app, job],
-            id=job.name,
-            coalesce=True,
-            max_instances=1,
-        )
-    scheduler.start()
-    yield
-    scheduler.shutdown(wait=False)
+def scheduler_ctx(scheduler: Scheduler) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context that runs `scheduler`'s tasks while the app runs."""
+
+    async def run(app: web.Application) -> AsyncIterator[None]:
+        aps = AsyncIOScheduler()
+        for job in scheduler.jobs:
+            aps.add_job(
+                run_task,
+                "interval",
+                seconds=job.every_s,
+                args=[app, job],
+                id=job.name,
+                coalesce=True,
+                max_instances=1,
+            )
+        aps.start()
+        yield
+        aps.shutdown(wait=False)
+
+    return run

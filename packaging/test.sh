@@ -11,6 +11,7 @@ bash packaging/ensure-node.sh
 .venv/bin/labrunner sandbox build
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/lint-imports  # the layers and the no-cycles rule, from [tool.importlinter] in pyproject.toml
 # --yes: fetch Prettier 3 from npm's registry without asking (cached after the first run).
 npx --yes prettier@3 --check ui/static
 .venv/bin/pytest "$@"

@@ -261,7 +261,7 @@ class LiveServer:
         self, role: str, username: str, password: str = DEFAULT_PASSWORD, birthdate: str | None = None
     ) -> None:
         """Create an account the way the CLI does (no creator, nothing accepted yet)."""
-        from appliance.http.keys import ACCOUNTS
+        from appliance.app_keys import ACCOUNTS
 
         await self.app[ACCOUNTS].create_by(None, username, password, role, birthdate)
 

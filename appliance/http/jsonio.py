@@ -7,9 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
+from appliance.app_keys import SETTINGS
 from appliance.errors import Invalid, TooLarge, UnsupportedMedia
 from appliance.errors import NotFound as NotFoundError
-from appliance.http.keys import SETTINGS
 from appliance.validation import Schema
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,8 +12,8 @@ from yarl import URL
 
 from appliance import legal
 from appliance.accounts import Accounts, User
+from appliance.app_keys import ACCOUNTS, DB, SETTINGS
 from appliance.errors import AppError, Forbidden, NotFound, RateLimited, Unauthorized, Unavailable
-from appliance.http.keys import ACCOUNTS, DB, SETTINGS
 from appliance.http.routing import spec_of
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,8 @@ SESSION_COOKIE = "labrunner_session"
 # Who is calling and how they proved it, set by auth_middleware for every request.
 USER = web.RequestKey("user", User | None)
 AUTH_VIA = web.RequestKey("auth_via", str | None)
+# The page a browser gets for an unknown address (set with the views; the pages import this module).
+NOT_FOUND_PAGE = web.AppKey("not_found_page", Callable[[web.Request], web.StreamResponse])
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _STATUS_CODES = {
     400: "bad_request",
@@ -51,10 +54,9 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        if exc.status == 404 and _wants_page(request):
-            from appliance.http.views.ui_pages import not_found  # the pages import this module
-
-            return not_found(request)
+        not_found_page = request.app.get(NOT_FOUND_PAGE)
+        if exc.status == 404 and not_found_page is not None and _wants_page(request):
+            return not_found_page(request)
         code = _STATUS_CODES.get(exc.status, "http_error")
         message = "no such page" if exc.status == 404 else exc.reason
         if exc.status == 413:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from appliance import __version__
-from appliance.http.routing import ROUTES, resolve_body
+from appliance.http.routing import Handler, RouteSpec, resolve_body
 from appliance.settings import Settings
 
 _ERROR = {
@@ -24,9 +25,10 @@ _ERROR = {
 }
 
 
-def build_openapi(settings: Settings) -> dict[str, Any]:
+def build_openapi(settings: Settings, declared: Iterable[tuple[RouteSpec, Handler]]) -> dict[str, Any]:
+    """The document of the `declared` routes (`routing.DECLARED`: what `add_routes` served)."""
     paths: dict[str, dict[str, Any]] = {}
-    for spec, handler in ROUTES:
+    for spec, handler in declared:
         if not spec.in_api:
             continue
         operation: dict[str, Any] = {

@@ -6,9 +6,7 @@ OpenAPI document, so the three cannot drift apart.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -36,28 +34,40 @@ class RouteSpec:
     in_api: bool = True
 
 
-ROUTES: list[tuple[RouteSpec, Handler]] = []
+# Every route an app serves through `add_routes`, in order: the OpenAPI document is built from it.
+DECLARED = web.AppKey("declared_routes", list[tuple[RouteSpec, Handler]])
 
 
-def route(
-    method: str,
-    path: str,
-    *,
-    access: Access,
-    summary: str,
-    body: Body | None = None,
-    before_acceptance: bool = False,
-    content_type: str = "application/json",
-    in_api: bool = True,
-) -> Callable[[Handler], Handler]:
-    spec = RouteSpec(method, path, access, summary, body, before_acceptance, content_type, in_api)
+class Routes:
+    """One views module's routes (like aiohttp's `RouteTableDef`): `@routes.route(...)` declares a
+    handler, and `appliance.http.views.setup_routes` adds each module's table to the app."""
 
-    def register(handler: Handler) -> Handler:
-        handler.route_spec = spec  # type: ignore[attr-defined]
-        ROUTES.append((spec, handler))
-        return handler
+    def __init__(self) -> None:
+        self._declared: list[tuple[RouteSpec, Handler]] = []
 
-    return register
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        access: Access,
+        summary: str,
+        body: Body | None = None,
+        before_acceptance: bool = False,
+        content_type: str = "application/json",
+        in_api: bool = True,
+    ) -> Callable[[Handler], Handler]:
+        spec = RouteSpec(method, path, access, summary, body, before_acceptance, content_type, in_api)
+
+        def declare(handler: Handler) -> Handler:
+            handler.route_spec = spec  # type: ignore[attr-defined]
+            self._declared.append((spec, handler))
+            return handler
+
+        return declare
+
+    def __iter__(self) -> Iterator[tuple[RouteSpec, Handler]]:
+        return iter(self._declared)
 
 
 def spec_of(request: web.Request) -> RouteSpec | None:
@@ -65,17 +75,12 @@ def spec_of(request: web.Request) -> RouteSpec | None:
     return getattr(handler, "route_spec", None)
 
 
-def import_views() -> None:
-    """Import every module of `appliance.http.views` (and the pages) so their routes register."""
-    from appliance.http import views
-
-    for module in pkgutil.iter_modules(views.__path__):
-        importlib.import_module(f"{views.__name__}.{module.name}")
-
-
-def add_routes(app: web.Application) -> None:
-    for spec, handler in ROUTES:
+def add_routes(app: web.Application, routes: Routes) -> None:
+    """Serve `routes` on `app`, and list them in the app's OpenAPI document."""
+    declared = app.setdefault(DECLARED, [])
+    for spec, handler in routes:
         app.router.add_route(spec.method, spec.path, handler)
+        declared.append((spec, handler))
 
 
 def resolve_body(spec: RouteSpec, settings: Settings) -> Schema | None:

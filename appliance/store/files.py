@@ -139,16 +139,23 @@ async def attach_to_job(conn: aiosqlite.Connection, job_id: int, owner_id: int, 
     """Snapshot the owner's files into the job, inside the enqueue transaction.
 
     Returns the index of the first file that is no longer there (deleted or purged since it was
-    checked), so the caller can refuse the job; None when all were attached.
+    checked), attaching none, so the caller can refuse the job; None when all were attached.
     """
-    for position, file_id in enumerate(file_ids, start=1):
-        cursor = await conn.execute(
-            "INSERT INTO job_files (job_id, position, file_id, name, size, blob)"
-            " SELECT ?, ?, id, name, size, blob FROM files WHERE id = ? AND owner_id = ? AND deleted_at IS NULL",
-            (job_id, position, file_id, owner_id),
-        )
-        if cursor.rowcount != 1:
-            return position - 1
+    if not file_ids:
+        return None
+    cursor = await conn.execute(
+        f"SELECT id FROM files WHERE id IN ({placeholders(file_ids)}) AND owner_id = ? AND deleted_at IS NULL",
+        (*file_ids, owner_id),
+    )
+    present = {row[0] for row in await cursor.fetchall()}
+    missing = next((index for index, file_id in enumerate(file_ids) if file_id not in present), None)
+    if missing is not None:
+        return missing
+    await conn.executemany(
+        "INSERT INTO job_files (job_id, position, file_id, name, size, blob)"
+        " SELECT ?, ?, id, name, size, blob FROM files WHERE id = ?",
+        [(job_id, position, file_id) for position, file_id in enumerate(file_ids, start=1)],
+    )
     return None
 
 

@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from appliance.http.keys import ACCOUNTS
+from appliance.app_keys import ACCOUNTS
 from appliance.throttle import LoginThrottle, Throttled
 from tests.conftest import DEFAULT_PASSWORD, LiveServer
 

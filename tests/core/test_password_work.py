@@ -7,7 +7,7 @@ import asyncio
 import sqlite3
 
 from appliance import passwords
-from appliance.http.keys import ACCOUNTS
+from appliance.app_keys import ACCOUNTS
 from tests.conftest import DEFAULT_PASSWORD, ApiClient, LiveServer, unique_username, years_ago
 
 

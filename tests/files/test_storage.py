@@ -12,8 +12,8 @@ import sys
 import time
 
 from appliance import maintenance
-from appliance.http.keys import BLOBS
-from appliance.scheduler import PERIODIC
+from appliance.app_keys import BLOBS
+from appliance.scheduler import Scheduler
 from tests.conftest import REPO_ROOT, LiveServer
 from tests.files.conftest import (
     WAV,
@@ -155,7 +155,9 @@ async def test_purge_works_in_bounded_batches(room_factory: RoomFactory, monkeyp
 
 
 def test_purges_are_scheduled() -> None:
-    names = {job.name: job.every_s for job in PERIODIC}
+    scheduler = Scheduler()
+    maintenance.setup_periodic(scheduler)
+    names = {job.name: job.every_s for job in scheduler.jobs}
     assert names["purge_expired_files"] <= 3600
     assert "purge_orphan_blobs" in names
 

@@ -14,10 +14,11 @@ from appliance.accounts import Accounts, User
 from appliance.blobs import BlobStore
 from appliance.db import Database
 from appliance.errors import RateLimited, Unavailable
+from appliance.jobs import queueing
 from appliance.settings import Settings, load_settings
 from appliance.store import jobs as job_store
 from appliance.store import problems as problem_store
-from appliance.store.jobs import SqliteJobStore
+from appliance.store.queue import SqliteJobStore
 from runner.executor import CompileOutcome, ExecRequest, ExecResult, InfraError, TestOutcome
 from runner.worker import Runner, WorkerSettings
 
@@ -95,7 +96,7 @@ async def _enqueue_full(
         "queue_max": None,
     }
     args.update(kw)
-    return await job_store.enqueue(db, **args)  # type: ignore[arg-type]
+    return await queueing.enqueue(db, **args)  # type: ignore[arg-type]
 
 
 async def _enqueue(db: Database, user: User, problem_id: int | None, code: str = "print()", **kw: object) -> int:
@@ -442,9 +443,9 @@ async def test_expired_full_outputs_and_their_unshared_blobs_are_purged(env) -> 
     import os
     import time
 
-    from appliance import jobs as jobs_domain
-    from appliance import maintenance  # noqa: F401 - registers the periodic tasks
-    from appliance.scheduler import PERIODIC
+    from appliance import maintenance
+    from appliance.jobs import output_expiry
+    from appliance.scheduler import Scheduler
     from runner.queue import JobResult, TestResult
 
     settings, db, blobs, user = env
@@ -478,8 +479,10 @@ async def test_expired_full_outputs_and_their_unshared_blobs_are_purged(env) -> 
     for digest in (only_old, shared_file, shared_result):
         os.utime(blobs.path_for(digest), (month_ago, month_ago))
 
-    assert "purge_expired_outputs" in {p.name for p in PERIODIC}
-    done = await jobs_domain.purge_expired_outputs(db, blobs, settings.full_output_expiry_days)
+    scheduler = Scheduler()
+    maintenance.setup_periodic(scheduler)
+    assert "purge_expired_outputs" in {p.name for p in scheduler.jobs}
+    done = await output_expiry.purge_expired_outputs(db, blobs, settings.full_output_expiry_days)
     assert done == {"tests": 3, "blobs": 1}
     old_tests = await job_store.tests_full(db, old)
     assert [(t["stdout_blob"], t["stderr_blob"], t["stdout"]) for t in old_tests] == [(None, None, "cut…")] * 3
@@ -488,7 +491,7 @@ async def test_expired_full_outputs_and_their_unshared_blobs_are_purged(env) -> 
     assert blobs.exists(shared_file) and blobs.exists(shared_result) and blobs.exists(just_written)
     assert [t["stdout_blob"] for t in await job_store.tests_full(db, new)] == [shared_result]
     assert await store.full_output_bytes(user.id) == 3000  # the old results no longer count
-    assert await jobs_domain.purge_expired_outputs(db, blobs, settings.full_output_expiry_days) == {
+    assert await output_expiry.purge_expired_outputs(db, blobs, settings.full_output_expiry_days) == {
         "tests": 0,
         "blobs": 0,
     }

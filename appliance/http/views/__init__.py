@@ -1,1 +1,33 @@
-"""HTTP views: thin adapters from requests to domain calls."""
+"""HTTP views: thin adapters from requests to domain calls.
+
+Each module declares its routes in its own `routes` table; `setup_routes` adds them to the app,
+module by module in the order listed here (the order aiohttp matches them in).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from appliance.http.middleware import NOT_FOUND_PAGE
+from appliance.http.routing import add_routes
+from appliance.http.views import (
+    assets,
+    auth,
+    classes,
+    classroom,
+    drafts,
+    files,
+    jobs,
+    meta,
+    pages,
+    problems,
+    ui_pages,
+)
+
+MODULES = (files, assets, auth, classes, jobs, classroom, drafts, meta, pages, problems, ui_pages)
+
+
+def setup_routes(app: web.Application) -> None:
+    for module in MODULES:
+        add_routes(app, module.routes)
+    app[NOT_FOUND_PAGE] = ui_pages.not_found

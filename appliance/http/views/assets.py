@@ -12,11 +12,13 @@ import re
 from aiohttp import web
 
 from appliance import problem_assets
+from appliance.app_keys import BLOBS, DB, SETTINGS
 from appliance.http.jsonio import json_response, path_id
-from appliance.http.keys import BLOBS, DB, SETTINGS
 from appliance.http.middleware import current_user
-from appliance.http.routing import route
+from appliance.http.routing import Routes
 from appliance.http.views.files import content_disposition, content_type, flag, read_upload
+
+routes = Routes()
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 _RANGE = re.compile(r"\s*bytes\s*=\s*([0-9]*)\s*-\s*([0-9]*)\s*")
@@ -25,7 +27,7 @@ _RANGE = re.compile(r"\s*bytes\s*=\s*([0-9]*)\s*-\s*([0-9]*)\s*")
 _MAX_POSITION_DIGITS = 18
 
 
-@route(
+@routes.route(
     "POST",
     "/api/problems/{id}/assets",
     access="staff",
@@ -50,7 +52,7 @@ async def upload_asset(request: web.Request) -> web.Response:
     return json_response(asset, status=201 if created else 200)
 
 
-@route("GET", "/api/problems/{id}/assets", access="user", summary="A problem's assets with their URLs")
+@routes.route("GET", "/api/problems/{id}/assets", access="user", summary="A problem's assets with their URLs")
 async def list_assets(request: web.Request) -> web.Response:
     found = await problem_assets.list_assets(
         request.app[DB], request.app[SETTINGS], current_user(request), path_id(request)
@@ -58,7 +60,9 @@ async def list_assets(request: web.Request) -> web.Response:
     return json_response({"assets": found})
 
 
-@route("DELETE", "/api/problems/{id}/assets/{asset_id}", access="staff", summary="Remove an asset from a problem")
+@routes.route(
+    "DELETE", "/api/problems/{id}/assets/{asset_id}", access="staff", summary="Remove an asset from a problem"
+)
 async def delete_asset(request: web.Request) -> web.Response:
     problem_id, asset_id = path_id(request), path_id(request, "asset_id")
     await problem_assets.delete_asset(request.app[DB], request.app[BLOBS], current_user(request), problem_id, asset_id)
@@ -137,7 +141,7 @@ async def _serve(request: web.Request) -> web.Response:
     return web.Response(body=data, headers=headers)
 
 
-@route(
+@routes.route(
     "GET",
     "/assets/{sha256}/{name}",
     access="anyone",
@@ -148,6 +152,6 @@ async def get_asset(request: web.Request) -> web.Response:
     return await _serve(request)
 
 
-@route("HEAD", "/assets/{sha256}/{name}", access="anyone", summary="An asset's headers", in_api=False)
+@routes.route("HEAD", "/assets/{sha256}/{name}", access="anyone", summary="An asset's headers", in_api=False)
 async def head_asset(request: web.Request) -> web.Response:
     return await _serve(request)

@@ -3,12 +3,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from appliance import legal
+from appliance.app_keys import ACCOUNTS, DB, SETTINGS
 from appliance.http.jsonio import body, json_response, path_id
-from appliance.http.keys import ACCOUNTS, DB, SETTINGS
 from appliance.http.middleware import SESSION_COOKIE, USER, client_address, current_user
-from appliance.http.routing import route
+from appliance.http.routing import Routes
 from appliance.settings import Settings
 from appliance.validation import F, Schema
+
+routes = Routes()
 
 REGISTER = Schema(
     {
@@ -56,7 +58,7 @@ async def _me(request: web.Request) -> dict[str, object]:
     return out
 
 
-@route(
+@routes.route(
     "POST",
     "/api/auth/register",
     access="anyone",
@@ -75,7 +77,7 @@ async def register(request: web.Request) -> web.Response:
     return json_response({"user": user.to_json(request.app[SETTINGS])}, status=201)
 
 
-@route("POST", "/api/auth/login", access="anyone", summary="Log in; sets the session cookie", body=LOGIN)
+@routes.route("POST", "/api/auth/login", access="anyone", summary="Log in; sets the session cookie", body=LOGIN)
 async def login(request: web.Request) -> web.Response:
     data = await body(request)
     user, token = await request.app[ACCOUNTS].login(data["username"], data["password"], client_address(request))
@@ -94,7 +96,7 @@ async def login(request: web.Request) -> web.Response:
     return response
 
 
-@route(
+@routes.route(
     "POST",
     "/api/auth/logout",
     access="user",
@@ -111,7 +113,7 @@ async def logout(request: web.Request) -> web.Response:
     return response
 
 
-@route(
+@routes.route(
     "GET",
     "/api/me",
     access="user",
@@ -122,7 +124,7 @@ async def me(request: web.Request) -> web.Response:
     return json_response(await _me(request))
 
 
-@route(
+@routes.route(
     "POST",
     "/api/me/accept-legal",
     access="user",
@@ -137,7 +139,7 @@ async def accept_legal(request: web.Request) -> web.Response:
     return json_response(await _me(request))
 
 
-@route(
+@routes.route(
     "POST",
     "/api/tokens",
     access="user",
@@ -152,18 +154,18 @@ async def create_token(request: web.Request) -> web.Response:
     return json_response(created, status=201)
 
 
-@route("GET", "/api/tokens", access="user", summary="The caller's own API tokens (never their secrets)")
+@routes.route("GET", "/api/tokens", access="user", summary="The caller's own API tokens (never their secrets)")
 async def list_tokens(request: web.Request) -> web.Response:
     return json_response({"tokens": await request.app[ACCOUNTS].list_tokens(current_user(request))})
 
 
-@route("DELETE", "/api/tokens/{id}", access="user", summary="Revoke one of the caller's own API tokens")
+@routes.route("DELETE", "/api/tokens/{id}", access="user", summary="Revoke one of the caller's own API tokens")
 async def revoke_token(request: web.Request) -> web.Response:
     await request.app[ACCOUNTS].revoke_token(current_user(request), path_id(request))
     return web.Response(status=204)
 
 
-@route(
+@routes.route(
     "POST",
     "/api/users",
     access="staff",

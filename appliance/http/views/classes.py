@@ -3,40 +3,44 @@ from __future__ import annotations
 from aiohttp import web
 
 from appliance import classes
+from appliance.app_keys import DB
 from appliance.http.jsonio import body, json_response, path_id
-from appliance.http.keys import DB
 from appliance.http.middleware import current_user
-from appliance.http.routing import route
+from appliance.http.routing import Routes
 from appliance.validation import F, Schema
+
+routes = Routes()
 
 CREATE = Schema({"name": F("string", min_length=1, max_length=200)})
 JOIN = Schema({"code": F("string", min_length=1, max_length=32)})
 MEMBERS = Schema({"usernames": F("array", max_length=500, items=F("string", max_length=64))})
 
 
-@route("GET", "/api/classes", access="user", summary="Classes: owned (teachers), all (admins), joined (students)")
+@routes.route(
+    "GET", "/api/classes", access="user", summary="Classes: owned (teachers), all (admins), joined (students)"
+)
 async def list_classes(request: web.Request) -> web.Response:
     return json_response({"classes": await classes.list_for(request.app[DB], current_user(request))})
 
 
-@route("POST", "/api/classes", access="staff", summary="Create a class with a join code", body=CREATE)
+@routes.route("POST", "/api/classes", access="staff", summary="Create a class with a join code", body=CREATE)
 async def create_class(request: web.Request) -> web.Response:
     data = await body(request)
     return json_response(await classes.create(request.app[DB], current_user(request), data["name"]), status=201)
 
 
-@route("GET", "/api/classes/{id}", access="user", summary="One class (with roster for its teacher)")
+@routes.route("GET", "/api/classes/{id}", access="user", summary="One class (with roster for its teacher)")
 async def get_class(request: web.Request) -> web.Response:
     return json_response(await classes.get_for(request.app[DB], current_user(request), path_id(request)))
 
 
-@route("POST", "/api/classes/join", access="user", summary="Join a class by its code (students)", body=JOIN)
+@routes.route("POST", "/api/classes/join", access="user", summary="Join a class by its code (students)", body=JOIN)
 async def join_class(request: web.Request) -> web.Response:
     data = await body(request)
     return json_response(await classes.join(request.app[DB], current_user(request), data["code"]))
 
 
-@route("POST", "/api/classes/{id}/members", access="staff", summary="Add students to a class", body=MEMBERS)
+@routes.route("POST", "/api/classes/{id}/members", access="staff", summary="Add students to a class", body=MEMBERS)
 async def add_members(request: web.Request) -> web.Response:
     data = await body(request)
     return json_response(

@@ -5,13 +5,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from appliance import checks, gradebook, roster
+from appliance.app_keys import ACCOUNTS, DB, RUNNER, SETTINGS
 from appliance.errors import Invalid, UnsupportedMedia
 from appliance.http.jsonio import body, json_response, path_id, read_body
-from appliance.http.keys import ACCOUNTS, DB, SERVICES, SETTINGS
 from appliance.http.middleware import current_user
-from appliance.http.routing import route
+from appliance.http.routing import Routes
 from appliance.http.views.jobs import submission_schema
 from appliance.validation import F, Schema
+
+routes = Routes()
 
 RESET = Schema(
     {
@@ -27,7 +29,7 @@ RESET = Schema(
 CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/vnd.ms-excel")
 
 
-@route(
+@routes.route(
     "POST",
     "/api/classes/{id}/roster/import",
     access="staff",
@@ -44,7 +46,7 @@ async def import_roster(request: web.Request) -> web.Response:
     return json_response(result, status=201)
 
 
-@route(
+@routes.route(
     "POST",
     "/api/users/{id}/reset-password",
     access="staff",
@@ -59,12 +61,14 @@ async def reset_password(request: web.Request) -> web.Response:
     return json_response(result)
 
 
-@route("GET", "/api/classes/{id}/gradebook", access="staff", summary="Best score per student and problem of a class")
+@routes.route(
+    "GET", "/api/classes/{id}/gradebook", access="staff", summary="Best score per student and problem of a class"
+)
 async def class_gradebook(request: web.Request) -> web.Response:
     return json_response(await gradebook.class_gradebook(request.app[DB], current_user(request), path_id(request)))
 
 
-@route(
+@routes.route(
     "GET",
     "/api/classes/{id}/gradebook.csv",
     access="staff",
@@ -85,12 +89,12 @@ async def class_gradebook_csv(request: web.Request) -> web.Response:
     )
 
 
-@route("GET", "/api/me/progress", access="user", summary="The caller's attempts and best score per problem")
+@routes.route("GET", "/api/me/progress", access="user", summary="The caller's attempts and best score per problem")
 async def my_progress(request: web.Request) -> web.Response:
     return json_response({"progress": await gradebook.progress(request.app[DB], current_user(request))})
 
 
-@route(
+@routes.route(
     "POST",
     "/api/problems/{id}/check",
     access="staff",
@@ -102,7 +106,7 @@ async def check_solution(request: web.Request) -> web.Response:
     queued = await checks.check_solution(
         request.app[DB], request.app[SETTINGS], current_user(request), path_id(request), data["language"], data["code"]
     )
-    runner = request.app[SERVICES].get("runner")
+    runner = request.app.get(RUNNER)
     if runner is not None:
         runner.notify()
     return json_response(queued.to_json(), status=202)

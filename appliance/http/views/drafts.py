@@ -3,19 +3,23 @@ from __future__ import annotations
 from aiohttp import web
 
 from appliance import drafts
+from appliance.app_keys import DB
 from appliance.http.jsonio import body, json_response, path_id
-from appliance.http.keys import DB
 from appliance.http.middleware import current_user
-from appliance.http.routing import route
+from appliance.http.routing import Routes
+
+routes = Routes()
 
 
-@route("GET", "/api/problems/{id}/draft", access="user", summary="The caller's saved draft for a problem, or null")
+@routes.route(
+    "GET", "/api/problems/{id}/draft", access="user", summary="The caller's saved draft for a problem, or null"
+)
 async def get_problem_draft(request: web.Request) -> web.Response:
     draft = await drafts.get(request.app[DB], current_user(request), path_id(request))
     return json_response({"draft": draft})
 
 
-@route(
+@routes.route(
     "PUT",
     "/api/problems/{id}/draft",
     access="user",
@@ -28,12 +32,12 @@ async def put_problem_draft(request: web.Request) -> web.Response:
     return json_response({"draft": draft})
 
 
-@route("GET", "/api/drafts/scratch", access="user", summary="The caller's scratchpad draft, or null")
+@routes.route("GET", "/api/drafts/scratch", access="user", summary="The caller's scratchpad draft, or null")
 async def get_scratch_draft(request: web.Request) -> web.Response:
     return json_response({"draft": await drafts.get(request.app[DB], current_user(request), None)})
 
 
-@route(
+@routes.route(
     "PUT",
     "/api/drafts/scratch",
     access="user",

@@ -9,12 +9,14 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import BadHttpMessage
 
 from appliance import user_files
+from appliance.app_keys import BLOBS, DB, SETTINGS
 from appliance.errors import Invalid, TooLarge, UnsupportedMedia
 from appliance.file_kinds import KINDS
 from appliance.http.jsonio import json_response
-from appliance.http.keys import BLOBS, DB, SETTINGS
 from appliance.http.middleware import current_user
-from appliance.http.routing import route
+from appliance.http.routing import Routes
+
+routes = Routes()
 
 # Room in a multipart body beyond the file itself: boundaries, part headers and the few short fields.
 UPLOAD_OVERHEAD = 65_536
@@ -111,7 +113,7 @@ def content_type(media_type: str, kind: str) -> str:
     return f"{media_type}; charset=utf-8" if text else media_type
 
 
-@route(
+@routes.route(
     "POST",
     "/api/files",
     access="user",
@@ -137,17 +139,17 @@ async def upload_file(request: web.Request) -> web.Response:
     return json_response(uploaded.files[0], status=status)
 
 
-@route("GET", "/api/files", access="user", summary="The caller's files and how much of the quota they use")
+@routes.route("GET", "/api/files", access="user", summary="The caller's files and how much of the quota they use")
 async def list_files(request: web.Request) -> web.Response:
     return json_response(await user_files.list_for(request.app[DB], request.app[SETTINGS], current_user(request)))
 
 
-@route("GET", "/api/files/{id}", access="user", summary="A file's name, type, size and expiry")
+@routes.route("GET", "/api/files/{id}", access="user", summary="A file's name, type, size and expiry")
 async def get_file(request: web.Request) -> web.Response:
     return json_response(await user_files.get_for(request.app[DB], current_user(request), request.match_info["id"]))
 
 
-@route(
+@routes.route(
     "GET",
     "/api/files/{id}/content",
     access="user",
@@ -168,7 +170,7 @@ async def download_file(request: web.Request) -> web.Response:
     )
 
 
-@route("DELETE", "/api/files/{id}", access="user", summary="Delete a file (a submission using it keeps it)")
+@routes.route("DELETE", "/api/files/{id}", access="user", summary="Delete a file (a submission using it keeps it)")
 async def delete_file(request: web.Request) -> web.Response:
     await user_files.delete(request.app[DB], request.app[BLOBS], current_user(request), request.match_info["id"])
     return web.Response(status=204)

@@ -8,14 +8,16 @@ from typing import Any
 from aiohttp import web
 
 from appliance import jobs
+from appliance.app_keys import BLOBS, DB, EVENTS, RUNNER, SETTINGS
 from appliance.errors import Invalid, NotFound
 from appliance.http.jsonio import body, json_response, path_id
-from appliance.http.keys import BLOBS, DB, EVENTS, SERVICES, SETTINGS
 from appliance.http.middleware import current_user
-from appliance.http.routing import route
+from appliance.http.routing import Routes
 from appliance.settings import Settings
 from appliance.validation import F, Schema
 from runner.languages import LANGUAGES
+
+routes = Routes()
 
 STREAM_MAX_S = 600  # a live-status stream ends after this; the page reconnects if still waiting
 
@@ -59,7 +61,7 @@ def submission_schema(settings: Settings) -> Schema:
 
 
 def _wake_runner(request: web.Request) -> None:
-    runner = request.app[SERVICES].get("runner")
+    runner = request.app.get(RUNNER)
     if runner is not None:
         runner.notify()
 
@@ -150,13 +152,13 @@ async def _picture(request: web.Request, kind: str) -> web.Response:
     return web.Response(body=data, content_type=row["media_type"], headers=headers)
 
 
-@route("GET", "/api/languages", access="user", summary="Languages the sandbox runs")
+@routes.route("GET", "/api/languages", access="user", summary="Languages the sandbox runs")
 async def languages(request: web.Request) -> web.Response:
     found = [{"id": lang.id, "name": lang.name, "version": lang.version} for lang in LANGUAGES.values()]
     return json_response({"languages": found})
 
 
-@route("POST", "/api/runs", access="user", summary="Run code with stdin (no grading) → 202", body=run_schema)
+@routes.route("POST", "/api/runs", access="user", summary="Run code with stdin (no grading) → 202", body=run_schema)
 async def create_run(request: web.Request) -> web.Response:
     data = await body(request)
     settings = request.app[SETTINGS]
@@ -175,22 +177,24 @@ async def create_run(request: web.Request) -> web.Response:
     return json_response(queued.to_json(), status=202)
 
 
-@route("GET", "/api/runs/{id}", access="user", summary="A run's result; ?wait=S holds until it finishes")
+@routes.route("GET", "/api/runs/{id}", access="user", summary="A run's result; ?wait=S holds until it finishes")
 async def get_run(request: web.Request) -> web.Response:
     return await _result(request, "run")
 
 
-@route("GET", "/api/runs/{id}/events", access="user", summary="Live status of a run (Server-Sent Events)")
+@routes.route("GET", "/api/runs/{id}/events", access="user", summary="Live status of a run (Server-Sent Events)")
 async def run_events(request: web.Request) -> web.StreamResponse:
     return await _stream(request, "run")
 
 
-@route("GET", "/api/runs/{id}/output/{stream}", access="user", summary="A run's full stdout or stderr when it was cut")
+@routes.route(
+    "GET", "/api/runs/{id}/output/{stream}", access="user", summary="A run's full stdout or stderr when it was cut"
+)
 async def run_output(request: web.Request) -> web.Response:
     return await _output(request, "run")
 
 
-@route(
+@routes.route(
     "GET",
     "/api/runs/{id}/images/{index}",
     access="user",
@@ -201,7 +205,7 @@ async def run_picture(request: web.Request) -> web.Response:
     return await _picture(request, "run")
 
 
-@route(
+@routes.route(
     "POST",
     "/api/problems/{id}/submissions",
     access="user",
@@ -229,7 +233,7 @@ def _optional_int(request: web.Request, name: str) -> int | None:
     return int(raw)
 
 
-@route(
+@routes.route(
     "GET",
     "/api/submissions",
     access="user",
@@ -246,7 +250,7 @@ async def list_submissions(request: web.Request) -> web.Response:
     return json_response({"submissions": found})
 
 
-@route(
+@routes.route(
     "GET",
     "/api/submissions/{id}",
     access="user",
@@ -257,12 +261,14 @@ async def get_submission(request: web.Request) -> web.Response:
     return await _result(request, "submission")
 
 
-@route("GET", "/api/submissions/{id}/events", access="user", summary="Live status of a submission (Server-Sent Events)")
+@routes.route(
+    "GET", "/api/submissions/{id}/events", access="user", summary="Live status of a submission (Server-Sent Events)"
+)
 async def submission_events(request: web.Request) -> web.StreamResponse:
     return await _stream(request, "submission")
 
 
-@route(
+@routes.route(
     "GET",
     "/api/submissions/{id}/tests/{position}/{stream}",
     access="user",
@@ -272,7 +278,7 @@ async def submission_output(request: web.Request) -> web.Response:
     return await _output(request, "submission")
 
 
-@route(
+@routes.route(
     "GET",
     "/api/submissions/{id}/tests/{position}/images/{index}",
     access="user",
@@ -283,7 +289,7 @@ async def submission_picture(request: web.Request) -> web.Response:
     return await _picture(request, "submission")
 
 
-@route("POST", "/api/problems/{id}/rejudge", access="staff", summary="Re-run every submission of a problem")
+@routes.route("POST", "/api/problems/{id}/rejudge", access="staff", summary="Re-run every submission of a problem")
 async def rejudge(request: web.Request) -> web.Response:
     await body(request)
     result = await jobs.rejudge(request.app[DB], current_user(request), path_id(request))
@@ -291,7 +297,7 @@ async def rejudge(request: web.Request) -> web.Response:
     return json_response(result, status=202)
 
 
-@route(
+@routes.route(
     "POST",
     "/api/problems/{id}/rejudge/publish",
     access="staff",
@@ -302,15 +308,15 @@ async def publish_rejudge(request: web.Request) -> web.Response:
     return json_response(await jobs.publish_rejudge(request.app[DB], current_user(request), path_id(request)))
 
 
-@route("GET", "/api/admin/stats", access="admin", summary="Queue, runner, storage and latency figures")
+@routes.route("GET", "/api/admin/stats", access="admin", summary="Queue, runner, storage and latency figures")
 async def admin_stats(request: web.Request) -> web.Response:
     stats: dict[str, Any] = await jobs.stats(request.app[DB])
-    runner = request.app[SERVICES].get("runner")
+    runner = request.app.get(RUNNER)
     stats["runner"] = runner.describe() if runner is not None else {"state": "not_started"}
     return json_response(stats)
 
 
-@route(
+@routes.route(
     "POST", "/api/admin/jobs/requeue-failed", access="admin", summary="Queue again jobs the infrastructure gave up on"
 )
 async def requeue_failed(request: web.Request) -> web.Response:

@@ -3,13 +3,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from appliance import legal
+from appliance.app_keys import DB, SETTINGS
 from appliance.health import health
 from appliance.http.jsonio import body, json_response
-from appliance.http.keys import DB, SETTINGS
 from appliance.http.middleware import current_user
 from appliance.http.openapi import build_openapi
-from appliance.http.routing import route
+from appliance.http.routing import DECLARED, Routes
 from appliance.validation import F, Schema
+
+routes = Routes()
 
 PUBLISH = Schema(
     {
@@ -19,23 +21,23 @@ PUBLISH = Schema(
 )
 
 
-@route("GET", "/healthz", access="anyone", summary="Liveness: database, runner and sandbox image")
+@routes.route("GET", "/healthz", access="anyone", summary="Liveness: database, runner and sandbox image")
 async def healthz(request: web.Request) -> web.Response:
     report = await health(request.app)
     return json_response(report, status=200 if report["status"] == "ok" else 503)
 
 
-@route("GET", "/api/openapi.json", access="anyone", summary="This API's OpenAPI document")
+@routes.route("GET", "/api/openapi.json", access="anyone", summary="This API's OpenAPI document")
 async def openapi(request: web.Request) -> web.Response:
-    return json_response(build_openapi(request.app[SETTINGS]))
+    return json_response(build_openapi(request.app[SETTINGS], request.app[DECLARED]))
 
 
-@route("GET", "/api/legal/{kind}", access="anyone", summary="Current terms or privacy text: {version, markdown}")
+@routes.route("GET", "/api/legal/{kind}", access="anyone", summary="Current terms or privacy text: {version, markdown}")
 async def get_legal(request: web.Request) -> web.Response:
     return json_response(await legal.current(request.app[DB], request.match_info["kind"]))
 
 
-@route(
+@routes.route(
     "PUT",
     "/api/legal/{kind}",
     access="admin",

@@ -8,8 +8,10 @@ from aiohttp import web
 from markupsafe import Markup
 
 from appliance import legal, markdown
-from appliance.http.keys import DB
-from appliance.http.routing import route
+from appliance.app_keys import DB
+from appliance.http.routing import Routes
+
+routes = Routes()
 
 
 async def _legal_page(request: web.Request, kind: str, title: str) -> web.Response:
@@ -19,12 +21,12 @@ async def _legal_page(request: web.Request, kind: str, title: str) -> web.Respon
     return aiohttp_jinja2.render_template("legal.html", request, content)
 
 
-@route("GET", "/terms", access="anyone", summary="Terms of use (HTML)", content_type="text/html", in_api=False)
+@routes.route("GET", "/terms", access="anyone", summary="Terms of use (HTML)", content_type="text/html", in_api=False)
 async def terms_page(request: web.Request) -> web.Response:
     return await _legal_page(request, "terms", "Terms of use")
 
 
-@route(
+@routes.route(
     "GET",
     "/privacy",
     access="anyone",

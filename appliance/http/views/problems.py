@@ -3,19 +3,21 @@ from __future__ import annotations
 from aiohttp import web
 
 from appliance import problem_archive, problems
+from appliance.app_keys import DB, SETTINGS
 from appliance.errors import UnsupportedMedia
 from appliance.http.jsonio import body, json_response, path_id, read_body
-from appliance.http.keys import DB, SETTINGS
 from appliance.http.middleware import current_user
-from appliance.http.routing import route
+from appliance.http.routing import Routes
+
+routes = Routes()
 
 
-@route("GET", "/api/problems", access="user", summary="Problems the caller may see")
+@routes.route("GET", "/api/problems", access="user", summary="Problems the caller may see")
 async def list_problems(request: web.Request) -> web.Response:
     return json_response({"problems": await problems.list_for(request.app[DB], current_user(request))})
 
 
-@route(
+@routes.route(
     "POST",
     "/api/problems",
     access="staff",
@@ -28,12 +30,12 @@ async def create_problem(request: web.Request) -> web.Response:
     return json_response(await problems.create(request.app[DB], request.app[SETTINGS], user, data), status=201)
 
 
-@route("GET", "/api/problems/{id}", access="user", summary="One problem; students get visible tests only")
+@routes.route("GET", "/api/problems/{id}", access="user", summary="One problem; students get visible tests only")
 async def get_problem(request: web.Request) -> web.Response:
     return json_response(await problems.get_for(request.app[DB], current_user(request), path_id(request)))
 
 
-@route(
+@routes.route(
     "PATCH",
     "/api/problems/{id}",
     access="staff",
@@ -45,25 +47,25 @@ async def update_problem(request: web.Request) -> web.Response:
     return json_response(await problems.update(request.app[DB], current_user(request), path_id(request), data))
 
 
-@route("DELETE", "/api/problems/{id}", access="staff", summary="Delete a problem")
+@routes.route("DELETE", "/api/problems/{id}", access="staff", summary="Delete a problem")
 async def delete_problem(request: web.Request) -> web.Response:
     await problems.delete(request.app[DB], current_user(request), path_id(request))
     return web.Response(status=204)
 
 
-@route("GET", "/api/problems/{id}/test-cases", access="user", summary="Visible test cases only")
+@routes.route("GET", "/api/problems/{id}/test-cases", access="user", summary="Visible test cases only")
 async def visible_tests(request: web.Request) -> web.Response:
     tests = await problems.visible_tests(request.app[DB], current_user(request), path_id(request))
     return json_response({"test_cases": tests})
 
 
-@route("GET", "/api/problems/{id}/test-cases/all", access="staff", summary="All test cases (teachers, admins)")
+@routes.route("GET", "/api/problems/{id}/test-cases/all", access="staff", summary="All test cases (teachers, admins)")
 async def all_tests(request: web.Request) -> web.Response:
     tests = await problems.all_tests(request.app[DB], current_user(request), path_id(request))
     return json_response({"test_cases": tests})
 
 
-@route(
+@routes.route(
     "GET",
     "/api/problems/{id}/export",
     access="staff",
@@ -79,7 +81,7 @@ async def export_problem(request: web.Request) -> web.Response:
     )
 
 
-@route(
+@routes.route(
     "POST",
     "/api/problems/import",
     access="staff",

@@ -24,12 +24,14 @@ from markupsafe import Markup
 from appliance import legal as legal_texts
 from appliance import markdown, problem_assets, problems
 from appliance.accounts import User
-from appliance.cli import lan_addresses
+from appliance.app_keys import DB, SETTINGS
 from appliance.errors import NotFound
-from appliance.http.keys import DB, SETTINGS
 from appliance.http.middleware import USER
-from appliance.http.routing import Handler, route
+from appliance.http.routing import Handler, Routes
+from appliance.lan import lan_addresses
 from runner.languages import LANGUAGES
+
+routes = Routes()
 
 _NAV = {
     "anonymous": (("/login", "Log in"), ("/register", "Create an account")),
@@ -103,7 +105,7 @@ def _path_id(request: web.Request) -> int | None:
 
 
 def _route(path: str, summary: str) -> Callable[[Handler], Handler]:
-    return route("GET", path, access="anyone", summary=summary, content_type="text/html", in_api=False)
+    return routes.route("GET", path, access="anyone", summary=summary, content_type="text/html", in_api=False)
 
 
 def student_address(request: web.Request) -> str:

@@ -1,8 +1,7 @@
-"""Typed application state keys (aiohttp AppKey), so views get typed objects."""
+"""Typed application state keys (aiohttp AppKey): what `appliance.runtime` builds and starts, and
+what the views, the health check and the scheduled tasks read, as typed objects."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from aiohttp import web
 
@@ -10,6 +9,7 @@ from appliance.accounts import Accounts
 from appliance.blobs import BlobStore
 from appliance.db import Database
 from appliance.job_events import JobEvents
+from appliance.runner_service import RunnerService
 from appliance.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -17,5 +17,5 @@ DB = web.AppKey("db", Database)
 ACCOUNTS = web.AppKey("accounts", Accounts)
 BLOBS = web.AppKey("blobs", BlobStore)
 EVENTS = web.AppKey("events", JobEvents)
-# Long-lived services started with the app (the runner); looked up by name so tests can swap them.
-SERVICES = web.AppKey("services", dict[str, Any])
+# The runner, set once it has started: absent (`app.get(RUNNER)` is None) before that.
+RUNNER = web.AppKey("runner", RunnerService)
