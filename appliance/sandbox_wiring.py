@@ -142,6 +142,12 @@ class DockerSandbox:
         return "ok" if status == "present" else status
 
     async def close(self) -> None:
+        """After the runner stopped: remove whatever of this instance is still on the engine (a
+        container whose job was cut short by the shutdown), rather than leave it to the next start."""
         if self._client is not None:
+            try:
+                await sweep_orphans(self._client, self.settings.instance)
+            except InfraError as exc:
+                log.warning("could not remove leftover sandbox containers: %s", exc.message)
             await asyncio.to_thread(self._client.close)
             self._client = None

@@ -166,7 +166,7 @@ class Launcher:
         meter = None
         try:
             meter = CgroupMeter.find(self._api.inspect_container(container_id)["State"]["Pid"])
-        except docker.errors.DockerException as exc:
+        except Exception as exc:  # optional: whatever failed, the container is up and must be used or removed
             log.warning("no cgroup meter for sandbox %s: %s", container_id[:12], exc)
         return Sandbox(container_id, sock, owner, time.monotonic(), memory_bytes, meter)
 
