@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -19,6 +19,10 @@ Access = Literal["anyone", "user", "staff", "admin"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # A schema, or a factory for schemas whose limits come from settings.
 Body = Schema | Callable[[Settings], Schema]
+# A JSON Schema (OpenAPI 3.0 flavour: `nullable`) of what a route answers on success.
+JsonSchema = dict[str, Any]
+# Statuses that answer with no body.
+EMPTY_STATUSES = (204, 304)
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,13 @@ class RouteSpec:
     body: Body | None = None
     # Reachable before the user has accepted new legal texts (so they can read and accept them).
     before_acceptance: bool = False
-    content_type: str = "application/json"
+    # Every status a success answers with (2xx, and 304 for conditional GETs): exactly these are documented.
+    status: tuple[int, ...] = (200,)
+    # The request body's media type: JSON when `body` is declared, None for a route that takes no body.
+    request_type: str | None = None
+    # The media type of a successful answer's body, and (for JSON) its schema.
+    response_type: str = "application/json"
+    response: JsonSchema | None = None
     in_api: bool = True
 
 
@@ -54,10 +64,28 @@ class Routes:
         summary: str,
         body: Body | None = None,
         before_acceptance: bool = False,
-        content_type: str = "application/json",
+        status: int | tuple[int, ...] = 200,
+        request_type: str | None = None,
+        response_type: str = "application/json",
+        response: JsonSchema | None = None,
         in_api: bool = True,
     ) -> Callable[[Handler], Handler]:
-        spec = RouteSpec(method, path, access, summary, body, before_acceptance, content_type, in_api)
+        if body is not None:
+            assert request_type in (None, "application/json"), "a declared body is JSON"
+            request_type = "application/json"
+        spec = RouteSpec(
+            method,
+            path,
+            access,
+            summary,
+            body,
+            before_acceptance,
+            (status,) if isinstance(status, int) else status,
+            request_type,
+            response_type,
+            response,
+            in_api,
+        )
 
         def declare(handler: Handler) -> Handler:
             handler.route_spec = spec  # type: ignore[attr-defined]

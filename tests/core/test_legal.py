@@ -19,7 +19,7 @@ def _html_pages(app: web.Application) -> list[str]:
     for route in app.router.routes():
         spec = getattr(route.handler, "route_spec", None)
         info = route.resource.get_info() if route.resource else {}
-        if spec is not None and spec.method == "GET" and spec.content_type == "text/html":
+        if spec is not None and spec.method == "GET" and spec.response_type == "text/html":
             pages.add(info.get("path") or info["formatter"])
     return sorted(pages)
 

@@ -32,7 +32,8 @@ _MAX_POSITION_DIGITS = 18
     "/api/problems/{id}/assets",
     access="staff",
     summary="Add an asset to a problem (multipart 'file'; optional name, replace, in_workdir)",
-    content_type="multipart/form-data",
+    status=(201, 200),
+    request_type="multipart/form-data",
 )
 async def upload_asset(request: web.Request) -> web.Response:
     problem_id = path_id(request)
@@ -61,7 +62,11 @@ async def list_assets(request: web.Request) -> web.Response:
 
 
 @routes.route(
-    "DELETE", "/api/problems/{id}/assets/{asset_id}", access="staff", summary="Remove an asset from a problem"
+    "DELETE",
+    "/api/problems/{id}/assets/{asset_id}",
+    access="staff",
+    summary="Remove an asset from a problem",
+    status=204,
 )
 async def delete_asset(request: web.Request) -> web.Response:
     problem_id, asset_id = path_id(request), path_id(request, "asset_id")
@@ -146,7 +151,8 @@ async def _serve(request: web.Request) -> web.Response:
     "/assets/{sha256}/{name}",
     access="anyone",
     summary="An asset's bytes at its content-hashed URL (ETag, immutable caching, Range)",
-    content_type="application/octet-stream",
+    status=(200, 206, 304),
+    response_type="*/*",
 )
 async def get_asset(request: web.Request) -> web.Response:
     return await _serve(request)

@@ -7,8 +7,15 @@ from appliance.app_keys import ACCOUNTS, DB, SETTINGS
 from appliance.http.jsonio import body, json_response, path_id
 from appliance.http.middleware import SESSION_COOKIE, USER, client_address, current_user
 from appliance.http.routing import Routes
+from appliance.http.shapes import INTEGER, ME, STRING, TIMESTAMP, listing, nullable, obj
+from appliance.http.shapes import USER as ACCOUNT
 from appliance.settings import Settings
 from appliance.validation import F, Schema
+
+# What the token routes answer (the secret `token` only once, on creation).
+TOKEN = obj(
+    id=INTEGER, name=STRING, created_at=TIMESTAMP, last_used_at=nullable(TIMESTAMP), expires_at=nullable(TIMESTAMP)
+)
 
 routes = Routes()
 
@@ -64,6 +71,8 @@ async def _me(request: web.Request) -> dict[str, object]:
     access="anyone",
     summary="Register a student account (age gate, legal acceptance)",
     body=REGISTER,
+    status=201,
+    response=obj(user=ACCOUNT),
 )
 async def register(request: web.Request) -> web.Response:
     data = await body(request)
@@ -77,7 +86,14 @@ async def register(request: web.Request) -> web.Response:
     return json_response({"user": user.to_json(request.app[SETTINGS])}, status=201)
 
 
-@routes.route("POST", "/api/auth/login", access="anyone", summary="Log in; sets the session cookie", body=LOGIN)
+@routes.route(
+    "POST",
+    "/api/auth/login",
+    access="anyone",
+    summary="Log in; sets the session cookie",
+    body=LOGIN,
+    response=obj(user=ME),
+)
 async def login(request: web.Request) -> web.Response:
     data = await body(request)
     user, token = await request.app[ACCOUNTS].login(data["username"], data["password"], client_address(request))
@@ -119,6 +135,7 @@ async def logout(request: web.Request) -> web.Response:
     access="user",
     summary="The caller, with legal texts still to accept",
     before_acceptance=True,
+    response=ME,
 )
 async def me(request: web.Request) -> web.Response:
     return json_response(await _me(request))
@@ -130,6 +147,7 @@ async def me(request: web.Request) -> web.Response:
     access="user",
     summary="Accept the current terms and privacy versions",
     body=ACCEPT,
+    response=ME,
     before_acceptance=True,
 )
 async def accept_legal(request: web.Request) -> web.Response:
@@ -145,6 +163,8 @@ async def accept_legal(request: web.Request) -> web.Response:
     access="user",
     summary="Create a Bearer token for scripts; it expires (expires_in_days) and is shown only here",
     body=token_schema,
+    status=201,
+    response=obj(**TOKEN["properties"], token=STRING),
 )
 async def create_token(request: web.Request) -> web.Response:
     data = await body(request)
@@ -154,12 +174,20 @@ async def create_token(request: web.Request) -> web.Response:
     return json_response(created, status=201)
 
 
-@routes.route("GET", "/api/tokens", access="user", summary="The caller's own API tokens (never their secrets)")
+@routes.route(
+    "GET",
+    "/api/tokens",
+    access="user",
+    summary="The caller's own API tokens (never their secrets)",
+    response=listing("tokens", TOKEN),
+)
 async def list_tokens(request: web.Request) -> web.Response:
     return json_response({"tokens": await request.app[ACCOUNTS].list_tokens(current_user(request))})
 
 
-@routes.route("DELETE", "/api/tokens/{id}", access="user", summary="Revoke one of the caller's own API tokens")
+@routes.route(
+    "DELETE", "/api/tokens/{id}", access="user", summary="Revoke one of the caller's own API tokens", status=204
+)
 async def revoke_token(request: web.Request) -> web.Response:
     await request.app[ACCOUNTS].revoke_token(current_user(request), path_id(request))
     return web.Response(status=204)
@@ -171,6 +199,8 @@ async def revoke_token(request: web.Request) -> web.Response:
     access="staff",
     summary="Create accounts (teachers: students only)",
     body=CREATE_USER,
+    status=201,
+    response=obj(user=ACCOUNT),
 )
 async def create_user(request: web.Request) -> web.Response:
     data = await body(request)

@@ -10,6 +10,7 @@ from appliance.errors import Invalid, UnsupportedMedia
 from appliance.http.jsonio import body, json_response, path_id, read_body
 from appliance.http.middleware import current_user
 from appliance.http.routing import Routes
+from appliance.http.shapes import QUEUED
 from appliance.http.views.jobs import submission_schema
 from appliance.validation import F, Schema
 
@@ -34,7 +35,8 @@ CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/vnd.ms-ex
     "/api/classes/{id}/roster/import",
     access="staff",
     summary="Create and enroll students from a CSV file (username, password?, birthdate?)",
-    content_type="text/csv",
+    status=201,
+    request_type="text/csv",
 )
 async def import_roster(request: web.Request) -> web.Response:
     if request.content_type not in CSV_TYPES:
@@ -73,7 +75,7 @@ async def class_gradebook(request: web.Request) -> web.Response:
     "/api/classes/{id}/gradebook.csv",
     access="staff",
     summary="Gradebook CSV: ?layout=long (a row per student and problem, default) or wide (a column per problem)",
-    content_type="text/csv",
+    response_type="text/csv",
 )
 async def class_gradebook_csv(request: web.Request) -> web.Response:
     layout = request.query.get("layout", "long")
@@ -100,6 +102,8 @@ async def my_progress(request: web.Request) -> web.Response:
     access="staff",
     summary="Check a reference solution against all tests (a teacher's submission, never deduplicated) → 202",
     body=submission_schema,
+    status=202,
+    response=QUEUED,
 )
 async def check_solution(request: web.Request) -> web.Response:
     data = await body(request)

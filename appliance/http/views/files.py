@@ -15,6 +15,10 @@ from appliance.file_kinds import KINDS
 from appliance.http.jsonio import json_response
 from appliance.http.middleware import current_user
 from appliance.http.routing import Routes
+from appliance.http.shapes import FILE, INTEGER, array, obj
+
+# The quota an owner's files use.
+QUOTA = obj(files=INTEGER, max_files=INTEGER, bytes=INTEGER, max_bytes=INTEGER)
 
 routes = Routes()
 
@@ -117,8 +121,12 @@ def content_type(media_type: str, kind: str) -> str:
     "POST",
     "/api/files",
     access="user",
-    summary="Upload a file (multipart field 'file'; optional name, replace, unpack for a ZIP)",
-    content_type="multipart/form-data",
+    summary="Upload a file (multipart field 'file'; optional name, replace, unpack for a ZIP): 201, or 200"
+    " when the same file was there already (deduplicated)",
+    status=(201, 200),
+    request_type="multipart/form-data",
+    # One file, or (a ZIP sent with unpack) {files: [...]}.
+    response={"oneOf": [FILE, obj(files=array(FILE))]},
 )
 async def upload_file(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
@@ -139,12 +147,18 @@ async def upload_file(request: web.Request) -> web.Response:
     return json_response(uploaded.files[0], status=status)
 
 
-@routes.route("GET", "/api/files", access="user", summary="The caller's files and how much of the quota they use")
+@routes.route(
+    "GET",
+    "/api/files",
+    access="user",
+    summary="The caller's files and how much of the quota they use",
+    response=obj(files=array(FILE), quota=QUOTA),
+)
 async def list_files(request: web.Request) -> web.Response:
     return json_response(await user_files.list_for(request.app[DB], request.app[SETTINGS], current_user(request)))
 
 
-@routes.route("GET", "/api/files/{id}", access="user", summary="A file's name, type, size and expiry")
+@routes.route("GET", "/api/files/{id}", access="user", summary="A file's name, type, size and expiry", response=FILE)
 async def get_file(request: web.Request) -> web.Response:
     return json_response(await user_files.get_for(request.app[DB], current_user(request), request.match_info["id"]))
 
@@ -153,8 +167,8 @@ async def get_file(request: web.Request) -> web.Response:
     "GET",
     "/api/files/{id}/content",
     access="user",
-    summary="Download a file's bytes",
-    content_type="application/octet-stream",
+    summary="Download a file's bytes (with the file's own media type)",
+    response_type="*/*",
 )
 async def download_file(request: web.Request) -> web.Response:
     row, data = await user_files.content_for(
@@ -170,7 +184,9 @@ async def download_file(request: web.Request) -> web.Response:
     )
 
 
-@routes.route("DELETE", "/api/files/{id}", access="user", summary="Delete a file (a submission using it keeps it)")
+@routes.route(
+    "DELETE", "/api/files/{id}", access="user", summary="Delete a file (a submission using it keeps it)", status=204
+)
 async def delete_file(request: web.Request) -> web.Response:
     await user_files.delete(request.app[DB], request.app[BLOBS], current_user(request), request.match_info["id"])
     return web.Response(status=204)

@@ -13,9 +13,63 @@ from appliance.errors import Invalid, NotFound
 from appliance.http.jsonio import body, json_response, path_id
 from appliance.http.middleware import current_user
 from appliance.http.routing import Routes
+from appliance.http.shapes import ANY, BOOLEAN, INTEGER, NUMBER, QUEUED, STRING, array, nullable, obj
 from appliance.settings import Settings
 from appliance.validation import F, Schema
 from runner.languages import LANGUAGES
+
+# Job times are epoch seconds.
+JOB_TIME = nullable(NUMBER)
+RUN = obj(
+    id=INTEGER,
+    language=STRING,
+    status=STRING,
+    verdict=nullable(STRING),
+    position=nullable(INTEGER),
+    stdout=nullable(STRING),
+    stderr=nullable(STRING),
+    exit_code=nullable(INTEGER),
+    signal=nullable(ANY),
+    time_ms=nullable(INTEGER),
+    truncated=BOOLEAN,
+    full_output=BOOLEAN,
+    compile_output=nullable(STRING),
+    files=array(ANY),
+    created_at=JOB_TIME,
+    finished_at=JOB_TIME,
+)
+SUBMISSION = obj(
+    id=INTEGER,
+    kind=STRING,
+    problem_id=nullable(INTEGER),
+    user_id=INTEGER,
+    language=STRING,
+    code=STRING,
+    attempts=nullable(INTEGER),
+    files=array(ANY),
+    hidden_feedback=STRING,
+    status=STRING,
+    verdict=nullable(STRING),
+    score=nullable(NUMBER),
+    compile_output=nullable(STRING),
+    position=nullable(INTEGER),
+    tests=array(obj(position=INTEGER, name=STRING, verdict=nullable(STRING), visible=BOOLEAN)),
+    hidden_tests=obj(passed=INTEGER, total=INTEGER),
+    created_at=JOB_TIME,
+    finished_at=JOB_TIME,
+)
+SUBMISSION_ITEM = obj(
+    id=INTEGER,
+    problem_id=nullable(INTEGER),
+    problem_title=nullable(STRING),
+    user_id=INTEGER,
+    username=STRING,
+    language=STRING,
+    status=STRING,
+    verdict=nullable(STRING),
+    score=nullable(NUMBER),
+    created_at=JOB_TIME,
+)
 
 routes = Routes()
 
@@ -158,7 +212,15 @@ async def languages(request: web.Request) -> web.Response:
     return json_response({"languages": found})
 
 
-@routes.route("POST", "/api/runs", access="user", summary="Run code with stdin (no grading) → 202", body=run_schema)
+@routes.route(
+    "POST",
+    "/api/runs",
+    access="user",
+    summary="Run code with stdin (no grading) → 202",
+    body=run_schema,
+    status=202,
+    response=QUEUED,
+)
 async def create_run(request: web.Request) -> web.Response:
     data = await body(request)
     settings = request.app[SETTINGS]
@@ -177,18 +239,30 @@ async def create_run(request: web.Request) -> web.Response:
     return json_response(queued.to_json(), status=202)
 
 
-@routes.route("GET", "/api/runs/{id}", access="user", summary="A run's result; ?wait=S holds until it finishes")
+@routes.route(
+    "GET", "/api/runs/{id}", access="user", summary="A run's result; ?wait=S holds until it finishes", response=RUN
+)
 async def get_run(request: web.Request) -> web.Response:
     return await _result(request, "run")
 
 
-@routes.route("GET", "/api/runs/{id}/events", access="user", summary="Live status of a run (Server-Sent Events)")
+@routes.route(
+    "GET",
+    "/api/runs/{id}/events",
+    access="user",
+    summary="Live status of a run (Server-Sent Events)",
+    response_type="text/event-stream",
+)
 async def run_events(request: web.Request) -> web.StreamResponse:
     return await _stream(request, "run")
 
 
 @routes.route(
-    "GET", "/api/runs/{id}/output/{stream}", access="user", summary="A run's full stdout or stderr when it was cut"
+    "GET",
+    "/api/runs/{id}/output/{stream}",
+    access="user",
+    summary="A run's full stdout or stderr when it was cut",
+    response_type="text/plain",
 )
 async def run_output(request: web.Request) -> web.Response:
     return await _output(request, "run")
@@ -199,7 +273,8 @@ async def run_output(request: web.Request) -> web.Response:
     "/api/runs/{id}/images/{index}",
     access="user",
     summary="A picture a graphical run drew (PNG, or APNG for the animation)",
-    content_type="image/png",
+    status=(200, 304),
+    response_type="image/png",
 )
 async def run_picture(request: web.Request) -> web.Response:
     return await _picture(request, "run")
@@ -212,6 +287,8 @@ async def run_picture(request: web.Request) -> web.Response:
     summary="Submit code against a problem's tests → 202 {id, status, deduplicated}; a student past the"
     " problem's submission budget gets 429 too_many_submissions with Retry-After",
     body=submission_schema,
+    status=202,
+    response=QUEUED,
 )
 async def create_submission(request: web.Request) -> web.Response:
     data = await body(request)
@@ -238,6 +315,7 @@ def _optional_int(request: web.Request, name: str) -> int | None:
     "/api/submissions",
     access="user",
     summary="Own submissions; teachers filter by problem_id, class_id, user_id",
+    response=obj(submissions=array(SUBMISSION_ITEM)),
 )
 async def list_submissions(request: web.Request) -> web.Response:
     found = await jobs.list_submissions(
@@ -256,13 +334,18 @@ async def list_submissions(request: web.Request) -> web.Response:
     access="user",
     summary="A submission's result; ?wait=S holds until it finishes. hidden_tests: {passed, total}; with the"
     " problem's hidden_feedback 'summary' a student gets no per-test row for hidden tests",
+    response=SUBMISSION,
 )
 async def get_submission(request: web.Request) -> web.Response:
     return await _result(request, "submission")
 
 
 @routes.route(
-    "GET", "/api/submissions/{id}/events", access="user", summary="Live status of a submission (Server-Sent Events)"
+    "GET",
+    "/api/submissions/{id}/events",
+    access="user",
+    summary="Live status of a submission (Server-Sent Events)",
+    response_type="text/event-stream",
 )
 async def submission_events(request: web.Request) -> web.StreamResponse:
     return await _stream(request, "submission")
@@ -273,6 +356,7 @@ async def submission_events(request: web.Request) -> web.StreamResponse:
     "/api/submissions/{id}/tests/{position}/{stream}",
     access="user",
     summary="A visible test's full stdout or stderr when it was cut",
+    response_type="text/plain",
 )
 async def submission_output(request: web.Request) -> web.Response:
     return await _output(request, "submission")
@@ -283,13 +367,16 @@ async def submission_output(request: web.Request) -> web.Response:
     "/api/submissions/{id}/tests/{position}/images/{index}",
     access="user",
     summary="A picture a visible test's program drew (PNG, or APNG for the animation); hidden tests: staff only",
-    content_type="image/png",
+    status=(200, 304),
+    response_type="image/png",
 )
 async def submission_picture(request: web.Request) -> web.Response:
     return await _picture(request, "submission")
 
 
-@routes.route("POST", "/api/problems/{id}/rejudge", access="staff", summary="Re-run every submission of a problem")
+@routes.route(
+    "POST", "/api/problems/{id}/rejudge", access="staff", summary="Re-run every submission of a problem", status=202
+)
 async def rejudge(request: web.Request) -> web.Response:
     await body(request)
     result = await jobs.rejudge(request.app[DB], current_user(request), path_id(request))

@@ -21,7 +21,13 @@ PUBLISH = Schema(
 )
 
 
-@routes.route("GET", "/healthz", access="anyone", summary="Liveness: database, runner and sandbox image")
+@routes.route(
+    "GET",
+    "/healthz",
+    access="anyone",
+    summary="Liveness: database, runner and sandbox image (503 with the same report when one is not ok)",
+    status=(200, 503),
+)
 async def healthz(request: web.Request) -> web.Response:
     report = await health(request.app)
     return json_response(report, status=200 if report["status"] == "ok" else 503)
@@ -43,6 +49,7 @@ async def get_legal(request: web.Request) -> web.Response:
     access="admin",
     summary="Publish a new version of the terms or privacy text",
     body=PUBLISH,
+    status=201,
 )
 async def put_legal(request: web.Request) -> web.Response:
     data = await body(request)

@@ -21,7 +21,7 @@ async def _legal_page(request: web.Request, kind: str, title: str) -> web.Respon
     return aiohttp_jinja2.render_template("legal.html", request, content)
 
 
-@routes.route("GET", "/terms", access="anyone", summary="Terms of use (HTML)", content_type="text/html", in_api=False)
+@routes.route("GET", "/terms", access="anyone", summary="Terms of use (HTML)", response_type="text/html", in_api=False)
 async def terms_page(request: web.Request) -> web.Response:
     return await _legal_page(request, "terms", "Terms of use")
 
@@ -31,7 +31,7 @@ async def terms_page(request: web.Request) -> web.Response:
     "/privacy",
     access="anyone",
     summary="Privacy notice (HTML)",
-    content_type="text/html",
+    response_type="text/html",
     in_api=False,
 )
 async def privacy_page(request: web.Request) -> web.Response:

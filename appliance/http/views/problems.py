@@ -8,11 +8,49 @@ from appliance.errors import UnsupportedMedia
 from appliance.http.jsonio import body, json_response, path_id, read_body
 from appliance.http.middleware import current_user
 from appliance.http.routing import Routes
+from appliance.http.shapes import ANY, BOOLEAN, INTEGER, NUMBER, STRING, TIMESTAMP, array, listing, nullable, obj
+
+# A test case; staff also see its visibility (students only ever get the ones they may see).
+TEST_CASE = obj(
+    optional={"visibility": STRING, "visible": BOOLEAN, "reveal_at": nullable(TIMESTAMP)},
+    id=INTEGER,
+    name=STRING,
+    stdin=STRING,
+    expected_stdout=STRING,
+    weight=NUMBER,
+)
+PROBLEM = obj(
+    optional={"classes": array(INTEGER)},
+    id=INTEGER,
+    owner_id=INTEGER,
+    title=STRING,
+    statement=STRING,
+    language=STRING,
+    time_limit_ms=INTEGER,
+    memory_limit_mb=INTEGER,
+    comparison=STRING,
+    tolerance=NUMBER,
+    graphical=ANY,
+    hidden_feedback=STRING,
+    created_at=TIMESTAMP,
+    updated_at=TIMESTAMP,
+    test_cases=array(TEST_CASE),
+    hidden_test_count=INTEGER,
+)
+PROBLEM_ITEM = obj(
+    id=INTEGER, title=STRING, language=STRING, time_limit_ms=INTEGER, memory_limit_mb=INTEGER, updated_at=TIMESTAMP
+)
 
 routes = Routes()
 
 
-@routes.route("GET", "/api/problems", access="user", summary="Problems the caller may see")
+@routes.route(
+    "GET",
+    "/api/problems",
+    access="user",
+    summary="Problems the caller may see",
+    response=listing("problems", PROBLEM_ITEM),
+)
 async def list_problems(request: web.Request) -> web.Response:
     return json_response({"problems": await problems.list_for(request.app[DB], current_user(request))})
 
@@ -23,6 +61,8 @@ async def list_problems(request: web.Request) -> web.Response:
     access="staff",
     summary="Create a problem with its test cases",
     body=problems.create_schema,
+    status=201,
+    response=PROBLEM,
 )
 async def create_problem(request: web.Request) -> web.Response:
     data = await body(request)
@@ -30,7 +70,9 @@ async def create_problem(request: web.Request) -> web.Response:
     return json_response(await problems.create(request.app[DB], request.app[SETTINGS], user, data), status=201)
 
 
-@routes.route("GET", "/api/problems/{id}", access="user", summary="One problem; students get visible tests only")
+@routes.route(
+    "GET", "/api/problems/{id}", access="user", summary="One problem; students get visible tests only", response=PROBLEM
+)
 async def get_problem(request: web.Request) -> web.Response:
     return json_response(await problems.get_for(request.app[DB], current_user(request), path_id(request)))
 
@@ -41,13 +83,14 @@ async def get_problem(request: web.Request) -> web.Response:
     access="staff",
     summary="Change a problem (test_cases replaces all tests)",
     body=problems.update_schema,
+    response=PROBLEM,
 )
 async def update_problem(request: web.Request) -> web.Response:
     data = await body(request)
     return json_response(await problems.update(request.app[DB], current_user(request), path_id(request), data))
 
 
-@routes.route("DELETE", "/api/problems/{id}", access="staff", summary="Delete a problem")
+@routes.route("DELETE", "/api/problems/{id}", access="staff", summary="Delete a problem", status=204)
 async def delete_problem(request: web.Request) -> web.Response:
     await problems.delete(request.app[DB], current_user(request), path_id(request))
     return web.Response(status=204)
@@ -70,7 +113,7 @@ async def all_tests(request: web.Request) -> web.Response:
     "/api/problems/{id}/export",
     access="staff",
     summary="The problem as a zip archive (problem.json, statement.md, tests/)",
-    content_type="application/zip",
+    response_type="application/zip",
 )
 async def export_problem(request: web.Request) -> web.Response:
     problem = await problems.get_for(request.app[DB], current_user(request), path_id(request))
@@ -85,8 +128,10 @@ async def export_problem(request: web.Request) -> web.Response:
     "POST",
     "/api/problems/import",
     access="staff",
-    summary="Create a problem from an exported zip archive",
-    content_type="application/zip",
+    summary="Create a problem from an exported zip archive (application/zip; application/octet-stream accepted)",
+    status=201,
+    request_type="application/zip",
+    response=PROBLEM,
 )
 async def import_problem(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]

@@ -105,7 +105,7 @@ def _path_id(request: web.Request) -> int | None:
 
 
 def _route(path: str, summary: str) -> Callable[[Handler], Handler]:
-    return routes.route("GET", path, access="anyone", summary=summary, content_type="text/html", in_api=False)
+    return routes.route("GET", path, access="anyone", summary=summary, response_type="text/html", in_api=False)
 
 
 def student_address(request: web.Request) -> str:
