@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from appliance import legal
-from appliance.clock import age_on, iso, now, parse_iso
+from appliance.clock import age_on, api_iso, from_db, now, to_db
 from appliance.db import Database, Row
 from appliance.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 from appliance.passwords import DUMMY_HASH, hash_password_async, verify_password_async
@@ -54,7 +54,7 @@ class User:
             "username": self.username,
             "role": self.role,
             "is_minor": self.is_minor(settings.adult_age),
-            "created_at": self.created_at,
+            "created_at": api_iso(self.created_at),
         }
 
 
@@ -215,8 +215,8 @@ class Accounts:
             return None
         moment = now()
         last = row["token_last_used_at"]
-        if last is None or (moment - parse_iso(last)).total_seconds() >= TOKEN_TOUCH_S:
-            await session_store.touch_token(self.db, row["token_id"], iso(moment))
+        if last is None or (moment - from_db(last)).total_seconds() >= TOKEN_TOUCH_S:
+            await session_store.touch_token(self.db, row["token_id"], to_db(moment))
         return User.from_row(row)
 
     async def create_token(self, user: User, name: str, expires_in_days: int | None = None) -> dict[str, Any]:
@@ -232,7 +232,7 @@ class Accounts:
             )
         token = "lr_" + secrets.token_urlsafe(32)
         token_id = await session_store.create_token(
-            self.db, user.id, name, hash_token(token), iso(now() + timedelta(days=days))
+            self.db, user.id, name, hash_token(token), to_db(now() + timedelta(days=days))
         )
         row = await session_store.get_token(self.db, user.id, token_id)
         assert row is not None
@@ -252,7 +252,7 @@ def token_json(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "name": row["name"],
-        "created_at": row["created_at"],
-        "last_used_at": row["last_used_at"],
-        "expires_at": row["expires_at"],
+        "created_at": api_iso(row["created_at"]),
+        "last_used_at": api_iso(row["last_used_at"]),
+        "expires_at": api_iso(row["expires_at"]),
     }

@@ -6,6 +6,7 @@ import secrets
 from typing import Any
 
 from appliance.accounts import User
+from appliance.clock import api_iso
 from appliance.db import Database, Row
 from appliance.errors import Conflict, Forbidden, Invalid, NotFound
 from appliance.store import classes as class_store
@@ -16,7 +17,7 @@ JOIN_CODE_LENGTH = 8
 
 
 def _class_json(row: Row, *, with_code: bool) -> dict[str, Any]:
-    out = {"id": row["id"], "name": row["name"], "owner_id": row["owner_id"], "created_at": row["created_at"]}
+    out = {"id": row["id"], "name": row["name"], "owner_id": row["owner_id"], "created_at": api_iso(row["created_at"])}
     if with_code:
         out["join_code"] = row["join_code"]
     return out
@@ -68,7 +69,7 @@ async def get_for(db: Database, user: User, class_id: int) -> dict[str, Any]:
         row = await owned_row(db, user, class_id)
         out = _class_json(row, with_code=True)
         out["members"] = [
-            {"id": m["id"], "username": m["username"], "added_at": m["added_at"]}
+            {"id": m["id"], "username": m["username"], "added_at": api_iso(m["added_at"])}
             for m in await class_store.members(db, class_id)
         ]
         return out

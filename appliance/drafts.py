@@ -12,6 +12,7 @@ from typing import Any
 
 from appliance import problems
 from appliance.accounts import User
+from appliance.clock import api_iso
 from appliance.db import Database, Row
 from appliance.errors import Conflict
 from appliance.jobs.queueing import check_language
@@ -41,7 +42,7 @@ def draft_schema(settings: Settings) -> Schema:
 def _draft_json(row: Row | None) -> dict[str, Any] | None:
     if row is None:
         return None
-    return {key: row[key] for key in row.keys()}
+    return {key: row[key] for key in row.keys()} | {"updated_at": api_iso(row["updated_at"])}
 
 
 async def get(db: Database, user: User, problem_id: int | None) -> dict[str, Any] | None:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from appliance import classes, jobs
 from appliance.accounts import User
-from appliance.clock import iso
+from appliance.clock import api_iso
 from appliance.csvio import write_csv
 from appliance.db import Database, Row
 from appliance.store import classes as class_store
@@ -32,7 +31,7 @@ class Cell:
     best_verdict: str | None = None
     last_status: str | None = None
     last_verdict: str | None = None
-    last_at: float | None = None
+    last_at: str | None = None  # as stored
 
     @property
     def solved(self) -> bool:
@@ -46,12 +45,8 @@ class Cell:
             "solved": self.solved,
             "last_status": self.last_status,
             "last_verdict": self.last_verdict,
-            "last_submitted_at": _iso(self.last_at),
+            "last_submitted_at": api_iso(self.last_at),
         }
-
-
-def _iso(epoch: float | None) -> str | None:
-    return None if epoch is None else iso(datetime.fromtimestamp(epoch, UTC))
 
 
 def summarize(rows: Iterable[Row]) -> dict[tuple[int, int], Cell]:

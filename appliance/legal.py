@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from appliance.clock import api_iso
 from appliance.db import Database
 from appliance.errors import Invalid, NotFound
 from appliance.store import legal as legal_store
@@ -31,7 +32,7 @@ async def current(db: Database, kind: str) -> dict[str, Any]:
         "kind": kind,
         "version": row["version"],
         "markdown": row["markdown"],
-        "published_at": row["created_at"],
+        "published_at": api_iso(row["created_at"]),
     }
 
 

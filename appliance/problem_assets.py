@@ -15,6 +15,7 @@ from appliance.accounts import User
 from appliance.blob_refs import discard_unused_blobs, ensure_blobs
 from appliance.blobs import BlobStore
 from appliance.classes import require_staff
+from appliance.clock import api_iso
 from appliance.db import Database, Row
 from appliance.errors import AppError, Conflict, Invalid, NotFound, TooLarge
 from appliance.file_names import clean_name
@@ -41,7 +42,7 @@ def asset_json(settings: Settings, row: Row) -> dict[str, Any]:
         "sha256": row["blob"],
         "in_workdir": bool(row["in_workdir"]),
         "url": asset_url(settings, row["blob"], row["name"]),
-        "created_at": row["created_at"],
+        "created_at": api_iso(row["created_at"]),
     }
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from appliance.accounts import User
 from appliance.classes import require_staff
-from appliance.clock import iso, parse_iso
+from appliance.clock import api_iso, parse_iso, to_db
 from appliance.db import Database, Row
 from appliance.errors import Invalid, NotFound
 from appliance.settings import Settings
@@ -93,7 +93,7 @@ def normalize_tests(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if not reveal_at:
                 raise Invalid("missing_field", f"{path}: reveal_later needs reveal_at", field=f"{path}.reveal_at")
             try:
-                reveal_at = iso(parse_iso(reveal_at))
+                reveal_at = to_db(parse_iso(reveal_at))
             except ValueError as exc:
                 raise Invalid(
                     "invalid_datetime",
@@ -137,12 +137,13 @@ def _test_json(row: Row, *, staff: bool) -> dict[str, Any]:
     if staff:
         out["visibility"] = row["visibility"]
         out["visible"] = row["visibility"] == "visible"
-        out["reveal_at"] = row["reveal_at"]
+        out["reveal_at"] = api_iso(row["reveal_at"])
     return out
 
 
 def _problem_json(row: Row) -> dict[str, Any]:
     out = {key: row[key] for key in row.keys()}
+    out["created_at"], out["updated_at"] = api_iso(row["created_at"]), api_iso(row["updated_at"])
     out["graphical"] = None if row["graphical"] is None else bool(row["graphical"])
     return out
 
@@ -239,7 +240,8 @@ async def list_for(db: Database, user: User) -> list[dict[str, Any]]:
     else:
         rows = await problem_store.list_for_student(db, user.id)
     out = [
-        {k: row[k] for k in ("id", "title", "language", "time_limit_ms", "memory_limit_mb", "updated_at")}
+        {k: row[k] for k in ("id", "title", "language", "time_limit_ms", "memory_limit_mb")}
+        | {"updated_at": api_iso(row["updated_at"])}
         for row in rows
     ]
     if user.is_staff:

@@ -14,7 +14,6 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import aiosqlite
@@ -22,7 +21,7 @@ import aiosqlite
 from appliance.accounts import User
 from appliance.blob_refs import discard_unused_blobs, ensure_blobs
 from appliance.blobs import BlobStore
-from appliance.clock import iso
+from appliance.clock import api_iso, epoch
 from appliance.db import Database, Row
 from appliance.errors import AppError, Conflict, Forbidden, Invalid, NotFound, TooLarge
 from appliance.settings import Settings
@@ -39,7 +38,7 @@ def _missing(field: str | None = None) -> NotFound:
 
 
 def _alive(row: Row, now: float) -> bool:
-    return row["deleted_at"] is None and (row["expires_at"] > now or bool(row["pinned"]))
+    return row["deleted_at"] is None and (epoch(row["expires_at"]) > now or bool(row["pinned"]))
 
 
 def file_json(row: Row) -> dict[str, Any]:
@@ -50,15 +49,11 @@ def file_json(row: Row) -> dict[str, Any]:
         "kind": row["kind"],
         "media_type": row["media_type"],
         "size": row["size"],
-        "created_at": iso_epoch(row["created_at"]),
-        "expires_at": iso_epoch(row["expires_at"]),
+        "created_at": api_iso(row["created_at"]),
+        "expires_at": api_iso(row["expires_at"]),
         # A submission uses it: kept as long as that submission, whatever expires_at says.
         "kept_for_submission": bool(row["pinned"]),
     }
-
-
-def iso_epoch(seconds: float) -> str:
-    return iso(datetime.fromtimestamp(seconds, UTC))
 
 
 @dataclass(frozen=True)

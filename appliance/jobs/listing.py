@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 from appliance.accounts import User
+from appliance.clock import api_epoch
 from appliance.db import Database
 from appliance.jobs.results import student_verdict
 from appliance.store import jobs as job_store
@@ -39,7 +40,7 @@ async def list_submissions(
             if user.is_staff
             else student_verdict(r["verdict"], r["hidden_feedback"], r["first_visible_failure"]),
             "score": r["score"],
-            "created_at": r["created_at"],
+            "created_at": api_epoch(r["created_at"]),
         }
         for r in rows
     ]

@@ -12,6 +12,7 @@ from typing import Any
 
 from appliance import user_files
 from appliance.accounts import User
+from appliance.clock import api_epoch
 from appliance.db import Database, Row
 from appliance.errors import NotFound
 from appliance.store import jobs as job_store
@@ -120,8 +121,8 @@ async def _judgement(db: Database, job: Row, full: bool, hidden_feedback: str) -
         ],
         # Tests a student cannot see now (hidden, or reveal-later before their date).
         "hidden_tests": {"passed": passed, "total": total},
-        "created_at": job["created_at"],
-        "finished_at": job["finished_at"],
+        "created_at": api_epoch(job["created_at"]),
+        "finished_at": api_epoch(job["finished_at"]),
     }
 
 
@@ -178,8 +179,8 @@ async def run_json(db: Database, user: User, job_id: int) -> dict[str, Any]:
         "compile_output": job["compile_output"],
         "files": await user_files.files_of_job(db, job["id"]),
         **_pictures_json(f"/api/runs/{job_id}", pictures),
-        "created_at": job["created_at"],
-        "finished_at": job["finished_at"],
+        "created_at": api_epoch(job["created_at"]),
+        "finished_at": api_epoch(job["finished_at"]),
         **_infra(job, user.is_staff),
     }
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from appliance.clock import now_iso
+from appliance.clock import db_now
 from appliance.db import Database, Row
 from appliance.errors import Conflict
 
@@ -13,7 +13,7 @@ async def create(db: Database, name: str, owner_id: int, join_code: str) -> int:
     try:
         return await db.execute(
             "INSERT INTO classes (name, owner_id, join_code, created_at) VALUES (?, ?, ?, ?)",
-            (name, owner_id, join_code, now_iso()),
+            (name, owner_id, join_code, db_now()),
         )
     except sqlite3.IntegrityError as exc:
         raise Conflict("join_code_taken", "that join code is in use; try again") from exc
@@ -55,7 +55,7 @@ async def add_members(db: Database, class_id: int, user_ids: list[int], *, by_co
                 "INSERT INTO class_members (class_id, user_id, added_at, joined_by_code) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (class_id, user_id)"
                 " DO UPDATE SET joined_by_code = MAX(joined_by_code, excluded.joined_by_code)",
-                (class_id, user_id, now_iso(), int(by_code)),
+                (class_id, user_id, db_now(), int(by_code)),
             )
 
 

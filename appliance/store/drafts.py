@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from appliance.clock import now_iso
+from appliance.clock import db_now
 from appliance.db import Database, Row
 
 DRAFT_COLUMNS = "problem_id, language, code, stdin, revision, updated_at"
@@ -37,7 +37,7 @@ async def save(
             await conn.execute(
                 "INSERT INTO drafts (user_id, problem_id, language, code, stdin, revision, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, 1, ?)",
-                (user_id, problem_id, language, code, stdin, now_iso()),
+                (user_id, problem_id, language, code, stdin, db_now()),
             )
         elif base_revision is not None and base_revision != current["revision"]:
             return current, False
@@ -45,7 +45,7 @@ async def save(
             await conn.execute(
                 "UPDATE drafts SET language = ?, code = ?, stdin = ?, revision = revision + 1, updated_at = ?"
                 " WHERE user_id = ? AND problem_id IS ?",
-                (language, code, stdin, now_iso(), user_id, problem_id),
+                (language, code, stdin, db_now(), user_id, problem_id),
             )
         cursor = await conn.execute(
             f"SELECT {DRAFT_COLUMNS} FROM drafts WHERE user_id = ? AND problem_id IS ?", (user_id, problem_id)

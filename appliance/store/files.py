@@ -11,7 +11,7 @@ from typing import Any
 
 import aiosqlite
 
-from appliance.clock import now_iso
+from appliance.clock import db_epoch, db_now
 from appliance.db import Database, Row, placeholders
 
 Source = Database | aiosqlite.Connection
@@ -54,7 +54,7 @@ async def get(src: Source, file_id: str) -> Row | None:
 async def alive_of(db: Database, owner_id: int, now: float) -> list[Row]:
     return await db.fetchall(
         f"SELECT {FILE_COLUMNS} FROM files f WHERE f.owner_id = ? AND {_ALIVE} ORDER BY f.name, f.id",
-        (owner_id, now),
+        (owner_id, db_epoch(now)),
     )
 
 
@@ -64,7 +64,7 @@ async def alive_named(src: Source, owner_id: int, names: Sequence[str], now: flo
     return await _all(
         src,
         f"SELECT {FILE_COLUMNS} FROM files f WHERE f.owner_id = ? AND f.name IN ({placeholders(names)}) AND {_ALIVE}",
-        (owner_id, *names, now),
+        (owner_id, *names, db_epoch(now)),
     )
 
 
@@ -73,7 +73,7 @@ async def usage(src: Source, owner_id: int, now: float) -> tuple[int, int]:
     row = await _one(
         src,
         f"SELECT COUNT(*), COALESCE(SUM(f.size), 0) FROM files f WHERE f.owner_id = ? AND {_ALIVE}",
-        (owner_id, now),
+        (owner_id, db_epoch(now)),
     )
     assert row is not None
     return int(row[0]), int(row[1])
@@ -83,12 +83,12 @@ async def insert(conn: aiosqlite.Connection, values: dict[str, Any]) -> None:
     await conn.execute(
         "INSERT INTO files (id, owner_id, name, kind, media_type, size, blob, created_at, expires_at)"
         " VALUES (:id, :owner_id, :name, :kind, :media_type, :size, :blob, :created_at, :expires_at)",
-        values,
+        {**values, "created_at": db_epoch(values["created_at"]), "expires_at": db_epoch(values["expires_at"])},
     )
 
 
 async def extend_expiry(conn: aiosqlite.Connection, file_id: str, expires_at: float) -> None:
-    await conn.execute("UPDATE files SET expires_at = MAX(expires_at, ?) WHERE id = ?", (expires_at, file_id))
+    await conn.execute("UPDATE files SET expires_at = MAX(expires_at, ?) WHERE id = ?", (db_epoch(expires_at), file_id))
 
 
 async def is_pinned(src: Source, file_id: str) -> bool:
@@ -98,7 +98,9 @@ async def is_pinned(src: Source, file_id: str) -> bool:
 async def remove(conn: aiosqlite.Connection, file_id: str, now: float) -> str | None:
     """Delete a file for its owner. Returns its blob if the row went, None if a submission keeps it."""
     if await is_pinned(conn, file_id):
-        await conn.execute("UPDATE files SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL", (now, file_id))
+        await conn.execute(
+            "UPDATE files SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL", (db_epoch(now), file_id)
+        )
         return None
     cursor = await conn.execute("DELETE FROM files WHERE id = ? RETURNING blob", (file_id,))
     row = await cursor.fetchone()
@@ -125,7 +127,7 @@ async def delete_expired(conn: aiosqlite.Connection, now: float, limit: int) -> 
     cursor = await conn.execute(
         "DELETE FROM files WHERE id IN (SELECT f.id FROM files f"
         f" WHERE (f.deleted_at IS NOT NULL OR f.expires_at <= ?) AND NOT {PINNED} LIMIT ?) RETURNING blob",
-        (now, limit),
+        (db_epoch(now), limit),
     )
     rows = await cursor.fetchall()
     await cursor.close()
@@ -220,7 +222,7 @@ async def insert_asset(conn: aiosqlite.Connection, values: dict[str, Any]) -> in
         "INSERT INTO problem_assets (problem_id, name, kind, media_type, size, blob, in_workdir, uploaded_by,"
         " created_at) VALUES (:problem_id, :name, :kind, :media_type, :size, :blob, :in_workdir, :uploaded_by,"
         " :created_at)",
-        {**values, "created_at": now_iso()},
+        {**values, "created_at": db_now()},
     )
     return int(cursor.lastrowid or 0)
 
@@ -229,7 +231,7 @@ async def update_asset(conn: aiosqlite.Connection, asset_id: int, values: dict[s
     await conn.execute(
         "UPDATE problem_assets SET kind = :kind, media_type = :media_type, size = :size, blob = :blob,"
         " in_workdir = :in_workdir, uploaded_by = :uploaded_by, created_at = :created_at WHERE id = :id",
-        {**values, "id": asset_id, "created_at": now_iso()},
+        {**values, "id": asset_id, "created_at": db_now()},
     )
 
 

@@ -6,7 +6,7 @@ list, so the gradebook and the student's own page always agree.
 
 from __future__ import annotations
 
-from appliance.clock import now_iso
+from appliance.clock import db_now
 from appliance.db import Database, Row
 from appliance.store.jobs import first_visible_failure_sql
 
@@ -43,5 +43,5 @@ async def user_submissions(db: Database, user_id: int) -> list[Row]:
         f" {first_visible_failure_sql('COALESCE(r.id, j.id)')} AS first_visible_failure"
         " FROM jobs j JOIN problems p ON p.id = j.problem_id LEFT JOIN jobs r ON r.id = j.published_rejudge"
         " WHERE j.kind = 'submission' AND j.user_id = ? ORDER BY j.id",
-        (now_iso(), user_id),
+        (db_now(), user_id),
     )

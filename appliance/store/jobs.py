@@ -12,7 +12,7 @@ from typing import Any
 
 import aiosqlite
 
-from appliance.clock import now_iso
+from appliance.clock import DB_EPOCH, db_epoch, db_now, epoch
 from appliance.db import Database, Row
 
 JOB_COLUMNS = (
@@ -35,7 +35,7 @@ class NewJob:
     code_hash: str
     stdin: str
     priority: int
-    created_at: float
+    created_at: float  # epoch seconds
     rejudge_of: int | None = None
     graphical: bool | None = None
 
@@ -52,7 +52,7 @@ class SubmissionFilter:
 
 def first_visible_failure_sql(job_id: str) -> str:
     """SQL for the verdict of the first failing test of job `job_id` (an SQL expression) that a
-    student may see now, NULL if none; it takes one parameter: the current time (`now_iso()`)."""
+    student may see now, NULL if none; it takes one parameter: the current time (`db_now()`)."""
     return (
         "(SELECT jt.verdict FROM job_tests jt LEFT JOIN test_cases tc ON tc.id = jt.test_case_id"
         f" WHERE jt.job_id = {job_id} AND jt.verdict != 'accepted' AND COALESCE({_VISIBLE_TC}, 0)"
@@ -71,15 +71,15 @@ async def pending_duplicate(
     since: float,
 ) -> int | None:
     """The user's newest job like this one that is still waiting or running, or was made since
-    `since` and after the problem (its tests) last changed; None if there is none."""
+    `since` (epoch seconds) and after the problem (its tests) last changed; None if there is none."""
     cursor = await conn.execute(
         "SELECT id FROM jobs WHERE user_id = ? AND problem_id IS ? AND kind = ? AND code_hash = ?"
         " AND language = ? AND (status IN ('queued', 'running') OR created_at >= ?)"
         # A result from before the teacher last changed the problem (its tests) is no answer
         # to this submission.
-        " AND created_at >= COALESCE((SELECT strftime('%s', updated_at) FROM problems"
-        " WHERE id = jobs.problem_id), 0) ORDER BY id DESC LIMIT 1",
-        (user_id, problem_id, kind, code_hash, language, since),
+        " AND created_at >= COALESCE((SELECT updated_at FROM problems WHERE id = jobs.problem_id), ?)"
+        " ORDER BY id DESC LIMIT 1",
+        (user_id, problem_id, kind, code_hash, language, db_epoch(since), DB_EPOCH),
     )
     row = await cursor.fetchone()
     return None if row is None else int(row[0])
@@ -107,7 +107,7 @@ async def insert(conn: aiosqlite.Connection, job: NewJob) -> int:
     """Queue the job; returns its id."""
     cursor = await conn.execute(
         "INSERT INTO jobs (kind, user_id, problem_id, rejudge_of, language, code, code_hash, stdin, priority,"
-        " graphical, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)",
+        " graphical, status, created_at, not_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
         (
             job.kind,
             job.user_id,
@@ -119,21 +119,22 @@ async def insert(conn: aiosqlite.Connection, job: NewJob) -> int:
             job.stdin,
             job.priority,
             job.graphical,
-            job.created_at,
+            db_epoch(job.created_at),
+            DB_EPOCH,
         ),
     )
     return int(cursor.lastrowid or 0)
 
 
 async def recent_submissions(conn: aiosqlite.Connection, user_id: int, problem_id: int, since: float) -> list[float]:
-    """When the user's submissions to the problem since `since` were made, oldest first. A job the
+    """When the user's submissions to the problem since `since` were made (epoch seconds), oldest first. A job the
     infrastructure gave up on does not count: the student was told it was not counted."""
     cursor = await conn.execute(
         "SELECT created_at FROM jobs WHERE user_id = ? AND problem_id = ? AND kind = 'submission'"
         " AND status != 'failed' AND created_at > ? ORDER BY created_at",
-        (user_id, problem_id, since),
+        (user_id, problem_id, db_epoch(since)),
     )
-    return [float(row[0]) for row in await cursor.fetchall()]
+    return [epoch(row[0]) for row in await cursor.fetchall()]
 
 
 async def get(db: Database, job_id: int) -> Row | None:
@@ -173,7 +174,7 @@ async def tests_for_student(db: Database, job_id: int, *, hidden_rows: bool = Tr
         f" COALESCE({_VISIBLE_TC}, 0) AS visible FROM job_tests jt"
         " LEFT JOIN test_cases tc ON tc.id = jt.test_case_id WHERE jt.job_id = ?)"
         " WHERE visible OR ? ORDER BY position",
-        (now_iso(), job_id, hidden_rows),
+        (db_now(), job_id, hidden_rows),
     )
 
 
@@ -183,7 +184,7 @@ async def hidden_summary(db: Database, job_id: int) -> tuple[int, int]:
     row = await db.fetchone(
         "SELECT COALESCE(SUM(jt.verdict = 'accepted'), 0), COUNT(*) FROM job_tests jt"
         f" LEFT JOIN test_cases tc ON tc.id = jt.test_case_id WHERE jt.job_id = ? AND NOT COALESCE({_VISIBLE_TC}, 0)",
-        (job_id, now_iso()),
+        (job_id, db_now()),
     )
     assert row is not None
     return int(row[0]), int(row[1])
@@ -212,7 +213,7 @@ async def job_images(
             " LEFT JOIN test_cases tc ON tc.id = jt.test_case_id"
         )
         where.append(f"COALESCE({_VISIBLE_TC}, 0)")
-        params.append(now_iso())
+        params.append(db_now())
     return await db.fetchall(
         f"SELECT {_IMAGE_COLUMNS} FROM job_images ji{joins} WHERE {' AND '.join(where)} ORDER BY ji.position, ji.idx",
         params,
@@ -253,7 +254,7 @@ async def list_submissions(db: Database, where: SubmissionFilter, limit: int) ->
     """Submissions, newest first, with the result shown (a published rejudge's), the problem's
     hidden-test feedback and the first failing test a student may see (`first_visible_failure`)."""
     conditions = ["j.kind = 'submission'"]
-    params: list[Any] = [now_iso()]
+    params: list[Any] = [db_now()]
     if where.user_id is not None:
         conditions.append("j.user_id = ?")
         params.append(where.user_id)
@@ -278,13 +279,13 @@ async def list_submissions(db: Database, where: SubmissionFilter, limit: int) ->
 
 
 async def expire_full_outputs(conn: aiosqlite.Connection, finished_before: float, limit: int) -> tuple[int, list[str]]:
-    """One batch: results of jobs finished before `finished_before` forget their full outputs.
+    """One batch: results of jobs finished before `finished_before` (epoch seconds) forget their full outputs.
     Returns how many results changed and the blob hashes they named (other rows may still use some)."""
     cursor = await conn.execute(
         "SELECT jt.job_id, jt.position, jt.stdout_blob, jt.stderr_blob"
         " FROM job_tests jt JOIN jobs j ON j.id = jt.job_id"
         " WHERE (jt.stdout_blob IS NOT NULL OR jt.stderr_blob IS NOT NULL) AND j.finished_at < ? LIMIT ?",
-        (finished_before, limit),
+        (db_epoch(finished_before), limit),
     )
     rows = await cursor.fetchall()
     await conn.executemany(

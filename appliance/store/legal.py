@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from appliance.clock import now_iso
+from appliance.clock import db_now
 from appliance.db import Database, Row
 from appliance.errors import Conflict
 
@@ -18,7 +18,7 @@ async def publish(db: Database, kind: str, version: str, markdown: str, created_
     try:
         await db.execute(
             "INSERT INTO legal_documents (kind, version, markdown, created_at, created_by) VALUES (?, ?, ?, ?, ?)",
-            (kind, version, markdown, now_iso(), created_by),
+            (kind, version, markdown, db_now(), created_by),
         )
     except sqlite3.IntegrityError as exc:
         raise Conflict("version_exists", f"{kind} version {version!r} already exists", field="version") from exc
@@ -29,7 +29,7 @@ async def accept(db: Database, user_id: int, accepted: dict[str, str]) -> None:
         for kind, version in accepted.items():
             await conn.execute(
                 "INSERT OR IGNORE INTO legal_acceptances (user_id, kind, version, accepted_at) VALUES (?, ?, ?, ?)",
-                (user_id, kind, version, now_iso()),
+                (user_id, kind, version, db_now()),
             )
 
 

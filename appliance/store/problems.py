@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from appliance.clock import now_iso
+from appliance.clock import DB_EPOCH, db_now
 from appliance.db import Database, Row, placeholders
 
 PROBLEM_COLUMNS = (
@@ -59,13 +58,13 @@ async def _set_classes(conn: Any, problem_id: int, class_ids: list[int]) -> None
 async def create(
     db: Database, owner_id: int, fields: dict[str, Any], class_ids: list[int], tests: list[dict[str, Any]]
 ) -> int:
-    stamp = now_iso()
+    stamp = db_now()
     async with db.transaction() as conn:
         cursor = await conn.execute(
             "INSERT INTO problems (owner_id, title, statement, language, time_limit_ms, memory_limit_mb,"
-            " comparison, tolerance, graphical, hidden_feedback, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (owner_id, *({**_DEFAULTS, **fields}[name] for name in EDITABLE_FIELDS), stamp, stamp),
+            " comparison, tolerance, graphical, hidden_feedback, created_at, updated_at, tests_changed_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (owner_id, *({**_DEFAULTS, **fields}[name] for name in EDITABLE_FIELDS), stamp, stamp, DB_EPOCH),
         )
         problem_id = int(cursor.lastrowid or 0)
         await _set_classes(conn, problem_id, class_ids)
@@ -81,16 +80,17 @@ async def update(
     tests: list[dict[str, Any]] | None,
 ) -> None:
     changes = {name: fields[name] for name in EDITABLE_FIELDS if name in fields}
+    stamp = db_now()
     async with db.transaction() as conn:
         assignments = ", ".join(f"{name} = ?" for name in changes)
         await conn.execute(
             f"UPDATE problems SET {assignments + ', ' if assignments else ''}updated_at = ? WHERE id = ?",
-            (*changes.values(), now_iso(), problem_id),
+            (*changes.values(), stamp, problem_id),
         )
         if class_ids is not None:
             await _set_classes(conn, problem_id, class_ids)
         if tests is not None:
-            await conn.execute("UPDATE problems SET tests_changed_at = ? WHERE id = ?", (time.time(), problem_id))
+            await conn.execute("UPDATE problems SET tests_changed_at = ? WHERE id = ?", (stamp, problem_id))
             await conn.execute("DELETE FROM test_cases WHERE problem_id = ?", (problem_id,))
             await _insert_tests(conn, problem_id, tests)
 
@@ -152,7 +152,7 @@ async def classes_of(db: Database, problem_ids: list[int]) -> dict[int, list[int
 async def student_tests(db: Database, problem_id: int) -> list[Row]:
     return await db.fetchall(
         f"SELECT {TEST_COLUMNS} FROM test_cases WHERE problem_id = ? AND {_STUDENT_VISIBLE} ORDER BY position",
-        (problem_id, now_iso()),
+        (problem_id, db_now()),
     )
 
 
@@ -160,7 +160,7 @@ async def hidden_test_count(db: Database, problem_id: int) -> int:
     return int(
         await db.fetchval(
             f"SELECT COUNT(*) FROM test_cases WHERE problem_id = ? AND NOT {_STUDENT_VISIBLE}",
-            (problem_id, now_iso()),
+            (problem_id, db_now()),
         )
     )
 
@@ -173,6 +173,6 @@ async def all_tests(db: Database, problem_id: int) -> list[Row]:
 
 async def student_visible_test_ids(db: Database, problem_id: int) -> set[int]:
     rows = await db.fetchall(
-        f"SELECT id FROM test_cases WHERE problem_id = ? AND {_STUDENT_VISIBLE}", (problem_id, now_iso())
+        f"SELECT id FROM test_cases WHERE problem_id = ? AND {_STUDENT_VISIBLE}", (problem_id, db_now())
     )
     return {row[0] for row in rows}

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from appliance.blobs import BlobStore
+from appliance.clock import DB_EPOCH, db_epoch, epoch
 from appliance.db import Database
 from appliance.store import files as file_store
 from runner.executor import InputFile
@@ -68,8 +69,8 @@ def _after_infra_error(
     attempts += 1
     entries = _append_log(log, code, message)
     if attempts >= max_attempts:
-        return "failed", (attempts, entries, time.time(), job_id)
-    return "queued", (attempts, entries, time.time() + backoff_s * 2 ** (attempts - 1), job_id)
+        return "failed", (attempts, entries, db_epoch(time.time()), job_id)
+    return "queued", (attempts, entries, db_epoch(time.time() + backoff_s * 2 ** (attempts - 1)), job_id)
 
 
 def _result_rows(job_id: int, result: JobResult) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -126,7 +127,7 @@ class SqliteJobStore:
         """The next job by priority class, then fewest running jobs of its user (round robin),
         then age; with `max_running_per_user`, never one whose share is full (see JobStore)."""
         now = time.time()
-        params: list[Any] = [worker_id, now + lease_s, now, now]
+        params: list[Any] = [worker_id, db_epoch(now + lease_s), db_epoch(now), db_epoch(now)]
         fair = ""
         if max_running_per_user is not None:
             fair = " AND (q.priority <= ? OR COALESCE(b.running, 0) < ?)"
@@ -150,7 +151,7 @@ class SqliteJobStore:
     async def heartbeat(self, job_id: int, worker_id: str, lease_s: float) -> bool:
         changed = await self.db.execute_rowcount(
             "UPDATE jobs SET lease_expires = ? WHERE id = ? AND lease_owner = ? AND status = 'running'",
-            (time.time() + lease_s, job_id, worker_id),
+            (db_epoch(time.time() + lease_s), job_id, worker_id),
         )
         return changed == 1
 
@@ -226,7 +227,7 @@ class SqliteJobStore:
             cursor = await conn.execute(
                 "UPDATE jobs SET status = 'done', verdict = ?, score = ?, compile_output = ?, finished_at = ?,"
                 " lease_owner = NULL, lease_expires = NULL WHERE id = ? AND lease_owner = ? AND status = 'running'",
-                (result.verdict, result.score, result.compile_output, time.time(), job_id, worker_id),
+                (result.verdict, result.score, result.compile_output, db_epoch(time.time()), job_id, worker_id),
             )
             if cursor.rowcount != 1:
                 return False
@@ -275,7 +276,7 @@ class SqliteJobStore:
         )
 
     async def requeue_expired(self, max_attempts: int) -> list[int]:
-        return await self._requeue_where("lease_expires < ?", (time.time(),), "worker_lost", max_attempts)
+        return await self._requeue_where("lease_expires < ?", (db_epoch(time.time()),), "worker_lost", max_attempts)
 
     async def requeue_all_running(self, max_attempts: int) -> list[int]:
         return await self._requeue_where("1", (), "appliance_restarted", max_attempts)
@@ -288,13 +289,13 @@ async def counts_by_status(db: Database) -> dict[str, int]:
 
 async def recent_latencies(db: Database, limit: int = 200) -> list[float]:
     rows = await db.fetchall(
-        "SELECT finished_at - created_at FROM jobs WHERE status = 'done' ORDER BY id DESC LIMIT ?", (limit,)
+        "SELECT created_at, finished_at FROM jobs WHERE status = 'done' ORDER BY id DESC LIMIT ?", (limit,)
     )
-    return [row[0] for row in rows]
+    return [epoch(row[1]) - epoch(row[0]) for row in rows]
 
 
 async def requeue_failed(db: Database) -> int:
     """Every job the infrastructure gave up on goes back to the queue with fresh retries."""
     return await db.execute_rowcount(
-        "UPDATE jobs SET status = 'queued', infra_attempts = 0, not_before = 0 WHERE status = 'failed'"
+        "UPDATE jobs SET status = 'queued', infra_attempts = 0, not_before = ? WHERE status = 'failed'", (DB_EPOCH,)
     )

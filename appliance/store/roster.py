@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from appliance.clock import now_iso
+from appliance.clock import db_now
 from appliance.db import Database
 from appliance.errors import Conflict
 
@@ -20,7 +20,7 @@ async def import_students(
 
     All or nothing: a username taken meanwhile rolls the whole import back. Returns the new ids.
     """
-    stamp = now_iso()
+    stamp = db_now()
     created: list[int] = []
     try:
         async with db.transaction() as conn:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from appliance.clock import later_iso, now_iso
+from appliance.clock import db_later, db_now
 from appliance.db import Database, Row
 from appliance.store.users import USER_COLUMNS
 
@@ -14,7 +14,7 @@ _USER_COLS = ", ".join(f"u.{c.strip()}" for c in USER_COLUMNS.split(","))
 async def create_session(db: Database, id_hash: str, user_id: int, lifetime: timedelta) -> None:
     await db.execute(
         "INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-        (id_hash, user_id, now_iso(), later_iso(lifetime)),
+        (id_hash, user_id, db_now(), db_later(lifetime)),
     )
 
 
@@ -22,7 +22,7 @@ async def user_for_session(db: Database, id_hash: str) -> Row | None:
     return await db.fetchone(
         f"SELECT {_USER_COLS} FROM sessions s JOIN users u ON u.id = s.user_id"
         " WHERE s.id_hash = ? AND s.expires_at > ? AND u.disabled = 0",
-        (id_hash, now_iso()),
+        (id_hash, db_now()),
     )
 
 
@@ -35,7 +35,7 @@ async def delete_user_sessions(db: Database, user_id: int) -> None:
 
 
 async def purge_expired_sessions(db: Database) -> int:
-    return await db.execute_rowcount("DELETE FROM sessions WHERE expires_at <= ?", (now_iso(),))
+    return await db.execute_rowcount("DELETE FROM sessions WHERE expires_at <= ?", (db_now(),))
 
 
 _TOKEN_COLS = "id, name, created_at, last_used_at, expires_at"
@@ -44,7 +44,7 @@ _TOKEN_COLS = "id, name, created_at, last_used_at, expires_at"
 async def create_token(db: Database, user_id: int, name: str, token_hash: str, expires_at: str) -> int:
     return await db.execute(
         "INSERT INTO api_tokens (user_id, name, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-        (user_id, name, token_hash, now_iso(), expires_at),
+        (user_id, name, token_hash, db_now(), expires_at),
     )
 
 
@@ -54,7 +54,7 @@ async def user_for_token(db: Database, token_hash: str) -> Row | None:
         f"SELECT {_USER_COLS}, t.id AS token_id, t.last_used_at AS token_last_used_at"
         " FROM api_tokens t JOIN users u ON u.id = t.user_id"
         " WHERE t.token_hash = ? AND t.revoked_at IS NULL AND t.expires_at > ? AND u.disabled = 0",
-        (token_hash, now_iso()),
+        (token_hash, db_now()),
     )
 
 
@@ -81,12 +81,12 @@ async def revoke_token(db: Database, user_id: int, token_id: int) -> bool:
     """Revoke one token of this user; False when there is no such live token of theirs."""
     changed = await db.execute_rowcount(
         "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
-        (now_iso(), token_id, user_id),
+        (db_now(), token_id, user_id),
     )
     return changed > 0
 
 
 async def revoke_user_tokens(db: Database, user_id: int) -> None:
     await db.execute(
-        "UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", (now_iso(), user_id)
+        "UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", (db_now(), user_id)
     )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from appliance.clock import now_iso
+from appliance.clock import db_now
 from appliance.db import Database, Row
 from appliance.errors import Conflict
 
@@ -25,13 +25,13 @@ async def create(
             cursor = await conn.execute(
                 "INSERT INTO users (username, password_hash, role, birthdate, created_by, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (username, password_hash, role, birthdate, created_by, now_iso()),
+                (username, password_hash, role, birthdate, created_by, db_now()),
             )
             user_id = int(cursor.lastrowid or 0)
             for kind, version in (acceptances or {}).items():
                 await conn.execute(
                     "INSERT INTO legal_acceptances (user_id, kind, version, accepted_at) VALUES (?, ?, ?, ?)",
-                    (user_id, kind, version, now_iso()),
+                    (user_id, kind, version, db_now()),
                 )
             return user_id
     except sqlite3.IntegrityError as exc:

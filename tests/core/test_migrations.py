@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -157,3 +160,202 @@ def test_cli_migrate_and_status(tmp_path: Path) -> None:
     refused = _cli(tmp_path, "migrate", "--status")
     assert refused.returncode == 2
     assert "newer" in refused.stderr and "Traceback" not in refused.stderr
+
+
+# Every timestamp column, which migration 0010 turns into the one stored form (appliance.clock).
+TIME_COLUMNS = {
+    "users": ["created_at"],
+    "sessions": ["created_at", "expires_at"],
+    "api_tokens": ["created_at", "revoked_at", "expires_at", "last_used_at"],
+    "legal_documents": ["created_at"],
+    "legal_acceptances": ["accepted_at"],
+    "classes": ["created_at"],
+    "class_members": ["added_at"],
+    "problems": ["created_at", "updated_at", "tests_changed_at"],
+    "test_cases": ["reveal_at"],
+    "jobs": ["not_before", "lease_expires", "created_at", "started_at", "finished_at"],
+    "files": ["created_at", "expires_at", "deleted_at"],
+    "problem_assets": ["created_at"],
+    "drafts": ["updated_at"],
+}
+
+
+def _old_iso(seconds: float) -> str:
+    """Whole-second ISO text, as migrations 0001-0009 stored most times."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _rows_in_old_forms(conn: sqlite3.Connection, now: float) -> dict[str, float]:
+    """Rows as 0009 stored them: ISO text in most tables, epoch REAL in jobs and files, both in
+    problems. Returns the epoch times written to jobs, by name."""
+    day = 86400.0
+    conn.executescript(
+        "INSERT INTO users (id, username, password_hash, role, created_at) VALUES"
+        " (1, 'ms-lee', 'x', 'teacher', '2026-03-01T09:30:05Z'), (2, 'kid', 'x', 'student', '2026-03-01T09:31:00Z');"
+        "INSERT INTO legal_documents (kind, version, markdown, created_at)"
+        " VALUES ('terms', '1', 't', '2026-03-01T09:00:00Z');"
+        "INSERT INTO legal_acceptances VALUES (2, 'terms', '1', '2026-03-01T09:31:00Z');"
+        "INSERT INTO classes VALUES (1, '7B', 1, 'ABCD2345', '2026-03-01T09:32:00Z');"
+        "INSERT INTO class_members (class_id, user_id, added_at) VALUES (1, 2, '2026-03-01T09:33:00Z');"
+    )
+    conn.executemany(
+        "INSERT INTO sessions VALUES (?, 2, ?, ?)",
+        [("live", _old_iso(now - 60), _old_iso(now + 3600)), ("dead", _old_iso(now - 7200), _old_iso(now - 10))],
+    )
+    conn.executemany(
+        "INSERT INTO api_tokens (user_id, name, token_hash, created_at, expires_at, last_used_at)"
+        " VALUES (1, ?, ?, ?, ?, ?)",
+        [
+            ("live", "live-hash", _old_iso(now - day), _old_iso(now + day), _old_iso(now - 100)),
+            ("dead", "dead-hash", _old_iso(now - 2 * day), _old_iso(now - 5), None),
+        ],
+    )
+    # tests_changed_at keeps its REAL default 0: the table mixes both forms.
+    conn.execute(
+        "INSERT INTO problems (id, owner_id, title, statement, language, time_limit_ms, memory_limit_mb, comparison,"
+        " created_at, updated_at) VALUES (1, 1, 'Sum', 's', 'python', 1000, 64, 'exact', ?, ?)",
+        (_old_iso(now - 7200), _old_iso(now - 3600)),
+    )
+    conn.executemany(
+        "INSERT INTO test_cases (problem_id, position, name, stdin, expected_stdout, visibility, reveal_at)"
+        " VALUES (1, ?, ?, '', '', ?, ?)",
+        [
+            (1, "visible", "visible", None),
+            (2, "revealed", "reveal_later", _old_iso(now - 60)),
+            (3, "not yet", "reveal_later", _old_iso(now + 3600)),
+            (4, "hidden", "hidden", None),
+        ],
+    )
+    times = {
+        "recent": now - 20.25,
+        "recent_done": now - 19.5,
+        "month_old": now - 40 * day,
+        "month_old_done": now - 40 * day + 1.75,
+        "lost": now - 70.125,
+        "lost_started": now - 65.5,
+        "lost_lease": now - 5.5,
+        "live_lease": now + 600.0,
+        "queued": now - 1.0625,
+    }
+    job = (
+        "INSERT INTO jobs (id, kind, user_id, problem_id, language, code, code_hash, priority, status, created_at,"
+        " started_at, finished_at, lease_owner, lease_expires)"
+        " VALUES (?, ?, 2, ?, 'python', '', ?, 1, ?, ?, ?, ?, ?, ?)"
+    )
+    conn.executemany(
+        job,
+        [
+            (1, "submission", 1, "h", "done", times["recent"], times["recent"], times["recent_done"], None, None),
+            (2, "submission", 1, "old", "done", times["month_old"], None, times["month_old_done"], None, None),
+            (
+                3,
+                "submission",
+                1,
+                "lost",
+                "running",
+                times["lost"],
+                times["lost_started"],
+                None,
+                "w1",
+                times["lost_lease"],
+            ),
+            (4, "run", None, "run", "running", times["queued"], times["queued"], None, "w2", times["live_lease"]),
+            (5, "run", None, "queued", "queued", times["queued"], None, None, None, None),
+        ],
+    )
+    conn.execute(
+        "INSERT INTO job_tests (job_id, position, name, verdict, time_ms, stdout, stderr, stdout_blob)"
+        " VALUES (2, 1, 't', 'accepted', 5, 'cut', '', 'old-output')"
+    )
+    conn.executemany(
+        "INSERT INTO files (id, owner_id, name, kind, media_type, size, blob, created_at, expires_at, deleted_at)"
+        " VALUES (?, 2, ?, 'text', 'text/plain', 1, ?, ?, ?, ?)",
+        [
+            ("expired", "a.txt", "blob-expired", now - 2 * day, now - 1, None),
+            ("alive", "b.txt", "blob-alive", now - day, now + day, None),
+            ("deleted", "c.txt", "blob-deleted", now - day, now + day, now - 100),
+        ],
+    )
+    conn.execute(
+        "INSERT INTO problem_assets (problem_id, name, kind, media_type, size, blob, created_at)"
+        " VALUES (1, 'pic.png', 'image', 'image/png', 1, 'asset', '2026-03-01T09:40:00Z')"
+    )
+    conn.execute(
+        "INSERT INTO drafts (user_id, problem_id, language, code, revision, updated_at)"
+        " VALUES (2, 1, 'python', '', 1, '2026-03-01T09:50:00Z')"
+    )
+    return times
+
+
+async def test_timestamps_are_converted_to_one_form_and_time_queries_still_hold(tmp_path: Path) -> None:
+    from appliance.clock import DB_EPOCH, api_epoch, api_iso, epoch
+    from appliance.db import Database
+    from appliance.store import files as file_store
+    from appliance.store import jobs as job_store
+    from appliance.store import problems as problem_store
+    from appliance.store import sessions as session_store
+    from appliance.store.queue import SqliteJobStore, recent_latencies
+
+    db_path, backups = tmp_path / "db.sqlite3", tmp_path / "backups"
+    migrations.migrate(db_path, backups, target=9)
+    now = time.time()
+    with sqlite3.connect(db_path) as conn:
+        times = _rows_in_old_forms(conn, now)
+    conn.close()
+    assert [m.name for m in migrations.migrate(db_path, backups)] == ["timestamps"]
+
+    stored_form = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+    with sqlite3.connect(db_path) as conn:
+        for table, columns in TIME_COLUMNS.items():
+            for column in columns:
+                values = conn.execute(f"SELECT typeof({column}), {column} FROM {table}").fetchall()
+                assert values, (table, column)
+                for kind, value in values:
+                    assert kind == "null" or (kind == "text" and stored_form.fullmatch(value)), (table, column, value)
+        assert conn.execute("SELECT created_at FROM users WHERE id = 1").fetchone() == ("2026-03-01T09:30:05.000000Z",)
+        assert conn.execute("SELECT tests_changed_at FROM problems").fetchone() == (DB_EPOCH,)
+        assert {row[0] for row in conn.execute("SELECT not_before FROM jobs")} == {DB_EPOCH}
+        jobs = {
+            row[0]: row[1:]
+            for row in conn.execute("SELECT id, created_at, started_at, finished_at, lease_expires FROM jobs")
+        }
+        files = {row[0]: row[1:] for row in conn.execute("SELECT id, created_at, expires_at FROM files")}
+        reveal = conn.execute("SELECT reveal_at FROM test_cases WHERE position = 2").fetchone()[0]
+    conn.close()
+    # Epoch seconds keep their sub-second part (to the microsecond); ISO text keeps its second.
+    assert abs(epoch(jobs[1][0]) - times["recent"]) < 1e-5 and abs(epoch(jobs[2][2]) - times["month_old_done"]) < 1e-5
+    assert abs(epoch(jobs[3][3]) - times["lost_lease"]) < 1e-5 and abs(epoch(files["alive"][1]) - (now + 86400)) < 1e-5
+    assert api_iso(reveal) == _old_iso(now - 60)
+    assert abs(api_epoch(jobs[3][0]) - times["lost"]) < 1e-5  # type: ignore[operator]
+
+    db = Database(db_path)
+    await db.open()
+    try:
+        # Session and token expiry.
+        assert await session_store.user_for_session(db, "live") is not None
+        assert await session_store.user_for_session(db, "dead") is None
+        assert await session_store.user_for_token(db, "live-hash") is not None
+        assert await session_store.user_for_token(db, "dead-hash") is None
+        assert await session_store.purge_expired_sessions(db) == 1
+        # Reveal dates: the past one shows, the future one does not.
+        assert [t["name"] for t in await problem_store.student_tests(db, 1)] == ["visible", "revealed"]
+        assert await problem_store.hidden_test_count(db, 1) == 2
+        async with db.transaction() as conn:
+            # The dedup window (the job is 20 s old, made after the problem last changed).
+            duplicate = dict(user_id=2, problem_id=1, kind="submission", code_hash="h", language="python")
+            assert await job_store.pending_duplicate(conn, **duplicate, since=time.time() - 30) == 1
+            assert await job_store.pending_duplicate(conn, **duplicate, since=time.time() - 10) is None
+            # Submission budgets count the submissions since a moment, with their times.
+            recent = await job_store.recent_submissions(conn, 2, 1, time.time() - 3600)
+            assert [round(t - now, 3) for t in recent] == [-70.125, -20.25]
+            # Expiry purges: expired and deleted files; full outputs of month-old results.
+            assert sorted(await file_store.delete_expired(conn, time.time(), 100)) == ["blob-deleted", "blob-expired"]
+            assert await job_store.expire_full_outputs(conn, time.time() - 30 * 86400, 100) == (1, ["old-output"])
+        # The queue: a migrated "no backoff" lets a job be claimed; an expired lease is requeued.
+        store = SqliteJobStore(db, 1000, 64)
+        claimed = await store.claim("w3", 60)
+        assert claimed is not None and claimed.id == 5
+        assert await store.requeue_expired(3) == [3]
+        assert sorted(round(x, 3) for x in await recent_latencies(db)) == [0.75, 1.75]
+    finally:
+        await db.close()

@@ -221,6 +221,8 @@ async def test_token_creation_validates_name(server: LiveServer, make_user) -> N
 async def test_expired_session_is_refused(server: LiveServer, make_user) -> None:
     student = await make_user("student")
     with sqlite3.connect(server.settings.db_path) as conn:
-        conn.execute("UPDATE sessions SET expires_at = '2000-01-01T00:00:00Z' WHERE user_id = ?", (student.user_id,))
+        conn.execute(
+            "UPDATE sessions SET expires_at = '2000-01-01T00:00:00.000000Z' WHERE user_id = ?", (student.user_id,)
+        )
     reply = await student.get("/api/me")
     assert reply.status == 401 and reply.error_code == "login_required", reply

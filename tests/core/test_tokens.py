@@ -44,7 +44,7 @@ async def test_expired_token_is_refused(server: LiveServer, make_user) -> None:
     script = teacher.with_token(created["token"])
     assert (await script.get("/api/me")).status == 200
     with sqlite3.connect(server.settings.db_path) as conn:
-        conn.execute("UPDATE api_tokens SET expires_at = '2000-01-01T00:00:00Z' WHERE id = ?", (created["id"],))
+        conn.execute("UPDATE api_tokens SET expires_at = '2000-01-01T00:00:00.000000Z' WHERE id = ?", (created["id"],))
     conn.close()
     for reply in (await script.get("/api/me"), await script.post("/api/classes", json={"name": "late"})):
         assert reply.status == 401 and reply.error_code == "invalid_token", reply

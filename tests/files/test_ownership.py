@@ -10,6 +10,7 @@ import secrets
 import time
 from urllib.parse import quote
 
+from appliance.clock import db_epoch
 from tests.conftest import ApiClient, Reply
 from tests.files.conftest import Room, execute_sql, state, upload_ok
 
@@ -66,7 +67,7 @@ async def test_guessed_forged_and_expired_ids_fail_exactly_like_another_users(ro
     server, alice, bob = room.server, room.alice, room.bob
     others = await upload_ok(bob, "bobs.txt", b"bob")
     expired = await upload_ok(alice, "old.txt", b"old data")
-    execute_sql(server, "UPDATE files SET expires_at = ? WHERE id = ?", (time.time() - 1, expired["id"]))
+    execute_sql(server, "UPDATE files SET expires_at = ? WHERE id = ?", (db_epoch(time.time() - 1), expired["id"]))
     guessed = secrets.token_urlsafe(16)  # well formed, owned by nobody
     before = state(server)
     for file_id in (others["id"], guessed, expired["id"]):

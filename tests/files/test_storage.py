@@ -13,6 +13,7 @@ import time
 
 from appliance import maintenance
 from appliance.app_keys import BLOBS
+from appliance.clock import db_epoch
 from appliance.scheduler import Scheduler
 from tests.conftest import REPO_ROOT, LiveServer
 from tests.files.conftest import (
@@ -40,7 +41,7 @@ def age_blobs(server: LiveServer, seconds: float = 7200) -> None:
 
 
 def expire(server: LiveServer, file_id: str) -> None:
-    execute_sql(server, "UPDATE files SET expires_at = ? WHERE id = ?", (time.time() - 1, file_id))
+    execute_sql(server, "UPDATE files SET expires_at = ? WHERE id = ?", (db_epoch(time.time() - 1), file_id))
 
 
 async def test_identical_content_is_stored_once_and_compressed_when_it_helps(room: Room) -> None:

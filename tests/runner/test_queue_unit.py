@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from appliance import migrations
 from appliance.accounts import Accounts, User
 from appliance.blobs import BlobStore
+from appliance.clock import db_epoch
 from appliance.db import Database
 from appliance.errors import RateLimited, Unavailable
 from appliance.jobs import queueing
@@ -306,8 +308,8 @@ async def test_a_changed_problem_is_not_answered_with_an_old_result(env) -> None
     _, db, _, user = env
     problem = await _problem(db, user.id, [("", "")])
     first = await _enqueue(db, user, problem, code="same", dedup_window_s=30.0)
-    # The teacher fixes the tests a moment later (stored with one-second resolution).
-    await db.execute("UPDATE problems SET updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '+1 second')")
+    # The teacher fixes the tests a moment later.
+    await db.execute("UPDATE problems SET updated_at = ?", (db_epoch(time.time() + 1),))
     await asyncio.sleep(1.1)
     again, dedup = await _enqueue_full(db, user, problem, code="same", dedup_window_s=30.0)
     assert (dedup, again != first) == (False, True)
@@ -458,7 +460,7 @@ async def test_expired_full_outputs_and_their_unshared_blobs_are_purged(env) -> 
     await db.execute(
         "INSERT INTO files (id, owner_id, name, kind, media_type, size, blob, created_at, expires_at)"
         " VALUES ('f1', ?, 'data.txt', 'text', 'text/plain', 3400, ?, ?, ?)",
-        (user.id, shared_file, now, now + 86400),
+        (user.id, shared_file, db_epoch(now), db_epoch(now + 86400)),
     )
 
     def result(*streams: tuple[str | None, str | None]) -> JobResult:
@@ -475,7 +477,7 @@ async def test_expired_full_outputs_and_their_unshared_blobs_are_purged(env) -> 
     assert (await store.claim("w", 60)).id == new  # type: ignore[union-attr]
     assert await store.complete(new, "w", result((shared_result, None)))
     month_ago = now - 30 * 86400
-    await db.execute("UPDATE jobs SET finished_at = ? WHERE id = ?", (month_ago, old))
+    await db.execute("UPDATE jobs SET finished_at = ? WHERE id = ?", (db_epoch(month_ago), old))
     for digest in (only_old, shared_file, shared_result):
         os.utime(blobs.path_for(digest), (month_ago, month_ago))
 

@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from appliance.clock import db_epoch, epoch
 from runner.executor import ExecRequest, ExecResult, TestOutcome
 from tests.conftest import LiveServer
 from tests.ui.conftest import FakeSandbox, make_room, no_docker
@@ -85,7 +86,10 @@ def _age_submissions(server: LiveServer, seconds: float) -> None:
     conn = sqlite3.connect(server.settings.db_path, timeout=10)
     try:
         with conn:
-            conn.execute("UPDATE jobs SET created_at = created_at - ?", (seconds,))
+            rows = conn.execute("SELECT id, created_at FROM jobs").fetchall()
+            conn.executemany(
+                "UPDATE jobs SET created_at = ? WHERE id = ?", [(db_epoch(epoch(at) - seconds), i) for i, at in rows]
+            )
     finally:
         conn.close()
 
