@@ -11,6 +11,8 @@ PACKAGES=(chromium fonts-dejavu-core)
 
 say() { printf 'ensure-browser: %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
+# shellcheck source=packaging/apt.sh
+. "$(dirname "$0")/apt.sh"
 
 if [ -x "$BROWSER" ] && [ -n "$(fc-list 2>/dev/null | head -n 1)" ]; then
     say "chromium already installed"
@@ -18,12 +20,7 @@ if [ -x "$BROWSER" ] && [ -n "$(fc-list 2>/dev/null | head -n 1)" ]; then
 fi
 [ "$(id -u)" -eq 0 ] || die "chromium is missing and installing it needs root (run this script as root)"
 
-export DEBIAN_FRONTEND=noninteractive
 say "installing ${PACKAGES[*]}"
-# A fresh machine has no package lists yet; updating only then keeps reruns fast.
-if ! apt-get install -y --no-install-recommends "${PACKAGES[@]}" >/dev/null 2>&1; then
-    apt-get update -q >/dev/null || die "apt-get update failed"
-    apt-get install -y --no-install-recommends "${PACKAGES[@]}" || die "could not install ${PACKAGES[*]}"
-fi
+apt_install "${PACKAGES[@]}"
 [ -x "$BROWSER" ] || die "chromium installed but $BROWSER is missing"
 say "chromium ready: $("$BROWSER" --version 2>/dev/null || echo unknown version)"

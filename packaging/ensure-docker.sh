@@ -12,6 +12,8 @@ WAIT_SECONDS=${LABRUNNER_DOCKERD_WAIT:-60}
 
 say() { printf 'ensure-docker: %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
+# shellcheck source=packaging/apt.sh
+. "$(dirname "$0")/apt.sh"
 
 engine_ok() { docker info >/dev/null 2>&1; }
 
@@ -31,12 +33,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     # Deduplicate (docker.io can be listed twice).
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
     say "installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    # A fresh machine has no package lists yet; updating only then keeps reruns fast.
-    if ! apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
-        apt-get update -q >/dev/null || die "apt-get update failed"
-        apt-get install -y --no-install-recommends "${missing[@]}" || die "could not install ${missing[*]}"
-    fi
+    apt_install "${missing[@]}"
 fi
 
 if pgrep -x dockerd >/dev/null 2>&1; then

@@ -9,6 +9,8 @@ PACKAGES=(nodejs npm)
 
 say() { printf 'ensure-node: %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
+# shellcheck source=packaging/apt.sh
+. "$(dirname "$0")/apt.sh"
 
 if command -v node >/dev/null 2>&1 && command -v npx >/dev/null 2>&1; then
     say "node $(node --version) and npx already installed"
@@ -16,13 +18,8 @@ if command -v node >/dev/null 2>&1 && command -v npx >/dev/null 2>&1; then
 fi
 [ "$(id -u)" -eq 0 ] || die "node or npx is missing and installing them needs root (run this script as root)"
 
-export DEBIAN_FRONTEND=noninteractive
 say "installing ${PACKAGES[*]}"
-# A fresh machine has no package lists yet; updating only then keeps reruns fast.
-if ! apt-get install -y --no-install-recommends "${PACKAGES[@]}" >/dev/null 2>&1; then
-    apt-get update -q >/dev/null || die "apt-get update failed"
-    apt-get install -y --no-install-recommends "${PACKAGES[@]}" || die "could not install ${PACKAGES[*]}"
-fi
+apt_install "${PACKAGES[@]}"
 command -v node >/dev/null 2>&1 || die "nodejs installed but node is missing"
 command -v npx >/dev/null 2>&1 || die "npm installed but npx is missing"
 say "node ready: $(node --version)"
