@@ -22,8 +22,10 @@ async def discard_unused_blobs(conn: aiosqlite.Connection, blobs: BlobStore, dig
 
 
 async def ensure_blobs(blobs: BlobStore, items: Sequence[Prepared]) -> None:
-    """Inside the write transaction: a purge may have unlinked an identical orphan blob after our
-    put found it already there; restore it before a row names it."""
+    """Right after the write transaction that made rows name these blobs: a purge may have unlinked
+    an identical orphan blob after our put found it already there, and before our rows existed.
+    Now that rows name them no purge unlinks them, and the writer is not held for a file write;
+    the caller answers only after this, so nobody has the new row's id before its blob is back."""
     for item in items:
         if not blobs.exists(item.digest):
             await asyncio.to_thread(blobs.put, item.data)

@@ -125,7 +125,6 @@ async def upload_asset(
         except AppError:
             await discard_unused_blobs(conn, blobs, [item.digest])
             raise
-        await ensure_blobs(blobs, [item])
         if old is None:
             asset_id = await file_store.insert_asset(conn, values)
         else:
@@ -133,6 +132,7 @@ async def upload_asset(
             await file_store.update_asset(conn, asset_id, values)
             if action == "replace":
                 await discard_unused_blobs(conn, blobs, [old["blob"]])
+    await ensure_blobs(blobs, [item])
     row = await file_store.asset(db, problem_id, asset_id)
     assert row is not None
     return asset_json(settings, row), action != "same"

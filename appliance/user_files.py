@@ -140,7 +140,6 @@ async def upload(
         except AppError:
             await discard_unused_blobs(conn, blobs, [i.digest for i in items])
             raise
-        await ensure_blobs(blobs, items)
         for step in steps:
             if step.action == "same":
                 assert step.old is not None
@@ -168,6 +167,7 @@ async def upload(
                 },
             )
             ids.append((file_id, False))
+    await ensure_blobs(blobs, items)
     out = []
     for file_id, deduplicated in ids:
         row = await file_store.get(db, file_id)

@@ -230,3 +230,56 @@ async def test_a_client_that_stops_mid_upload_leaves_nothing(room: Room) -> None
     # The token row is the only change, made before the upload started.
     assert after[1] == before[1], "a blob was written for an upload that never finished"
     assert after[0]["files"] == before[0]["files"] == []
+
+
+async def test_a_blob_a_purge_unlinked_under_an_upload_is_restored_after_its_transaction(
+    room: Room, monkeypatch
+) -> None:
+    # The race: the upload's put finds the blob already there (an orphan), a purge unlinks it
+    # before the upload's rows name it. The blob comes back after the transaction, not inside it.
+    from appliance import problem_assets, user_files
+    from appliance.db import Database
+
+    server, alice = room.server, room.alice
+    blobs = server.app[BLOBS]
+    data, sound = b"the same bytes as an orphan\n", WAV + b"\x00" * 64
+    real_transaction = Database.transaction
+    in_transaction = False
+
+    unlink_next: list[str] = []
+
+    def transaction(self: Database):  # type: ignore[no-untyped-def]
+        while unlink_next:  # the purge ran just before this transaction
+            blobs.delete(unlink_next.pop())
+        context = real_transaction(self)
+
+        class Tracked:
+            async def __aenter__(self):  # type: ignore[no-untyped-def]
+                nonlocal in_transaction
+                in_transaction = True
+                return await context.__aenter__()
+
+            async def __aexit__(self, *exc):  # type: ignore[no-untyped-def]
+                nonlocal in_transaction
+                in_transaction = False
+                return await context.__aexit__(*exc)
+
+        return Tracked()
+
+    real_ensure = user_files.ensure_blobs
+
+    async def ensure(*args):  # type: ignore[no-untyped-def]
+        assert not in_transaction, "a blob was written while the writer was held"
+        await real_ensure(*args)
+
+    monkeypatch.setattr(Database, "transaction", transaction)
+    monkeypatch.setattr(user_files, "ensure_blobs", ensure)
+    monkeypatch.setattr(problem_assets, "ensure_blobs", ensure)
+    unlink_next.append(sha(data))
+    uploaded = await upload_ok(alice, "orphan.txt", data)
+    unlink_next.append(sha(sound))
+    asset = await room.teacher.post(f"/api/problems/{room.problem_id}/assets", data=form("sound.wav", sound))
+    monkeypatch.setattr(Database, "transaction", real_transaction)
+    assert asset.status == 201, asset
+    assert blobs.exists(sha(data)) and blobs.exists(sha(sound))
+    assert (await alice.get(f"/api/files/{uploaded['id']}/content")).body == data
