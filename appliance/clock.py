@@ -1,5 +1,5 @@
 """Every timestamp in the database is one fixed-width UTC ISO 8601 string with microseconds,
-`2026-03-01T09:30:00.250000Z` (`DB_FORMAT`): it sorts as text in time order, so SQL compares
+`2026-03-01T09:30:00.250000Z` (years zero-padded to four digits): it sorts as text in time order, so SQL compares
 times as plain text, and it keeps the sub-second precision the job queue needs. This module is
 the only one that converts: the stores bind `db_*` values, and what the API shows is made here
 from a stored value (`api_iso`: whole-second ISO strings; `api_epoch`: epoch seconds)."""
@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # the API's ISO form (whole seconds)
-DB_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 # The stored form of the epoch: before every other time ("no earlier start" for queued jobs,
 # "tests never replaced" for problems).
 DB_EPOCH = "1970-01-01T00:00:00.000000Z"
@@ -21,7 +19,8 @@ def now() -> datetime:
 
 def iso(moment: datetime) -> str:
     """The API's whole-second ISO form."""
-    return moment.astimezone(UTC).strftime(FORMAT)
+    # isoformat, not strftime("%Y"): the C library does not zero-pad years before 1000.
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def parse_iso(text: str) -> datetime:
@@ -34,7 +33,8 @@ def parse_iso(text: str) -> datetime:
 
 
 def to_db(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime(DB_FORMAT)
+    """OverflowError for a moment that has no UTC form (year 1 with a positive offset, …)."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def db_now() -> str:

@@ -94,7 +94,7 @@ def normalize_tests(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 raise Invalid("missing_field", f"{path}: reveal_later needs reveal_at", field=f"{path}.reveal_at")
             try:
                 reveal_at = to_db(parse_iso(reveal_at))
-            except ValueError as exc:
+            except (ValueError, OverflowError) as exc:
                 raise Invalid(
                     "invalid_datetime",
                     f"{path}: reveal_at must be an ISO 8601 date and time",

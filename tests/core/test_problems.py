@@ -414,3 +414,28 @@ async def test_reveal_dates_are_normalized_to_utc(classroom: Classroom) -> None:
     student = await classroom.student.get(f"/api/problems/{classroom.problem_id}")
     assert [t["expected_stdout"] for t in student.json["test_cases"]] == ["a", "b"]
     assert student.json["hidden_test_count"] == 1
+
+
+@pytest.mark.parametrize(
+    ("reveal_at", "status"),
+    [
+        ("0999-01-01T00:00:00Z", 201),  # a year before 1000: stored zero-padded, sorted right
+        ("0001-01-01T00:00:00+05:00", 400),  # no UTC form
+        ("9999-12-31T23:59:59-05:00", 400),
+    ],
+)
+async def test_reveal_dates_at_the_edges_of_the_calendar(make_user, reveal_at: str, status: int) -> None:
+    teacher = await make_user("teacher")
+    problem = {
+        "title": "Edges",
+        "statement": "s",
+        "language": "python",
+        "test_cases": [{"stdin": "", "expected_stdout": "x\n", "visibility": "reveal_later", "reveal_at": reveal_at}],
+    }
+    created = await teacher.post("/api/problems", json=problem)
+    assert created.status == status, created
+    if status == 201:
+        shown = await teacher.get(f"/api/problems/{created.json['id']}/test-cases/all")
+        assert shown.status == 200 and shown.json["test_cases"][0]["reveal_at"] == "0999-01-01T00:00:00Z", shown
+    else:
+        assert created.error_code == "invalid_datetime"
