@@ -1,8 +1,9 @@
 """Containers started ahead of time, to hide start-up latency.
 
-Each one waits on its stdin for exactly one job and is destroyed after it: a container enters the
-pool before any job data has reached it and leaves it for good. Containers older than max_age_s
-are replaced, so a quiet spell leaves none that are stale (say, from before the engine restarted).
+Each one waits on its stdin for its first job: a container enters the pool before any job data
+has reached it and leaves it for good, bound to the user of that job (runner.warm_sandboxes).
+Containers older than max_age_s are replaced, so a quiet spell leaves none that are stale (say,
+from before the engine restarted).
 """
 
 from __future__ import annotations
@@ -60,10 +61,7 @@ class ContainerPool:
                 # Launch the missing ones side by side: the engine overlaps their start-up work,
                 # which is what bounds the pool's refill rate during a class burst.
                 missing = self._size - len(self._idle)
-                launched = await asyncio.gather(
-                    *(self._launcher.launch(self._memory_bytes) for _ in range(missing)), return_exceptions=True
-                )
-                self._idle.extend(s for s in launched if isinstance(s, Sandbox))
+                launched = await asyncio.gather(*(self._launch_one() for _ in range(missing)), return_exceptions=True)
                 failures = [e for e in launched if isinstance(e, BaseException)]
                 if failures:
                     raise failures[0]
@@ -75,8 +73,16 @@ class ContainerPool:
             if self._idle:
                 oldest = min(s.started_at for s in self._idle)
                 wait_s = min(wait_s, max(0.0, oldest + self._max_age_s - time.monotonic()) + 0.1)
+            # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives as the
+            # event is set, and the pool would go on launching containers after close().
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wanted.wait(), wait_s)
+                async with asyncio.timeout(wait_s):
+                    await self._wanted.wait()
+
+    async def _launch_one(self) -> None:
+        # Into the pool as soon as it is up: were it handed back through _maintain instead, a
+        # close() arriving between the launch's end and _maintain's next step would lose it.
+        self._idle.append(await self._launcher.launch(self._memory_bytes))
 
     async def close(self) -> None:
         """Stop refilling and destroy every idle container."""
