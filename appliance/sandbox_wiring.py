@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 SANDBOX_SETTINGS: dict[str, str] = {
     "sandbox_runtime": "runtime",
     "sandbox_pool_size": "pool_size",
+    "sandbox_warm_max_jobs": "warm_max_jobs",
+    "sandbox_warm_idle_s": "warm_idle_s",
+    "sandbox_warm_max_memory_mb": "warm_max_memory_mb",
+    "sandbox_warm_total_memory_mb": "warm_total_memory_mb",
     "sandbox_pids_limit": "pids_limit",
     "sandbox_output_limit_bytes": "output_limit_bytes",
     "sandbox_work_tmpfs_mb": "work_tmpfs_mb",
@@ -45,6 +49,7 @@ INTERNAL: frozenset[str] = frozenset(
         "user",
         "pool_max_age_s",
         "nano_cpus",
+        "cpu_shares",
         "tmpfs_inodes",
         "shm_mb",
         "harness_memory_mb",

@@ -89,7 +89,11 @@ class Settings:
     default_memory_limit_mb: int = setting(256, "Per-test memory limit of a problem when none is given.")
     max_memory_limit_mb: int = setting(1024, "Largest per-test memory limit a problem may set.")
     max_import_bytes: int = setting(10_485_760, "Largest problem archive accepted by import (bytes).")
-    workers: int = setting(2, "Sandbox jobs run at once (sized for a 2-core machine).")
+    workers: int = setting(
+        6,
+        "Sandbox jobs run at once: more than the cores, so a short run never waits behind long ones"
+        " (the kernel shares the CPU between sandboxes evenly).",
+    )
     queue_max: int = setting(500, "Jobs waiting at most; further jobs get 503.")
     max_jobs_in_flight_per_user: int = setting(3, "Queued or running jobs one student may have.")
     dedup_window_s: int = setting(30, "A same-code resubmission within this window returns the earlier job.")
@@ -100,7 +104,7 @@ class Settings:
         5, "Submissions one student may make to one problem in a minute, a burst limit (staff exempt; 0: no limit)."
     )
     max_running_jobs_per_user: int = setting(
-        0, "Workers one student may hold at once (rejudges share one such limit); 0: workers - 1, at least 1."
+        0, "Workers one student may hold at once (rejudges share one such limit); 0: a third of them, at least 1."
     )
     job_lease_s: int = setting(120, "How long a worker holds a claimed job before it is requeued.")
     infra_max_attempts: int = setting(4, "Infrastructure failures retried at most this many times per job.")
@@ -115,7 +119,17 @@ class Settings:
     sandbox_runtime: str = setting(
         "runc", "OCI runtime for sandboxes: runc or crun (registered by ensure-docker).", choices=("runc", "crun")
     )
-    sandbox_pool_size: int = setting(2, "Sandbox containers started ahead of time, each used for exactly one job.")
+    sandbox_pool_size: int = setting(
+        2, "Sandbox containers started ahead of time; each is bound to the student of its first job."
+    )
+    sandbox_warm_max_jobs: int = setting(
+        100, "Jobs one student's warm sandbox serves before it is replaced (1: a fresh container for every job)."
+    )
+    sandbox_warm_idle_s: float = setting(300.0, "A warm sandbox unused for this long is removed (seconds).")
+    sandbox_warm_max_memory_mb: int = setting(48, "A warm sandbox holding more than this after a job is removed.")
+    sandbox_warm_total_memory_mb: int = setting(
+        1024, "Memory all idle warm sandboxes may hold together; the least recently used goes first."
+    )
     sandbox_pids_limit: int = setting(128, "Processes and threads one sandbox may hold.")
     sandbox_output_limit_bytes: int = setting(1_048_576, "Output a program may write per stream and test.")
     sandbox_work_tmpfs_mb: int = setting(64, "Size of a sandbox's work directory (tmpfs).")
@@ -156,8 +170,9 @@ class Settings:
 
     @property
     def running_jobs_per_user(self) -> int:
-        """`max_running_jobs_per_user`, with 0 resolved to a fair share: all workers but one."""
-        return self.max_running_jobs_per_user or max(1, self.workers - 1)
+        """`max_running_jobs_per_user`, with 0 resolved to a fair share: a third of the workers, so
+        two students' endless loops still leave room for the class."""
+        return self.max_running_jobs_per_user or max(1, self.workers // 3)
 
     @property
     def db_path(self) -> Path:

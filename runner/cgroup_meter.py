@@ -101,6 +101,14 @@ class CgroupMeter:
             oom_kills=ooms - start_ooms,
         )
 
+    def memory_now(self) -> int | None:
+        """What the container's cgroup holds now (processes, tmpfs files, page cache); None when
+        the container is gone."""
+        try:
+            return self._read_int(self._now)
+        except OSError:
+            return None
+
     def _reset_peak(self) -> None:
         if self._peak is not None:
             # v1 resets max_usage_in_bytes to the current usage on any write; v2's memory.peak

@@ -1,8 +1,9 @@
-"""The Executor on the local Docker engine: one fresh container per job, never reused."""
+"""The Executor on the local Docker engine: a container per user, fresh or their own warm one."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import docker
 
@@ -12,10 +13,12 @@ from runner.executor import ExecRequest, ExecResult, InfraError, TestInput
 from runner.sandbox_container import Launcher
 from runner.sandbox_job import plan_job, to_result
 from runner.sandbox_settings import SandboxSettings
+from runner.warm_sandboxes import WarmCounts, WarmSandboxes, anomaly
 
 
 class DockerExecutor:
-    """Runs each request in its own sandbox container and removes it afterwards, whatever happened.
+    """Runs each request in a container that never served another user: a fresh one, or the
+    owner's warm one (runner.warm_sandboxes), which is kept or removed afterwards, whatever happened.
 
     The client is the appliance's; this executor never closes it. Call `sweep_orphans` once at
     start-up before the first executor, not here: executors are recycled while others still run.
@@ -31,6 +34,7 @@ class DockerExecutor:
         self._pool = ContainerPool(
             self._launcher, self._settings.pool_size, self._settings.pool_max_age_s, typical.container_memory_bytes
         )
+        self._warm = WarmSandboxes(self._launcher, self._pool, self._settings)
         self._start_lock = asyncio.Lock()
         self._started = False
 
@@ -47,12 +51,14 @@ class DockerExecutor:
                     code, f"the sandbox image {self._image_ref} is {status}: run `labrunner sandbox build`"
                 )
             self._pool.start()
+            self._warm.start()
             self._started = True
 
     async def execute(self, request: ExecRequest) -> ExecResult:
         plan = plan_job(request, self._settings)
         await self.start()
-        sandbox = await self._pool.acquire()
+        sandbox = await self._warm.acquire(request.owner)
+        discard: str | None = "the job did not finish"
         try:
             if sandbox.memory_bytes != plan.container_memory_bytes:
                 await self._launcher.resize(sandbox, plan.container_memory_bytes)
@@ -60,14 +66,20 @@ class DockerExecutor:
             # Only a stream that just ended needs the engine's word on why. (Never to re-judge a test
             # the harness reported on: an OOM kill in one test must not change another's verdict.)
             oom_killed = transcript.ending == "eof" and await self._launcher.oom_killed(sandbox)
-            return to_result(plan, transcript, oom_killed)
+            result = to_result(plan, transcript, oom_killed)
+            discard = anomaly(plan, transcript, result)
+            return dataclasses.replace(result, sandbox_id=sandbox.container_id)
         finally:
-            self._launcher.destroy_soon(sandbox)
+            self._warm.finished(sandbox, discard)
+
+    def warm_counts(self) -> WarmCounts:
+        return self._warm.counts()
 
     async def settle(self) -> None:
         """Wait until every container this executor finished with is removed."""
         await self._launcher.settle()
 
     async def close(self) -> None:
+        await self._warm.close()
         await self._pool.close()
         await self._launcher.close()

@@ -49,6 +49,9 @@ class ExecRequest:
     # teacher did not ask for keeps the problem's time limit.
     graphical: bool = False
     graphical_time: bool = True
+    # Whose job this is: a sandbox that served it may serve that owner's later jobs (and nobody
+    # else's). None: a container of its own, used once.
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,11 +91,13 @@ class TestOutcome:
 class ExecResult:
     compile: CompileOutcome | None  # None for interpreted languages
     tests: list[TestOutcome]  # empty when compilation failed
+    sandbox_id: str | None = None  # the container that ran it, for logs and checks
 
 
 class Executor(Protocol):
     async def execute(self, request: ExecRequest) -> ExecResult:
-        """Run the request in a fresh sandbox; raise InfraError when the infrastructure failed."""
+        """Run the request in a clean sandbox (fresh, or the owner's own warm one); raise InfraError
+        when the infrastructure failed."""
         ...
 
     async def close(self) -> None: ...

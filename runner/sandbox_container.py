@@ -1,4 +1,4 @@
-"""One sandbox container: created, attached and started ahead of its job, used once, destroyed.
+"""One sandbox container: created, attached and started ahead of its jobs, then destroyed.
 
 The job goes in and the events come out over the container's attach stream, read by the host
 with its own byte cap and deadline: no bind mount, no file copied out, no log driver (Docker's
@@ -78,6 +78,11 @@ class Sandbox:
     started_at: float  # time.monotonic()
     memory_bytes: int
     meter: CgroupMeter | None  # the host's view of its cgroup; None where the host cannot read it
+    # The one user whose jobs it may serve, from its first job on; None while it waits in the pool.
+    owner: str | None = None
+    jobs: int = 0  # jobs it has served
+    idle_since: float = 0.0  # time.monotonic() when its last job ended
+    idle_memory_bytes: int = 0  # what its cgroup held after its last job
 
 
 @functools.cache
@@ -123,6 +128,7 @@ class Launcher:
             mem_limit=memory_bytes,
             memswap_limit=memory_bytes,
             nano_cpus=s.nano_cpus,
+            cpu_shares=s.cpu_shares,
             ulimits=[
                 Ulimit(name="fsize", soft=s.file_size_mb * MiB, hard=s.file_size_mb * MiB),
                 Ulimit(name="nofile", soft=s.open_files, hard=s.open_files),

@@ -20,14 +20,30 @@ class SandboxSettings:
     # Labels every container with this instance name, so a start-up sweep removes only its own.
     instance: str = "default"
 
-    # Pre-started containers waiting for a job each (one job per container, then destroyed).
+    # Pre-started containers waiting for their first job; a container is bound to the user of its
+    # first job and serves only that user's jobs from then on.
     pool_size: int = 2
     # A pooled container older than this is replaced rather than used.
     pool_max_age_s: float = 300.0
 
+    # Warm sandboxes: a user's container kept between their jobs (DESIGN §4). It is discarded
+    # after this many jobs (1: never reused), ...
+    warm_max_jobs: int = 100
+    # ... after this long without a job, ...
+    warm_idle_s: float = 300.0
+    # ... when it holds more than this after a job (its processes are gone by then: what stays is
+    # the harness and the page cache charged to it) ...
+    warm_max_memory_mb: int = 48
+    # ... and after any anomaly (a limit stopped a program, the harness failed, the protocol was
+    # broken). All idle warm sandboxes together hold at most this; the least recently used goes first.
+    warm_total_memory_mb: int = 1024
+
     # Whole-container bounds.
     pids_limit: int = 128
     nano_cpus: int = 1_000_000_000  # one CPU per sandbox
+    # The kernel splits the CPU between running sandboxes by these weights: equal, so a short run
+    # gets its share beside other students' endless loops (more jobs run at once than there are cores).
+    cpu_shares: int = 1024
     work_tmpfs_mb: int = 64
     tmp_tmpfs_mb: int = 64
     # Files per tmpfs: bounds how long emptying it between tests can take.

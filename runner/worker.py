@@ -228,6 +228,7 @@ class Runner:
                 # Only a teacher's word (or a student's own run) buys the graphical wall time: an
                 # import in dead code must not lift a problem's time limit.
                 graphical_time=job.kind == "run" or spec.graphical is True,
+                owner=f"user-{job.user_id}",
             )
             executor = await self._executors.acquire()
             try:

@@ -2,7 +2,9 @@
 
 Host → harness, on the container's stdin: one frame, ``LABRUNNER-JOB <version> <length>\\n``
 followed by <length> bytes of JSON. The length prefix means the harness never has to wait for
-end-of-file, which a Docker attach stream cannot signal reliably.
+end-of-file, which a Docker attach stream cannot signal reliably. One container may serve several
+jobs of one user, one after the other (a warm sandbox): after ``done`` the harness waits for the
+next job frame, and end-of-file where a frame would start ends the container.
 
 Harness → host, on the container's stdout: one JSON object per line: ``started`` once the job is
 read, a compile report (compiled languages only), one test report per test in order, then
@@ -32,7 +34,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Final
 
-PROTOCOL_VERSION: Final = 3
+PROTOCOL_VERSION: Final = 4
 JOB_MAGIC: Final = b"LABRUNNER-JOB"
 INPUT_MAGIC: Final = b"LABRUNNER-INPUT"
 _MAX_HEADER_BYTES: Final = 64
@@ -375,9 +377,12 @@ def encode_job(job: Job) -> bytes:
     return b"%s %d %d\n" % (JOB_MAGIC, PROTOCOL_VERSION, len(body)) + body
 
 
-def read_job(stream: BinaryIO, max_bytes: int) -> Job:
-    """Read one job frame; raises VersionMismatch or ProtocolError."""
+def read_job(stream: BinaryIO, max_bytes: int) -> Job | None:
+    """Read one job frame, or None at end-of-file before it (the host has no more jobs); raises
+    VersionMismatch or ProtocolError."""
     header = stream.readline(_MAX_HEADER_BYTES)
+    if not header:
+        return None
     parts = header.split()
     if len(parts) != 3 or parts[0] != JOB_MAGIC or not parts[1].isdigit() or not parts[2].isdigit():
         raise ProtocolError("job: bad frame header")

@@ -1,8 +1,10 @@
-"""Entry point inside the container: `python3 -m sandbox.harness`, one job, then exit.
+"""Entry point inside the container: `python3 -m sandbox.harness`, jobs one after the other, then exit.
 
 The harness is the container's PID 1 (the host starts it without an init): no process a program
 can reach stands between it and the host's attach stream, the kernel drops every signal a program
-sends it, and orphans come to it to be reaped.
+sends it, and orphans come to it to be reaped. A container serves the jobs of one user only (the
+host sees to that); between two jobs the harness restores the clean state it restores between two
+tests, so a warm sandbox widens no boundary.
 """
 
 from __future__ import annotations
@@ -32,13 +34,28 @@ def main() -> int:
         if os.getpid() != 1:
             # Under an init, a process of the program's uid would hold the attach stream.
             raise protocol.ProtocolError("the harness must run as the container's PID 1 (start it without an init)")
-        job = protocol.read_job(sys.stdin.buffer, _MAX_JOB_BYTES)
-    except protocol.VersionMismatch as exc:
-        _send(out, protocol.unsigned_line(protocol.Failure(protocol.FAILURE_VERSION_MISMATCH, str(exc))))
-        return 2
     except protocol.ProtocolError as exc:
         _send(out, protocol.unsigned_line(protocol.Failure(protocol.FAILURE_BAD_JOB, str(exc))))
         return 2
+    while True:
+        try:
+            job = protocol.read_job(sys.stdin.buffer, _MAX_JOB_BYTES)
+        except protocol.VersionMismatch as exc:
+            _send(out, protocol.unsigned_line(protocol.Failure(protocol.FAILURE_VERSION_MISMATCH, str(exc))))
+            return 2
+        except protocol.ProtocolError as exc:
+            _send(out, protocol.unsigned_line(protocol.Failure(protocol.FAILURE_BAD_JOB, str(exc))))
+            return 2
+        if job is None:
+            # The host let go. It reads the last test's cgroup figures after the report arrives,
+            # so the harness stays until then: an exited container's cgroup is gone.
+            return 0
+        if not _serve(out, job):
+            return 1
+
+
+def _serve(out: BinaryIO, job: protocol.Job) -> bool:
+    """One job's events, signed with its own key; False when the harness itself failed."""
     signer = protocol.EventSigner(job.key)
     try:
         _send(out, signer.line(protocol.Started()))
@@ -47,11 +64,8 @@ def main() -> int:
     except Exception:  # any fault of the harness is reported, never a silent exit
         message = traceback.format_exc()[-_TRACEBACK_CHARS:]
         _send(out, signer.line(protocol.Failure(protocol.FAILURE_HARNESS_ERROR, message)))
-        return 1
-    # Stay until the host lets go (end of stdin): it reads the container's cgroup for the last
-    # test after the report arrives, and an exited container's cgroup is gone.
-    sys.stdin.buffer.read()
-    return 0
+        return False
+    return True
 
 
 if __name__ == "__main__":

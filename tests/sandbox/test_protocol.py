@@ -80,7 +80,7 @@ def test_another_version_is_a_version_mismatch() -> None:
 @pytest.mark.parametrize(
     "frame",
     [
-        b"",
+        b"\n",
         b"HELLO 1 10\n0123456789",
         b"LABRUNNER-JOB 1 x\n",
         b"LABRUNNER-JOB 1 100\n{}",  # cut short
@@ -91,6 +91,12 @@ def test_another_version_is_a_version_mismatch() -> None:
 def test_malformed_frames_are_rejected(frame: bytes) -> None:
     with pytest.raises(ProtocolError):
         protocol.read_job(io.BytesIO(frame), max_bytes=1 << 20)
+
+
+def test_end_of_file_before_a_frame_means_no_more_jobs() -> None:
+    stream = io.BytesIO(protocol.encode_job(JOB))
+    assert protocol.read_job(stream, max_bytes=1 << 20) == JOB
+    assert protocol.read_job(stream, max_bytes=1 << 20) is None
 
 
 def test_an_oversized_job_is_rejected_before_it_is_read() -> None:

@@ -1,0 +1,150 @@
+"""Warm sandboxes: which container serves a user's job, and which containers are kept for their next.
+
+A container is bound to the user of its first job and never serves anyone else's (DESIGN §4).
+Between two jobs of its user the harness restores the same clean state as between two tests of
+one submission, so keeping it widens no boundary; it saves the container's start-up, about a third
+of a CPU-second of engine work here. A user's job takes their idle warm sandbox if they have one,
+else a fresh container from the pool. A sandbox is discarded after any anomaly, after
+`warm_max_jobs` jobs, after `warm_idle_s` without a job, or when it holds more than
+`warm_max_memory_mb` after a job; all idle ones together hold at most `warm_total_memory_mb`, and
+the least recently used goes first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+
+from runner.container_pool import ContainerPool
+from runner.executor import ExecResult
+from runner.sandbox_container import Launcher, Sandbox
+from runner.sandbox_job import JobPlan, Transcript
+from runner.sandbox_settings import MiB, SandboxSettings
+
+log = logging.getLogger(__name__)
+
+# Statuses that mean a limit stopped a program: the harness killed it (or the kernel did), which is
+# when a container's state is least known. Such a sandbox is not worth the risk of keeping.
+_LIMIT_STATUSES = frozenset({"time_limit", "memory_limit", "output_limit"})
+
+
+def anomaly(plan: JobPlan, transcript: Transcript, result: ExecResult) -> str | None:
+    """Why the sandbox that ran this job must not serve another, or None when it may."""
+    if transcript.ending != "done":
+        return f"the job ended with {transcript.ending}"
+    wall_ms = plan.job.run.limits.wall_ms
+    for test in result.tests:
+        if test.status in _LIMIT_STATUSES:
+            return f"a limit stopped a program ({test.status})"
+        if test.time_ms >= wall_ms:
+            # A graphical program stopped at its wall time reports ok with what it drew.
+            return "a program was stopped at its wall time"
+    return None
+
+
+@dataclass(frozen=True)
+class WarmCounts:
+    idle: int  # warm sandboxes waiting for their user's next job
+    users: int  # users who have one
+    memory_bytes: int  # what the idle ones hold together
+
+
+class WarmSandboxes:
+    def __init__(self, launcher: Launcher, pool: ContainerPool, settings: SandboxSettings) -> None:
+        self._launcher = launcher
+        self._pool = pool
+        self._settings = settings
+        # By owner; each list ordered from least to most recently used.
+        self._idle: dict[str, list[Sandbox]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._expire(), name="warm-sandboxes")
+
+    async def acquire(self, owner: str | None) -> Sandbox:
+        """The owner's idle warm sandbox if there is one, else a fresh container bound to them."""
+        if owner is not None and (kept := self._idle.get(owner)):
+            sandbox = kept.pop()  # the most recently used: the likeliest to have its files cached
+            if not kept:
+                del self._idle[owner]
+            return sandbox
+        sandbox = await self._pool.acquire()
+        sandbox.owner = owner
+        return sandbox
+
+    def finished(self, sandbox: Sandbox, anomaly: str | None) -> None:
+        """After a job: keep the sandbox for its owner's next job, or discard it."""
+        sandbox.jobs += 1
+        reason = anomaly or self._spent(sandbox)
+        if reason is not None:
+            if sandbox.owner is not None:
+                log.debug("discarding sandbox %s: %s", sandbox.container_id[:12], reason)
+            self._launcher.destroy_soon(sandbox)
+            return
+        assert sandbox.owner is not None  # _spent refuses a sandbox nobody owns
+        sandbox.idle_since = time.monotonic()
+        self._idle.setdefault(sandbox.owner, []).append(sandbox)
+        self._evict_over_budget()
+
+    def _spent(self, sandbox: Sandbox) -> str | None:
+        if sandbox.owner is None:
+            return "it served a job of no one in particular"
+        if sandbox.jobs >= self._settings.warm_max_jobs:
+            return f"it served {sandbox.jobs} jobs"
+        if sandbox.meter is None:
+            return "its memory cannot be measured"
+        memory = sandbox.meter.memory_now()
+        if memory is None:
+            return "its container is gone"
+        if memory > self._settings.warm_max_memory_mb * MiB:
+            return f"it holds {memory // MiB} MB"
+        sandbox.idle_memory_bytes = memory
+        return None
+
+    def _evict_over_budget(self) -> None:
+        budget = self._settings.warm_total_memory_mb * MiB
+        idle = sorted((s for kept in self._idle.values() for s in kept), key=lambda s: s.idle_since)
+        total = sum(s.idle_memory_bytes for s in idle)
+        for sandbox in idle:
+            if total <= budget:
+                return
+            total -= sandbox.idle_memory_bytes
+            self._discard(sandbox)
+
+    def _discard(self, sandbox: Sandbox) -> None:
+        assert sandbox.owner is not None
+        kept = self._idle[sandbox.owner]
+        kept.remove(sandbox)
+        if not kept:
+            del self._idle[sandbox.owner]
+        self._launcher.destroy_soon(sandbox)
+
+    def counts(self) -> WarmCounts:
+        idle = [s for kept in self._idle.values() for s in kept]
+        return WarmCounts(len(idle), len(self._idle), sum(s.idle_memory_bytes for s in idle))
+
+    async def _expire(self) -> None:
+        # A sandbox that goes idle expires after every one already idle: sleeping until the oldest
+        # expires misses none.
+        while True:
+            now = time.monotonic()
+            limit = self._settings.warm_idle_s
+            for sandbox in [s for kept in self._idle.values() for s in kept if now - s.idle_since >= limit]:
+                self._discard(sandbox)
+            oldest = min((s.idle_since for kept in self._idle.values() for s in kept), default=now)
+            await asyncio.sleep(max(0.0, oldest + limit - now) + 0.05)
+
+    async def close(self) -> None:
+        """Stop expiring and destroy every idle warm sandbox."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for sandbox in [s for kept in self._idle.values() for s in kept]:
+            self._discard(sandbox)
+        await self._launcher.settle()
