@@ -3,10 +3,11 @@
 Programs run as the harness's uid, and the kernel lets a process of the same uid set another's
 resource limits, nice value, CPU affinity and scheduling policy. The seccomp profile allows that
 only on the caller itself (sandbox/recipe/derive-seccomp.py); this is the check behind it. The
-harness records its own at its start and compares before every job and every test: a change means
-a program got past the profile, and the next program would inherit what it wrote there, perhaps a
-hidden test's input. So the harness runs nothing more and tells the host the sandbox was tampered
-with (sandbox/harness/job.py), which ends the job as the program's doing.
+harness records its own at its start and compares at the start of every job and after every
+program (compiler or test run), once nothing of it is alive: a change means a program got past the
+profile, and the next program would inherit what it wrote there, perhaps a hidden test's input.
+So the harness runs nothing more and tells the host the sandbox was tampered with
+(sandbox/harness/job.py), which ends the job as the program's doing.
 """
 
 from __future__ import annotations
