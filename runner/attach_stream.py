@@ -13,6 +13,7 @@ it, so nothing after it is believed.
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Callable, Iterator
 
@@ -21,6 +22,8 @@ from runner.cgroup_meter import TestUsage
 from runner.executor import InfraError
 from runner.sandbox_job import Ending, JobPlan, Transcript
 from sandbox import protocol
+
+log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">BxxxL")
 _STDOUT = 1
@@ -102,6 +105,10 @@ class TranscriptBuilder:
                         return self.finish("tampered")
                     except protocol.ProtocolError as exc:
                         raise InfraError(engine.SANDBOX_PROTOCOL, f"the sandbox broke the protocol: {exc}") from exc
+                    if isinstance(event, protocol.Failure) and event.code == protocol.FAILURE_TAMPERED:
+                        # The harness's word that a program changed its state: as good as a forgery.
+                        log.warning("the sandbox was tampered with: %s", event.message)
+                        return self.finish("tampered")
                     self.events.append(event)
                     if isinstance(event, protocol.TestReport):
                         self.usages.append(self._measure() if self._measure else None)

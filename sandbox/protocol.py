@@ -8,7 +8,8 @@ next job frame, and end-of-file where a frame would start ends the container.
 
 Harness → host, on the container's stdout: one JSON object per line: ``started`` once the job is
 read, a compile report (compiled languages only), one test report per test in order, then
-``done`` — or a ``failure`` when the harness itself could not do its job. Bytes travel
+``done`` — or a ``failure`` when the harness itself could not do its job (or, code ``tampered``,
+found its own limits or priorities changed by a program, and so runs no other). Bytes travel
 base64-encoded, so output that is not UTF-8 arrives unchanged and nothing on either side has to
 decode it. A graphical job's test reports carry the pictures the program drew (PNG, and an APNG
 of its frames), within the job's limits.
@@ -72,6 +73,9 @@ MEDIA_TYPES: Final = (MEDIA_PNG, MEDIA_APNG)
 FAILURE_VERSION_MISMATCH: Final = "version_mismatch"
 FAILURE_BAD_JOB: Final = "bad_job"
 FAILURE_HARNESS_ERROR: Final = "harness_error"
+# The harness found its own state (limits, priority, affinity) changed since it started, which only
+# a program can have done: the host ends the job as tampered with, like a forged line.
+FAILURE_TAMPERED: Final = "tampered"
 
 
 class ProtocolError(ValueError):

@@ -15,7 +15,7 @@ import traceback
 from typing import BinaryIO
 
 from sandbox import protocol
-from sandbox.harness import shield
+from sandbox.harness import integrity, shield
 from sandbox.harness.job import run_job
 
 _MAX_JOB_BYTES = 1 << 30
@@ -34,6 +34,7 @@ def main() -> int:
         if os.getpid() != 1:
             # Under an init, a process of the program's uid would hold the attach stream.
             raise protocol.ProtocolError("the harness must run as the container's PID 1 (start it without an init)")
+        integrity.record()  # before any program ran
     except protocol.ProtocolError as exc:
         _send(out, protocol.unsigned_line(protocol.Failure(protocol.FAILURE_BAD_JOB, str(exc))))
         return 2

@@ -6,13 +6,14 @@ import signal
 from collections.abc import Callable, Iterator
 
 from sandbox import protocol
-from sandbox.harness import graphics, process, reaper, workspace
+from sandbox.harness import graphics, integrity, process, reaper, workspace
 from sandbox.protocol import (
     BUILD_DIR,
     RUN_DIR,
     CompileReport,
     Done,
     Event,
+    Failure,
     Job,
     Limits,
     TestReport,
@@ -26,11 +27,22 @@ _NEAR_MEMORY_LIMIT = 0.9
 def run_job(job: Job, next_input: Callable[[], bytes]) -> Iterator[Event]:
     """The job's events; next_input() waits for the host's next test's stdin (asked for only once
     the previous event is out, so the host decides when each input enters the sandbox)."""
+    try:
+        yield from _run_job(job, next_input)
+    except integrity.Tampered as exc:
+        # Every program inherits the harness's limits and priorities: none may run with what a
+        # program wrote there. The run that did it goes unreported, as do all after it.
+        yield Failure(protocol.FAILURE_TAMPERED, str(exc))
+
+
+def _run_job(job: Job, next_input: Callable[[], bytes]) -> Iterator[Event]:
     reaper.kill_strays()
+    integrity.check()  # the last program of an earlier job, in the same container, ran before
     workspace.reset_scratch()
     workspace.write_build_dir(BUILD_DIR, job)
     if job.compile is not None:
         report = _compile(job)
+        integrity.check()
         yield report
         if not report.ok:
             yield Done()
@@ -66,6 +78,7 @@ def run_job(job: Job, next_input: Callable[[], bytes]) -> Iterator[Event]:
         # Nothing of this test stays while it is reported: the host measures the next test's
         # memory from a clean container.
         workspace.reset_scratch()
+        integrity.check()
         yield TestReport(
             name=name,
             status=status,

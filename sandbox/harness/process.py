@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import NoReturn
 
-from sandbox.harness import reaper, shield
+from sandbox.harness import integrity, reaper, shield
 from sandbox.protocol import Limits
 
 _CHUNK = 65536
@@ -123,6 +123,10 @@ def _exec_child(
 
 
 def _apply_limits(limits: Limits) -> None:
+    # Every limit as the harness had it at its start first, so none a program reads depends on
+    # what an earlier one did.
+    for number, start in enumerate(integrity.recorded().rlimits):
+        resource.setrlimit(number, start)
     cpu_seconds = max(1, math.ceil(limits.cpu_ms / 1000))
     # The soft limit sends SIGXCPU; the hard one a second later is a SIGKILL for programs that
     # catch SIGXCPU.

@@ -10,7 +10,7 @@ import pytest
 
 from runner.attach_stream import LineSplitter, StreamDemux, TranscriptBuilder
 from runner.executor import ExecRequest, InfraError, TestInput
-from runner.sandbox_job import JobPlan, Transcript, plan_job
+from runner.sandbox_job import JobPlan, Transcript, plan_job, to_result
 from runner.sandbox_settings import SandboxSettings
 from sandbox import protocol
 
@@ -103,6 +103,22 @@ def test_a_signed_failure_ends_the_transcript() -> None:
     lines = signed(job_plan, protocol.Started(), protocol.Failure("harness_error", "no"))
     transcript = feed_lines(job_plan, lines)
     assert transcript is not None and transcript.ending == "failure"
+
+
+def test_the_harness_reporting_tampering_ends_the_job_as_the_programs_doing() -> None:
+    job_plan = plan(tests=3)
+    tampered = protocol.Failure(protocol.FAILURE_TAMPERED, "RLIMIT_MSGQUEUE changed")
+    transcript = feed_lines(job_plan, signed(job_plan, protocol.Started(), report("t0"), tampered))
+    assert transcript is not None and transcript.ending == "tampered"
+    assert transcript.events == [protocol.Started(), report("t0")]
+    # Not a failure of the sandbox (which would be retried): the tests after it are stopped.
+    result = to_result(job_plan, transcript, oom_killed=False)
+    assert [(t.name, t.status) for t in result.tests] == [
+        ("t0", "ok"),
+        ("t1", "runtime_error"),
+        ("t2", "runtime_error"),
+    ]
+    assert b"interfered with the sandbox's supervisor" in result.tests[1].stderr
 
 
 def test_an_unsigned_failure_counts_only_before_the_harness_started() -> None:
