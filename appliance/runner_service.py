@@ -61,6 +61,9 @@ class RunnerService:
     def notify(self) -> None:
         self.runner.notify()
 
+    def prewarm(self, user_id: int) -> None:
+        self.runner.prewarm(user_id)
+
     def _state(self) -> str:
         return "paused" if self.runner.engine_paused else "ok"
 

@@ -47,6 +47,10 @@ class ContainerPool:
         self._wanted.set()
         return await self._launcher.launch(self._memory_bytes)
 
+    async def launch(self) -> Sandbox:
+        """A fresh container of the pool's size, launched now (not taken from the pool)."""
+        return await self._launcher.launch(self._memory_bytes)
+
     def _expired(self, sandbox: Sandbox) -> bool:
         return time.monotonic() - sandbox.started_at > self._max_age_s
 

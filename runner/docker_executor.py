@@ -72,6 +72,10 @@ class DockerExecutor:
         finally:
             self._warm.finished(sandbox, discard)
 
+    def prewarm(self, owner: str) -> None:
+        if self._started:
+            self._warm.prewarm(owner)
+
     def warm_counts(self) -> WarmCounts:
         return self._warm.counts()
 

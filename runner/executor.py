@@ -8,7 +8,7 @@ sandbox, comparison happens in `runner.grading` on the host.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 TestStatus = Literal["ok", "time_limit", "memory_limit", "output_limit", "runtime_error"]
 
@@ -101,3 +101,12 @@ class Executor(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class Prewarming(Protocol):
+    """An executor that can start a user's sandbox before their first job."""
+
+    def prewarm(self, owner: str) -> None:
+        """Start one for `owner` in the background when there is room; never waits, never fails."""
+        ...

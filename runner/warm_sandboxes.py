@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 
 from runner.container_pool import ContainerPool
-from runner.executor import ExecResult
+from runner.executor import ExecResult, InfraError
 from runner.sandbox_container import Launcher, Sandbox
 from runner.sandbox_job import JobPlan, Transcript
 from runner.sandbox_settings import MiB, SandboxSettings
@@ -60,10 +60,43 @@ class WarmSandboxes:
         # By owner; each list ordered from least to most recently used.
         self._idle: dict[str, list[Sandbox]] = {}
         self._task: asyncio.Task[None] | None = None
+        # Owners whose sandbox is to be started before their first job, one launch at a time.
+        self._to_prewarm: dict[str, None] = {}
+        self._prewarm_wanted = asyncio.Event()
+        self._prewarm_task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._expire(), name="warm-sandboxes")
+            self._prewarm_task = asyncio.create_task(self._prewarm_all(), name="prewarm-sandboxes")
+
+    def prewarm(self, owner: str) -> None:
+        """Start a sandbox for `owner` in the background (a student just logged in or opened a
+        page), unless they have one or the idle ones already fill the memory budget. Launches go
+        one at a time, so warming a class that logs in at once never crowds out running jobs."""
+        if owner in self._idle or owner in self._to_prewarm:
+            return
+        if self.counts().memory_bytes >= self._settings.warm_total_memory_mb * MiB:
+            return
+        self._to_prewarm[owner] = None
+        self._prewarm_wanted.set()
+
+    async def _prewarm_all(self) -> None:
+        while True:
+            await self._prewarm_wanted.wait()
+            self._prewarm_wanted.clear()
+            while self._to_prewarm:
+                owner = next(iter(self._to_prewarm))
+                try:
+                    if owner not in self._idle:
+                        sandbox = await self._pool.launch()
+                        sandbox.owner = owner
+                        self._keep(sandbox)
+                except InfraError as exc:
+                    log.info("could not prewarm a sandbox: %s", exc.message)
+                    self._to_prewarm.clear()
+                finally:
+                    self._to_prewarm.pop(owner, None)
 
     async def acquire(self, owner: str | None) -> Sandbox:
         """The owner's idle warm sandbox if there is one, else a fresh container bound to them."""
@@ -85,7 +118,14 @@ class WarmSandboxes:
                 log.debug("discarding sandbox %s: %s", sandbox.container_id[:12], reason)
             self._launcher.destroy_soon(sandbox)
             return
+        self._keep(sandbox)
+
+    def _keep(self, sandbox: Sandbox) -> None:
         assert sandbox.owner is not None  # _spent refuses a sandbox nobody owns
+        if sandbox.meter is None or (memory := sandbox.meter.memory_now()) is None:
+            self._launcher.destroy_soon(sandbox)
+            return
+        sandbox.idle_memory_bytes = memory
         sandbox.idle_since = time.monotonic()
         self._idle.setdefault(sandbox.owner, []).append(sandbox)
         self._evict_over_budget()
@@ -95,14 +135,9 @@ class WarmSandboxes:
             return "it served a job of no one in particular"
         if sandbox.jobs >= self._settings.warm_max_jobs:
             return f"it served {sandbox.jobs} jobs"
-        if sandbox.meter is None:
-            return "its memory cannot be measured"
-        memory = sandbox.meter.memory_now()
-        if memory is None:
-            return "its container is gone"
-        if memory > self._settings.warm_max_memory_mb * MiB:
+        memory = sandbox.meter.memory_now() if sandbox.meter is not None else None
+        if memory is not None and memory > self._settings.warm_max_memory_mb * MiB:
             return f"it holds {memory // MiB} MB"
-        sandbox.idle_memory_bytes = memory
         return None
 
     def _evict_over_budget(self) -> None:
@@ -139,12 +174,13 @@ class WarmSandboxes:
             await asyncio.sleep(max(0.0, oldest + limit - now) + 0.05)
 
     async def close(self) -> None:
-        """Stop expiring and destroy every idle warm sandbox."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Stop expiring and prewarming, and destroy every idle warm sandbox."""
+        for task in (self._task, self._prewarm_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._prewarm_task = None
         for sandbox in [s for kept in self._idle.values() for s in kept]:
             self._discard(sandbox)
         await self._launcher.settle()

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from runner import graphics
-from runner.executor import ExecRequest, Executor, InfraError, TestInput
+from runner.executor import ExecRequest, Executor, InfraError, Prewarming, TestInput
 from runner.queue import BlobSink, ClaimedJob, JobStore
 from runner.results import shape
 from runner.test_order import in_problem_order, run_order
@@ -35,6 +35,11 @@ PAUSING_ERRORS = frozenset({"engine_unavailable", "image_missing", "image_stale"
 
 async def _always_up() -> bool:
     return True
+
+
+def owner_of(user_id: int) -> str:
+    """Whose sandbox a user's jobs run in: their own, shared with nobody."""
+    return f"user-{user_id}"
 
 
 @dataclass(frozen=True)
@@ -83,9 +88,9 @@ class _ExecutorSlot:
             self._in_use[id(executor)] = self._in_use.get(id(executor), 0) + 1
             return executor
 
-    async def release(self, executor: Executor, settings: WorkerSettings) -> None:
+    async def release(self, executor: Executor, settings: WorkerSettings, ran_job: bool = True) -> None:
         self._in_use[id(executor)] -= 1
-        self._jobs += 1
+        self._jobs += ran_job
         if executor is self._current and (
             self._jobs >= settings.recycle_after_jobs or rss_mb() > settings.recycle_rss_mb
         ):
@@ -139,6 +144,7 @@ class Runner:
         self._tasks: list[asyncio.Task[None]] = []
         self._paused_until = 0.0
         self._instance = uuid.uuid4().hex[:8]
+        self._prewarming: set[asyncio.Task[None]] = set()
         self.last_infra_error: str | None = None
         self.jobs_done = 0
 
@@ -156,10 +162,30 @@ class Runner:
             self._tasks.append(asyncio.create_task(self._work(f"{self._instance}-w{index}")))
         self._tasks.append(asyncio.create_task(self._reap_expired()))
 
+    def prewarm(self, user_id: int) -> None:
+        """The user is about (logged in, opened a page): have their sandbox started before their
+        first job, off every job's path. A no-op when it is warm already or the engine is paused."""
+        if self.engine_paused or not self._tasks:
+            return
+        task = asyncio.create_task(self._prewarm(user_id))
+        self._prewarming.add(task)
+        task.add_done_callback(self._prewarming.discard)
+
+    async def _prewarm(self, user_id: int) -> None:
+        try:
+            executor = await self._executors.acquire()
+        except InfraError:
+            return  # the first job will say what is wrong
+        try:
+            if isinstance(executor, Prewarming):
+                executor.prewarm(owner_of(user_id))
+        finally:
+            await self._executors.release(executor, self.settings, ran_job=False)
+
     async def stop(self) -> None:
-        for task in self._tasks:
+        for task in [*self._prewarming, *self._tasks]:
             task.cancel()
-        for task in self._tasks:
+        for task in [*self._prewarming, *self._tasks]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
@@ -228,7 +254,7 @@ class Runner:
                 # Only a teacher's word (or a student's own run) buys the graphical wall time: an
                 # import in dead code must not lift a problem's time limit.
                 graphical_time=job.kind == "run" or spec.graphical is True,
-                owner=f"user-{job.user_id}",
+                owner=owner_of(job.user_id),
             )
             executor = await self._executors.acquire()
             try:

@@ -114,3 +114,38 @@ def test_selftest_command_passes_on_a_working_install(tmp_path: Path, sandbox_re
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "FAIL" not in done.stdout and "0 failed" in done.stdout
+
+
+async def test_kill_9_with_warm_sandboxes_alive_leaves_none_after_a_restart(
+    tmp_path: Path, sandbox_ready: None
+) -> None:
+    data_dir = tmp_path / "data"
+    create_account(data_dir, "teacher", "warmkill")
+    proc = ApplianceProcess(data_dir, free_port())
+    proc.start()
+    client = ApiClient(proc.url)
+    try:
+        assert (await client.login("warmkill", DEFAULT_PASSWORD)).status == 200
+        await client.post("/api/me/accept-legal", json={"accept_terms": "2026-11-01", "accept_privacy": "2026-11-01"})
+        run = await client.post("/api/runs", json={"language": "python", "code": "print('warm')"})
+        assert (await client.get(f"/api/runs/{run.json['id']}", params={"wait": "30"})).json["stdout"] == "warm\n"
+        # The run's container stays for the teacher's next job, beside the pool's.
+        before = {c.id for c in _sandbox_containers(data_dir)}  # type: ignore[attr-defined]
+        assert before, "no warm sandbox was kept"
+        proc.kill9()
+        assert {c.id for c in _sandbox_containers(data_dir)} >= before  # type: ignore[attr-defined]
+        proc.start()
+        await client.close()  # its connections went with the killed process
+        client = ApiClient(proc.url)
+        # The first login after the restart reaches the engine, which sweeps the old containers.
+        assert (await client.login("warmkill", DEFAULT_PASSWORD)).status == 200
+        for _ in range(150):
+            if not {c.id for c in _sandbox_containers(data_dir)} & before:  # type: ignore[attr-defined]
+                break
+            await asyncio.sleep(0.2)
+        else:
+            raise AssertionError("the killed appliance's warm sandboxes are still there")
+    finally:
+        await client.close()
+        proc.stop()
+    assert _sandbox_containers(data_dir) == []

@@ -271,3 +271,19 @@ async def test_idle_warm_sandboxes_fit_the_memory_budget(docker_client: docker.D
         await executor.close()
     await asyncio.sleep(0)
     assert sandbox_containers(docker_client) == []
+
+
+async def test_a_prewarmed_sandbox_serves_the_users_first_job(
+    executor: DockerExecutor, docker_client: docker.DockerClient
+) -> None:
+    await executor.start()
+    executor.prewarm("jane")
+    executor.prewarm("jane")  # asked twice (a login, then a page): started once
+    await poll(lambda: executor.warm_counts().idle == 1 or None)
+    started = {c["Id"] for c in sandbox_containers(docker_client)}
+    assert len(started) == 1
+    result = await _job(executor, "jane", "print('first')")
+    assert result.sandbox_id in started
+    # Another user never gets it.
+    other = await _job(executor, "kurt", "print('mine')")
+    assert other.sandbox_id not in started

@@ -7,6 +7,7 @@ from appliance.app_keys import ACCOUNTS, DB, SETTINGS
 from appliance.http.jsonio import body, json_response, path_id
 from appliance.http.middleware import SESSION_COOKIE, USER, client_address, current_user
 from appliance.http.routing import Routes
+from appliance.http.runner_access import warm_sandbox
 from appliance.http.shapes import INTEGER, ME, STRING, TIMESTAMP, listing, nullable, obj
 from appliance.http.shapes import USER as ACCOUNT
 from appliance.settings import Settings
@@ -98,6 +99,7 @@ async def login(request: web.Request) -> web.Response:
     data = await body(request)
     user, token = await request.app[ACCOUNTS].login(data["username"], data["password"], client_address(request))
     request[USER] = user
+    warm_sandbox(request, user.id)
     response = json_response({"user": await _me(request)})
     settings = request.app[SETTINGS]
     response.set_cookie(

@@ -5,11 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from appliance import checks, gradebook, roster
-from appliance.app_keys import ACCOUNTS, DB, RUNNER, SETTINGS
+from appliance.app_keys import ACCOUNTS, DB, SETTINGS
 from appliance.errors import Invalid, UnsupportedMedia
 from appliance.http.jsonio import body, json_response, path_id, read_body
 from appliance.http.middleware import current_user
 from appliance.http.routing import Routes
+from appliance.http.runner_access import wake_runner
 from appliance.http.shapes import QUEUED
 from appliance.http.views.jobs import submission_schema
 from appliance.validation import F, Schema
@@ -110,7 +111,5 @@ async def check_solution(request: web.Request) -> web.Response:
     queued = await checks.check_solution(
         request.app[DB], request.app[SETTINGS], current_user(request), path_id(request), data["language"], data["code"]
     )
-    runner = request.app.get(RUNNER)
-    if runner is not None:
-        runner.notify()
+    wake_runner(request)
     return json_response(queued.to_json(), status=202)

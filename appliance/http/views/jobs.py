@@ -13,6 +13,7 @@ from appliance.errors import Invalid, NotFound
 from appliance.http.jsonio import body, json_response, path_id
 from appliance.http.middleware import current_user
 from appliance.http.routing import Routes
+from appliance.http.runner_access import wake_runner
 from appliance.http.shapes import ANY, BOOLEAN, INTEGER, NUMBER, QUEUED, STRING, array, nullable, obj
 from appliance.settings import Settings
 from appliance.validation import F, Schema
@@ -112,12 +113,6 @@ def submission_schema(settings: Settings) -> Schema:
     return Schema(
         {"language": F("string", max_length=32), "code": _code_field(settings), "files": _files_field(settings)}
     )
-
-
-def _wake_runner(request: web.Request) -> None:
-    runner = request.app.get(RUNNER)
-    if runner is not None:
-        runner.notify()
 
 
 def _wait_seconds(request: web.Request) -> float:
@@ -235,7 +230,7 @@ async def create_run(request: web.Request) -> web.Response:
         data.get("files", []),
         data.get("graphical"),
     )
-    _wake_runner(request)
+    wake_runner(request)
     return json_response(queued.to_json(), status=202)
 
 
@@ -297,7 +292,7 @@ async def create_submission(request: web.Request) -> web.Response:
     queued = await jobs.submit(
         request.app[DB], settings, user, path_id(request), data["language"], data["code"], data.get("files", [])
     )
-    _wake_runner(request)
+    wake_runner(request)
     return json_response(queued.to_json(), status=202)
 
 
@@ -380,7 +375,7 @@ async def submission_picture(request: web.Request) -> web.Response:
 async def rejudge(request: web.Request) -> web.Response:
     await body(request)
     result = await jobs.rejudge(request.app[DB], current_user(request), path_id(request))
-    _wake_runner(request)
+    wake_runner(request)
     return json_response(result, status=202)
 
 
@@ -409,5 +404,5 @@ async def admin_stats(request: web.Request) -> web.Response:
 async def requeue_failed(request: web.Request) -> web.Response:
     await body(request)
     count = await jobs.requeue_failed(request.app[DB])
-    _wake_runner(request)
+    wake_runner(request)
     return json_response({"requeued": count})

@@ -28,6 +28,7 @@ from appliance.app_keys import DB, SETTINGS
 from appliance.errors import NotFound
 from appliance.http.middleware import USER
 from appliance.http.routing import Handler, Routes
+from appliance.http.runner_access import warm_sandbox
 from appliance.lan import lan_addresses
 from runner.languages import LANGUAGES
 
@@ -88,6 +89,8 @@ def page(*, role: Literal["anyone", "user", "staff"] = "user", legal: bool = Tru
                 return _redirect(f"/accept-legal?next={_here(request)}")
             if role == "staff" and not (user is not None and user.is_staff):
                 return not_found(request)
+            if user is not None:
+                warm_sandbox(request, user.id)
             return await handler(request, user)
 
         return gated
