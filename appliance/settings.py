@@ -127,6 +127,9 @@ class Settings:
     )
     sandbox_warm_idle_s: float = setting(300.0, "A warm sandbox unused for this long is removed (seconds).")
     sandbox_warm_max_memory_mb: int = setting(48, "A warm sandbox holding more than this after a job is removed.")
+    sandbox_prewarm: bool = setting(
+        True, "Start a student's sandbox when they log in or open a page, so their first run need not wait for it."
+    )
     sandbox_warm_total_memory_mb: int = setting(
         1024, "Memory all idle warm sandboxes may hold together; the least recently used goes first."
     )

@@ -52,12 +52,13 @@ def percentile(values: list[float], q: float) -> float:
 
 
 class Appliance:
-    def __init__(self, runtime: str, workers: int | None, pool: int | None) -> None:
+    def __init__(self, runtime: str, workers: int | None, pool: int | None, prewarm: bool) -> None:
         self.data = Path(tempfile.mkdtemp(prefix=f"labrunner-bench-{runtime}-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("LABRUNNER_")}
         self.env["LABRUNNER_SANDBOX_RUNTIME"] = runtime
+        self.env["LABRUNNER_SANDBOX_PREWARM"] = "true" if prewarm else "false"
         if workers is not None:
             self.env["LABRUNNER_WORKERS"] = str(workers)
         if pool is not None:
@@ -171,6 +172,7 @@ class Figures:
     in_flight: int
     bare_throughput: float
     peak_rss_mb: float
+    logged_in_burst_s: float
     warm_count: int
     warm_mb: float
     contended_median: float
@@ -273,29 +275,57 @@ async def hello_latencies(student: Client, samples: int, tag: str) -> list[float
     return latencies
 
 
-async def measure(runtime: str, samples: int, workers: int | None, pool: int | None, in_flight: int) -> Figures:
-    image = expected_ref()
-    appliance = Appliance(runtime, workers, pool)
-    appliance.start()
+async def a_lesson(appliance: Appliance) -> tuple[Client, list[Client], object]:
+    """The teacher, a class of students who logged in, and a problem of 10 tests set for them."""
     teacher = Client(appliance.url)
+    await teacher.post("/api/auth/login", {"username": "bench", "password": PASSWORD})
+    await teacher.post("/api/me/accept-legal", LEGAL)
+    students = await class_of_students(teacher, appliance.url)
+    klass = (await teacher.get("/api/classes"))["classes"][0]
+    tests = [
+        {"name": f"t{i}", "stdin": f"{i} {i}\n", "expected_stdout": f"{2 * i}\n", "visible": True} for i in range(10)
+    ]
+    problem = await teacher.post(
+        "/api/problems",
+        {"title": "Add", "statement": "a+b", "language": "python", "test_cases": tests, "classes": [klass["id"]]},
+    )
+    return teacher, students, problem["id"]
+
+
+async def logged_in_burst(runtime: str, workers: int | None, pool: int | None) -> float:
+    """(b1') The class logged in a while ago (their sandboxes were started then), nobody ran code."""
+    appliance = Appliance(runtime, workers, pool, prewarm=True)
+    appliance.start()
+    teacher: Client | None = None
     students: list[Client] = []
     try:
-        await teacher.post("/api/auth/login", {"username": "bench", "password": PASSWORD})
-        await teacher.post("/api/me/accept-legal", LEGAL)
-        students = await class_of_students(teacher, appliance.url)
-        klass = (await teacher.get("/api/classes"))["classes"][0]
-        tests = [
-            {"name": f"t{i}", "stdin": f"{i} {i}\n", "expected_stdout": f"{2 * i}\n", "visible": True}
-            for i in range(10)
-        ]
-        problem = await teacher.post(
-            "/api/problems",
-            {"title": "Add", "statement": "a+b", "language": "python", "test_cases": tests, "classes": [klass["id"]]},
-        )
+        teacher, students, problem_id = await a_lesson(appliance)
+        for _ in range(600):
+            if len(sandbox_containers(appliance.data)) >= STUDENTS:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1)
+        return await class_burst(students, problem_id, "logged-in")
+    finally:
+        for client in [*([teacher] if teacher else []), *students]:
+            await client.close()
+        appliance.stop()
+
+
+async def measure(runtime: str, samples: int, workers: int | None, pool: int | None, in_flight: int) -> Figures:
+    image = expected_ref()
+    logged_in = await logged_in_burst(runtime, workers, pool)
+    # Everything else without prewarming: (b1) is then a class whose containers all start in the burst.
+    appliance = Appliance(runtime, workers, pool, prewarm=False)
+    appliance.start()
+    teacher: Client | None = None
+    students: list[Client] = []
+    try:
+        teacher, students, problem = await a_lesson(appliance)
         await asyncio.sleep(2)  # the pool fills, as it would before a lesson
         # (b1) nobody has run anything yet; (b2) the same students again, a few seconds later.
-        cold = await class_burst(students, problem["id"], "cold")
-        warm = await class_burst(students, problem["id"], "warm")
+        cold = await class_burst(students, problem, "cold")
+        warm = await class_burst(students, problem, "warm")
         containers = sandbox_containers(appliance.data)
         warm_sizes = sandbox_memory(containers)
         # (a) one student at a student's pace.
@@ -327,13 +357,14 @@ async def measure(runtime: str, samples: int, workers: int | None, pool: int | N
             in_flight,
             1 / statistics.mean(bare_loop),
             peak,
+            logged_in,
             len(warm_sizes),
             statistics.mean(warm_sizes) / 1_048_576 if warm_sizes else float("nan"),
             statistics.median(contended),
             max(contended),
         )
     finally:
-        for client in [teacher, *students]:
+        for client in [*([teacher] if teacher else []), *students]:
             await client.close()
         appliance.stop()
 
@@ -357,6 +388,13 @@ def report(figures: list[Figures]) -> str:
                 "<= 6 s",
                 f"{JOBE['burst']}; {f.cold_burst_s / f.loop_s:.2f}x 300 runs looped in one container"
                 f" ({f.loop_s:.2f} s)",
+            ),
+            (
+                "(b1') the same, the class logged in earlier",
+                f.runtime,
+                f"{f.logged_in_burst_s:.2f} s",
+                "",
+                "their sandboxes were started at login (sandbox_prewarm); nobody had run code",
             ),
             (
                 "(b2) warm burst, the same students again",

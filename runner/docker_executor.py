@@ -73,7 +73,7 @@ class DockerExecutor:
             self._warm.finished(sandbox, discard)
 
     def prewarm(self, owner: str) -> None:
-        if self._started:
+        if self._started and self._settings.prewarm:
             self._warm.prewarm(owner)
 
     def warm_counts(self) -> WarmCounts:

@@ -37,6 +37,8 @@ class SandboxSettings:
     # ... and after any anomaly (a limit stopped a program, the harness failed, the protocol was
     # broken). All idle warm sandboxes together hold at most this; the least recently used goes first.
     warm_total_memory_mb: int = 1024
+    # Start a user's sandbox when they log in or open a page, before their first job.
+    prewarm: bool = True
 
     # Whole-container bounds.
     pids_limit: int = 128

@@ -45,7 +45,12 @@ def test_every_sandbox_setting_reaches_sandbox_settings(settings_factory: Callab
     chosen: dict[str, object] = {}
     for name, field in SANDBOX_SETTINGS.items():
         default = getattr(defaults, field)
-        chosen[name] = "crun" if name == "sandbox_runtime" else default + (0.5 if isinstance(default, float) else 1)
+        if name == "sandbox_runtime":
+            chosen[name] = "crun"
+        elif isinstance(default, bool):
+            chosen[name] = not default
+        else:
+            chosen[name] = default + (0.5 if isinstance(default, float) else 1)
     sandbox = sandbox_settings(settings_factory(**chosen))
     for name, field in SANDBOX_SETTINGS.items():
         assert getattr(sandbox, field) == chosen[name] != getattr(defaults, field), name
