@@ -52,6 +52,9 @@ class ExecRequest:
     # Whose job this is: a sandbox that served it may serve that owner's later jobs (and nobody
     # else's). None: a container of its own, used once.
     owner: str | None = None
+    # Some test's input or result is hidden from the owner. A container keeps traces of what ran in
+    # it that no clean-up can wipe (its PID counter, for one): it serves no job after this one.
+    hidden_tests: bool = False
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 A container is bound to the user of its first job and never serves anyone else's (DESIGN §4).
 Between two jobs of its user the harness restores the same clean state as between two tests of
-one submission, so keeping it widens no boundary; it saves the container's start-up, about a third
+one submission, and a job with hidden tests is the last a container serves (what no clean-up
+can reset, such as the PID counter, could otherwise carry a hidden input to the owner's next run),
+so keeping it widens no boundary; it saves the container's start-up, about a third
 of a CPU-second of engine work here. A user's job takes their idle warm sandbox if they have one,
 else a fresh container from the pool. A sandbox is discarded after any anomaly, after
 `warm_max_jobs` jobs, after `warm_idle_s` without a job, or when it holds more than

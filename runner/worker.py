@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from runner import graphics
 from runner.executor import ExecRequest, Executor, InfraError, Prewarming, TestInput
-from runner.queue import BlobSink, ClaimedJob, JobStore
+from runner.queue import SECRECY_VISIBLE, BlobSink, ClaimedJob, JobStore
 from runner.results import shape
 from runner.test_order import in_problem_order, run_order
 
@@ -255,6 +255,7 @@ class Runner:
                 # import in dead code must not lift a problem's time limit.
                 graphical_time=job.kind == "run" or spec.graphical is True,
                 owner=owner_of(job.user_id),
+                hidden_tests=any(test.secrecy != SECRECY_VISIBLE for test in spec.tests),
             )
             executor = await self._executors.acquire()
             try:

@@ -519,3 +519,18 @@ async def test_only_the_teachers_word_buys_a_submission_the_graphical_wall_time(
         await runner.stop()
     flags = {request.code: (request.graphical, request.graphical_time) for request in executor.requests}
     assert flags == {code: (True, False), code + "#": (True, True), code + "##": (True, True)}
+
+
+async def test_jobs_run_in_their_users_sandbox_and_hidden_tests_end_it(env) -> None:  # type: ignore[no-untyped-def]
+    _, db, blobs, user = env
+    problem = await _problem(db, user.id, [("1\n", "1\n")])  # a hidden test
+    jobs = [await _enqueue(db, user, problem), await _enqueue(db, user, None, code="print(2)")]
+    executor = ScriptedExecutor([_echo, _echo])
+    runner = _runner(db, blobs, executor)
+    await runner.start()
+    try:
+        await _drain(runner, db, jobs)
+    finally:
+        await runner.stop()
+    flags = {request.code: (request.owner, request.hidden_tests) for request in executor.requests}
+    assert flags == {"print()": (f"user-{user.id}", True), "print(2)": (f"user-{user.id}", False)}

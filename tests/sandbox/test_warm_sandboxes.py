@@ -287,3 +287,21 @@ async def test_a_prewarmed_sandbox_serves_the_users_first_job(
     # Another user never gets it.
     other = await _job(executor, "kurt", "print('mine')")
     assert other.sandbox_id not in started
+
+
+async def test_a_job_with_hidden_tests_is_the_last_its_container_serves(executor: DockerExecutor) -> None:
+    # The PID counter survives every clean-up: a hidden test that forks k processes would move the
+    # next job's PIDs by k. So after hidden tests the owner's next job gets another container.
+    forks = "import os, sys\nfor _ in range(int(sys.stdin.read() or 0)):\n    os.fork() or os._exit(0)\n"
+    visible = await executor.execute(
+        ExecRequest("python", forks, [TestInput("t", b"3")], owner="lena", time_limit_ms=5000)
+    )
+    kept = await _job(executor, "lena", "import os\nprint(os.getpid())")
+    assert kept.sandbox_id == visible.sandbox_id, "a submission of visible tests only keeps its container"
+    hidden = await executor.execute(
+        ExecRequest("python", forks, [TestInput("t", b"37")], owner="lena", time_limit_ms=5000, hidden_tests=True)
+    )
+    assert hidden.sandbox_id == kept.sandbox_id
+    after = await _job(executor, "lena", "import os\nprint(os.getpid())")
+    assert after.sandbox_id != hidden.sandbox_id
+    assert executor.warm_counts().idle == 1
