@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Protocol
 
 from appliance.blobs import BlobStore
@@ -72,7 +73,9 @@ class RunnerService:
         return self._state(), self.image_state
 
     def describe(self) -> dict[str, Any]:
+        warm = self.runner.warm_counts()
         return {
+            "warm_sandboxes": None if warm is None else dataclasses.asdict(warm),
             "state": self._state(),
             "image": self.image_state,
             "workers": self.runner.settings.workers,

@@ -9,11 +9,11 @@ import docker
 
 from runner import engine, image
 from runner.container_pool import ContainerPool
-from runner.executor import ExecRequest, ExecResult, InfraError, TestInput
+from runner.executor import ExecRequest, ExecResult, InfraError, TestInput, WarmCounts
 from runner.sandbox_container import Launcher
 from runner.sandbox_job import plan_job, to_result
 from runner.sandbox_settings import SandboxSettings
-from runner.warm_sandboxes import WarmCounts, WarmSandboxes, anomaly
+from runner.warm_sandboxes import WarmSandboxes, anomaly
 
 
 class DockerExecutor:

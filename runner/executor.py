@@ -106,10 +106,19 @@ class Executor(Protocol):
     async def close(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class WarmCounts:
+    idle: int  # warm sandboxes waiting for their user's next job
+    users: int  # users who have one
+    memory_bytes: int  # what the idle ones hold together
+
+
 @runtime_checkable
 class Prewarming(Protocol):
-    """An executor that can start a user's sandbox before their first job."""
+    """An executor that keeps users' sandboxes warm and can start one before a user's first job."""
 
     def prewarm(self, owner: str) -> None:
         """Start one for `owner` in the background when there is room; never waits, never fails."""
         ...
+
+    def warm_counts(self) -> WarmCounts: ...

@@ -18,10 +18,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
 
 from runner.container_pool import ContainerPool
-from runner.executor import ExecResult, InfraError
+from runner.executor import ExecResult, InfraError, WarmCounts
 from runner.sandbox_container import Launcher, Sandbox
 from runner.sandbox_job import JobPlan, Transcript
 from runner.sandbox_settings import MiB, SandboxSettings
@@ -45,13 +44,6 @@ def anomaly(plan: JobPlan, transcript: Transcript, result: ExecResult) -> str | 
             # A graphical program stopped at its wall time reports ok with what it drew.
             return "a program was stopped at its wall time"
     return None
-
-
-@dataclass(frozen=True)
-class WarmCounts:
-    idle: int  # warm sandboxes waiting for their user's next job
-    users: int  # users who have one
-    memory_bytes: int  # what the idle ones hold together
 
 
 class WarmSandboxes:

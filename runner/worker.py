@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from runner import graphics
-from runner.executor import ExecRequest, Executor, InfraError, Prewarming, TestInput
+from runner.executor import ExecRequest, Executor, InfraError, Prewarming, TestInput, WarmCounts
 from runner.queue import SECRECY_VISIBLE, BlobSink, ClaimedJob, JobStore
 from runner.results import shape
 from runner.test_order import in_problem_order, run_order
@@ -79,6 +79,10 @@ class _ExecutorSlot:
         self._jobs = 0
         self._lock = asyncio.Lock()
         self.recycles = 0
+
+    @property
+    def current(self) -> Executor | None:
+        return self._current
 
     async def acquire(self) -> Executor:
         async with self._lock:
@@ -181,6 +185,11 @@ class Runner:
                 executor.prewarm(owner_of(user_id))
         finally:
             await self._executors.release(executor, self.settings, ran_job=False)
+
+    def warm_counts(self) -> WarmCounts | None:
+        """The current executor's warm sandboxes; None before the first job or without them."""
+        executor = self._executors.current
+        return executor.warm_counts() if isinstance(executor, Prewarming) else None
 
     async def stop(self) -> None:
         for task in [*self._prewarming, *self._tasks]:

@@ -3,6 +3,7 @@ caps, live status and rejudges."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 
@@ -147,3 +148,20 @@ async def test_per_student_cap_and_full_queue_answer_clearly(
     assert unknown.status == 400 and unknown.error_code == "unknown_language"
     bad_wait = await student.get("/api/runs/1", params={"wait": "9999"})
     assert bad_wait.status == 400 and bad_wait.error_code == "invalid_wait"
+
+
+async def test_a_students_sandbox_is_started_at_login_and_shown_to_the_admin(
+    server_factory: Callable[..., Awaitable[LiveServer]], sandbox_ready: None
+) -> None:
+    server = await server_factory()
+    admin = await server.make_user("admin")
+    await server.make_user("student")  # logs in: the runner starts a sandbox for them
+    for _ in range(200):
+        warm = (await admin.get("/api/admin/stats")).json["runner"]["warm_sandboxes"]
+        # The admin's own login may have warmed one too: one per user, at most two.
+        if warm is not None and warm["users"] >= 1:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("no sandbox was started for the student who logged in")
+    assert warm["idle"] == warm["users"] <= 2 and 0 < warm["memory_bytes"] < warm["idle"] * 48 * 1024 * 1024
