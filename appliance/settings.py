@@ -126,7 +126,7 @@ class Settings:
         100, "Jobs one student's warm sandbox serves before it is replaced (1: a fresh container for every job)."
     )
     sandbox_warm_idle_s: float = setting(300.0, "A warm sandbox unused for this long is removed (seconds).")
-    sandbox_warm_max_memory_mb: int = setting(48, "A warm sandbox holding more than this after a job is removed.")
+    sandbox_warm_max_memory_mb: int = setting(32, "A warm sandbox holding more than this after a job is removed.")
     sandbox_prewarm: bool = setting(
         True, "Start a student's sandbox when they log in or open a page, so their first run need not wait for it."
     )

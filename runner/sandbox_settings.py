@@ -33,7 +33,7 @@ class SandboxSettings:
     warm_idle_s: float = 300.0
     # ... when it holds more than this after a job (its processes are gone by then: what stays is
     # the harness and the page cache charged to it) ...
-    warm_max_memory_mb: int = 48
+    warm_max_memory_mb: int = 32
     # ... and after any anomaly (a limit stopped a program, the harness failed, the protocol was
     # broken). All idle warm sandboxes together hold at most this; the least recently used goes first.
     warm_total_memory_mb: int = 1024

@@ -164,4 +164,4 @@ async def test_a_students_sandbox_is_started_at_login_and_shown_to_the_admin(
         await asyncio.sleep(0.1)
     else:
         raise AssertionError("no sandbox was started for the student who logged in")
-    assert warm["idle"] == warm["users"] <= 2 and 0 < warm["memory_bytes"] < warm["idle"] * 48 * 1024 * 1024
+    assert warm["idle"] == warm["users"] <= 2 and 0 < warm["memory_bytes"] < warm["idle"] * 32 * 1024 * 1024
