@@ -131,6 +131,8 @@ class Job:
     # stderr holds one counts as memory_limit.
     memory_markers: tuple[str, ...] = ()
     graphics: Graphics | None = None  # None: not a graphical program
+    # Fork each test's process from a zygote started once per job (Python) instead of exec.
+    fork_server: bool = False
 
 
 @dataclass(frozen=True)
@@ -337,6 +339,7 @@ def _job_to_json(job: Job) -> dict[str, Any]:
         "env": dict(job.env),
         "memory_markers": list(job.memory_markers),
         "graphics": _graphics_to_json(job.graphics),
+        "fork_server": job.fork_server,
     }
 
 
@@ -366,6 +369,7 @@ def _job_from_json(r: _Reader) -> Job:
         env=env,
         memory_markers=tuple(markers),
         graphics=_graphics_from_json(r.optional_child("graphics")),
+        fork_server=r.flag("fork_server"),
     )
 
 

@@ -6,7 +6,7 @@ import signal
 from collections.abc import Callable, Iterator
 
 from sandbox import protocol
-from sandbox.harness import graphics, process, reaper, workspace
+from sandbox.harness import forkserver, graphics, process, reaper, workspace
 from sandbox.protocol import (
     BUILD_DIR,
     RUN_DIR,
@@ -36,10 +36,29 @@ def run_job(job: Job, next_input: Callable[[], bytes]) -> Iterator[Event]:
             yield Done()
             return
     artifacts = workspace.snapshot(BUILD_DIR)
+    server = forkserver.ForkServer(job.run.argv, job.env) if job.fork_server else None
+    try:
+        yield from _run_tests(job, next_input, artifacts, server)
+    finally:
+        if server is not None:
+            server.close()
+    yield Done()
+
+
+def _run_tests(
+    job: Job,
+    next_input: Callable[[], bytes],
+    artifacts: list[workspace.Artifact],
+    server: forkserver.ForkServer | None,
+) -> Iterator[TestReport]:
+    if server is not None:
+        server.ensure(RUN_DIR)  # before the first test's input comes: its start-up counts for no test
     image_budget = job.graphics.max_image_bytes if job.graphics else 0
     for index, name in enumerate(job.tests):
         stdin = next_input()
         workspace.reset_scratch()
+        if server is not None:
+            server.ensure(RUN_DIR)  # a new one when the last was discarded
         workspace.lay_out(RUN_DIR, artifacts)
         env = job.env
         session = None
@@ -48,14 +67,16 @@ def run_job(job: Job, next_input: Callable[[], bytes]) -> Iterator[Event]:
             allowance = image_budget // (len(job.tests) - index)
             session = graphics.start(job.graphics, index, allowance, job.run.limits.wall_ms)
             env = {**job.env, **session.env}
-        outcome = process.run(job.run.argv, cwd=RUN_DIR, env=env, stdin=stdin, limits=job.run.limits)
+        outcome = process.run(
+            job.run.argv, cwd=RUN_DIR, env=env, stdin=stdin, limits=job.run.limits, fork_server=server
+        )
         status = classify(outcome, job.run.limits, job.memory_markers)
         images: list[protocol.Image] = []
         notes: list[str] = []
         if session is not None:
             # The virtual display goes with its test, however the program ended (process.run
             # leaves no stray behind except when the program could not even start).
-            reaper.kill_strays()
+            reaper.kill_strays(None if server is None else server.spared())
             images, notes = graphics.collect(session)
             image_budget -= sum(len(image.data) for image in images)
             if images and status == protocol.STATUS_TIME_LIMIT:
@@ -79,7 +100,6 @@ def run_job(job: Job, next_input: Callable[[], bytes]) -> Iterator[Event]:
             truncated=outcome.output_exceeded,
             images=tuple(images),
         )
-    yield Done()
 
 
 def _compile(job: Job) -> CompileReport:
