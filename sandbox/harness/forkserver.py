@@ -91,6 +91,8 @@ class ForkServer:
         """Start a zygote if there is none. Call while no program runs and run_dir does not exist:
         the zygote starts in it, empty, so that start-up makes the program's file name absolute
         there, and finds nothing to run should it ever get past the hook."""
+        if self._zygote is not None and not self._usable(self._zygote):
+            self._discard()
         if self._zygote is not None or self._starts >= _MAX_STARTS:
             return
         self._starts += 1
@@ -120,7 +122,7 @@ class ForkServer:
         z = self._zygote
         if z is None:
             raise Unavailable("no fork server")
-        if not reaper.Spared(z.pid, z.pidfd).alive() or z.stopped():
+        if not self._usable(z):
             self._discard()
             raise Unavailable("the fork server was stopped or killed")
         fields = [
@@ -155,6 +157,11 @@ class ForkServer:
     def close(self) -> None:
         if self._zygote is not None:
             self._discard()
+
+    @staticmethod
+    def _usable(z: _Zygote) -> bool:
+        # Between tests no program runs that could change this after the look.
+        return reaper.Spared(z.pid, z.pidfd).alive() and not z.stopped()
 
     def _discard(self) -> None:
         assert self._zygote is not None

@@ -18,7 +18,7 @@ exits at once, so the child's parent is PID 1, as a program's is: the harness re
 zygote never sees how a test ended.
 
 Imports only what CPython's start-up already loaded plus `ctypes`, `resource`, `select`, `_socket`
-and `program_setup`; the child removes all of them before the program runs.
+and `program_setup`; the child removes all of them from sys.modules before the program runs.
 """
 
 from __future__ import annotations
@@ -47,6 +47,9 @@ _SPAWN_ERROR_BYTES = 1000
 # SIGCHLD keeps its default: ignoring it would make the kernel reap the middle processes.
 _UNTOUCHABLE = (_signal.SIGKILL, _signal.SIGSTOP, _signal.SIGCHLD)
 _RLIMITS = tuple(getattr(resource, name) for name in sorted(dir(resource)) if name.startswith("RLIMIT_"))
+# ioprio_get(2) has no wrapper: its number on the machines the image is built for.
+_IOPRIO_GET = {"x86_64": 252, "aarch64": 31}.get(os.uname().machine)
+_IOPRIO_WHO_PROCESS = 1
 
 
 def serve(modules: set[str], path: list[str], importers: set[str]) -> None:
@@ -133,14 +136,14 @@ def _zygote() -> _Child:
     # It started in the run directory, which is emptied between tests: hold on to nothing there.
     os.chdir("/")
     start_env = dict(os.environ)
-    state = _own_state()
+    state = _own_state(libc)
     sock.send(READY)
     while True:
         fields, fds = _receive(sock)
         if len(fds) != FDS or len(fields) < 5:
             sock.send(BAD_REQUEST)
             os._exit(1)
-        if _own_state() != state:
+        if _own_state(libc) != state:
             sock.send(CHANGED)
             os._exit(1)
         if _fork_twice(fds):
@@ -165,16 +168,18 @@ def _set_dumpable(libc: ctypes.CDLL, dumpable: bool) -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE) failed")
 
 
-def _own_state() -> tuple[object, ...]:
+def _own_state(libc: ctypes.CDLL) -> tuple[object, ...]:
     """Everything a process of the same uid may change about the zygote from outside and that its
     children would inherit: every resource limit (prlimit), the nice value (setpriority), the CPU
-    affinity and the scheduling policy (sched_setaffinity, sched_setscheduler)."""
+    affinity, the scheduling policy and priority (sched_setaffinity, sched_setscheduler) and the
+    I/O priority (ioprio_set). A later test could read any of them: a channel out of a hidden one."""
     return (
         tuple(resource.getrlimit(limit) for limit in _RLIMITS),
         os.getpriority(os.PRIO_PROCESS, 0),
         os.sched_getaffinity(0),
         os.sched_getscheduler(0),
         os.sched_getparam(0).sched_priority,
+        None if _IOPRIO_GET is None else libc.syscall(_IOPRIO_GET, _IOPRIO_WHO_PROCESS, 0),
     )
 
 
