@@ -245,8 +245,9 @@ TAMPER = FIND_ZYGOTE + dedent("""
     IOPRIO_SET = 251  # x86_64
     def attack(pid, how):
         if how == 'prlimit':
-            for limit, value in ((resource.RLIMIT_AS, 40 << 20), (resource.RLIMIT_STACK, 1 << 20),
-                                 (resource.RLIMIT_NPROC, 3), (resource.RLIMIT_NOFILE, 5)):
+            # Values a program still runs under: each could carry a few bits of a hidden input.
+            for limit, value in ((resource.RLIMIT_AS, 1 << 31), (resource.RLIMIT_STACK, 4 << 20),
+                                 (resource.RLIMIT_NPROC, 1000), (resource.RLIMIT_MEMLOCK, 4096)):
                 resource.prlimit(pid, limit, (value, value))
         elif how == 'renice':
             os.setpriority(os.PRIO_PROCESS, pid, 19)
