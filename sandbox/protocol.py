@@ -5,7 +5,7 @@ followed by <length> bytes of JSON. The length prefix means the harness never ha
 end-of-file, which a Docker attach stream cannot signal reliably.
 
 Harness → host, on the container's stdout: one JSON object per line: ``started`` once the job is
-read, a compile report (compiled languages only), one test report per test in order, then
+read and the sandbox set up for it, a compile report (compiled languages only), one test report per test in order, then
 ``done`` — or a ``failure`` when the harness itself could not do its job. Bytes travel
 base64-encoded, so output that is not UTF-8 arrives unchanged and nothing on either side has to
 decode it. A graphical job's test reports carry the pictures the program drew (PNG, and an APNG

@@ -41,7 +41,6 @@ def main() -> int:
         return 2
     signer = protocol.EventSigner(job.key)
     try:
-        _send(out, signer.line(protocol.Started()))
         for event in run_job(job, lambda: protocol.read_input(sys.stdin.buffer, _MAX_JOB_BYTES)):
             _send(out, signer.line(event))
     except Exception:  # any fault of the harness is reported, never a silent exit

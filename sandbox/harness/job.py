@@ -15,6 +15,7 @@ from sandbox.protocol import (
     Event,
     Job,
     Limits,
+    Started,
     TestReport,
 )
 
@@ -24,21 +25,26 @@ _NEAR_MEMORY_LIMIT = 0.9
 
 
 def run_job(job: Job, next_input: Callable[[], bytes]) -> Iterator[Event]:
-    """The job's events; next_input() waits for the host's next test's stdin (asked for only once
-    the previous event is out, so the host decides when each input enters the sandbox)."""
+    """The job's events, Started first once the sandbox is set up; next_input() waits for the
+    host's next test's stdin (asked for only once the previous event is out, so the host decides
+    when each input enters the sandbox)."""
     reaper.kill_strays()
     workspace.reset_scratch()
     workspace.write_build_dir(BUILD_DIR, job)
-    if job.compile is not None:
-        report = _compile(job)
-        yield report
-        if not report.ok:
-            yield Done()
-            return
-    artifacts = workspace.snapshot(BUILD_DIR)
     server = forkserver.ForkServer(job.run.argv, job.env) if job.fork_server else None
     try:
-        yield from _run_tests(job, next_input, artifacts, server)
+        if server is not None:
+            # Before Started: the host measures the first test from its input on, and the
+            # zygote's start-up is no test's.
+            server.ensure(RUN_DIR)
+        yield Started()
+        if job.compile is not None:
+            report = _compile(job)
+            yield report
+            if not report.ok:
+                yield Done()
+                return
+        yield from _run_tests(job, next_input, workspace.snapshot(BUILD_DIR), server)
     finally:
         if server is not None:
             server.close()
@@ -51,8 +57,6 @@ def _run_tests(
     artifacts: list[workspace.Artifact],
     server: forkserver.ForkServer | None,
 ) -> Iterator[TestReport]:
-    if server is not None:
-        server.ensure(RUN_DIR)  # before the first test's input comes: its start-up counts for no test
     image_budget = job.graphics.max_image_bytes if job.graphics else 0
     for index, name in enumerate(job.tests):
         stdin = next_input()
