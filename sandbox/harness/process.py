@@ -98,6 +98,10 @@ def _run(
         for fd in {out_r, err_r}:
             os.close(fd)
         os.waitpid(pid, 0)
+        if fork_server is not None:
+            # The fork server's own set-up failed, before the program ran: the plain way tells
+            # whether anything is wrong with the program's start, as it would have.
+            raise forkserver.Unavailable(spawn_error)
         return Outcome(
             exit_code=127,
             signal=None,
