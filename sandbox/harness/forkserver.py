@@ -27,7 +27,7 @@ from sandbox.protocol import Limits
 
 # How long a zygote may take to start (a cold python3 on a busy machine), and to answer a request
 # with its child's pid (two forks and a few system calls).
-_START_S = 10.0
+_START_S = 5.0
 _ANSWER_S = 2.0
 # A job whose zygotes keep breaking (a program killing each one) runs the plain way from then on.
 _MAX_STARTS = 3
