@@ -18,7 +18,9 @@ exits at once, so the child's parent is PID 1, as a program's is: the harness re
 zygote never sees how a test ended.
 
 Imports only what CPython's start-up already loaded plus `ctypes`, `resource`, `select`, `_socket`
-and `program_setup`; the child removes all of them from sys.modules before the program runs.
+and the harness's `program_setup` (with `math`); the child removes all of them from sys.modules
+before the program runs. What stays is invisible to the program's own imports but not to every
+look at the interpreter: see tests/sandbox/test_fork_server.py for what is compared.
 """
 
 from __future__ import annotations

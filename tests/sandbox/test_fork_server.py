@@ -4,6 +4,14 @@
 Each conformance program runs twice through the real sandbox, with the fork server and without,
 and must give byte-identical stdout, stderr, exit code, signal and verdict. The boundary tests have
 a first test tamper with the zygote and a second one show that nothing of it came through.
+
+What a program can still tell, and is not compared: the tests of one job share the zygote's
+hash seed and memory layout (str hashes, set order and id() values repeat from test to test,
+where fresh interpreters each draw their own); the zygote's leftovers are out of sys.modules but
+not gone (gc.get_objects() counts about 600 more objects, gc.get_stats() differ, the extension
+modules it loaded stay mapped in /proc/self/maps); start-up's CPU time and page faults are not
+the program's (time.process_time(), getrusage()); and a graphical test's /proc/self/environ is
+the job's environment, without the display and shim variables its os.environ has.
 """
 
 from __future__ import annotations
