@@ -64,6 +64,7 @@ INTERNAL: frozenset[str] = frozenset(
         "compile_output_limit_bytes",
         "job_slack_ms",
         "api_timeout_s",
+        "python_fork_server",  # always on; off only to compare against (tests, benchmarks)
     }
 )
 # Appliance settings with these prefixes are the sandbox's: each must be in SANDBOX_SETTINGS.

@@ -141,6 +141,7 @@ def plan_job(request: ExecRequest, settings: SandboxSettings) -> JobPlan:
         files=tuple(protocol.JobFile(name=f.name, data=f.data) for f in request.files),
         memory_markers=language.memory_markers,
         graphics=job_graphics,
+        fork_server=settings.python_fork_server and language.id == "python",
     )
     frame = protocol.encode_job(job)
     compile_mb = settings.compile_memory_mb if compile_command else 0

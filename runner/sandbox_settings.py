@@ -76,6 +76,10 @@ class SandboxSettings:
     graphics_max_image_bytes: int = 4 * MiB  # all pictures of one job together
     graphics_memory_mb: int = 96
 
+    # Python tests are forked from a zygote the harness starts once per job, which saves each test
+    # the interpreter's start-up; off, each test starts python3 afresh.
+    python_fork_server: bool = True
+
     # Compilation, once per job.
     compile_time_limit_ms: int = 20_000
     compile_memory_mb: int = 512

@@ -7,9 +7,10 @@ jobs of one user, one after the other (a warm sandbox): after ``done`` the harne
 next job frame, and end-of-file where a frame would start ends the container.
 
 Harness → host, on the container's stdout: one JSON object per line: ``started`` once the job is
-read, a compile report (compiled languages only), one test report per test in order, then
-``done`` — or a ``failure`` when the harness itself could not do its job (or, code ``tampered``,
-found its own limits or priorities changed by a program, and so runs no other). Bytes travel
+read and the sandbox set up for it, a compile report (compiled languages only), one test report
+per test in order, then ``done`` — or a ``failure`` when the harness itself could not do its job
+(or, code ``tampered``, found its own limits or priorities changed by a program, and so runs no
+other). Bytes travel
 base64-encoded, so output that is not UTF-8 arrives unchanged and nothing on either side has to
 decode it. A graphical job's test reports carry the pictures the program drew (PNG, and an APNG
 of its frames), within the job's limits.
@@ -137,6 +138,8 @@ class Job:
     # stderr holds one counts as memory_limit.
     memory_markers: tuple[str, ...] = ()
     graphics: Graphics | None = None  # None: not a graphical program
+    # Fork each test's process from a zygote started once per job (Python) instead of exec.
+    fork_server: bool = False
 
 
 @dataclass(frozen=True)
@@ -343,6 +346,7 @@ def _job_to_json(job: Job) -> dict[str, Any]:
         "env": dict(job.env),
         "memory_markers": list(job.memory_markers),
         "graphics": _graphics_to_json(job.graphics),
+        "fork_server": job.fork_server,
     }
 
 
@@ -372,6 +376,7 @@ def _job_from_json(r: _Reader) -> Job:
         env=env,
         memory_markers=tuple(markers),
         graphics=_graphics_from_json(r.optional_child("graphics")),
+        fork_server=r.flag("fork_server"),
     )
 
 

@@ -59,7 +59,6 @@ def _serve(out: BinaryIO, job: protocol.Job) -> bool:
     """One job's events, signed with its own key; False when the harness itself failed."""
     signer = protocol.EventSigner(job.key)
     try:
-        _send(out, signer.line(protocol.Started()))
         for event in run_job(job, lambda: protocol.read_input(sys.stdin.buffer, _MAX_JOB_BYTES)):
             _send(out, signer.line(event))
     except Exception:  # any fault of the harness is reported, never a silent exit

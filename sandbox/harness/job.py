@@ -6,7 +6,7 @@ import signal
 from collections.abc import Callable, Iterator
 
 from sandbox import protocol
-from sandbox.harness import graphics, integrity, process, reaper, workspace
+from sandbox.harness import forkserver, graphics, integrity, process, reaper, workspace
 from sandbox.protocol import (
     BUILD_DIR,
     RUN_DIR,
@@ -16,6 +16,7 @@ from sandbox.protocol import (
     Failure,
     Job,
     Limits,
+    Started,
     TestReport,
 )
 
@@ -25,8 +26,9 @@ _NEAR_MEMORY_LIMIT = 0.9
 
 
 def run_job(job: Job, next_input: Callable[[], bytes]) -> Iterator[Event]:
-    """The job's events; next_input() waits for the host's next test's stdin (asked for only once
-    the previous event is out, so the host decides when each input enters the sandbox)."""
+    """The job's events, Started first once the sandbox is set up; next_input() waits for the
+    host's next test's stdin (asked for only once the previous event is out, so the host decides
+    when each input enters the sandbox)."""
     try:
         yield from _run_job(job, next_input)
     except integrity.Tampered as exc:
@@ -40,18 +42,39 @@ def _run_job(job: Job, next_input: Callable[[], bytes]) -> Iterator[Event]:
     integrity.check()  # the last program of an earlier job, in the same container, ran before
     workspace.reset_scratch()
     workspace.write_build_dir(BUILD_DIR, job)
-    if job.compile is not None:
-        report = _compile(job)
-        integrity.check()
-        yield report
-        if not report.ok:
-            yield Done()
-            return
-    artifacts = workspace.snapshot(BUILD_DIR)
+    server = forkserver.ForkServer(job.run.argv, job.env) if job.fork_server else None
+    try:
+        if server is not None:
+            # Before Started: the host measures the first test from its input on, and the
+            # zygote's start-up is no test's.
+            server.ensure(RUN_DIR)
+        yield Started()
+        if job.compile is not None:
+            report = _compile(job)
+            integrity.check()
+            yield report
+            if not report.ok:
+                yield Done()
+                return
+        yield from _run_tests(job, next_input, workspace.snapshot(BUILD_DIR), server)
+    finally:
+        if server is not None:
+            server.close()
+    yield Done()
+
+
+def _run_tests(
+    job: Job,
+    next_input: Callable[[], bytes],
+    artifacts: list[workspace.Artifact],
+    server: forkserver.ForkServer | None,
+) -> Iterator[TestReport]:
     image_budget = job.graphics.max_image_bytes if job.graphics else 0
     for index, name in enumerate(job.tests):
         stdin = next_input()
         workspace.reset_scratch()
+        if server is not None:
+            server.ensure(RUN_DIR)  # a new one when the last was discarded
         workspace.lay_out(RUN_DIR, artifacts)
         env = job.env
         session = None
@@ -60,14 +83,16 @@ def _run_job(job: Job, next_input: Callable[[], bytes]) -> Iterator[Event]:
             allowance = image_budget // (len(job.tests) - index)
             session = graphics.start(job.graphics, index, allowance, job.run.limits.wall_ms)
             env = {**job.env, **session.env}
-        outcome = process.run(job.run.argv, cwd=RUN_DIR, env=env, stdin=stdin, limits=job.run.limits)
+        outcome = process.run(
+            job.run.argv, cwd=RUN_DIR, env=env, stdin=stdin, limits=job.run.limits, fork_server=server
+        )
         status = classify(outcome, job.run.limits, job.memory_markers)
         images: list[protocol.Image] = []
         notes: list[str] = []
         if session is not None:
             # The virtual display goes with its test, however the program ended (process.run
             # leaves no stray behind except when the program could not even start).
-            reaper.kill_strays()
+            reaper.kill_strays(None if server is None else server.spared())
             images, notes = graphics.collect(session)
             image_budget -= sum(len(image.data) for image in images)
             if images and status == protocol.STATUS_TIME_LIMIT:
@@ -92,7 +117,6 @@ def _run_job(job: Job, next_input: Callable[[], bytes]) -> Iterator[Event]:
             truncated=outcome.output_exceeded,
             images=tuple(images),
         )
-    yield Done()
 
 
 def _compile(job: Job) -> CompileReport:

@@ -4,12 +4,12 @@ The program gets its own session, resource limits, a fed stdin and two pipes tha
 it runs, so neither an output flood nor a single endless line can grow the harness's memory past
 the cap. The wall deadline is the harness's own: RLIMIT_CPU does not stop a program that sleeps.
 When the program ends (or is stopped), every other process in the container is killed, so no
-child outlives it.
+child outlives it. A Python job's programs may come from its fork server instead of fork and exec:
+from there on nothing differs.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import resource
 import selectors
@@ -18,18 +18,12 @@ import time
 from dataclasses import dataclass
 from typing import NoReturn
 
-from sandbox.harness import integrity, reaper, shield
+from sandbox.harness import forkserver, integrity, program_setup, reaper, shield
 from sandbox.protocol import Limits
 
 _CHUNK = 65536
 _DRAIN_SECONDS = 1.0  # reading what is left in the pipes once every writer is dead
 _SPAWN_ERROR_BYTES = 1000
-# Programs are the first thing the kernel's OOM killer picks when the container runs out of
-# memory, never the harness.
-_OOM_SCORE_ADJ = b"1000"
-# Programs run niced within the container's CPU share, so the harness, which keeps the wall
-# deadline, is never starved by them (a fork bomb is 128 runnable processes).
-_PROGRAM_NICENESS = 10
 
 
 @dataclass(frozen=True)
@@ -55,25 +49,59 @@ def run(
     limits: Limits,
     merge_stderr: bool = False,
     stop_on_overflow: bool = True,
+    fork_server: forkserver.ForkServer | None = None,
 ) -> Outcome:
-    """Run argv to completion (or until a limit stops it) and kill everything it left behind."""
+    """Run argv to completion (or until a limit stops it) and kill everything it left behind.
+    With a fork server, its zygote forks the program's process where it can and is spared by the
+    reaper; where it cannot, nothing of the program ran and it starts the plain way."""
+    if fork_server is not None:
+        try:
+            return _run(argv, cwd, env, stdin, limits, merge_stderr, stop_on_overflow, fork_server)
+        except forkserver.Unavailable:
+            pass
+    return _run(argv, cwd, env, stdin, limits, merge_stderr, stop_on_overflow, None)
+
+
+def _run(
+    argv: tuple[str, ...],
+    cwd: str,
+    env: dict[str, str],
+    stdin: bytes,
+    limits: Limits,
+    merge_stderr: bool,
+    stop_on_overflow: bool,
+    fork_server: forkserver.ForkServer | None,
+) -> Outcome:
     stdin_r, stdin_w = os.pipe()
     out_r, out_w = os.pipe()
     err_r, err_w = (out_r, out_w) if merge_stderr else os.pipe()
     report_r, report_w = os.pipe()  # O_CLOEXEC: closes by itself once exec succeeds
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        _exec_child(argv, cwd, env, limits, stdin_r, out_w, err_w, report_w)
+    if fork_server is None:
+        pid = os.fork()
+        if pid == 0:
+            _exec_child(argv, cwd, env, limits, stdin_r, out_w, err_w, report_w)
+    else:
+        try:
+            pid = fork_server.start(cwd, env, limits, (stdin_r, out_w, err_w, report_w))
+        except forkserver.Unavailable:
+            for fd in {stdin_r, stdin_w, out_r, out_w, err_r, err_w, report_r, report_w}:
+                os.close(fd)
+            raise
     for fd in {stdin_r, out_w, err_w, report_w}:
         os.close(fd)
+    spared = None if fork_server is None else fork_server.spared()
     spawn_error = _read_spawn_error(report_r)
     if spawn_error is not None:
         os.close(stdin_w)
         for fd in {out_r, err_r}:
             os.close(fd)
         os.waitpid(pid, 0)
+        if fork_server is not None:
+            # The fork server's own set-up failed, before the program ran: the plain way tells
+            # whether anything is wrong with the program's start, as it would have.
+            raise forkserver.Unavailable(spawn_error)
         return Outcome(
             exit_code=127,
             signal=None,
@@ -86,7 +114,7 @@ def run(
             wall_exceeded=False,
             spawn_error=spawn_error,
         )
-    watch = _Watch(pid, stdin_w, stdin, out_r, err_r, limits.output_bytes, stop_on_overflow)
+    watch = _Watch(pid, stdin_w, stdin, out_r, err_r, limits.output_bytes, stop_on_overflow, spared)
     return watch.until_done(started, started + limits.wall_ms / 1000, children_before)
 
 
@@ -109,10 +137,12 @@ def _exec_child(
         os.dup2(err_w, 2)
         os.closerange(3, report_w)
         os.closerange(report_w + 1, 65536)
-        _apply_limits(limits)
-        with open("/proc/self/oom_score_adj", "wb") as adj:
-            adj.write(_OOM_SCORE_ADJ)
-        os.nice(_PROGRAM_NICENESS)
+        # Every limit as the harness had it at its start first, so none a program reads depends on
+        # what an earlier one did. (The fork server's zygote checks its own against its start.)
+        for number, start in enumerate(integrity.recorded().rlimits):
+            resource.setrlimit(number, start)
+        program_setup.apply_limits(limits.cpu_ms, limits.address_space_bytes, limits.file_size_bytes, limits.open_files)
+        program_setup.step_back()
         os.chdir(cwd)
         os.execvpe(argv[0], list(argv), env)
     except BaseException as exc:  # whatever happened, the parent must hear of it
@@ -120,22 +150,6 @@ def _exec_child(
         os.write(report_w, message[:_SPAWN_ERROR_BYTES])
     finally:
         os._exit(127)
-
-
-def _apply_limits(limits: Limits) -> None:
-    # Every limit as the harness had it at its start first, so none a program reads depends on
-    # what an earlier one did.
-    for number, start in enumerate(integrity.recorded().rlimits):
-        resource.setrlimit(number, start)
-    cpu_seconds = max(1, math.ceil(limits.cpu_ms / 1000))
-    # The soft limit sends SIGXCPU; the hard one a second later is a SIGKILL for programs that
-    # catch SIGXCPU.
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
-    if limits.address_space_bytes is not None:
-        resource.setrlimit(resource.RLIMIT_AS, (limits.address_space_bytes, limits.address_space_bytes))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_bytes, limits.file_size_bytes))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 def _cpu_ms_since(before: resource.struct_rusage) -> int:
@@ -159,9 +173,18 @@ class _Watch:
     """The parent's side of one running program: feeds stdin, drains output, waits for the end."""
 
     def __init__(
-        self, pid: int, stdin_w: int, stdin: bytes, out_r: int, err_r: int, cap: int, stop_on_overflow: bool
+        self,
+        pid: int,
+        stdin_w: int,
+        stdin: bytes,
+        out_r: int,
+        err_r: int,
+        cap: int,
+        stop_on_overflow: bool,
+        spared: reaper.Spared | None,
     ) -> None:
         self.pid = pid
+        self.spared = spared
         self.pidfd = os.pidfd_open(pid)
         self.stdin_w: int | None = stdin_w
         self.stdin = memoryview(stdin)
@@ -204,7 +227,7 @@ class _Watch:
                 os.kill(self.pid, signal.SIGKILL)
                 exit_status = self._reap()
             # Whatever the program started dies with it; then its pipes reach end-of-file.
-            reaper.kill_strays()
+            reaper.kill_strays(self.spared)
             if self.stdin_w is not None:
                 self._close_stdin()
             self._drain_rest()

@@ -1,7 +1,11 @@
-"""Kill every process in the container but the harness, which is PID 1.
+"""Kill every process in the container but the harness, which is PID 1, and the fork server's
+zygote while it lives.
 
-Programs run as the harness's own uid, so kill(-1) reaches all of them in one call; the /proc scan
-then confirms nothing survived (a fork bomb may be mid-fork during the first rounds).
+Programs run as the harness's own uid. Without a zygote, kill(-1) reaches all of them in one call.
+With one it would kill the zygote too, so each other process is killed by number instead: that
+races with processes still forking, so it goes in rounds until the /proc scan finds none left (a
+fork bomb may be mid-fork during the first rounds; the container's pids limit bounds it). A
+number is never a risk here: every process but these two is to die, whoever holds the number.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from dataclasses import dataclass
 
 _MAX_ROUNDS = 200
 
@@ -17,21 +22,57 @@ class StrayProcessError(RuntimeError):
     """Processes survived repeated SIGKILLs: the container can no longer isolate tests."""
 
 
-def kill_strays() -> None:
+@dataclass(frozen=True)
+class Spared:
+    """A child of the harness the reaper leaves alone for as long as it lives. Its pid is spared
+    only while its pidfd says it is still that process: the harness reaps it at the latest in
+    the reaper's next round, and the number may be reused from then on."""
+
+    pid: int
+    pidfd: int
+
+    def alive(self) -> bool:
+        try:
+            # WNOWAIT: only look; a stopped process is alive (the caller decides what it is worth).
+            return os.waitid(os.P_PIDFD, self.pidfd, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+        except ChildProcessError:
+            return False  # dead and already reaped
+
+
+def kill_strays(spared: Spared | None = None) -> None:
     me = os.getpid()
     for attempt in range(_MAX_ROUNDS):
-        try:
-            os.kill(-1, signal.SIGKILL)
-        except ProcessLookupError:
-            pass  # nobody left to signal
+        keep = {1, me}
+        if spared is None:
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except ProcessLookupError:
+                pass  # nobody left to signal
+        else:
+            if spared.alive():
+                keep.add(spared.pid)
+            _kill_all_but(keep)
         _reap_children()
-        if not _others_alive(me):
+        if not _others_alive(keep):
             # Every parent is dead, so whatever died last is PID 1's to reap: its CPU time must
             # count for the test it belongs to.
             _reap_children()
             return
         time.sleep(min(0.001 * (attempt + 1), 0.02))
     raise StrayProcessError("processes survived SIGKILL")
+
+
+def _pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _kill_all_but(keep: set[int]) -> None:
+    for pid in _pids():
+        if pid not in keep:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                continue  # gone meanwhile
 
 
 def _reap_children() -> None:
@@ -44,12 +85,12 @@ def _reap_children() -> None:
             return
 
 
-def _others_alive(me: int) -> bool:
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) in (1, me):
+def _others_alive(keep: set[int]) -> bool:
+    for pid in _pids():
+        if pid in keep:
             continue
         try:
-            with open(f"/proc/{name}/stat", "rb") as stat:
+            with open(f"/proc/{pid}/stat", "rb") as stat:
                 # The state letter follows the parenthesised command name, which may itself
                 # contain spaces and parentheses: split at the last ')'.
                 state = stat.read().rpartition(b")")[2].split()[0]

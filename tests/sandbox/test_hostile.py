@@ -4,6 +4,7 @@ after every job)."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import socket
 import uuid
@@ -17,7 +18,7 @@ import pytest
 from runner.docker_executor import DockerExecutor
 from runner.executor import InputFile
 from runner.sandbox_settings import SandboxSettings
-from tests.sandbox.conftest import SANDBOX_UID, Run, assert_nothing_left, one_test
+from tests.sandbox.conftest import INSTANCE, SANDBOX_UID, Run, assert_nothing_left, one_test
 
 pytestmark = pytest.mark.docker
 
@@ -212,9 +213,18 @@ async def test_planted_symlinks_go_nowhere(run: Run) -> None:
     assert second.stdout == b"['main.py'] [] ['run'] False\n", second
 
 
-async def test_no_process_outlives_its_test(run: Run) -> None:
+@pytest.mark.parametrize(
+    "sandbox_settings",
+    [SandboxSettings(instance=INSTANCE, pool_size=0, python_fork_server=on) for on in (True, False)],
+    ids=["fork server", "plain"],
+)
+async def test_no_process_outlives_its_test(run: Run, sandbox_settings: SandboxSettings) -> None:
+    # Before the program starts anything, the only other process (the harness aside) is the fork
+    # server's zygote, if there is one; after the test, not one more.
     linger = dedent("""
         import os, subprocess, sys, time
+        mine = {os.getpid(), os.getppid(), 1}
+        print([p for p in os.listdir('/proc') if p.isdigit() and int(p) not in mine])
         if sys.stdin.read() == 'spawn':
             subprocess.Popen(['sleep', '1000'], start_new_session=True, stdin=subprocess.DEVNULL,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -225,14 +235,13 @@ async def test_no_process_outlives_its_test(run: Run) -> None:
                         time.sleep(0.01)
                 os._exit(0)
             print('spawned')
-        else:
-            mine = {os.getpid(), os.getppid(), 1}
-            print([p for p in os.listdir('/proc') if p.isdigit() and int(p) not in mine])
     """)
     result = await run(linger, stdins=[b"spawn", b"check"])
     first, second = result.tests
-    assert (first.status, first.stdout) == ("ok", b"spawned\n"), first
-    assert second.stdout == b"[]\n", second
+    before, spawned = first.stdout.splitlines()
+    assert (first.status, spawned) == ("ok", b"spawned"), first
+    assert len(ast.literal_eval(before.decode())) == int(sandbox_settings.python_fork_server), first
+    assert second.stdout == before + b"\n", second
 
 
 async def test_one_test_leaves_nothing_for_the_next(run: Run) -> None:

@@ -39,6 +39,7 @@ JOB = Job(
     compile=Command(("gcc", "main.c"), LIMITS),
     files=(JobFile("data.bin", bytes(range(256))),),
     memory_markers=("MemoryError",),
+    fork_server=True,
 )
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from runner.cgroup_meter import TestUsage
 from runner.executor import ExecRequest, InfraError
+from runner.languages import LANGUAGES
 from runner.sandbox_job import PROGRAM_ENV, JobPlan, Transcript, plan_job, to_result
 from runner.sandbox_settings import MiB, SandboxSettings
 from sandbox import protocol
@@ -33,6 +34,12 @@ def test_python_plan() -> None:
     # The container holds the program and the harness.
     assert plan.container_memory_bytes >= limits.memory_bytes + SETTINGS.harness_memory_mb * MiB
     assert plan.deadline_s * 1000 >= limits.wall_ms
+
+
+def test_only_python_jobs_ask_for_the_fork_server() -> None:
+    for language in LANGUAGES:
+        assert plan_job(one_test("code", language), SETTINGS).job.fork_server == (language == "python")
+    assert not plan_job(one_test("code"), SandboxSettings(python_fork_server=False)).job.fork_server
 
 
 def test_native_programs_get_an_address_space_limit() -> None:

@@ -9,6 +9,7 @@ cgroup's pids.events. Every attempt is made in every language that can make it.
 
 from __future__ import annotations
 
+import ast
 import base64
 import dataclasses
 import json
@@ -19,7 +20,8 @@ import pytest
 
 from runner.docker_executor import DockerExecutor
 from runner.executor import ExecResult
-from tests.sandbox.conftest import Run, assert_nothing_left, one_test
+from runner.sandbox_settings import SandboxSettings
+from tests.sandbox.conftest import INSTANCE, Run, assert_nothing_left, one_test
 
 pytestmark = pytest.mark.docker
 
@@ -187,13 +189,20 @@ async def test_every_language_is_kept_off_the_harness(run: Run, language: str, t
     assert [(t.status, t.stdout) for t in result.tests] == [("ok", expected)] * 2, result
 
 
-async def test_a_survivor_cannot_be_planted_through_ptrace(run: Run) -> None:
+@pytest.mark.parametrize(
+    "sandbox_settings",
+    [SandboxSettings(instance=INSTANCE, pool_size=0, python_fork_server=on) for on in (True, False)],
+    ids=["fork server", "plain"],
+)
+async def test_a_survivor_cannot_be_planted_through_ptrace(run: Run, sandbox_settings: SandboxSettings) -> None:
     # The review's payload: attach to every process, make it execve a program that lives on and
     # passes one test's input to the next over an abstract Unix socket.
     plant = dedent("""
         import ctypes, os, socket, sys
         libc = ctypes.CDLL(None, use_errno=True)
         data = sys.stdin.read().strip()
+        # Before it does anything: the fork server's zygote, if there is one.
+        print('others', [p for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, os.getpid())])
         if data.startswith('secret'):
             attached = [p for p in os.listdir('/proc') if p.isdigit() and int(p) != os.getpid()
                         and libc.ptrace(16, int(p), None, None) == 0]
@@ -205,12 +214,14 @@ async def test_a_survivor_cannot_be_planted_through_ptrace(run: Run) -> None:
                 print('relay', relay.recv(100))
             except OSError:
                 print('relay none')
-            print('others', [p for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, os.getpid())])
     """)
     result = await run(plant, stdins=[b"secret-ptrace", b"check"])
     first, second = result.tests
-    assert first.stdout == b"attached []\n", first
-    assert second.stdout == b"relay none\nothers []\n", second
+    others, attached = first.stdout.splitlines()
+    assert len(ast.literal_eval(others.decode().removeprefix("others "))) == int(sandbox_settings.python_fork_server)
+    assert attached == b"attached []", first
+    # Nothing but what was there before the first test.
+    assert second.stdout == others + b"\nrelay none\n", second
 
 
 async def test_the_harness_cannot_be_signalled_from_inside(run: Run) -> None:
