@@ -10,15 +10,14 @@ now allows these calls only on the caller itself (pid 0); see sandbox/recipe/der
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import platform
 from textwrap import dedent
 
 import pytest
 
-from runner import image, sandbox_container
-from tests.sandbox.conftest import Run
+from runner import sandbox_container
+from tests.sandbox.conftest import Run, profile_allowing_them_on_any_process
 
 pytestmark = [
     pytest.mark.docker,
@@ -161,20 +160,6 @@ async def test_a_program_still_sets_its_own_limits_priority_and_affinity(run: Ru
     assert test.stdout == b"True (4096, 4096)\n15 15\nTrue\nTrue 0\n0\nTrue\nTrue 0\nTrue\n", test
     [test] = (await run(c_probe, "c")).tests
     assert test.stdout == b"0 1048576 13\n", test
-
-
-def profile_allowing_them_on_any_process() -> str:
-    """The sandbox's profile as it was before: these calls allowed on any process."""
-    path = image.SANDBOX_DIR / "recipe" / "derive-seccomp.py"
-    spec = importlib.util.spec_from_file_location("derive_seccomp", path)
-    assert spec is not None and spec.loader is not None
-    derivation = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(derivation)
-    profile = json.loads(sandbox_container.seccomp_profile())
-    for rule in profile["syscalls"]:
-        if set(rule["names"]) <= derivation.SELF_ONLY.keys():
-            rule["args"] = []
-    return json.dumps(profile)
 
 
 async def test_a_change_that_got_past_the_profile_stops_the_job(
