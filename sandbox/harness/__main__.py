@@ -15,7 +15,7 @@ import traceback
 from typing import BinaryIO
 
 from sandbox import protocol
-from sandbox.harness import integrity, shield
+from sandbox.harness import forkserver, integrity, shield
 from sandbox.harness.job import run_job
 
 _MAX_JOB_BYTES = 1 << 30
@@ -38,6 +38,7 @@ def main() -> int:
     except protocol.ProtocolError as exc:
         _send(out, protocol.unsigned_line(protocol.Failure(protocol.FAILURE_BAD_JOB, str(exc))))
         return 2
+    server: forkserver.ForkServer | None = None
     while True:
         try:
             job = protocol.read_job(sys.stdin.buffer, _MAX_JOB_BYTES)
@@ -51,15 +52,16 @@ def main() -> int:
             # The host let go. It reads the last test's cgroup figures after the report arrives,
             # so the harness stays until then: an exited container's cgroup is gone.
             return 0
-        if not _serve(out, job):
+        server = forkserver.ForkServer.for_job(server, job.fork_server, job.run.argv, job.env)
+        if not _serve(out, job, server):
             return 1
 
 
-def _serve(out: BinaryIO, job: protocol.Job) -> bool:
+def _serve(out: BinaryIO, job: protocol.Job, server: forkserver.ForkServer | None) -> bool:
     """One job's events, signed with its own key; False when the harness itself failed."""
     signer = protocol.EventSigner(job.key)
     try:
-        for event in run_job(job, lambda: protocol.read_input(sys.stdin.buffer, _MAX_JOB_BYTES)):
+        for event in run_job(job, lambda: protocol.read_input(sys.stdin.buffer, _MAX_JOB_BYTES), server):
             _send(out, signer.line(event))
     except Exception:  # any fault of the harness is reported, never a silent exit
         message = traceback.format_exc()[-_TRACEBACK_CHARS:]

@@ -1,5 +1,6 @@
-"""The harness's side of the fork server: one zygote per Python job, asked to fork each test's
-process, checked before every use and replaced when anything is wrong with it.
+"""The harness's side of the fork server: a zygote started at a container's first Python job and
+kept for its next ones, asked to fork each test's process, checked before every use and replaced
+when anything is wrong with it.
 
 The zygote (zygote.py) is started like the program itself, in the run directory with the job's
 environment, and answers on a socket. For a test the harness sends the test's run directory,
@@ -79,13 +80,27 @@ class _Zygote:
 
 
 class ForkServer:
-    """The fork server of one job."""
+    """The fork server of a job, kept for the container's next jobs that start programs the same way
+    (a warm sandbox serves one user, and no job with hidden tests is followed by another)."""
 
     def __init__(self, argv: tuple[str, ...], env: dict[str, str]) -> None:
         self._argv = argv
         self._env = env
         self._zygote: _Zygote | None = None
         self._starts = 0
+
+    @classmethod
+    def for_job(
+        cls, kept: ForkServer | None, wanted: bool, argv: tuple[str, ...], env: dict[str, str]
+    ) -> ForkServer | None:
+        """The fork server for a new job: the one kept from the last job when it starts programs
+        the same way, else a new one (or none, when the job wants none)."""
+        if kept is not None and wanted and (kept._argv, kept._env) == (argv, env):
+            kept._starts = 0
+            return kept
+        if kept is not None:
+            kept.close()
+        return cls(argv, env) if wanted else None
 
     def ensure(self, run_dir: str) -> None:
         """Start a zygote if there is none. Call while no program runs and run_dir does not exist:

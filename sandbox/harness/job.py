@@ -25,41 +25,36 @@ from sandbox.protocol import (
 _NEAR_MEMORY_LIMIT = 0.9
 
 
-def run_job(job: Job, next_input: Callable[[], bytes]) -> Iterator[Event]:
+def run_job(job: Job, next_input: Callable[[], bytes], server: forkserver.ForkServer | None) -> Iterator[Event]:
     """The job's events, Started first once the sandbox is set up; next_input() waits for the
     host's next test's stdin (asked for only once the previous event is out, so the host decides
-    when each input enters the sandbox)."""
+    when each input enters the sandbox). Python tests start through `server` when there is one."""
     try:
-        yield from _run_job(job, next_input)
+        yield from _run_job(job, next_input, server)
     except integrity.Tampered as exc:
         # Every program inherits the harness's limits and priorities: none may run with what a
         # program wrote there. The run that did it goes unreported, as do all after it.
         yield Failure(protocol.FAILURE_TAMPERED, str(exc))
 
 
-def _run_job(job: Job, next_input: Callable[[], bytes]) -> Iterator[Event]:
-    reaper.kill_strays()
+def _run_job(job: Job, next_input: Callable[[], bytes], server: forkserver.ForkServer | None) -> Iterator[Event]:
+    reaper.kill_strays(None if server is None else server.spared())
     integrity.check()  # the last program of an earlier job, in the same container, ran before
     workspace.reset_scratch()
     workspace.write_build_dir(BUILD_DIR, job)
-    server = forkserver.ForkServer(job.run.argv, job.env) if job.fork_server else None
-    try:
-        if server is not None:
-            # Before Started: the host measures the first test from its input on, and the
-            # zygote's start-up is no test's.
-            server.ensure(RUN_DIR)
-        yield Started()
-        if job.compile is not None:
-            report = _compile(job)
-            integrity.check()
-            yield report
-            if not report.ok:
-                yield Done()
-                return
-        yield from _run_tests(job, next_input, workspace.snapshot(BUILD_DIR), server)
-    finally:
-        if server is not None:
-            server.close()
+    if server is not None:
+        # Before Started: the host measures the first test from its input on, and the zygote's
+        # start-up is no test's.
+        server.ensure(RUN_DIR)
+    yield Started()
+    if job.compile is not None:
+        report = _compile(job)
+        integrity.check()
+        yield report
+        if not report.ok:
+            yield Done()
+            return
+    yield from _run_tests(job, next_input, workspace.snapshot(BUILD_DIR), server)
     yield Done()
 
 

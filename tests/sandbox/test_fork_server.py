@@ -362,3 +362,18 @@ async def test_a_test_cannot_reach_the_next_through_the_zygote(
             assert served[0] == served[1] != [], served  # replaced before the next test began
     else:
         assert served == [[attacked], [attacked]]
+
+
+async def test_a_warm_sandbox_keeps_its_zygote_for_the_owners_next_job(docker_client: docker.DockerClient) -> None:
+    executor = DockerExecutor(docker_client, SandboxSettings(instance=INSTANCE, pool_size=0))
+    code = FIND_ZYGOTE + "print(zygotes())\n"
+    try:
+        first, second = [
+            await executor.execute(ExecRequest("python", code, [TestInput("run", b"")], owner="mia")) for _ in range(2)
+        ]
+        assert first.sandbox_id == second.sandbox_id
+        zygotes = [json.loads(result.tests[0].stdout) for result in (first, second)]
+        assert len(zygotes[0]) == 1 and zygotes[0] == zygotes[1], zygotes
+    finally:
+        await executor.close()
+    assert_nothing_left(docker_client)
