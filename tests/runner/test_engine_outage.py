@@ -58,10 +58,13 @@ async def test_jobs_wait_out_an_engine_outage(
             queued.append(reply.json["id"])
         await asyncio.sleep(8)
         health = await teacher.get("/healthz")
-        assert health.status == 503 and health.json["runner"] == "paused", health
         states = [(await teacher.get(f"/api/submissions/{job}")).json for job in queued]
-        # Jobs that drew a container started before the outage may finish; none may give up.
+        # Jobs that drew a container started before the outage may finish (a stopping dockerd
+        # keeps the containers and their attach streams a while; a warm sandbox is one); none may
+        # give up, and the first that met the outage paused the runner.
         assert [s["status"] for s in states if s["status"] not in ("queued", "running", "done")] == [], states
+        assert health.status == 503, health
+        assert health.json["runner"] == "paused" or all(s["status"] == "done" for s in states), (health, states)
     finally:
         await asyncio.to_thread(_start_engine)
 
