@@ -66,6 +66,11 @@ async def pending_for(db: Database, user_id: int) -> list[dict[str, str]]:
     return [{"kind": k, "version": v} for k, v in versions.items() if (k, v) not in done]
 
 
+async def ever_accepted(db: Database, user_id: int) -> bool:
+    """Whether this user accepted any version of any text: if not, nothing "changed" for them."""
+    return bool(await legal_store.accepted_versions(db, user_id))
+
+
 async def accept(db: Database, user_id: int, accepted: dict[str, str]) -> None:
     await check_acceptance(db, accepted)
     await legal_store.accept(db, user_id, accepted)

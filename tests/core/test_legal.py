@@ -7,7 +7,7 @@ import re
 import pytest
 from aiohttp import web
 
-from tests.conftest import ApiClient, LiveServer, Reply
+from tests.conftest import DEFAULT_PASSWORD, ApiClient, LiveServer, Reply, years_ago
 from tests.core.conftest import Classroom
 
 FOOTER_LINKS = ('href="/terms"', 'href="/privacy"')
@@ -160,3 +160,21 @@ async def test_publish_refuses_duplicates_and_unknown_kinds(server: LiveServer, 
         empty = await admin.put("/api/legal/terms", json=body)
         assert empty.status == 400 and empty.error_code == "empty" and empty.error["field"] == field, empty
     assert server.db_rows() == before
+
+
+@pytest.mark.parametrize("role", ["teacher", "admin", "student"])
+async def test_a_first_login_is_not_told_the_texts_changed(server: LiveServer, make_user, role: str) -> None:
+    # Staff, and students a teacher created, log in for the first time with nothing accepted yet.
+    client = server.client()
+    await server.create_account(role, f"first-{role}", DEFAULT_PASSWORD, years_ago(12) if role == "student" else None)
+    assert (await client.login(f"first-{role}", DEFAULT_PASSWORD)).status == 200
+    page = await client.get("/accept-legal")
+    assert page.status == 200, page
+    assert "Before you start" in page.text and "changed since you last accepted" not in page.text
+    # Once they accepted, a new version is a change for them.
+    assert (await client.post("/api/me/accept-legal", json=await server.legal_versions())).status == 200
+    admin = await make_user("admin")
+    published = await admin.put("/api/legal/privacy", json={"version": "2099-03-03", "markdown": "# New\n"})
+    assert published.status == 201, published
+    again = await client.get("/accept-legal")
+    assert "changed since you last accepted" in again.text and "Before you start" not in again.text

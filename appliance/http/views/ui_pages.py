@@ -184,11 +184,12 @@ async def accept_legal_page(request: web.Request, user: User | None) -> web.Resp
     if user is None:
         return _redirect("/login")  # no next=: after logging in, "/" asks for acceptance if it is still due
     versions = await legal_texts.current_versions(request.app[DB])
+    first_time = not await legal_texts.ever_accepted(request.app[DB], user.id)
     return render(
         request,
         "accept-legal",
-        "Please review the changes",
-        values={"terms_version": versions["terms"], "privacy_version": versions["privacy"]},
+        "Before you start" if first_time else "Please review the changes",
+        values={"terms_version": versions["terms"], "privacy_version": versions["privacy"], "first_time": first_time},
         main_class="narrow",
     )
 
