@@ -206,7 +206,13 @@ async function loadGradebook() {
                 "td",
                 { class: cell.solved ? "cell-solved" : cell.attempts ? "cell-tried" : "cell-none" },
                 cell.solved ? `${text} ✓` : text,
-                cell.attempts ? h("span", { class: "visually-hidden" }, ` after ${cell.attempts} tries`) : null,
+                cell.attempts
+                  ? h(
+                      "span",
+                      { class: "visually-hidden" },
+                      ` after ${cell.attempts} ${cell.attempts === 1 ? "try" : "tries"}`,
+                    )
+                  : null,
               );
             }),
             h("td", {}, `${s.solved} / ${book.problems.length}`),
