@@ -281,3 +281,23 @@ async def test_logged_out_and_wrong_role_pages(quiet_room: Room, browser: Any) -
     await page.get_by_role("button", name="Log out").click()
     await page.wait_for_url(re.compile("/login$"))
     await context.close()
+
+
+async def test_view_as_a_student_says_it_is_a_preview(quiet_room: Room, browser: Any) -> None:
+    url = quiet_room.server.url
+    context = await browser.new_context(viewport=LAPTOP)
+    page = await context.new_page()
+    await log_in(page, url, quiet_room.teacher.username)
+    await page.goto(f"{url}/teach/problems/{quiet_room.problem_id}")
+    await page.get_by_role("link", name="View as a student").click()
+    await page.wait_for_url(re.compile(rf"/problems/{quiet_room.problem_id}$"))
+    await expect(page.locator("#preview-note")).to_contain_text("Preview: this is the page your students see")
+    await context.close()
+    # A student's own page says nothing of the kind.
+    context = await browser.new_context(viewport=LAPTOP)
+    page = await context.new_page()
+    await log_in(page, url, quiet_room.student.username)
+    await page.goto(f"{url}/problems/{quiet_room.problem_id}")
+    await page.locator("#problem-title").wait_for()
+    assert await page.locator("#preview-note").count() == 0
+    await context.close()

@@ -219,6 +219,8 @@ async def problem_page(request: web.Request, user: User) -> web.Response:
             "memory_limit": row["memory_limit_mb"],
             # The one raw HTML value: markdown.render escapes the teacher's text itself.
             "statement_html": Markup(markdown.render(row["statement"], {a["name"]: a["url"] for a in assets})),
+            # Staff open this page from "View as a student": it is their preview, not a student's page.
+            "preview": user.is_staff,
         },
         main_class="wide",
     )
