@@ -126,7 +126,9 @@ PROGRAMS: dict[str, tuple[str, Sequence[bytes]]] = {
     "keyboard_interrupt": ("import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(5)\n", [b""]),
     "stdout_stderr_interleaving": (
         "import sys\nfor i in range(5):\n    print('out', i)\n    print('err', i, file=sys.stderr)\n"
-        "import os\nif os.fork() == 0:\n    print('child inherits the unflushed buffer')\n",
+        # The parent waits, so the child's copy of the buffer is always flushed first.
+        "import os\npid = os.fork()\nif pid == 0:\n    print('child inherits the unflushed buffer')\n"
+        "else:\n    os.waitpid(pid, 0)\n",
         [b""],
     ),
     "lots_of_output": ("import sys\nfor i in range(60000):\n    print(i, 'x' * 10)\nsys.stdout.flush()\n", [b""]),
