@@ -67,7 +67,7 @@ class DockerExecutor:
             # the harness reported on: an OOM kill in one test must not change another's verdict.)
             oom_killed = transcript.ending == "eof" and await self._launcher.oom_killed(sandbox)
             result = to_result(plan, transcript, oom_killed)
-            discard = "it ran hidden tests" if request.hidden_tests else anomaly(plan, transcript, result)
+            discard = anomaly(request, plan, transcript, result)
             return dataclasses.replace(result, sandbox_id=sandbox.container_id)
         finally:
             self._warm.finished(sandbox, discard)

@@ -20,7 +20,7 @@ import logging
 import time
 
 from runner.container_pool import ContainerPool
-from runner.executor import ExecResult, InfraError, WarmCounts
+from runner.executor import ExecRequest, ExecResult, InfraError, WarmCounts
 from runner.sandbox_container import Launcher, Sandbox
 from runner.sandbox_job import JobPlan, Transcript
 from runner.sandbox_settings import MiB, SandboxSettings
@@ -32,8 +32,10 @@ log = logging.getLogger(__name__)
 _LIMIT_STATUSES = frozenset({"time_limit", "memory_limit", "output_limit"})
 
 
-def anomaly(plan: JobPlan, transcript: Transcript, result: ExecResult) -> str | None:
+def anomaly(request: ExecRequest, plan: JobPlan, transcript: Transcript, result: ExecResult) -> str | None:
     """Why the sandbox that ran this job must not serve another, or None when it may."""
+    if request.hidden_tests:
+        return "it ran hidden tests"
     if transcript.ending != "done":
         return f"the job ended with {transcript.ending}"
     wall_ms = plan.job.run.limits.wall_ms
@@ -136,7 +138,7 @@ class WarmSandboxes:
 
     def _evict_over_budget(self) -> None:
         budget = self._settings.warm_total_memory_mb * MiB
-        idle = sorted((s for kept in self._idle.values() for s in kept), key=lambda s: s.idle_since)
+        idle = sorted(self._all_idle(), key=lambda s: s.idle_since)
         total = sum(s.idle_memory_bytes for s in idle)
         for sandbox in idle:
             if total <= budget:
@@ -152,8 +154,11 @@ class WarmSandboxes:
             del self._idle[sandbox.owner]
         self._launcher.destroy_soon(sandbox)
 
+    def _all_idle(self) -> list[Sandbox]:
+        return [sandbox for kept in self._idle.values() for sandbox in kept]
+
     def counts(self) -> WarmCounts:
-        idle = [s for kept in self._idle.values() for s in kept]
+        idle = self._all_idle()
         return WarmCounts(len(idle), len(self._idle), sum(s.idle_memory_bytes for s in idle))
 
     async def _expire(self) -> None:
@@ -162,9 +167,9 @@ class WarmSandboxes:
         while True:
             now = time.monotonic()
             limit = self._settings.warm_idle_s
-            for sandbox in [s for kept in self._idle.values() for s in kept if now - s.idle_since >= limit]:
+            for sandbox in [s for s in self._all_idle() if now - s.idle_since >= limit]:
                 self._discard(sandbox)
-            oldest = min((s.idle_since for kept in self._idle.values() for s in kept), default=now)
+            oldest = min((s.idle_since for s in self._all_idle()), default=now)
             await asyncio.sleep(max(0.0, oldest + limit - now) + 0.05)
 
     async def close(self) -> None:
@@ -175,6 +180,6 @@ class WarmSandboxes:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._task = self._prewarm_task = None
-        for sandbox in [s for kept in self._idle.values() for s in kept]:
+        for sandbox in self._all_idle():
             self._discard(sandbox)
         await self._launcher.settle()

@@ -40,29 +40,25 @@ async def _run(student, code: str) -> str:  # type: ignore[no-untyped-def]
     return run["stdout"]
 
 
-async def test_a_student_cannot_read_a_hidden_input_through_their_warm_sandbox(
-    server_factory: Callable[..., Awaitable[LiveServer]], sandbox_ready: None
-) -> None:
-    server = await server_factory()
+async def _student_with_a_hidden_test(server: LiveServer):  # type: ignore[no-untyped-def]
+    """A student of a class set a problem whose second test is hidden and holds HIDDEN_IN."""
     teacher = await server.make_user("teacher")
     klass = (await teacher.post("/api/classes", json={"name": "7B"})).json
     student = await server.make_user("student")
     assert (await student.post("/api/classes/join", json={"code": klass["join_code"]})).status == 200
-    problem = (
-        await teacher.post(
-            "/api/problems",
-            json={
-                "title": "Echo the last word",
-                "statement": "Print the last word of the line.",
-                "language": "python",
-                "classes": [klass["id"]],
-                "test_cases": [
-                    {"name": "shown", "stdin": "hello world\n", "expected_stdout": "world\n", "visible": True},
-                    {"name": "secret", "stdin": HIDDEN_IN, "expected_stdout": "HIDDEN-OUT-4\n", "visible": False},
-                ],
-            },
-        )
-    ).json
+    tests = [
+        {"name": "shown", "stdin": "hello world\n", "expected_stdout": "world\n", "visible": True},
+        {"name": "secret", "stdin": HIDDEN_IN, "expected_stdout": "HIDDEN-OUT-4\n", "visible": False},
+    ]
+    body = {"title": "Echo", "statement": "Print the last word.", "language": "python", "classes": [klass["id"]]}
+    problem = (await teacher.post("/api/problems", json={**body, "test_cases": tests})).json
+    return student, problem
+
+
+async def test_a_student_cannot_read_a_hidden_input_through_their_warm_sandbox(
+    server_factory: Callable[..., Awaitable[LiveServer]], sandbox_ready: None
+) -> None:
+    student, problem = await _student_with_a_hidden_test(await server_factory())
 
     before = int(await _run(student, READER))
     sub = await student.post(f"/api/problems/{problem['id']}/submissions", json={"language": "python", "code": ENCODER})
@@ -93,26 +89,7 @@ print(line.split()[-1])
 async def test_a_student_cannot_read_a_hidden_input_from_a_leftover_socket_name(
     server_factory: Callable[..., Awaitable[LiveServer]], sandbox_ready: None
 ) -> None:
-    server = await server_factory()
-    teacher = await server.make_user("teacher")
-    klass = (await teacher.post("/api/classes", json={"name": "7C"})).json
-    student = await server.make_user("student")
-    assert (await student.post("/api/classes/join", json={"code": klass["join_code"]})).status == 200
-    problem = (
-        await teacher.post(
-            "/api/problems",
-            json={
-                "title": "Echo the last word",
-                "statement": "Print the last word of the line.",
-                "language": "python",
-                "classes": [klass["id"]],
-                "test_cases": [
-                    {"name": "shown", "stdin": "hello world\n", "expected_stdout": "world\n", "visible": True},
-                    {"name": "secret", "stdin": HIDDEN_IN, "expected_stdout": "HIDDEN-OUT-4\n", "visible": False},
-                ],
-            },
-        )
-    ).json
+    student, problem = await _student_with_a_hidden_test(await server_factory())
     await _run(student, "print(1)")  # the student's sandbox is warm
     sub = await student.post(
         f"/api/problems/{problem['id']}/submissions", json={"language": "python", "code": SOCKET_ENCODER}
