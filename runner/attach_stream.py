@@ -156,6 +156,8 @@ class _Order:
             self._compiled = True
             self._compile_failed = not event.ok
         elif isinstance(event, protocol.TestReport) and self._compiled and not self._compile_failed:
+            if event.status == protocol.STATUS_STOPPED:
+                raise protocol.ProtocolError("only a live program is stopped by the host")
             if self._tests_reported >= self._asked or event.name != tests[self._tests_reported]:
                 raise protocol.ForgedLine(f"a report on {event.name!r} out of order")
             self._tests_reported += 1

@@ -8,7 +8,10 @@ sandbox, comparison happens in `runner.grading` on the host.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from runner.live_session import LiveSession
 
 TestStatus = Literal["ok", "time_limit", "memory_limit", "output_limit", "runtime_error"]
 
@@ -55,6 +58,9 @@ class ExecRequest:
     # Some test's input or result is hidden from the owner. A container keeps traces of what ran in
     # it that no clean-up can wipe (its PID counter, for one): it serves no job after this one.
     hidden_tests: bool = False
+    # A live run (runner.live_session): one test, its input typed while it runs, its output
+    # shown as it comes, under the live session's limits instead of a test's.
+    live: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,3 +128,13 @@ class Prewarming(Protocol):
         ...
 
     def warm_counts(self) -> WarmCounts: ...
+
+
+@runtime_checkable
+class LiveRunning(Protocol):
+    """An executor that can run a program live (runner.live_session)."""
+
+    async def open_live(self, request: ExecRequest) -> LiveSession:
+        """A live session for the request (live=True), its sandbox taken; InfraError when none can
+        be had. The caller must run the session's `updates()` to its end."""
+        ...

@@ -127,9 +127,22 @@ def plan_job(request: ExecRequest, settings: SandboxSettings) -> JobPlan:
             max_image_bytes=settings.graphics_max_image_bytes,
             display=graphics.needs_display(request.code),
         )
-        if request.graphical_time:
+        if request.live:
+            job_graphics = dataclasses.replace(
+                job_graphics,
+                max_dimension=settings.live_frame_max_dimension,
+                live_frame_ms=round(1000 / settings.live_frames_per_s),
+            )
+        elif request.graphical_time:
             wall_ms = round(settings.graphical_wall_time_s * 1000)
             run_limits = dataclasses.replace(run_limits, cpu_ms=wall_ms + _GRAPHICAL_CPU_SLACK_MS, wall_ms=wall_ms)
+    if request.live:
+        # The session's limits: a person may take minutes over an input() prompt. CPU time cannot
+        # pass the wall time, and an idle session is stopped by the host long before either.
+        wall_ms = round(settings.live_wall_time_s * 1000)
+        run_limits = dataclasses.replace(
+            run_limits, cpu_ms=wall_ms, wall_ms=wall_ms, output_bytes=settings.live_output_limit_bytes
+        )
     job = protocol.Job(
         key=secrets.token_bytes(protocol.KEY_BYTES),
         source_name=language.source_name,
@@ -142,6 +155,7 @@ def plan_job(request: ExecRequest, settings: SandboxSettings) -> JobPlan:
         memory_markers=language.memory_markers,
         graphics=job_graphics,
         fork_server=settings.python_fork_server and language.id == "python",
+        live=request.live,
     )
     frame = protocol.encode_job(job)
     compile_mb = settings.compile_memory_mb if compile_command else 0

@@ -80,6 +80,16 @@ class SandboxSettings:
     # the interpreter's start-up; off, each test starts python3 afresh.
     python_fork_server: bool = True
 
+    # A live run (typed input, streamed output, a playable window): the whole session's wall time,
+    # how long it may sit with neither output nor input, and all the output it may stream.
+    live_wall_time_s: float = 600.0
+    live_idle_s: float = 120.0
+    live_output_limit_bytes: int = 1 * MiB
+    # A live graphical program's window: looks per second (a frame goes out only when it changed),
+    # and the longest side of a frame (a larger window is scaled down).
+    live_frames_per_s: float = 15.0
+    live_frame_max_dimension: int = 640
+
     # Compilation, once per job.
     compile_time_limit_ms: int = 20_000
     compile_memory_mb: int = 512

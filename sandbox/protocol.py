@@ -36,9 +36,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Final
 
-PROTOCOL_VERSION: Final = 4
+PROTOCOL_VERSION: Final = 5
 JOB_MAGIC: Final = b"LABRUNNER-JOB"
 INPUT_MAGIC: Final = b"LABRUNNER-INPUT"
+LIVE_MAGIC: Final = b"LABRUNNER-LIVE"
 _MAX_HEADER_BYTES: Final = 64
 KEY_BYTES: Final = 32
 _MAC_HEX_CHARS: Final = 64  # SHA-256
@@ -58,13 +59,16 @@ STATUS_TIME_LIMIT: Final = "time_limit"
 STATUS_MEMORY_LIMIT: Final = "memory_limit"
 STATUS_OUTPUT_LIMIT: Final = "output_limit"
 STATUS_RUNTIME_ERROR: Final = "runtime_error"
+STATUS_STOPPED: Final = "stopped"  # a live job's program, ended by the host (Stop, idle)
 TEST_STATUSES: Final = (
     STATUS_OK,
     STATUS_TIME_LIMIT,
     STATUS_MEMORY_LIMIT,
     STATUS_OUTPUT_LIMIT,
     STATUS_RUNTIME_ERROR,
+    STATUS_STOPPED,
 )
+STREAMS: Final = ("stdout", "stderr")
 
 MEDIA_PNG: Final = "image/png"
 MEDIA_APNG: Final = "image/apng"
@@ -122,6 +126,7 @@ class Graphics:
     max_dimension: int  # longest side of a picture, in pixels
     max_image_bytes: int  # all pictures of the job together
     display: bool  # start a virtual X display for each test (tkinter, turtle)
+    live_frame_ms: int = 0  # a live job's: time between two looks at the window
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,10 @@ class Job:
     graphics: Graphics | None = None  # None: not a graphical program
     # Fork each test's process from a zygote started once per job (Python) instead of exec.
     fork_server: bool = False
+    # A live job: one test, whose stdin comes in live frames as a person types it, whose output
+    # goes out as it comes (Output events) and, for a graphical program, whose window is shown
+    # as it changes (Frame events). It ends when the program does, or on the host's Stop.
+    live: bool = False
 
 
 @dataclass(frozen=True)
@@ -172,6 +181,21 @@ class TestReport:
 
 
 @dataclass(frozen=True)
+class Output:
+    """A live job's program wrote this, just now, to one of STREAMS."""
+
+    stream: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A live graphical job's window as it looks now (PNG), sent when it changed."""
+
+    image: Image
+
+
+@dataclass(frozen=True)
 class Started:
     pass
 
@@ -187,7 +211,62 @@ class Failure:
     message: str
 
 
-Event = Started | CompileReport | TestReport | Done | Failure
+Event = Started | CompileReport | Output | Frame | TestReport | Done | Failure
+
+
+# What the host sends the harness during a live job, each in its own live frame.
+@dataclass(frozen=True)
+class TypeIn:
+    """Bytes a person typed, for the program's stdin."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
+class CloseStdin:
+    """No more input: the program's stdin reaches end-of-file once it read what came before."""
+
+
+@dataclass(frozen=True)
+class Stop:
+    """End the program now (the Stop button, an idle or forgotten session)."""
+
+
+@dataclass(frozen=True)
+class KeyEvent:
+    """A key pressed (down) or released in the program's window; key and code as a browser's
+    KeyboardEvent names them ("ArrowLeft", "KeyA"; "a")."""
+
+    key: str
+    code: str
+    down: bool
+
+
+@dataclass(frozen=True)
+class PointerEvent:
+    """The mouse in the program's window, in the window's own pixels."""
+
+    kind: str  # one of POINTER_KINDS
+    x: int
+    y: int
+    button: int  # 1 left, 2 middle, 3 right; 0 for a move
+
+
+@dataclass(frozen=True)
+class CloseWindow:
+    """The viewer closed the program's window: the program gets QUIT (pygame) or its window's
+    close (Tk)."""
+
+
+@dataclass(frozen=True)
+class EndLive:
+    """The host heard Done and sends nothing more for this live job; the harness waits for it
+    before it reads the next job frame, so no late live frame is taken for one."""
+
+
+LiveMessage = TypeIn | CloseStdin | Stop | KeyEvent | PointerEvent | CloseWindow | EndLive
+POINTER_KINDS: Final = ("move", "down", "up")
+_MAX_KEY_CHARS: Final = 32
 
 
 @dataclass
@@ -297,6 +376,7 @@ def _graphics_to_json(graphics: Graphics | None) -> dict[str, Any] | None:
         "max_dimension": graphics.max_dimension,
         "max_image_bytes": graphics.max_image_bytes,
         "display": graphics.display,
+        "live_frame_ms": graphics.live_frame_ms,
     }
 
 
@@ -308,6 +388,7 @@ def _graphics_from_json(r: _Reader | None) -> Graphics | None:
         max_dimension=r.integer("max_dimension"),
         max_image_bytes=r.integer("max_image_bytes"),
         display=r.flag("display"),
+        live_frame_ms=r.integer("live_frame_ms"),
     )
 
 
@@ -347,6 +428,7 @@ def _job_to_json(job: Job) -> dict[str, Any]:
         "memory_markers": list(job.memory_markers),
         "graphics": _graphics_to_json(job.graphics),
         "fork_server": job.fork_server,
+        "live": job.live,
     }
 
 
@@ -377,6 +459,7 @@ def _job_from_json(r: _Reader) -> Job:
         memory_markers=tuple(markers),
         graphics=_graphics_from_json(r.optional_child("graphics")),
         fork_server=r.flag("fork_server"),
+        live=r.flag("live"),
     )
 
 
@@ -413,6 +496,58 @@ def read_input(stream: BinaryIO, max_bytes: int) -> bytes:
     return _read_body(stream, int(parts[1]), max_bytes, "input")
 
 
+def encode_live(message: LiveMessage) -> bytes:
+    """The frame carrying one live message from the host."""
+    obj: dict[str, Any]
+    match message:
+        case TypeIn():
+            obj = {"type": "stdin", "data": _b64(message.data)}
+        case CloseStdin():
+            obj = {"type": "close_stdin"}
+        case Stop():
+            obj = {"type": "stop"}
+        case KeyEvent():
+            obj = {"type": "key", "key": message.key, "code": message.code, "down": message.down}
+        case PointerEvent():
+            obj = {"type": "pointer", "kind": message.kind, "x": message.x, "y": message.y, "button": message.button}
+        case CloseWindow():
+            obj = {"type": "close_window"}
+        case EndLive():
+            obj = {"type": "end"}
+    body = _dumps(obj)
+    return b"%s %d\n" % (LIVE_MAGIC, len(body)) + body
+
+
+def read_live(stream: BinaryIO, max_bytes: int) -> LiveMessage:
+    """Read one live frame; raises ProtocolError."""
+    parts = stream.readline(_MAX_HEADER_BYTES).split()
+    if len(parts) != 2 or parts[0] != LIVE_MAGIC or not parts[1].isdigit():
+        raise ProtocolError("live: bad frame header")
+    r = _loads(_read_body(stream, int(parts[1]), max_bytes, "live"), "live")
+    kind = r.text("type")
+    if kind == "stdin":
+        return TypeIn(data=r.blob("data"))
+    if kind == "close_stdin":
+        return CloseStdin()
+    if kind == "stop":
+        return Stop()
+    if kind == "key":
+        key, code = r.text("key"), r.text("code")
+        if len(key) > _MAX_KEY_CHARS or len(code) > _MAX_KEY_CHARS:
+            raise ProtocolError("live: key names are short")
+        return KeyEvent(key=key, code=code, down=r.flag("down"))
+    if kind == "pointer":
+        pointer_kind = r.text("kind")
+        if pointer_kind not in POINTER_KINDS:
+            raise ProtocolError(f"live: unknown pointer event {pointer_kind!r}")
+        return PointerEvent(kind=pointer_kind, x=r.integer("x"), y=r.integer("y"), button=r.integer("button"))
+    if kind == "close_window":
+        return CloseWindow()
+    if kind == "end":
+        return EndLive()
+    raise ProtocolError(f"live: unknown type {kind!r}")
+
+
 def _read_body(stream: BinaryIO, length: int, max_bytes: int, where: str) -> bytes:
     if length > max_bytes:
         raise ProtocolError(f"{where}: {length} bytes is over the {max_bytes}-byte limit")
@@ -446,6 +581,10 @@ def encode_event(event: Event) -> bytes:
                 "truncated": event.truncated,
                 "images": [_image_to_json(image) for image in event.images],
             }
+        case Output():
+            obj = {"type": "output", "stream": event.stream, "data": _b64(event.data)}
+        case Frame():
+            obj = {"type": "frame", "image": _image_to_json(event.image)}
         case Started():
             obj = {"type": "started"}
         case Done():
@@ -476,6 +615,16 @@ def decode_event(line: bytes) -> Event:
             truncated=r.flag("truncated"),
             images=tuple(_image_from_json(image) for image in r.children("images")),
         )
+    if kind == "output":
+        stream = r.text("stream")
+        if stream not in STREAMS:
+            raise ProtocolError(f"event: unknown stream {stream!r}")
+        return Output(stream=stream, data=r.blob("data"))
+    if kind == "frame":
+        image = _image_from_json(r.child("image"))
+        if image.media_type != MEDIA_PNG:
+            raise ProtocolError("event: a live frame must be a PNG")
+        return Frame(image=image)
     if kind == "started":
         return Started()
     if kind == "done":

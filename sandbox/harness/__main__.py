@@ -15,10 +15,10 @@ import traceback
 from typing import BinaryIO
 
 from sandbox import protocol
-from sandbox.harness import forkserver, integrity, shield
+from sandbox.harness import forkserver, integrity, live, shield
+from sandbox.harness.host_channel import HostChannel
 from sandbox.harness.job import run_job
 
-_MAX_JOB_BYTES = 1 << 30
 _TRACEBACK_CHARS = 4000
 
 
@@ -39,9 +39,10 @@ def main() -> int:
         _send(out, protocol.unsigned_line(protocol.Failure(protocol.FAILURE_BAD_JOB, str(exc))))
         return 2
     server: forkserver.ForkServer | None = None
+    host = HostChannel()
     while True:
         try:
-            job = protocol.read_job(sys.stdin.buffer, _MAX_JOB_BYTES)
+            job = host.next_job()
         except protocol.VersionMismatch as exc:
             _send(out, protocol.unsigned_line(protocol.Failure(protocol.FAILURE_VERSION_MISMATCH, str(exc))))
             return 2
@@ -53,15 +54,17 @@ def main() -> int:
             # so the harness stays until then: an exited container's cgroup is gone.
             return 0
         server = forkserver.ForkServer.for_job(server, job.fork_server, job.run.argv, job.env)
-        if not _serve(out, job, server):
+        if not _serve(out, job, host, server):
             return 1
+        if job.live:
+            live.await_end(host.next_live)
 
 
-def _serve(out: BinaryIO, job: protocol.Job, server: forkserver.ForkServer | None) -> bool:
+def _serve(out: BinaryIO, job: protocol.Job, host: HostChannel, server: forkserver.ForkServer | None) -> bool:
     """One job's events, signed with its own key; False when the harness itself failed."""
     signer = protocol.EventSigner(job.key)
     try:
-        for event in run_job(job, lambda: protocol.read_input(sys.stdin.buffer, _MAX_JOB_BYTES), server):
+        for event in run_job(job, host, server):
             _send(out, signer.line(event))
     except Exception:  # any fault of the harness is reported, never a silent exit
         message = traceback.format_exc()[-_TRACEBACK_CHARS:]

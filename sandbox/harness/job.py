@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from sandbox import protocol
-from sandbox.harness import forkserver, graphics, integrity, process, reaper, workspace
+from sandbox.harness import forkserver, graphics, integrity, live, process, reaper, workspace
+from sandbox.harness.host_channel import HostChannel
 from sandbox.protocol import (
     BUILD_DIR,
     RUN_DIR,
@@ -25,19 +26,20 @@ from sandbox.protocol import (
 _NEAR_MEMORY_LIMIT = 0.9
 
 
-def run_job(job: Job, next_input: Callable[[], bytes], server: forkserver.ForkServer | None) -> Iterator[Event]:
-    """The job's events, Started first once the sandbox is set up; next_input() waits for the
-    host's next test's stdin (asked for only once the previous event is out, so the host decides
-    when each input enters the sandbox). Python tests start through `server` when there is one."""
+def run_job(job: Job, host: HostChannel, server: forkserver.ForkServer | None) -> Iterator[Event]:
+    """The job's events, Started first once the sandbox is set up. Each test's stdin is read from
+    the host only once the previous event is out, so the host decides when each input enters the
+    sandbox; a live job's input comes in live frames while it runs. Python tests start through
+    `server` when there is one."""
     try:
-        yield from _run_job(job, next_input, server)
+        yield from _run_job(job, host, server)
     except integrity.Tampered as exc:
         # Every program inherits the harness's limits and priorities: none may run with what a
         # program wrote there. The run that did it goes unreported, as do all after it.
         yield Failure(protocol.FAILURE_TAMPERED, str(exc))
 
 
-def _run_job(job: Job, next_input: Callable[[], bytes], server: forkserver.ForkServer | None) -> Iterator[Event]:
+def _run_job(job: Job, host: HostChannel, server: forkserver.ForkServer | None) -> Iterator[Event]:
     reaper.kill_strays(None if server is None else server.spared())
     integrity.check()  # the last program of an earlier job, in the same container, ran before
     workspace.reset_scratch()
@@ -54,19 +56,58 @@ def _run_job(job: Job, next_input: Callable[[], bytes], server: forkserver.ForkS
         if not report.ok:
             yield Done()
             return
-    yield from _run_tests(job, next_input, workspace.snapshot(BUILD_DIR), server)
+    artifacts = workspace.snapshot(BUILD_DIR)
+    if job.live:
+        yield from _run_live(job, host, artifacts, server)
+    else:
+        yield from _run_tests(job, host, artifacts, server)
     yield Done()
+
+
+def _run_live(
+    job: Job, host: HostChannel, artifacts: list[workspace.Artifact], server: forkserver.ForkServer | None
+) -> Iterator[Event]:
+    if len(job.tests) != 1:
+        raise protocol.ProtocolError("a live job runs one program")
+    workspace.reset_scratch()
+    if server is not None:
+        server.ensure(RUN_DIR)
+    workspace.lay_out(RUN_DIR, artifacts)
+    outcome, stopped = yield from live.run(
+        job.run.argv,
+        cwd=RUN_DIR,
+        env=job.env,
+        limits=job.run.limits,
+        next_message=host.next_live,
+        control_fd=host.fileno(),
+        view=None,
+        fork_server=server,
+    )
+    status = protocol.STATUS_STOPPED if stopped else classify(outcome, job.run.limits, job.memory_markers)
+    workspace.reset_scratch()
+    integrity.check()
+    # The output went out as it came; the report says how the program ended.
+    yield TestReport(
+        name=job.tests[0],
+        status=status,
+        exit_code=outcome.exit_code,
+        signal=outcome.signal,
+        time_ms=outcome.wall_ms if outcome.wall_exceeded or stopped else outcome.cpu_ms,
+        stdout=b"",
+        stderr=_spawn_note(outcome),
+        truncated=outcome.output_exceeded,
+    )
 
 
 def _run_tests(
     job: Job,
-    next_input: Callable[[], bytes],
+    host: HostChannel,
     artifacts: list[workspace.Artifact],
     server: forkserver.ForkServer | None,
 ) -> Iterator[TestReport]:
     image_budget = job.graphics.max_image_bytes if job.graphics else 0
     for index, name in enumerate(job.tests):
-        stdin = next_input()
+        stdin = host.next_input()
         workspace.reset_scratch()
         if server is not None:
             server.ensure(RUN_DIR)  # a new one when the last was discarded

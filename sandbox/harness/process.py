@@ -51,27 +51,55 @@ def run(
     stop_on_overflow: bool = True,
     fork_server: forkserver.ForkServer | None = None,
 ) -> Outcome:
-    """Run argv to completion (or until a limit stops it) and kill everything it left behind.
-    With a fork server, its zygote forks the program's process where it can and is spared by the
-    reaper; where it cannot, nothing of the program ran and it starts the plain way."""
+    """Run argv to completion (or until a limit stops it) and kill everything it left behind."""
+    running = start(argv, cwd=cwd, env=env, limits=limits, merge_stderr=merge_stderr, fork_server=fork_server)
+    if isinstance(running, Outcome):
+        return running
+    watch = _Watch(running, stdin, limits.output_bytes, stop_on_overflow)
+    return watch.until_done(running.started + limits.wall_ms / 1000)
+
+
+@dataclass(frozen=True)
+class Running:
+    """A program just started: the parent's ends of its pipes, and what to measure it from."""
+
+    pid: int
+    stdin_w: int
+    out_r: int
+    err_r: int  # out_r when stderr is merged
+    spared: reaper.Spared | None
+    started: float  # time.monotonic()
+    children_before: resource.struct_rusage
+
+
+def start(
+    argv: tuple[str, ...],
+    *,
+    cwd: str,
+    env: dict[str, str],
+    limits: Limits,
+    merge_stderr: bool = False,
+    fork_server: forkserver.ForkServer | None = None,
+) -> Running | Outcome:
+    """Start argv under its limits; an Outcome when it could not even start. With a fork server,
+    its zygote forks the program's process where it can and is spared by the reaper; where it
+    cannot, nothing of the program ran and it starts the plain way."""
     if fork_server is not None:
         try:
-            return _run(argv, cwd, env, stdin, limits, merge_stderr, stop_on_overflow, fork_server)
+            return _start(argv, cwd, env, limits, merge_stderr, fork_server)
         except forkserver.Unavailable:
             pass
-    return _run(argv, cwd, env, stdin, limits, merge_stderr, stop_on_overflow, None)
+    return _start(argv, cwd, env, limits, merge_stderr, None)
 
 
-def _run(
+def _start(
     argv: tuple[str, ...],
     cwd: str,
     env: dict[str, str],
-    stdin: bytes,
     limits: Limits,
     merge_stderr: bool,
-    stop_on_overflow: bool,
     fork_server: forkserver.ForkServer | None,
-) -> Outcome:
+) -> Running | Outcome:
     stdin_r, stdin_w = os.pipe()
     out_r, out_w = os.pipe()
     err_r, err_w = (out_r, out_w) if merge_stderr else os.pipe()
@@ -114,8 +142,7 @@ def _run(
             wall_exceeded=False,
             spawn_error=spawn_error,
         )
-    watch = _Watch(pid, stdin_w, stdin, out_r, err_r, limits.output_bytes, stop_on_overflow, spared)
-    return watch.until_done(started, started + limits.wall_ms / 1000, children_before)
+    return Running(pid, stdin_w, out_r, err_r, spared, started, children_before)
 
 
 def _exec_child(
@@ -172,41 +199,33 @@ def _read_spawn_error(report_r: int) -> str | None:
 class _Watch:
     """The parent's side of one running program: feeds stdin, drains output, waits for the end."""
 
-    def __init__(
-        self,
-        pid: int,
-        stdin_w: int,
-        stdin: bytes,
-        out_r: int,
-        err_r: int,
-        cap: int,
-        stop_on_overflow: bool,
-        spared: reaper.Spared | None,
-    ) -> None:
-        self.pid = pid
-        self.spared = spared
-        self.pidfd = os.pidfd_open(pid)
-        self.stdin_w: int | None = stdin_w
+    def __init__(self, running: Running, stdin: bytes, cap: int, stop_on_overflow: bool, live: bool = False) -> None:
+        self.running = running
+        self.pid = running.pid
+        self.spared = running.spared
+        self.pidfd = os.pidfd_open(running.pid)
+        self.stdin_w: int | None = running.stdin_w
         self.stdin = memoryview(stdin)
         self.cap = cap
         self.stop_on_overflow = stop_on_overflow
-        self.out_r = out_r
-        self.err_r = err_r  # the same pipe as out_r when stderr is merged
-        self.output: dict[int, bytearray] = {out_r: bytearray(), err_r: bytearray()}
+        self.close_when_fed = True  # a live program's stdin stays open between two lines typed
+        self.out_r = running.out_r
+        self.err_r = running.err_r  # the same pipe as out_r when stderr is merged
+        self.output: dict[int, bytearray] = {self.out_r: bytearray(), self.err_r: bytearray()}
         self.open_readers = set(self.output)
         self.exceeded = False
         self.selector = selectors.DefaultSelector()
         for fd in self.open_readers:
             os.set_blocking(fd, False)
             self.selector.register(fd, selectors.EVENT_READ)
-        os.set_blocking(stdin_w, False)
+        os.set_blocking(self.stdin_w, False)
         if stdin:
-            self.selector.register(stdin_w, selectors.EVENT_WRITE)
-        else:
+            self.selector.register(self.stdin_w, selectors.EVENT_WRITE)
+        elif not live:  # a live program's stdin stays open for what a person types
             self._close_stdin()
         self.selector.register(self.pidfd, selectors.EVENT_READ)
 
-    def until_done(self, started: float, deadline: float, children_before: resource.struct_rusage) -> Outcome:
+    def until_done(self, deadline: float) -> Outcome:
         exit_status: tuple[int, resource.struct_rusage] | None = None
         wall_exceeded = False
         try:
@@ -222,25 +241,30 @@ class _Watch:
                         self._feed()
                     else:
                         self._drain(key.fd)
-            ended = time.monotonic()
-            if exit_status is None:
-                os.kill(self.pid, signal.SIGKILL)
-                exit_status = self._reap()
-            # Whatever the program started dies with it; then its pipes reach end-of-file.
-            reaper.kill_strays(self.spared)
-            if self.stdin_w is not None:
-                self._close_stdin()
-            self._drain_rest()
+            return self.finish(exit_status, wall_exceeded)
         finally:
             self._close_all()
+
+    def finish(self, exit_status: tuple[int, resource.struct_rusage] | None, wall_exceeded: bool) -> Outcome:
+        """Stop the program if it still runs, kill whatever it started, drain its pipes, and say
+        how it ended."""
+        ended = time.monotonic()
+        if exit_status is None:
+            os.kill(self.pid, signal.SIGKILL)
+            exit_status = self._reap()
+        # Whatever the program started dies with it; then its pipes reach end-of-file.
+        reaper.kill_strays(self.spared)
+        if self.stdin_w is not None:
+            self._close_stdin()
+        self._drain_rest()
         status, usage = exit_status
         stdout = bytes(self.output[self.out_r])
         stderr = b"" if self.err_r == self.out_r else bytes(self.output[self.err_r])
         return Outcome(
             exit_code=os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
             signal=os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-            cpu_ms=_cpu_ms_since(children_before),
-            wall_ms=round((ended - started) * 1000),
+            cpu_ms=_cpu_ms_since(self.running.children_before),
+            wall_ms=round((ended - self.running.started) * 1000),
             max_rss_bytes=usage.ru_maxrss * 1024,
             stdout=stdout,
             stderr=stderr,
@@ -259,11 +283,16 @@ class _Watch:
             written = os.write(self.stdin_w, self.stdin[:_CHUNK])
         except BlockingIOError:
             return
-        except BrokenPipeError:
-            written = len(self.stdin)  # the program closed its stdin: it wants no more
+        except BrokenPipeError:  # the program closed its stdin: it wants no more
+            self.stdin = self.stdin[:0]
+            self._close_stdin()
+            return
         self.stdin = self.stdin[written:]
         if not self.stdin:
-            self._close_stdin()
+            if self.close_when_fed:
+                self._close_stdin()
+            else:
+                self.selector.unregister(self.stdin_w)
 
     def _close_stdin(self) -> None:
         assert self.stdin_w is not None
@@ -281,6 +310,10 @@ class _Watch:
             self.selector.unregister(fd)
             self.open_readers.discard(fd)
             return
+        self.keep(fd, data)
+
+    def keep(self, fd: int, data: bytes) -> None:
+        """Hold what the program wrote, within the cap."""
         buffer = self.output[fd]
         room = self.cap - len(buffer)
         if len(data) > room:
