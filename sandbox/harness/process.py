@@ -50,16 +50,18 @@ def run(
     merge_stderr: bool = False,
     stop_on_overflow: bool = True,
     fork_server: forkserver.ForkServer | None = None,
+    spare: forkserver.ForkServer | None = None,
 ) -> Outcome:
     """Run argv to completion (or until a limit stops it) and kill everything it left behind.
     With a fork server, its zygote forks the program's process where it can and is spared by the
-    reaper; where it cannot, nothing of the program ran and it starts the plain way."""
+    reaper; where it cannot, nothing of the program ran and it starts the plain way. `spare`: a
+    fork server whose zygote outlives a program it did not start (a compile step's)."""
     if fork_server is not None:
         try:
-            return _run(argv, cwd, env, stdin, limits, merge_stderr, stop_on_overflow, fork_server)
+            return _run(argv, cwd, env, stdin, limits, merge_stderr, stop_on_overflow, fork_server, fork_server)
         except forkserver.Unavailable:
             pass
-    return _run(argv, cwd, env, stdin, limits, merge_stderr, stop_on_overflow, None)
+    return _run(argv, cwd, env, stdin, limits, merge_stderr, stop_on_overflow, None, spare)
 
 
 def _run(
@@ -71,6 +73,7 @@ def _run(
     merge_stderr: bool,
     stop_on_overflow: bool,
     fork_server: forkserver.ForkServer | None,
+    spare: forkserver.ForkServer | None,
 ) -> Outcome:
     stdin_r, stdin_w = os.pipe()
     out_r, out_w = os.pipe()
@@ -91,7 +94,7 @@ def _run(
             raise
     for fd in {stdin_r, out_w, err_w, report_w}:
         os.close(fd)
-    spared = None if fork_server is None else fork_server.spared()
+    spared = None if spare is None else spare.spared()
     spawn_error = _read_spawn_error(report_r)
     if spawn_error is not None:
         os.close(stdin_w)
