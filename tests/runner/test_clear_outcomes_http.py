@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from runner.languages import LANGUAGES
+from runner.outcomes import student_paths
 from tests.conftest import ApiClient, LiveServer
 
 WAIT = {"wait": "30"}
@@ -130,3 +131,8 @@ async def test_running_out_of_input_gets_a_hint_beside_the_traceback(server: Liv
     assert crashed["verdict"] == "runtime_error" and crashed["hint"] is None
     fine = await _run(student, "python", two_lines, stdin="a\nb\n")
     assert (fine["verdict"], fine["stdout"], fine["hint"], fine["stopped"]) == ("accepted", "ab\n", None, False)
+
+
+def test_only_the_sandbox_directories_leave_the_messages() -> None:
+    text = b'File "/work/run/main.py", line 3 (/work/build/main.js:3) /home/work/run/x /work/runner/y /work/data'
+    assert student_paths(text) == b'File "main.py", line 3 (main.js:3) /home/work/run/x /work/runner/y /work/data'

@@ -64,8 +64,12 @@ export function score(value) {
 
 /** What the runner did about a graphical program that was still running at its wall time. */
 export function stoppedLine(timeMs) {
-  const seconds = timeMs ? ` after ${Math.round(timeMs / 100) / 10} s` : "";
-  return `Stopped${seconds} — here is what it drew`;
+  return `Stopped ${stoppedAfter(timeMs)}`;
+}
+
+function stoppedAfter(timeMs) {
+  const seconds = timeMs ? `after ${Math.round(timeMs / 100) / 10} s ` : "";
+  return `${seconds}— here is what it drew`;
 }
 
 /** The program's error output as it printed it, and below it a hint when its message is not plain
@@ -159,7 +163,7 @@ export function renderRun(container, run, limits = {}) {
         { class: "verdict-line" },
         h("span", { class: "badge badge-stopped" }, "Stopped"),
         " ",
-        stoppedLine(run.time_ms),
+        stoppedAfter(run.time_ms),
       ),
     );
   } else {
