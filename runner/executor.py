@@ -95,7 +95,7 @@ class TestOutcome:
 
 @dataclass(frozen=True)
 class ExecResult:
-    compile: CompileOutcome | None  # None for interpreted languages
+    compile: CompileOutcome | None  # None when the job had no compile (or syntax-check) step
     tests: list[TestOutcome]  # empty when compilation failed
     sandbox_id: str | None = None  # the container that ran it, for logs and checks
 

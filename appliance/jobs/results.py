@@ -17,6 +17,7 @@ from appliance.db import Database, Row
 from appliance.errors import NotFound
 from appliance.store import jobs as job_store
 from appliance.store import problems as problem_store
+from runner import outcomes
 
 FINAL = ("done", "failed")
 
@@ -62,10 +63,20 @@ def _pictures_json(base: str, rows: Sequence[Row]) -> dict[str, Any]:
     return {"images": stills, "animation": animation}
 
 
-def _test_json(row: Row, full: bool, pictures: dict[str, Any]) -> dict[str, Any]:
+def _ending(language: str, row: Row) -> dict[str, Any]:
+    """How the test's program ended, in words the output does not say plainly: `stopped` (the runner
+    stopped it at its wall time and judged what it drew) and a `hint` on its error, or None."""
+    return {
+        "stopped": outcomes.stopped_at_wall_time(row["verdict"], row["signal"]),
+        "hint": outcomes.hint(language, row["verdict"], row["stderr"]),
+    }
+
+
+def _test_json(row: Row, full: bool, pictures: dict[str, Any], language: str) -> dict[str, Any]:
     out = {"position": row["position"], "name": row["name"], "verdict": row["verdict"], "visible": bool(row["visible"])}
     if row["visible"] or full:
         out.update(pictures)
+        out.update(_ending(language, row))
         out.update(
             exit_code=row["exit_code"],
             signal=row["signal"],
@@ -116,7 +127,9 @@ async def _judgement(db: Database, job: Row, full: bool, hidden_feedback: str) -
         "compile_output": job["compile_output"],
         "position": await job_store.queue_position(db, job),
         "tests": [
-            _test_json(t, full, _pictures_json(f"{base}/{t['position']}", pictures.get(t["position"], [])))
+            _test_json(
+                t, full, _pictures_json(f"{base}/{t['position']}", pictures.get(t["position"], [])), job["language"]
+            )
             for t in tests
         ],
         # Tests a student cannot see now (hidden, or reveal-later before their date).
@@ -175,6 +188,7 @@ async def run_json(db: Database, user: User, job_id: int) -> dict[str, Any]:
         "signal": first["signal"] if first else None,
         "time_ms": first["time_ms"] if first else None,
         "truncated": bool(first["truncated"]) if first else False,
+        **(_ending(job["language"], first) if first else {"stopped": False, "hint": None}),
         "full_output": bool(first and (first["stdout_blob"] or first["stderr_blob"])),
         "compile_output": job["compile_output"],
         "files": await user_files.files_of_job(db, job["id"]),

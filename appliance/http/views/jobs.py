@@ -34,6 +34,10 @@ RUN = obj(
     time_ms=nullable(INTEGER),
     truncated=BOOLEAN,
     full_output=BOOLEAN,
+    # The runner stopped it at its wall time and judged what it drew (a graphical program).
+    stopped=BOOLEAN,
+    # Why it failed, in a beginner's words, where its error message is not plain (input ran out).
+    hint=nullable(STRING),
     compile_output=nullable(STRING),
     files=array(ANY),
     created_at=JOB_TIME,
@@ -54,7 +58,16 @@ SUBMISSION = obj(
     score=nullable(NUMBER),
     compile_output=nullable(STRING),
     position=nullable(INTEGER),
-    tests=array(obj(position=INTEGER, name=STRING, verdict=nullable(STRING), visible=BOOLEAN)),
+    # A test the caller may see in full also carries its outputs, `stopped` and `hint` (as a run's).
+    tests=array(
+        obj(
+            optional={"stopped": BOOLEAN, "hint": nullable(STRING)},
+            position=INTEGER,
+            name=STRING,
+            verdict=nullable(STRING),
+            visible=BOOLEAN,
+        )
+    ),
     hidden_tests=obj(passed=INTEGER, total=INTEGER),
     created_at=JOB_TIME,
     finished_at=JOB_TIME,
