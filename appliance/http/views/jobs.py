@@ -54,7 +54,16 @@ SUBMISSION = obj(
     score=nullable(NUMBER),
     compile_output=nullable(STRING),
     position=nullable(INTEGER),
-    tests=array(obj(position=INTEGER, name=STRING, verdict=nullable(STRING), visible=BOOLEAN)),
+    tests=array(
+        obj(
+            # Staff only: False when the data a test was judged against is not known (see migration 0011).
+            {"test_data_kept": BOOLEAN},
+            position=INTEGER,
+            name=STRING,
+            verdict=nullable(STRING),
+            visible=BOOLEAN,
+        )
+    ),
     hidden_tests=obj(passed=INTEGER, total=INTEGER),
     created_at=JOB_TIME,
     finished_at=JOB_TIME,
