@@ -6,11 +6,13 @@ code), so a submission's code chooses which tests it passes.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from appliance.app_keys import DB
 from tests.conftest import ApiClient
-from tests.ui.conftest import Room
+from tests.ui.conftest import FakeSandbox, GatedEcho, Room, make_room
 from tests.ui.test_classroom_api import submit, wait_done
 
 
@@ -124,16 +126,26 @@ async def test_rejudge_lists_old_and_new_verdicts(room: Room) -> None:
         assert denied.status in (403, 404), denied
 
 
-async def test_waiting_for_rejudge_results_holds_while_it_runs(room: Room) -> None:
+async def test_waiting_for_rejudge_results_holds_while_it_runs(server_factory: Callable[..., Any]) -> None:
+    gate = asyncio.Event()
+    gate.set()
+    room = await make_room(await server_factory(app_options={"sandbox": FakeSandbox(lambda: GatedEcho(gate))}))
     judged = await submit(room.student, room.problem_id, "HELLO\n")
-    started = await room.teacher.post(f"/api/problems/{room.problem_id}/rejudge")
-    assert started.status == 202
-    # ?wait= answers once the rejudge finished (the stand-in sandbox answers at once).
-    results = (await rejudge_results(room.teacher, room.problem_id, wait="20")).json
-    for _ in range(10):
-        if results["state"] == "done":
-            break
-        results = (await rejudge_results(room.teacher, room.problem_id, wait="20")).json
-    assert results["state"] == "done" and results["submissions"][0]["submission_id"] == judged["id"]
+    gate.clear()
+    try:
+        started = await room.teacher.post(f"/api/problems/{room.problem_id}/rejudge")
+        assert started.status == 202
+        now = await rejudge_results(room.teacher, room.problem_id)
+        assert (now.json["state"], now.json["finished"], now.json["total"]) == ("running", 0, 1)
+        # ?wait= holds while the rejudge runs, and answers once it finished.
+        waiting = asyncio.create_task(rejudge_results(room.teacher, room.problem_id, wait="30"))
+        await asyncio.sleep(0.5)
+        assert not waiting.done(), waiting.result()
+        gate.set()
+        results = (await waiting).json
+    finally:
+        gate.set()
+    assert (results["state"], results["finished"]) == ("done", 1)
+    assert results["submissions"][0]["submission_id"] == judged["id"]
     bad = await rejudge_results(room.teacher, room.problem_id, wait="-1")
     assert bad.status == 400 and bad.error_code == "invalid_wait", bad

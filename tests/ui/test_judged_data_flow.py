@@ -18,24 +18,12 @@ from typing import Any
 import pytest
 from playwright.async_api import expect
 
-from runner.executor import ExecRequest, ExecResult
 from tests.conftest import LiveServer
-from tests.ui.conftest import LAPTOP, EchoExecutor, FakeSandbox, NetworkLog, make_room
+from tests.ui.conftest import LAPTOP, FakeSandbox, GatedEcho, NetworkLog, make_room
 from tests.ui.helpers import log_in
 from tests.ui.test_classroom_api import submit
 
 pytestmark = pytest.mark.browser
-
-
-class GatedEcho(EchoExecutor):
-    """The EchoExecutor, answering only while `gate` is open."""
-
-    def __init__(self, gate: asyncio.Event) -> None:
-        self.gate = gate
-
-    async def execute(self, request: ExecRequest) -> ExecResult:
-        await self.gate.wait()
-        return await super().execute(request)
 
 
 async def test_old_test_data_for_the_teacher_and_a_rejudge_that_reports_back(
