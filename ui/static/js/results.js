@@ -250,10 +250,14 @@ export function renderSubmission(container, sub, limits = {}) {
   return replace(container, parts);
 }
 
+// A result from before results kept their test data, whose test was changed since (staff only).
+const NOT_KEPT = "(not kept: the test was changed after this was judged)";
+
 function testTable(sub) {
   const rows = sub.tests.map((test) => {
     const hiddenFromStudents = test.visibility && test.visibility !== "visible";
     const hasDetails = "stdout" in test;
+    const lost = test.test_data_kept === false;
     const name = [test.name, hiddenFromStudents ? " (hidden from students)" : ""].join("");
     return [
       h(
@@ -278,8 +282,8 @@ function testTable(sub) {
                 h(
                   "div",
                   { class: "io-grid" },
-                  block("Input", test.stdin, { empty: "(no input)" }),
-                  block("Expected output", test.expected_stdout),
+                  block("Input", test.stdin, { empty: lost ? NOT_KEPT : "(no input)" }),
+                  block("Expected output", test.expected_stdout, { empty: lost ? NOT_KEPT : "(nothing)" }),
                   block("Program output", test.stdout, { empty: "(printed nothing)" }),
                   errorsBlock(test.stderr, test.hint),
                 ),
@@ -291,10 +295,17 @@ function testTable(sub) {
       ),
     ];
   });
+  // Staff see each test as it was judged, which may differ from the problem's tests now.
+  const asJudged = sub.tests.some((test) => "test_data_kept" in test);
   return h(
     "table",
     { class: "tests" },
-    h("caption", {}, "Tests"),
+    h(
+      "caption",
+      {},
+      "Tests",
+      asJudged ? h("span", { class: "hint" }, " — input and expected output as they were when this was judged") : null,
+    ),
     h(
       "thead",
       {},
