@@ -2,6 +2,7 @@ import "../app.js";
 import { api } from "../api.js";
 import { $, announce, h, replace, when } from "../dom.js";
 import { badge, renderSubmission, score } from "../results.js";
+import { setupLive } from "../live.js";
 import { resumeRun, setupWorkbench, watch } from "../workbench.js";
 
 const workspace = $("#workspace");
@@ -21,6 +22,7 @@ const bench = await setupWorkbench({
   keys: { "Mod-Enter": () => bench.run(), "Shift-Mod-Enter": () => submit() },
 });
 $("#run-button").addEventListener("click", () => bench.run());
+setupLive(bench);
 $("#submit-button").addEventListener("click", () => submit());
 
 async function submit() {

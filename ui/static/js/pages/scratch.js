@@ -1,6 +1,7 @@
 import "../app.js";
 import { api } from "../api.js";
 import { $, h, replace } from "../dom.js";
+import { setupLive } from "../live.js";
 import { resumeRun, setupWorkbench, STARTERS } from "../workbench.js";
 
 const select = $("#language");
@@ -27,4 +28,5 @@ select.addEventListener("change", () => {
   bench.setLanguage(select.value);
 });
 $("#run-button").addEventListener("click", () => bench.run());
+setupLive(bench);
 resumeRun(bench);
