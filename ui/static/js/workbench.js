@@ -40,6 +40,12 @@ export async function setupWorkbench({
       saveState.textContent = state === "error" && error ? `Not saved: ${error.message}` : SAVE_STATES[state];
       saveState.dataset.state = state;
       conflict.hidden = state !== "conflict";
+      // While two versions wait for a choice, nothing more is typed that the choice could throw away.
+      const locked = state === "conflict";
+      if (locked !== stdin.readOnly && bench.editor) {
+        bench.editor.setReadOnly(locked);
+        stdin.readOnly = locked;
+      }
     },
   });
   const fields = () => ({ language: bench.language, code: editor.getCode(), stdin: stdin.value });
@@ -72,9 +78,9 @@ export async function setupWorkbench({
   } catch (error) {
     announce(`Could not load your saved code: ${error.message}`, "error");
   }
-  editor.setReadOnly(false);
-
   bench.editor = editor;
+  editor.setReadOnly(keeper.blocked);
+
   bench.keeper = keeper;
   bench.setLanguage = (id) => {
     bench.language = id;
