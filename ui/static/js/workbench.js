@@ -194,6 +194,7 @@ async function runCode(bench) {
     const run = await watch("runs", queued.id);
     section.hidden = false;
     renderRun($("#output"), run, bench.limits);
+    reveal(section);
     // Said in the live region; focus stays in the editor so typing can go on.
     status.textContent = run.status === "failed" ? "The run could not be done." : "Run finished: the output is below.";
   } catch (error) {
@@ -201,6 +202,16 @@ async function runCode(bench) {
   } finally {
     button.disabled = false;
   }
+}
+
+/**
+ * Bring a result the student asked for into view (it may start below the window), unless enough of
+ * it is on screen already. Focus stays where it is, so typing goes on in the editor.
+ */
+export function reveal(element) {
+  const { top, height } = element.getBoundingClientRect();
+  if (top >= 0 && top + Math.min(height, window.innerHeight / 3) <= window.innerHeight) return;
+  element.scrollIntoView({ block: "start" });
 }
 
 const runKey = () => `labrunner:lastrun:${location.pathname}`;
