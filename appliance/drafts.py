@@ -3,7 +3,8 @@
 The editor saves every few seconds, so what a student typed survives a reload, a lost
 connection or a server restart. A save names the revision it started from; a save based on an
 older revision (another tab or computer saved since) is refused with 409 so newer work is never
-silently overwritten — the page then lets the student choose which version to keep.
+silently overwritten — the page then lets the student choose which version to keep. A save of
+the text already stored always succeeds, whatever its base: identical versions are no conflict.
 """
 
 from __future__ import annotations

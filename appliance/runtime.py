@@ -15,6 +15,7 @@ from appliance.app_keys import ACCOUNTS, BLOBS, DB, EVENTS, LIVE_RUNS, LIVE_SOCK
 from appliance.blobs import BlobStore
 from appliance.db import Database
 from appliance.http.middleware import auth_middleware, errors_middleware, security_headers_middleware
+from appliance.http.static_files import StaticFiles
 from appliance.http.views import setup_routes
 from appliance.job_events import JobEvents
 from appliance.live_runs import LiveRuns
@@ -83,7 +84,7 @@ def create_app(settings: Settings, *, sandbox: SandboxProvider | None = None) ->
     maintenance.setup_periodic(scheduler)
     app.cleanup_ctx.append(scheduler_ctx(scheduler))
     setup_routes(app)
-    app.router.add_static("/static/", STATIC_DIR, append_version=False)
+    StaticFiles(STATIC_DIR).add_routes(app)
     # The pages' templates (appliance.http.views.ui_pages, .pages). Every value is HTML-escaped;
     # raw HTML goes in only as markupsafe.Markup. A value a template names but is not given fails.
     aiohttp_jinja2.setup(

@@ -23,7 +23,8 @@ async def save(
     stdin: str,
     base_revision: int | None,
 ) -> tuple[Row, bool]:
-    """Store a draft; returns (the stored row, True) or, when `base_revision` is stale, (the newer row, False).
+    """Store a draft; returns (the stored row, True) or, when `base_revision` is stale and the stored
+    text differs, (the newer row, False).
 
     The check and the write share one write transaction, so two tabs saving at once cannot both
     believe they replaced the same revision.
@@ -39,6 +40,10 @@ async def save(
                 " VALUES (?, ?, ?, ?, ?, 1, ?)",
                 (user_id, problem_id, language, code, stdin, db_now()),
             )
+        elif (current["language"], current["code"], current["stdin"]) == (language, code, stdin):
+            # Already stored (a save sent as the page was left, then the reloaded page's own save
+            # of the same text): identical text is never a conflict, and needs no new revision.
+            return current, True
         elif base_revision is not None and base_revision != current["revision"]:
             return current, False
         else:

@@ -23,7 +23,7 @@ async def get_problem_draft(request: web.Request) -> web.Response:
     "PUT",
     "/api/problems/{id}/draft",
     access="user",
-    summary="Save the caller's draft for a problem (409 draft_conflict when base_revision is stale)",
+    summary="Save the caller's draft for a problem (409 draft_conflict: stale base_revision, different text)",
     body=drafts.draft_schema,
 )
 async def put_problem_draft(request: web.Request) -> web.Response:
@@ -41,7 +41,7 @@ async def get_scratch_draft(request: web.Request) -> web.Response:
     "PUT",
     "/api/drafts/scratch",
     access="user",
-    summary="Save the caller's scratchpad draft (409 draft_conflict when base_revision is stale)",
+    summary="Save the caller's scratchpad draft (409 draft_conflict: stale base_revision, different text)",
     body=drafts.draft_schema,
 )
 async def put_scratch_draft(request: web.Request) -> web.Response:

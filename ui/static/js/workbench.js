@@ -40,6 +40,12 @@ export async function setupWorkbench({
       saveState.textContent = state === "error" && error ? `Not saved: ${error.message}` : SAVE_STATES[state];
       saveState.dataset.state = state;
       conflict.hidden = state !== "conflict";
+      // While two versions wait for a choice, nothing more is typed that the choice could throw away.
+      const locked = state === "conflict";
+      if (locked !== stdin.readOnly && bench.editor) {
+        bench.editor.setReadOnly(locked);
+        stdin.readOnly = locked;
+      }
     },
   });
   const fields = () => ({ language: bench.language, code: editor.getCode(), stdin: stdin.value });
@@ -72,9 +78,9 @@ export async function setupWorkbench({
   } catch (error) {
     announce(`Could not load your saved code: ${error.message}`, "error");
   }
-  editor.setReadOnly(false);
-
   bench.editor = editor;
+  editor.setReadOnly(keeper.blocked);
+
   bench.keeper = keeper;
   bench.setLanguage = (id) => {
     bench.language = id;
@@ -188,6 +194,7 @@ async function runCode(bench) {
     const run = await watch("runs", queued.id);
     section.hidden = false;
     renderRun($("#output"), run, bench.limits);
+    reveal(section);
     // Said in the live region; focus stays in the editor so typing can go on.
     status.textContent = describeFinishedRun(run);
   } catch (error) {
@@ -195,6 +202,16 @@ async function runCode(bench) {
   } finally {
     button.disabled = false;
   }
+}
+
+/**
+ * Bring a result the student asked for into view (it may start below the window), unless enough of
+ * it is on screen already. Focus stays where it is, so typing goes on in the editor.
+ */
+export function reveal(element) {
+  const { top, height } = element.getBoundingClientRect();
+  if (top >= 0 && top + Math.min(height, window.innerHeight / 3) <= window.innerHeight) return;
+  element.scrollIntoView({ block: "start" });
 }
 
 const runKey = () => `labrunner:lastrun:${location.pathname}`;

@@ -3,7 +3,7 @@ import { api } from "../api.js";
 import { $, announce, h, replace, when } from "../dom.js";
 import { badge, renderSubmission, score } from "../results.js";
 import { setupLive } from "../live.js";
-import { resumeRun, setupWorkbench, watch } from "../workbench.js";
+import { resumeRun, reveal, setupWorkbench, watch } from "../workbench.js";
 
 const workspace = $("#workspace");
 const problemId = Number(workspace.dataset.id);
@@ -39,7 +39,7 @@ async function submit() {
     const queued = await api("POST", `/api/problems/${problemId}/submissions`, { language: bench.language, code });
     if (queued.deduplicated) status.textContent = "You sent this exact code a moment ago; showing that submission.";
     await loadHistory();
-    await follow(queued.id);
+    await follow(queued.id, { show: true });
   } catch (error) {
     status.textContent = error.message;
   } finally {
@@ -47,11 +47,13 @@ async function submit() {
   }
 }
 
-async function follow(id) {
+/** Follow a submission to its result; `show` scrolls the result into view (after Submit, not on load). */
+async function follow(id, { show = false } = {}) {
   const section = $("#result-section");
   const submission = await watch("submissions", id);
   section.hidden = false;
   renderSubmission($("#result"), submission, limits);
+  if (show) reveal(section);
   $("#job-status").textContent =
     submission.status === "failed"
       ? "Your submission could not be judged."

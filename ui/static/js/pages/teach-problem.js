@@ -8,6 +8,7 @@ const form = $("#problem-form");
 const formError = $("#problem-error");
 const saveStatus = $("#save-status");
 const testsEl = $("#tests");
+const emptyWarning = $("#empty-tests-warning");
 let problemId = pageId();
 let problem = null;
 let dirty = false;
@@ -172,11 +173,25 @@ function fill(p) {
   for (const test of p.test_cases) addTest(test);
 }
 
-async function save() {
+/** Tests that check nothing: any program printing nothing passes them all. */
+const allEmpty = (tests) => tests.every((test) => !test.stdin.trim() && !test.expected_stdout.trim());
+
+/**
+ * Save the form. All-empty tests are kept from being saved by accident: the first attempt shows
+ * a warning (and throws `emptyTests`); `{ anyway: true }`, from its "Save anyway" button, saves.
+ * A warning rather than a refusal, because a teacher may well save the outline of a problem now
+ * and write its tests later (students see it only once a class is ticked).
+ */
+async function save({ anyway = false } = {}) {
   hideError(formError);
+  emptyWarning.hidden = true;
   const body = readForm();
   if (!body.title) throw Object.assign(new Error("Give the problem a title."), { field: "title" });
   if (!body.test_cases.length) throw Object.assign(new Error("Add at least one test case."), { field: "test_cases" });
+  if (!anyway && allEmpty(body.test_cases)) {
+    emptyWarning.hidden = false;
+    throw Object.assign(new Error("Not saved yet: every test case is empty."), { emptyTests: true });
+  }
   if (problemId) {
     problem = await api("PATCH", `/api/problems/${problemId}`, body);
     dirty = false;
@@ -200,18 +215,23 @@ $("#add-test").addEventListener("click", () => {
   dirty = true;
   addTest().querySelector("input").focus();
 });
-form.addEventListener("submit", (event) => {
-  event.preventDefault();
-  busy($("#save-button"), async () => {
+function saveForm(options) {
+  return busy($("#save-button"), async () => {
     try {
-      await save();
+      await save(options);
       if (bench && problem) bench.setLanguage(problem.language);
     } catch (error) {
-      showError(formError, error, form);
+      if (!error.emptyTests) showError(formError, error, form);
       saveStatus.textContent = "Not saved.";
     }
   });
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  saveForm();
 });
+$("#save-anyway").addEventListener("click", () => saveForm({ anyway: true }));
 window.addEventListener("beforeunload", (event) => {
   if (dirty) event.preventDefault(); // the problem form has no draft: ask before losing edits
 });
