@@ -2,7 +2,8 @@
 
 The CSV exports follow nbgrader's shape: a long table with one row per student × problem, and a
 wide one with a column per problem for spreadsheets and LMS imports. Scores are out of 100; a
-student's grade for a problem is their best finished submission.
+student's grade for a problem is their best finished submission; a submission made after the
+student's due date is marked late (`appliance.deadlines`), and so is a grade that comes from one.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class Cell:
     last_status: str | None = None
     last_verdict: str | None = None
     last_at: str | None = None  # as stored
+    late_attempts: int = 0
+    best_late: bool = False
 
     @property
     def solved(self) -> bool:
@@ -46,6 +49,8 @@ class Cell:
             "last_status": self.last_status,
             "last_verdict": self.last_verdict,
             "last_submitted_at": api_iso(self.last_at),
+            "late_attempts": self.late_attempts,
+            "best_late": self.best_late,
         }
 
 
@@ -55,11 +60,12 @@ def summarize(rows: Iterable[Row]) -> dict[tuple[int, int], Cell]:
     for row in rows:
         cell = cells.setdefault((row["user_id"], row["problem_id"]), Cell())
         cell.attempts += 1
+        cell.late_attempts += bool(row["late"])
         cell.last_status, cell.last_verdict, cell.last_at = row["status"], row["verdict"], row["created_at"]
         # Only finished, graded work counts; a later equal score does not replace the first.
         if row["status"] == "done" and row["score"] is not None:
             if cell.best_score is None or row["score"] > cell.best_score:
-                cell.best_score, cell.best_verdict = row["score"], row["verdict"]
+                cell.best_score, cell.best_verdict, cell.best_late = row["score"], row["verdict"], bool(row["late"])
     return cells
 
 
@@ -100,6 +106,8 @@ def long_csv(book: dict[str, Any]) -> bytes:
         "verdict",
         "solved",
         "last_submitted_at",
+        "best_late",
+        "late_attempts",
     )
     rows = []
     for student in book["students"]:
@@ -117,6 +125,8 @@ def long_csv(book: dict[str, Any]) -> bytes:
                     cell["best_verdict"],
                     cell["solved"],
                     cell["last_submitted_at"],
+                    cell["best_late"],
+                    cell["late_attempts"],
                 )
             )
     return write_csv(header, rows)

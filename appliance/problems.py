@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from appliance import deadlines
 from appliance.accounts import User
 from appliance.classes import require_staff
 from appliance.clock import api_iso, parse_iso, to_db
@@ -67,7 +68,14 @@ def problem_schema(settings: Settings, *, partial: bool) -> Schema:
                 description="what students see of hidden tests: summary (default) shows only 'passed k of n"
                 " hidden tests'; per_test a verdict for each. Staff always see every test in full",
             ),
+            "starter_code": F(
+                "string",
+                required=False,
+                max_length=settings.max_code_chars,
+                description="put in a student's editor while they have neither a draft nor a submission",
+            ),
             "classes": F("array", required=False, max_length=100, items=F("integer", minimum=1)),
+            "due_dates": deadlines.due_dates_field(),
             "test_cases": F(
                 "array",
                 required=required,
@@ -190,10 +198,12 @@ async def create(db: Database, settings: Settings, user: User, data: dict[str, A
         "tolerance": float(data.get("tolerance", 1e-6 if data.get("comparison") == "numeric" else 0)),
         "graphical": data.get("graphical"),
         "hidden_feedback": data.get("hidden_feedback", HIDDEN_FEEDBACK[0]),
+        "starter_code": data.get("starter_code", ""),
     }
     if not fields["title"]:
         raise Invalid("empty", "field 'title' must not be blank", field="title")
-    problem_id = await problem_store.create(db, user.id, fields, class_ids, tests)
+    due_dates = deadlines.normalize(data.get("due_dates", []), class_ids)
+    problem_id = await problem_store.create(db, user.id, fields, class_ids, tests, due_dates)
     return await get_for(db, user, problem_id)
 
 
@@ -204,13 +214,18 @@ async def update(db: Database, user: User, problem_id: int, data: dict[str, Any]
     class_ids = data.pop("classes", None)
     if class_ids is not None:
         await _check_classes(db, user, class_ids)
+    raw_due = data.pop("due_dates", None)
+    due_dates = None
+    if raw_due is not None:
+        linked = class_ids if class_ids is not None else await problem_store.class_ids(db, problem_id)
+        due_dates = deadlines.normalize(raw_due, linked)
     raw_tests = data.pop("test_cases", None)
     tests = normalize_tests(raw_tests) if raw_tests is not None else None
     if "title" in data:
         data["title"] = data["title"].strip()
         if not data["title"]:
             raise Invalid("empty", "field 'title' must not be blank", field="title")
-    await problem_store.update(db, problem_id, data, class_ids, tests)
+    await problem_store.update(db, problem_id, data, class_ids, tests, due_dates)
     return await get_for(db, user, problem_id)
 
 
@@ -224,8 +239,11 @@ async def get_for(db: Database, user: User, problem_id: int) -> dict[str, Any]:
     out = _problem_json(row)
     if user.is_staff:
         out["classes"] = await problem_store.class_ids(db, problem_id)
+        out["due_dates"] = [deadlines.due_date_json(d) for d in await problem_store.due_dates(db, problem_id)]
         out["test_cases"] = [_test_json(t, staff=True) for t in await problem_store.all_tests(db, problem_id)]
     else:
+        deadline = await deadlines.for_student(db, user, problem_id)
+        out |= deadline.to_json() if deadline else deadlines.NO_DEADLINE
         out["test_cases"] = [_test_json(t, staff=False) for t in await problem_store.student_tests(db, problem_id)]
     # What students cannot see right now (reveal-later tests past their date are visible).
     out["hidden_test_count"] = await problem_store.hidden_test_count(db, problem_id)
@@ -248,6 +266,11 @@ async def list_for(db: Database, user: User) -> list[dict[str, Any]]:
         classes = await problem_store.classes_of(db, [p["id"] for p in out])
         for problem in out:
             problem["classes"] = classes[problem["id"]]
+    else:
+        mine = await deadlines.all_for_student(db, user)
+        for problem in out:
+            deadline = mine.get(problem["id"])
+            problem |= deadline.to_json() if deadline else deadlines.NO_DEADLINE
     return out
 
 

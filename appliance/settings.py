@@ -55,6 +55,8 @@ class Settings:
     max_code_chars: int = setting(200_000, "Longest source code accepted (characters).")
     max_test_case_bytes: int = setting(262_144, "Largest stdin or expected output of one test case.")
     max_test_cases: int = setting(100, "Most test cases in one problem.")
+    max_comment_chars: int = setting(4000, "Longest teacher's comment on a submission (characters).", minimum=1)
+    max_comments_per_submission: int = setting(50, "Most teacher's comments on one submission.", minimum=1)
     session_days: int = setting(14, "How long a login session lasts (days).")
     min_self_register_age: int = setting(13, "Younger users cannot register themselves; a teacher creates them.")
     adult_age: int = setting(18, "Users younger than this are flagged as minors.")

@@ -40,6 +40,7 @@ async def list_submissions(
             if user.is_staff
             else student_verdict(r["verdict"], r["hidden_feedback"], r["first_visible_failure"]),
             "score": r["score"],
+            "late": bool(r["late"]),
             "created_at": api_epoch(r["created_at"]),
         }
         for r in rows

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from appliance import problems, user_files
+from appliance import deadlines, problems, user_files
 from appliance.accounts import User
 from appliance.db import Database
 from appliance.errors import Invalid, NotFound, RateLimited, Unavailable
@@ -112,6 +112,7 @@ async def enqueue(
     files: Sequence[str] = (),
     graphical: bool | None = None,
     budgets: Sequence[SubmissionBudget] = (),
+    late: bool = False,
 ) -> tuple[int, bool]:
     """Queue a job, or return the user's identical pending one. Returns (job id, deduplicated).
 
@@ -132,6 +133,7 @@ async def enqueue(
         created_at=time.time(),
         rejudge_of=rejudge_of,
         graphical=graphical,
+        late=late,
     )
     async with db.transaction() as conn:
         if dedup_window_s is not None:
@@ -185,6 +187,7 @@ async def _enqueue_interactive(
     stdin: str,
     file_ids: Sequence[str],
     graphical: bool | None = None,
+    late: bool = False,
 ) -> Queued:
     """A user's own run or submission: capped per student, bounded by the queue, deduplicated
     (submissions only: a run with the same code may have new stdin)."""
@@ -207,6 +210,7 @@ async def _enqueue_interactive(
         graphical=graphical,
         # Staff are exempt; runs are not limited.
         budgets=() if problem_id is None or user.is_staff else submission_budgets(settings),
+        late=late,
     )
     return await queued(db, job_id, dedup)
 
@@ -221,8 +225,9 @@ async def submit(
     file_ids: Sequence[str] = (),
 ) -> Queued:
     await problems.readable_row(db, user, problem_id)
+    late = await deadlines.admit_submission(db, user, problem_id)
     return await _enqueue_interactive(
-        db, settings, user, problem_id=problem_id, language=language, code=code, stdin="", file_ids=file_ids
+        db, settings, user, problem_id=problem_id, language=language, code=code, stdin="", file_ids=file_ids, late=late
     )
 
 

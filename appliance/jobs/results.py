@@ -197,6 +197,7 @@ async def submission_json(db: Database, blobs: BlobStore, user: User, job_id: in
         "attempts": await job_store.attempt_number(db, job) if job["kind"] == "submission" else None,
         "files": await user_files.files_of_job(db, job["rejudge_of"] or job["id"]),
         "hidden_feedback": feedback,
+        "late": bool(job["late"]),
         **await _judgement(db, blobs, shown, staff, feedback),
         **_infra(shown, staff),
     }

@@ -12,7 +12,7 @@ from appliance.store.jobs import first_visible_failure_sql
 
 _EFFECTIVE = (
     "SELECT j.user_id, j.problem_id, j.status, COALESCE(r.verdict, j.verdict) AS verdict,"
-    " COALESCE(r.score, j.score) AS score, j.created_at FROM jobs j"
+    " COALESCE(r.score, j.score) AS score, j.late, j.created_at FROM jobs j"
     " LEFT JOIN jobs r ON r.id = j.published_rejudge WHERE j.kind = 'submission'"
 )
 
@@ -39,7 +39,7 @@ async def user_submissions(db: Database, user_id: int) -> list[Row]:
     verdicts needs: the problem's hidden-test feedback and the first failing test they can see."""
     return await db.fetchall(
         "SELECT j.user_id, j.problem_id, j.status, COALESCE(r.verdict, j.verdict) AS verdict,"
-        " COALESCE(r.score, j.score) AS score, j.created_at, p.hidden_feedback,"
+        " COALESCE(r.score, j.score) AS score, j.late, j.created_at, p.hidden_feedback,"
         f" {first_visible_failure_sql('COALESCE(r.id, j.id)')} AS first_visible_failure"
         " FROM jobs j JOIN problems p ON p.id = j.problem_id LEFT JOIN jobs r ON r.id = j.published_rejudge"
         " WHERE j.kind = 'submission' AND j.user_id = ? ORDER BY j.id",

@@ -17,7 +17,8 @@ from appliance.db import Database, Row
 
 JOB_COLUMNS = (
     "id, kind, user_id, problem_id, rejudge_of, language, code, code_hash, stdin, priority, status, verdict, score,"
-    " compile_output, infra_attempts, infra_log, not_before, published_rejudge, created_at, started_at, finished_at"
+    " compile_output, infra_attempts, infra_log, not_before, published_rejudge, late, created_at, started_at,"
+    " finished_at"
 )
 # A test's output reaches a student only when the test itself is visible to them now.
 _VISIBLE_TC = "(tc.visibility = 'visible' OR (tc.visibility = 'reveal_later' AND tc.reveal_at <= ?))"
@@ -38,6 +39,7 @@ class NewJob:
     created_at: float  # epoch seconds
     rejudge_of: int | None = None
     graphical: bool | None = None
+    late: bool = False  # a submission after its student's due date (appliance.deadlines)
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ async def insert(conn: aiosqlite.Connection, job: NewJob) -> int:
     """Queue the job; returns its id."""
     cursor = await conn.execute(
         "INSERT INTO jobs (kind, user_id, problem_id, rejudge_of, language, code, code_hash, stdin, priority,"
-        " graphical, status, created_at, not_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+        " graphical, late, status, created_at, not_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
         (
             job.kind,
             job.user_id,
@@ -119,6 +121,7 @@ async def insert(conn: aiosqlite.Connection, job: NewJob) -> int:
             job.stdin,
             job.priority,
             job.graphical,
+            job.late,
             db_epoch(job.created_at),
             DB_EPOCH,
         ),
@@ -289,7 +292,7 @@ async def list_submissions(db: Database, where: SubmissionFilter, limit: int) ->
         conditions.append("j.user_id IN (SELECT user_id FROM class_members WHERE class_id = ?)")
         params.append(where.class_id)
     return await db.fetchall(
-        "SELECT j.id, j.problem_id, p.title, j.user_id, u.username, j.language, j.status,"
+        "SELECT j.id, j.problem_id, p.title, j.user_id, u.username, j.language, j.status, j.late,"
         " COALESCE(r.verdict, j.verdict) AS verdict, COALESCE(r.score, j.score) AS score, j.created_at,"
         f" p.hidden_feedback, {first_visible_failure_sql('COALESCE(r.id, j.id)')} AS first_visible_failure"
         " FROM jobs j JOIN problems p ON p.id = j.problem_id JOIN users u ON u.id = j.user_id"

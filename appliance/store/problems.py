@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from appliance.clock import DB_EPOCH, db_now
@@ -9,7 +11,7 @@ from appliance.db import Database, Row, placeholders
 
 PROBLEM_COLUMNS = (
     "id, owner_id, title, statement, language, time_limit_ms, memory_limit_mb, comparison, tolerance,"
-    " graphical, hidden_feedback, created_at, updated_at"
+    " graphical, hidden_feedback, starter_code, created_at, updated_at"
 )
 _P_COLS = ", ".join(f"p.{c.strip()}" for c in PROBLEM_COLUMNS.split(","))
 EDITABLE_FIELDS = (
@@ -22,13 +24,23 @@ EDITABLE_FIELDS = (
     "tolerance",
     "graphical",
     "hidden_feedback",
+    "starter_code",
 )
 # Optional fields: graphical NULL lets the runner decide from each program's imports;
-# hidden_feedback defaults as its column does.
-_DEFAULTS = {"graphical": None, "hidden_feedback": "summary"}
+# hidden_feedback and starter_code default as their columns do.
+_DEFAULTS = {"graphical": None, "hidden_feedback": "summary", "starter_code": ""}
 TEST_COLUMNS = "id, position, name, stdin, expected_stdout, visibility, reveal_at, weight"
 # A student may see a test once it is visible or its reveal date has passed; nothing else.
 _STUDENT_VISIBLE = "(visibility = 'visible' OR (visibility = 'reveal_later' AND reveal_at <= ?))"
+
+
+@dataclass(frozen=True)
+class DueDate:
+    """A problem's due date in one class (`due_at` stored as appliance.clock writes it; None: none)."""
+
+    class_id: int
+    due_at: str | None
+    late_policy: str
 
 
 async def _insert_tests(conn: Any, problem_id: int, tests: list[dict[str, Any]]) -> None:
@@ -50,24 +62,49 @@ async def _insert_tests(conn: Any, problem_id: int, tests: list[dict[str, Any]])
 
 
 async def _set_classes(conn: Any, problem_id: int, class_ids: list[int]) -> None:
-    await conn.execute("DELETE FROM problem_classes WHERE problem_id = ?", (problem_id,))
+    """Link exactly these classes; a class that stays linked keeps its due date."""
+    await conn.execute(
+        f"DELETE FROM problem_classes WHERE problem_id = ? AND class_id NOT IN ({placeholders(class_ids)})"
+        if class_ids
+        else "DELETE FROM problem_classes WHERE problem_id = ?",
+        (problem_id, *class_ids),
+    )
     for class_id in dict.fromkeys(class_ids):
-        await conn.execute("INSERT INTO problem_classes (problem_id, class_id) VALUES (?, ?)", (problem_id, class_id))
+        await conn.execute(
+            "INSERT OR IGNORE INTO problem_classes (problem_id, class_id) VALUES (?, ?)", (problem_id, class_id)
+        )
+
+
+async def _set_due_dates(conn: Any, problem_id: int, due_dates: Sequence[DueDate]) -> None:
+    """Every linked class gets the due date listed for it, or none."""
+    await conn.execute(
+        "UPDATE problem_classes SET due_at = NULL, late_policy = 'accept_late' WHERE problem_id = ?", (problem_id,)
+    )
+    for due in due_dates:
+        await conn.execute(
+            "UPDATE problem_classes SET due_at = ?, late_policy = ? WHERE problem_id = ? AND class_id = ?",
+            (due.due_at, due.late_policy, problem_id, due.class_id),
+        )
 
 
 async def create(
-    db: Database, owner_id: int, fields: dict[str, Any], class_ids: list[int], tests: list[dict[str, Any]]
+    db: Database,
+    owner_id: int,
+    fields: dict[str, Any],
+    class_ids: list[int],
+    tests: list[dict[str, Any]],
+    due_dates: Sequence[DueDate] = (),
 ) -> int:
     stamp = db_now()
     async with db.transaction() as conn:
         cursor = await conn.execute(
-            "INSERT INTO problems (owner_id, title, statement, language, time_limit_ms, memory_limit_mb,"
-            " comparison, tolerance, graphical, hidden_feedback, created_at, updated_at, tests_changed_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO problems (owner_id, {', '.join(EDITABLE_FIELDS)}, created_at, updated_at, tests_changed_at)"
+            f" VALUES ({placeholders(range(len(EDITABLE_FIELDS) + 4))})",
             (owner_id, *({**_DEFAULTS, **fields}[name] for name in EDITABLE_FIELDS), stamp, stamp, DB_EPOCH),
         )
         problem_id = int(cursor.lastrowid or 0)
         await _set_classes(conn, problem_id, class_ids)
+        await _set_due_dates(conn, problem_id, due_dates)
         await _insert_tests(conn, problem_id, tests)
     return problem_id
 
@@ -78,7 +115,9 @@ async def update(
     fields: dict[str, Any],
     class_ids: list[int] | None,
     tests: list[dict[str, Any]] | None,
+    due_dates: list[DueDate] | None = None,
 ) -> None:
+    """`None` for classes, tests or due dates leaves them as they are."""
     changes = {name: fields[name] for name in EDITABLE_FIELDS if name in fields}
     stamp = db_now()
     async with db.transaction() as conn:
@@ -89,6 +128,8 @@ async def update(
         )
         if class_ids is not None:
             await _set_classes(conn, problem_id, class_ids)
+        if due_dates is not None:
+            await _set_due_dates(conn, problem_id, due_dates)
         if tests is not None:
             await conn.execute("UPDATE problems SET tests_changed_at = ? WHERE id = ?", (stamp, problem_id))
             await conn.execute("DELETE FROM test_cases WHERE problem_id = ?", (problem_id,))
@@ -108,6 +149,30 @@ async def class_ids(db: Database, problem_id: int) -> list[int]:
         "SELECT class_id FROM problem_classes WHERE problem_id = ? ORDER BY class_id", (problem_id,)
     )
     return [row[0] for row in rows]
+
+
+async def due_dates(db: Database, problem_id: int) -> list[DueDate]:
+    """The problem's due date in each class it is shown to."""
+    rows = await db.fetchall(
+        "SELECT class_id, due_at, late_policy FROM problem_classes WHERE problem_id = ? ORDER BY class_id",
+        (problem_id,),
+    )
+    return [DueDate(row[0], row[1], row[2]) for row in rows]
+
+
+async def student_due_dates(db: Database, user_id: int, problem_id: int | None = None) -> dict[int, list[DueDate]]:
+    """problem id → the due dates of the problem in each class of the student's that shows it
+    (only `problem_id`'s when given)."""
+    rows = await db.fetchall(
+        "SELECT pc.problem_id, pc.class_id, pc.due_at, pc.late_policy FROM problem_classes pc"
+        " JOIN class_members m ON m.class_id = pc.class_id WHERE m.user_id = ? AND (? IS NULL OR pc.problem_id = ?)"
+        " ORDER BY pc.problem_id, pc.class_id",
+        (user_id, problem_id, problem_id),
+    )
+    out: dict[int, list[DueDate]] = {}
+    for row in rows:
+        out.setdefault(row[0], []).append(DueDate(row[1], row[2], row[3]))
+    return out
 
 
 async def student_can_see(db: Database, problem_id: int, user_id: int) -> bool:

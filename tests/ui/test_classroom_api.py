@@ -267,6 +267,8 @@ async def test_gradebook_and_progress(server_factory: Callable[..., Any]) -> Non
             "last_status": "done",
             "last_verdict": "wrong_answer",
             "last_submitted_at": progress[0]["last_submitted_at"],
+            "late_attempts": 0,
+            "best_late": False,
         }
     ]
 

@@ -15,6 +15,7 @@ from appliance.http.views import (
     auth,
     classes,
     classroom,
+    comments,
     drafts,
     files,
     jobs,
@@ -25,7 +26,21 @@ from appliance.http.views import (
     ui_pages,
 )
 
-MODULES = (files, assets, auth, classes, jobs, live, classroom, drafts, meta, pages, problems, ui_pages)
+MODULES = (
+    files,
+    assets,
+    auth,
+    classes,
+    jobs,
+    live,
+    comments,
+    classroom,
+    drafts,
+    meta,
+    pages,
+    problems,
+    ui_pages,
+)
 
 
 def setup_routes(app: web.Application) -> None:

@@ -53,6 +53,7 @@ SUBMISSION = obj(
     attempts=nullable(INTEGER),
     files=array(ANY),
     hidden_feedback=STRING,
+    late=BOOLEAN,
     status=STRING,
     verdict=nullable(STRING),
     score=nullable(NUMBER),
@@ -84,6 +85,7 @@ SUBMISSION_ITEM = obj(
     status=STRING,
     verdict=nullable(STRING),
     score=nullable(NUMBER),
+    late=BOOLEAN,
     created_at=JOB_TIME,
 )
 
@@ -319,7 +321,8 @@ async def run_picture(request: web.Request) -> web.Response:
     "/api/problems/{id}/submissions",
     access="user",
     summary="Submit code against a problem's tests → 202 {id, status, deduplicated}; a student past the"
-    " problem's submission budget gets 429 too_many_submissions with Retry-After",
+    " problem's submission budget gets 429 too_many_submissions with Retry-After; after the student's due date"
+    " the submission is marked late (late_policy accept_late) or refused with 403 problem_closed (close)",
     body=submission_schema,
     status=202,
     response=QUEUED,

@@ -2,13 +2,25 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from appliance import problem_archive, problems
+from appliance import deadlines, problem_archive, problems
 from appliance.app_keys import DB, SETTINGS
 from appliance.errors import UnsupportedMedia
 from appliance.http.jsonio import body, json_response, path_id, read_body
 from appliance.http.middleware import current_user
 from appliance.http.routing import Routes
-from appliance.http.shapes import ANY, BOOLEAN, INTEGER, NUMBER, STRING, TIMESTAMP, array, listing, nullable, obj
+from appliance.http.shapes import (
+    ANY,
+    BOOLEAN,
+    INTEGER,
+    NUMBER,
+    STRING,
+    TIMESTAMP,
+    array,
+    enum,
+    listing,
+    nullable,
+    obj,
+)
 
 # A test case; staff also see its visibility (students only ever get the ones they may see).
 TEST_CASE = obj(
@@ -19,8 +31,15 @@ TEST_CASE = obj(
     expected_stdout=STRING,
     weight=NUMBER,
 )
+LATE_POLICY = enum(*deadlines.LATE_POLICIES)
+# What a student sees of the due date that applies to them (null: none).
+STUDENT_DEADLINE = {"due_at": nullable(TIMESTAMP), "late_policy": nullable(LATE_POLICY), "past_due": BOOLEAN}
 PROBLEM = obj(
-    optional={"classes": array(INTEGER)},
+    optional={
+        "classes": array(INTEGER),
+        "due_dates": array(obj(class_id=INTEGER, due_at=nullable(TIMESTAMP), late_policy=LATE_POLICY)),
+        **STUDENT_DEADLINE,
+    },
     id=INTEGER,
     owner_id=INTEGER,
     title=STRING,
@@ -32,13 +51,20 @@ PROBLEM = obj(
     tolerance=NUMBER,
     graphical=ANY,
     hidden_feedback=STRING,
+    starter_code=STRING,
     created_at=TIMESTAMP,
     updated_at=TIMESTAMP,
     test_cases=array(TEST_CASE),
     hidden_test_count=INTEGER,
 )
 PROBLEM_ITEM = obj(
-    id=INTEGER, title=STRING, language=STRING, time_limit_ms=INTEGER, memory_limit_mb=INTEGER, updated_at=TIMESTAMP
+    optional={"classes": array(INTEGER), **STUDENT_DEADLINE},
+    id=INTEGER,
+    title=STRING,
+    language=STRING,
+    time_limit_ms=INTEGER,
+    memory_limit_mb=INTEGER,
+    updated_at=TIMESTAMP,
 )
 
 routes = Routes()
@@ -48,7 +74,7 @@ routes = Routes()
     "GET",
     "/api/problems",
     access="user",
-    summary="Problems the caller may see",
+    summary="Problems the caller may see; a student's carry the due date that applies to them",
     response=listing("problems", PROBLEM_ITEM),
 )
 async def list_problems(request: web.Request) -> web.Response:
@@ -71,7 +97,12 @@ async def create_problem(request: web.Request) -> web.Response:
 
 
 @routes.route(
-    "GET", "/api/problems/{id}", access="user", summary="One problem; students get visible tests only", response=PROBLEM
+    "GET",
+    "/api/problems/{id}",
+    access="user",
+    summary="One problem; students get visible tests only, and the due date that applies to them (the latest of"
+    " their classes', none if one of them has none)",
+    response=PROBLEM,
 )
 async def get_problem(request: web.Request) -> web.Response:
     return json_response(await problems.get_for(request.app[DB], current_user(request), path_id(request)))

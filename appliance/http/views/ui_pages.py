@@ -246,7 +246,8 @@ async def submission_page(request: web.Request, user: User) -> web.Response:
     page_id = _path_id(request)
     if page_id is None:
         return not_found(request)
-    return render(request, "submission", "Submission", values={"id": page_id}, main_class="wide")
+    values = {"id": page_id, "max_comment_chars": request.app[SETTINGS].max_comment_chars}
+    return render(request, "submission", "Submission", values=values, main_class="wide")
 
 
 @_route("/teach", "Teacher's home: classes and problems")

@@ -34,7 +34,7 @@ export function submissionTable(submissions, { showStudent = false, caption = "S
               )
             : null,
           h("td", {}, s.problem_title),
-          h("td", {}, badge(s.verdict, s.status)),
+          h("td", {}, badge(s.verdict, s.status), s.late ? h("span", { class: "late-mark" }, "late") : null),
           h("td", {}, score(s.score)),
           h("td", {}, h("a", { href: `/submissions/${s.id}`, "aria-label": `Open submission ${s.id}` }, "Open")),
         ),

@@ -17,7 +17,8 @@ export const STARTERS = {
 
 /**
  * Set up the workbench. options: draftUrl, draftKey, language, limits, label, keys (editor
- * shortcuts), languageFromDraft (the scratchpad). Returns an object the page drives.
+ * shortcuts), languageFromDraft (the scratchpad), starter (the text to start from when there is
+ * no draft: a teacher's starter code). Returns an object the page drives.
  */
 export async function setupWorkbench({
   draftUrl,
@@ -27,6 +28,7 @@ export async function setupWorkbench({
   label,
   keys = {},
   languageFromDraft = false,
+  starter = "",
 }) {
   const stdin = $("#stdin");
   const saveState = $("#save-state");
@@ -74,7 +76,7 @@ export async function setupWorkbench({
   try {
     const draft = await keeper.load();
     if (draft) show(draft);
-    else editor.setCode(STARTERS[language] || "");
+    else editor.setCode(starter || STARTERS[language] || "");
   } catch (error) {
     announce(`Could not load your saved code: ${error.message}`, "error");
   }

@@ -13,6 +13,13 @@ const limits = {
   memory_limit_mb: Number(limitsEl.dataset.memoryLimitMb),
 };
 
+// A student with neither a draft nor a submission yet starts from the teacher's starter code.
+const problemReply = api("GET", `/api/problems/${problemId}`);
+const historyReply = loadHistory().catch(() => []);
+const starter = await Promise.all([problemReply, historyReply])
+  .then(([problem, mine]) => (mine.length ? "" : problem.starter_code))
+  .catch(() => "");
+
 const bench = await setupWorkbench({
   draftUrl: `/api/problems/${problemId}/draft`,
   draftKey: `problem:${problemId}`,
@@ -20,6 +27,7 @@ const bench = await setupWorkbench({
   limits,
   label: `Code editor: your solution to ${$("#problem-title").textContent}`,
   keys: { "Mod-Enter": () => bench.run(), "Shift-Mod-Enter": () => submit() },
+  starter,
 });
 $("#run-button").addEventListener("click", () => bench.run());
 setupLive(bench);
@@ -61,8 +69,22 @@ async function follow(id, { show = false } = {}) {
   await loadHistory();
 }
 
-async function loadExamples() {
-  const problem = await api("GET", `/api/problems/${problemId}`);
+/** The due date that applies to this student, in their own time zone, and what happens after it. */
+function showDeadline(problem) {
+  const el = $("#deadline");
+  if (!problem.due_at) return;
+  const due = when(problem.due_at);
+  const closes = problem.late_policy === "close";
+  el.dataset.state = problem.past_due ? (closes ? "closed" : "late") : "open";
+  el.textContent = !problem.past_due
+    ? `Due ${due}. ${closes ? "After that, submissions are not accepted." : "Later submissions are accepted but marked late."}`
+    : closes
+      ? `Closed: this problem was due ${due} and takes no more submissions.`
+      : `The due date has passed (${due}): you can still submit, but it will be marked late.`;
+  el.hidden = false;
+}
+
+async function loadExamples(problem) {
   const examples = problem.test_cases.filter((test) => !("visibility" in test) || test.visibility === "visible");
   const shown = examples.map((test) =>
     h(
@@ -114,6 +136,7 @@ async function loadHistory() {
           badge(s.verdict, s.status),
           " ",
           h("span", { class: "meta" }, score(s.score)),
+          s.late ? h("span", { class: "late-mark" }, "late") : null,
         ),
       ),
     ),
@@ -136,8 +159,13 @@ async function checkRunner() {
 }
 
 checkRunner();
-loadExamples().catch((error) => replace($("#examples"), h("p", { class: "notice error" }, error.message)));
-const history = await loadHistory().catch(() => []);
+problemReply
+  .then((problem) => {
+    showDeadline(problem);
+    return loadExamples(problem);
+  })
+  .catch((error) => replace($("#examples"), h("p", { class: "notice error" }, error.message)));
+const history = await historyReply;
 resumeRun(bench);
 // A submission still being judged when the page was reloaded: keep following it.
 const pending = history.find((s) => s.status === "queued" || s.status === "running");

@@ -15,6 +15,16 @@ function status(progress) {
   return h("span", { class: "status-pill tried" }, `Tried · best ${score(progress.best_score)}`);
 }
 
+/** When the problem is due for this student (in their own time zone), if it is. */
+function deadline(problem) {
+  if (!problem.due_at) return null;
+  const due = when(problem.due_at);
+  if (!problem.past_due) return h("span", { class: "meta deadline", "data-state": "open" }, `Due ${due}`);
+  return problem.late_policy === "close"
+    ? h("span", { class: "meta deadline", "data-state": "closed" }, `Closed since ${due}`)
+    : h("span", { class: "meta deadline", "data-state": "late" }, `Was due ${due} · late submissions accepted`);
+}
+
 async function load() {
   try {
     const [{ problems }, { progress }, { classes }] = await Promise.all([
@@ -52,6 +62,7 @@ async function load() {
             { class: "problem-card" },
             h("a", { href: `/problems/${problem.id}`, class: "problem-link" }, problem.title),
             h("span", { class: "meta" }, languageName(problem.language)),
+            deadline(problem),
             status(mine),
             mine
               ? h(

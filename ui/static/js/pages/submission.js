@@ -1,7 +1,7 @@
 import { isStaff } from "../app.js";
 import { createEditor } from "/static/vendor/codemirror.js";
 import { api } from "../api.js";
-import { $, h, languageName, pageId, replace, when } from "../dom.js";
+import { $, busy, h, hideError, languageName, pageId, replace, showError, when } from "../dom.js";
 import { renderSubmission } from "../results.js";
 import { watch } from "../workbench.js";
 
@@ -29,7 +29,9 @@ async function load() {
     meta,
     author,
     `Attempt ${sub.attempts ?? "—"} · sent ${when(sub.created_at)} · ${languageName(sub.language)}`,
+    sub.late ? h("span", { class: "late-mark", title: "Sent after the due date" }, "late") : null,
   );
+  if (sub.kind === "submission") setupComments(sub);
   createEditor($("#code"), {
     doc: sub.code,
     language: sub.language,
@@ -61,6 +63,86 @@ async function load() {
       ),
     );
   }
+}
+
+// --- teachers' comments: staff write them, the submission's student reads them ----------------
+
+const commentForm = $("#comment-form");
+const commentError = $("#comment-error");
+let editing = null; // the comment being edited, or null when adding
+
+async function loadComments() {
+  const { comments } = await api("GET", `/api/submissions/${id}/comments`);
+  const me = document.body.dataset.userId;
+  replace(
+    $("#comments"),
+    comments.length
+      ? h(
+          "ul",
+          { class: "plain" },
+          comments.map((c) =>
+            h(
+              "li",
+              { class: "comment" },
+              h(
+                "p",
+                { class: "meta" },
+                `${c.author ?? "A teacher"} · ${when(c.created_at)}${c.edited ? ` · edited ${when(c.updated_at)}` : ""}`,
+              ),
+              h("p", { class: "comment-body" }, c.body),
+              isStaff && String(c.author_id) === me
+                ? h("button", { type: "button", class: "link-button", onclick: () => startEdit(c) }, "Edit")
+                : null,
+            ),
+          ),
+        )
+      : h("p", { class: "hint" }, isStaff ? "No comments yet." : "Your teacher has not commented on this submission."),
+  );
+}
+
+function startEdit(comment) {
+  editing = comment;
+  commentForm.body.value = comment.body;
+  $("#comment-button").textContent = "Save comment";
+  $("#comment-cancel").hidden = false;
+  commentForm.body.focus();
+}
+
+function stopEdit() {
+  editing = null;
+  commentForm.reset();
+  $("#comment-button").textContent = "Add comment";
+  $("#comment-cancel").hidden = true;
+}
+
+function setupComments() {
+  $("#comments-section").hidden = false;
+  if (isStaff) {
+    commentForm.hidden = false;
+    $("#comment-cancel").addEventListener("click", stopEdit);
+    commentForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      hideError(commentError);
+      const body = commentForm.body.value;
+      if (!body.trim()) {
+        showError(commentError, { message: "Write the comment first.", field: "body" }, commentForm);
+        return;
+      }
+      busy($("#comment-button"), async () => {
+        try {
+          if (editing) await api("PATCH", `/api/submissions/${id}/comments/${editing.id}`, { body });
+          else await api("POST", `/api/submissions/${id}/comments`, { body });
+          stopEdit();
+          await loadComments();
+        } catch (error) {
+          showError(commentError, error, commentForm);
+        }
+      });
+    });
+  }
+  loadComments().catch((error) =>
+    replace($("#comments"), h("p", { class: "notice error", role: "alert" }, error.message)),
+  );
 }
 
 load().catch((error) => replace($("#result"), h("p", { class: "notice error", role: "alert" }, error.message)));

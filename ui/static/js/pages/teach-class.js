@@ -206,6 +206,15 @@ async function loadGradebook() {
                 "td",
                 { class: cell.solved ? "cell-solved" : cell.attempts ? "cell-tried" : "cell-none" },
                 cell.solved ? `${text} ✓` : text,
+                cell.best_late
+                  ? h("span", { class: "late-mark", title: "This score comes from a late submission" }, "late")
+                  : cell.late_attempts
+                    ? h(
+                        "span",
+                        { class: "meta", title: "Late submissions, after the due date" },
+                        ` (${cell.late_attempts} late)`,
+                      )
+                    : null,
                 cell.attempts
                   ? h(
                       "span",

@@ -140,6 +140,65 @@ function readTests() {
   });
 }
 
+// --- classes and their due dates ------------------------------------------------------------
+
+const LATE_POLICIES = [
+  ["accept_late", "After it: accept, marked late"],
+  ["close", "After it: refuse submissions"],
+];
+
+function classRow(c) {
+  const id = (name) => `class-${c.id}-${name}`;
+  const box = h("input", { type: "checkbox", id: `class-${c.id}`, value: c.id });
+  const due = h("div", { class: "due-fields", "data-class-id": c.id }, [
+    h("label", { for: id("due") }, `Due date for ${c.name}`),
+    h("input", { id: id("due"), type: "datetime-local", "data-key": "due_at" }),
+    h("label", { for: id("policy"), class: "visually-hidden" }, `Late policy for ${c.name}`),
+    h(
+      "select",
+      { id: id("policy"), "data-key": "late_policy" },
+      LATE_POLICIES.map(([value, label]) => h("option", { value }, label)),
+    ),
+  ]);
+  const sync = () => (due.hidden = !box.checked);
+  box.addEventListener("change", sync);
+  sync();
+  return h(
+    "div",
+    { class: "class-row" },
+    h("div", { class: "check" }, box, h("label", { for: `class-${c.id}` }, c.name)),
+    due,
+  );
+}
+
+/** Due dates of the ticked classes that have one; field names follow their order for server errors. */
+function readDueDates() {
+  const out = [];
+  for (const row of $$("#class-boxes .class-row")) {
+    const box = row.querySelector("input[type=checkbox]");
+    const due = row.querySelector("[data-key=due_at]");
+    const policy = row.querySelector("[data-key=late_policy]");
+    due.removeAttribute("name");
+    policy.removeAttribute("name");
+    if (!box.checked || !due.value) continue;
+    due.name = `due_dates[${out.length}].due_at`;
+    policy.name = `due_dates[${out.length}].late_policy`;
+    // The teacher's local time, sent as the instant it names.
+    out.push({ class_id: Number(box.value), due_at: new Date(due.value).toISOString(), late_policy: policy.value });
+  }
+  return out;
+}
+
+function fillDueDates(dueDates) {
+  for (const row of $$("#class-boxes .class-row")) {
+    const box = row.querySelector("input[type=checkbox]");
+    const found = dueDates.find((d) => d.class_id === Number(box.value));
+    row.querySelector("[data-key=due_at]").value = found ? localInput(found.due_at) : "";
+    row.querySelector("[data-key=late_policy]").value = found ? found.late_policy : "accept_late";
+    row.querySelector(".due-fields").hidden = !box.checked;
+  }
+}
+
 // --- the problem form -----------------------------------------------------------------------
 
 function readForm() {
@@ -149,7 +208,9 @@ function readForm() {
     language: form.language.value,
     comparison: form.comparison.value,
     hidden_feedback: form.hidden_feedback.value,
-    classes: $$("#class-boxes input:checked").map((box) => Number(box.value)),
+    starter_code: form.starter_code.value,
+    classes: $$("#class-boxes input[type=checkbox]:checked").map((box) => Number(box.value)),
+    due_dates: readDueDates(),
     test_cases: readTests(),
   };
   if (form.time_limit_ms.value) body.time_limit_ms = Number(form.time_limit_ms.value);
@@ -168,7 +229,9 @@ function fill(p) {
   form.tolerance.value = p.tolerance;
   $("#tolerance-field").hidden = p.comparison !== "numeric";
   form.hidden_feedback.value = p.hidden_feedback;
-  for (const box of $$("#class-boxes input")) box.checked = p.classes.includes(Number(box.value));
+  form.starter_code.value = p.starter_code;
+  for (const box of $$("#class-boxes input[type=checkbox]")) box.checked = p.classes.includes(Number(box.value));
+  fillDueDates(p.due_dates);
   testsEl.replaceChildren();
   for (const test of p.test_cases) addTest(test);
 }
@@ -400,16 +463,7 @@ async function start() {
   );
   replace(
     $("#class-boxes"),
-    classes.length
-      ? classes.map((c) =>
-          h(
-            "div",
-            { class: "check" },
-            h("input", { type: "checkbox", id: `class-${c.id}`, value: c.id }),
-            h("label", { for: `class-${c.id}` }, c.name),
-          ),
-        )
-      : h("p", { class: "hint" }, "You have no classes yet."),
+    classes.length ? classes.map(classRow) : h("p", { class: "hint" }, "You have no classes yet."),
   );
   if (!problemId) {
     addTest({ name: "example", visibility: "visible" });
