@@ -75,7 +75,7 @@ class Display:
         # Little-endian, protocol 11.0, no authorisation: Xvfb lets local clients in without one.
         _send_all(sock, struct.pack("<BxHHHHxx", ord("l"), 11, 0, 0, 0), deadline)
         head = _recv_exactly(sock, 8, deadline)
-        status, _, _, extra_units = struct.unpack("<BBHHH", head)
+        status, _, _, _, extra_units = struct.unpack("<BBHHH", head)
         if status != 1 or extra_units * 4 > _MAX_REPLY_BYTES:
             raise _Gone("the X server refused the connection")
         setup = _recv_exactly(sock, extra_units * 4, deadline)
