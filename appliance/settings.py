@@ -145,6 +145,24 @@ class Settings:
     graphics_max_frames: int = setting(20, "Most pictures kept per test of a graphical program (an animation aside).")
     graphics_max_dimension: int = setting(800, "Longest side of a picture of a graphical program (pixels).")
     graphics_max_image_bytes: int = setting(4_194_304, "Most bytes of pictures kept per run or submission.")
+    live_wall_time_s: float = setting(
+        600.0, "Longest a live run (typed input, playable window) may last, seconds.", minimum=1
+    )
+    live_idle_s: float = setting(
+        120.0,
+        "A live run with neither output nor input for this long is stopped (a forgotten tab), seconds.",
+        minimum=1,
+    )
+    live_output_limit_bytes: int = setting(1_048_576, "Output a live run may stream in all.", minimum=1)
+    live_frames_per_s: float = setting(15.0, "Looks per second at a live graphical program's window.", minimum=1)
+    live_frame_max_dimension: int = setting(
+        640, "Longest side of a live window frame (pixels; a larger window is scaled down).", minimum=16
+    )
+    live_sessions_max: int = setting(
+        40,
+        "Live runs the machine holds at once (each keeps a sandbox, not a worker; 0: none).",
+    )
+    live_connect_s: float = setting(30.0, "Time a new live run waits for its page to connect, seconds.", minimum=1)
     file_types_allowed: str = setting(
         "text,csv,json,python,source,png,jpeg,gif,bmp,wav,ogg,mp3",
         "File types accepted, judged by content (comma-separated; also: none).",

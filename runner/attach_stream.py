@@ -26,8 +26,8 @@ from sandbox import protocol
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">BxxxL")
-_STDOUT = 1
-_STDERR = 2
+STDOUT = 1
+STDERR = 2
 _STDERR_KEEP = 16 * 1024
 
 
@@ -94,9 +94,9 @@ class TranscriptBuilder:
         if self._received > self._max_bytes:
             raise InfraError(engine.SANDBOX_PROTOCOL, f"the sandbox sent more than {self._max_bytes} bytes")
         for stream, payload in self._demux.feed(data):
-            if stream == _STDERR:
+            if stream == STDERR:
                 self.harness_stderr += payload[: max(0, _STDERR_KEEP - len(self.harness_stderr))]
-            elif stream == _STDOUT:
+            elif stream == STDOUT:
                 for line in self._lines.feed(payload):
                     try:
                         event = self._verifier.event(line)

@@ -10,7 +10,8 @@ import docker
 from runner import engine, image
 from runner.container_pool import ContainerPool
 from runner.executor import ExecRequest, ExecResult, InfraError, TestInput, WarmCounts
-from runner.sandbox_container import Launcher
+from runner.live_session import LiveSession
+from runner.sandbox_container import Launcher, Sandbox
 from runner.sandbox_job import plan_job, to_result
 from runner.sandbox_settings import SandboxSettings
 from runner.warm_sandboxes import WarmSandboxes, anomaly
@@ -35,6 +36,8 @@ class DockerExecutor:
             self._launcher, self._settings.pool_size, self._settings.pool_max_age_s, typical.container_memory_bytes
         )
         self._warm = WarmSandboxes(self._launcher, self._pool, self._settings)
+        # Sandboxes held by live sessions: close() ends those sessions too.
+        self._live: dict[str, Sandbox] = {}
         self._start_lock = asyncio.Lock()
         self._started = False
 
@@ -72,6 +75,23 @@ class DockerExecutor:
         finally:
             self._warm.finished(sandbox, discard)
 
+    async def open_live(self, request: ExecRequest) -> LiveSession:
+        plan = plan_job(request, self._settings)
+        await self.start()
+        sandbox = await self._warm.acquire(request.owner)
+        try:
+            if sandbox.memory_bytes != plan.container_memory_bytes:
+                await self._launcher.resize(sandbox, plan.container_memory_bytes)
+        except BaseException:
+            self._warm.finished(sandbox, "it could not be sized for the session")
+            raise
+        self._live[sandbox.container_id] = sandbox
+        return LiveSession(self._launcher, sandbox, plan, self._settings.live_idle_s, self._live_finished)
+
+    def _live_finished(self, sandbox: Sandbox, discard: str | None) -> None:
+        if self._live.pop(sandbox.container_id, None) is not None:
+            self._warm.finished(sandbox, discard)
+
     def prewarm(self, owner: str) -> None:
         if self._started and self._settings.prewarm:
             self._warm.prewarm(owner)
@@ -84,6 +104,10 @@ class DockerExecutor:
         await self._launcher.settle()
 
     async def close(self) -> None:
+        for sandbox in list(self._live.values()):
+            # Its session reads the end of the stream and ends with an error.
+            del self._live[sandbox.container_id]
+            self._launcher.destroy_soon(sandbox)
         await self._warm.close()
         await self._pool.close()
         await self._launcher.close()

@@ -301,14 +301,14 @@ def _checked_images(reports: list[protocol.TestReport], limits: protocol.Graphic
             raise InfraError(engine.SANDBOX_PROTOCOL, "the sandbox sent pictures for a program that is not graphical")
         if len(report.images) > limits.max_images + 1:  # the animation comes on top
             raise InfraError(engine.SANDBOX_PROTOCOL, "the sandbox sent more pictures than allowed")
-        out.append([_checked_image(image, limits) for image in report.images])
+        out.append([checked_image(image, limits) for image in report.images])
         total += sum(len(image.data) for image in report.images)
     if limits is not None and total > limits.max_image_bytes:
         raise InfraError(engine.SANDBOX_PROTOCOL, "the sandbox sent more bytes of pictures than allowed")
     return out
 
 
-def _checked_image(image: protocol.Image, limits: protocol.Graphics) -> Image:
+def checked_image(image: protocol.Image, limits: protocol.Graphics) -> Image:
     try:
         header = png.read_header(image.data)
     except ValueError as exc:

@@ -22,6 +22,7 @@ from sandbox.protocol import Event, Limits
 # Input a person typed that the program has not read yet, held by the harness: past this much the
 # host is sending faster than any person types, and the rest waits in the pipe's back-pressure.
 _MAX_PENDING_STDIN = 1 << 20
+_END_OF_FILE = b"\x04"  # VEOF, as a terminal has it by default
 
 
 class LiveView(Protocol):
@@ -41,7 +42,8 @@ class _LiveWatch(process._Watch):
         self.control_fd = control_fd
         self.streamed = 0
         self.pending: list[Event] = []
-        self.close_when_fed = False
+        self.close_when_fed = False  # the terminal stays open between two lines
+        self.line_start = True  # nothing typed since the last newline
         self.selector.register(control_fd, selectors.EVENT_READ)
 
     def keep(self, fd: int, data: bytes) -> None:
@@ -57,16 +59,13 @@ class _LiveWatch(process._Watch):
         if self.stdin_w is None or len(self.stdin) + len(data) > _MAX_PENDING_STDIN:
             return  # the program closed its stdin, or nobody types this fast
         self.stdin = memoryview(bytes(self.stdin) + data)
+        self.line_start = data.endswith((b"\n", _END_OF_FILE))
         if self.stdin_w not in self.selector.get_map():
             self.selector.register(self.stdin_w, selectors.EVENT_WRITE)
 
     def close_stdin(self) -> None:
-        if self.stdin_w is None:
-            return
-        if self.stdin:
-            self.close_when_fed = True  # after what came before
-        else:
-            self._close_stdin()
+        # The terminal's end-of-file: ^D at the start of a line (a first one ends a partial line).
+        self.type_in(_END_OF_FILE if self.line_start else _END_OF_FILE * 2)
 
     def drained(self) -> list[Event]:
         events, self.pending = self.pending, []
@@ -86,7 +85,7 @@ def run(
 ) -> Generator[Event, None, tuple[process.Outcome, bool]]:
     """Yields the program's Output (and Frame) events while it runs; returns how it ended and
     whether the host stopped it."""
-    running = process.start(argv, cwd=cwd, env=env, limits=limits, fork_server=fork_server)
+    running = process.start(argv, cwd=cwd, env=env, limits=limits, fork_server=fork_server, terminal=True)
     if isinstance(running, process.Outcome):
         return running, False
     watch = _LiveWatch(running, limits, control_fd)

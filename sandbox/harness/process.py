@@ -10,10 +10,12 @@ from there on nothing differs.
 
 from __future__ import annotations
 
+import errno
 import os
 import resource
 import selectors
 import signal
+import termios
 import time
 from dataclasses import dataclass
 from typing import NoReturn
@@ -80,16 +82,35 @@ def start(
     limits: Limits,
     merge_stderr: bool = False,
     fork_server: forkserver.ForkServer | None = None,
+    terminal: bool = False,
 ) -> Running | Outcome:
     """Start argv under its limits; an Outcome when it could not even start. With a fork server,
     its zygote forks the program's process where it can and is spared by the reaper; where it
-    cannot, nothing of the program ran and it starts the plain way."""
+    cannot, nothing of the program ran and it starts the plain way. With `terminal`, its stdin,
+    stdout and stderr are one terminal (a live run's console), as on a person's own computer:
+    Python's input() even writes its prompt to stderr there, in its place among the output."""
     if fork_server is not None:
         try:
-            return _start(argv, cwd, env, limits, merge_stderr, fork_server)
+            return _start(argv, cwd, env, limits, merge_stderr, fork_server, terminal)
         except forkserver.Unavailable:
             pass
-    return _start(argv, cwd, env, limits, merge_stderr, None)
+    return _start(argv, cwd, env, limits, merge_stderr, None, terminal)
+
+
+def _terminal() -> tuple[int, int, int, int]:
+    """A pseudo-terminal for a live program: (stdin_r, stdin_w, out_r, out_w).
+
+    A person types into it, so the program sees a terminal as it would on their computer: its
+    stdout is line-buffered (C's stdio, Python's, and a prompt is flushed before input is read)
+    and input comes a line at a time. The terminal neither echoes (the page shows what was typed)
+    nor turns newlines into CR LF."""
+    controller, program_end = os.openpty()
+    attributes = termios.tcgetattr(program_end)
+    attributes[1] &= ~termios.OPOST
+    attributes[3] &= ~(termios.ECHO | termios.ECHONL)
+    termios.tcsetattr(program_end, termios.TCSANOW, attributes)
+    # Two descriptors on the controller, so stdin and stdout are watched apart as with pipes.
+    return program_end, os.dup(controller), controller, program_end
 
 
 def _start(
@@ -99,10 +120,10 @@ def _start(
     limits: Limits,
     merge_stderr: bool,
     fork_server: forkserver.ForkServer | None,
+    terminal: bool,
 ) -> Running | Outcome:
-    stdin_r, stdin_w = os.pipe()
-    out_r, out_w = os.pipe()
-    err_r, err_w = (out_r, out_w) if merge_stderr else os.pipe()
+    stdin_r, stdin_w, out_r, out_w = _terminal() if terminal else (*os.pipe(), *os.pipe())
+    err_r, err_w = (out_r, out_w) if merge_stderr or terminal else os.pipe()
     report_r, report_w = os.pipe()  # O_CLOEXEC: closes by itself once exec succeeds
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
@@ -306,6 +327,10 @@ class _Watch:
             data = os.read(fd, _CHUNK)
         except BlockingIOError:
             return
+        except OSError as exc:
+            if exc.errno != errno.EIO:
+                raise
+            data = b""  # a terminal whose program end closed: its end-of-file
         if not data:
             self.selector.unregister(fd)
             self.open_readers.discard(fd)
