@@ -100,12 +100,17 @@ class Viewer:
             self._changed.set()
 
     async def until(self, done: Callable[[], bool]) -> None:
-        async with asyncio.timeout(WAIT_S):
-            while not done():
-                if self._task.done():
-                    raise AssertionError(f"the session ended first: {self.ended}, stdout {self.stdout!r}")
-                self._changed.clear()
-                await self._changed.wait()
+        try:
+            async with asyncio.timeout(WAIT_S):
+                while not done():
+                    if self._task.done():
+                        raise AssertionError(f"the session ended first: {self.ended}, stdout {self.stdout!r}")
+                    self._changed.clear()
+                    await self._changed.wait()
+        except TimeoutError:
+            raise AssertionError(
+                f"not seen in {WAIT_S:g} s: {len(self.frames)} frame(s), stdout {self.stdout!r}"
+            ) from None
 
     async def frame_where(self, looks_right: Callable[[Picture], bool]) -> Picture:
         await self.until(lambda: any(looks_right(frame) for frame in self.frames))
