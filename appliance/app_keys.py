@@ -9,6 +9,7 @@ from appliance.accounts import Accounts
 from appliance.blobs import BlobStore
 from appliance.db import Database
 from appliance.job_events import JobEvents
+from appliance.live_runs import LiveRuns
 from appliance.runner_service import RunnerService
 from appliance.settings import Settings
 
@@ -19,3 +20,6 @@ BLOBS = web.AppKey("blobs", BlobStore)
 EVENTS = web.AppKey("events", JobEvents)
 # The runner, set once it has started: absent (`app.get(RUNNER)` is None) before that.
 RUNNER = web.AppKey("runner", RunnerService)
+LIVE_RUNS = web.AppKey("live_runs", LiveRuns)
+# The open live-run sockets, closed when the server shuts down.
+LIVE_SOCKETS = web.AppKey("live_sockets", set[web.WebSocketResponse])

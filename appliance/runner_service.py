@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any, Protocol
 
@@ -10,7 +11,8 @@ from appliance.db import Database
 from appliance.job_events import JobEvents
 from appliance.settings import Settings
 from appliance.store.queue import SqliteJobStore
-from runner.executor import Executor
+from runner.executor import ExecRequest, Executor
+from runner.live_session import LiveSession
 from runner.worker import Runner, WorkerSettings
 
 
@@ -64,6 +66,9 @@ class RunnerService:
 
     def prewarm(self, user_id: int) -> None:
         self.runner.prewarm(user_id)
+
+    def live(self, request: ExecRequest) -> contextlib.AbstractAsyncContextManager[LiveSession]:
+        return self.runner.live(request)
 
     def _state(self) -> str:
         return "paused" if self.runner.engine_paused else "ok"

@@ -7,16 +7,17 @@ from collections.abc import AsyncIterator, Callable
 
 import aiohttp_jinja2
 import jinja2
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from appliance import legal, maintenance, migrations
 from appliance.accounts import Accounts
-from appliance.app_keys import ACCOUNTS, BLOBS, DB, EVENTS, RUNNER, SETTINGS
+from appliance.app_keys import ACCOUNTS, BLOBS, DB, EVENTS, LIVE_RUNS, LIVE_SOCKETS, RUNNER, SETTINGS
 from appliance.blobs import BlobStore
 from appliance.db import Database
 from appliance.http.middleware import auth_middleware, errors_middleware, security_headers_middleware
 from appliance.http.views import setup_routes
 from appliance.job_events import JobEvents
+from appliance.live_runs import LiveRuns
 from appliance.runner_service import RunnerService, SandboxProvider
 from appliance.scheduler import Scheduler, scheduler_ctx
 from appliance.settings import Settings
@@ -54,6 +55,13 @@ def _runner_ctx(sandbox: SandboxProvider) -> Callable[[web.Application], AsyncIt
     return runner
 
 
+async def _close_live_sockets(app: web.Application) -> None:
+    """Before the runner stops: each live run's page hears the server is going away, and its
+    session stops the program and hands its sandbox back."""
+    for socket in list(app[LIVE_SOCKETS]):
+        await socket.close(code=WSCloseCode.GOING_AWAY, message=b"the server is shutting down")
+
+
 def create_app(settings: Settings, *, sandbox: SandboxProvider | None = None) -> web.Application:
     """The appliance; the sandbox defaults to local Docker (unit tests may hand in another)."""
     app = web.Application(
@@ -62,6 +70,9 @@ def create_app(settings: Settings, *, sandbox: SandboxProvider | None = None) ->
     )
     app[SETTINGS] = settings
     app[EVENTS] = JobEvents()
+    app[LIVE_RUNS] = LiveRuns(settings)
+    app[LIVE_SOCKETS] = set()
+    app.on_shutdown.append(_close_live_sockets)
     app.cleanup_ctx.append(_storage)
     if sandbox is None:
         from appliance.sandbox_wiring import DockerSandbox

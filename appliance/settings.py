@@ -162,6 +162,9 @@ class Settings:
         40,
         "Live runs the machine holds at once (each keeps a sandbox, not a worker; 0: none).",
     )
+    live_messages_per_s: int = setting(
+        60, "Messages a live run's page may send a second (keys, clicks, lines); more are dropped.", minimum=1
+    )
     live_connect_s: float = setting(30.0, "Time a new live run waits for its page to connect, seconds.", minimum=1)
     file_types_allowed: str = setting(
         "text,csv,json,python,source,png,jpeg,gif,bmp,wav,ogg,mp3",

@@ -8,10 +8,7 @@ sandbox, comparison happens in `runner.grading` on the host.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
-
-if TYPE_CHECKING:
-    from runner.live_session import LiveSession
+from typing import Literal, Protocol, runtime_checkable
 
 TestStatus = Literal["ok", "time_limit", "memory_limit", "output_limit", "runtime_error"]
 
@@ -98,7 +95,7 @@ class TestOutcome:
 
 @dataclass(frozen=True)
 class ExecResult:
-    compile: CompileOutcome | None  # None for interpreted languages
+    compile: CompileOutcome | None  # None when the job had no compile (or syntax-check) step
     tests: list[TestOutcome]  # empty when compilation failed
     sandbox_id: str | None = None  # the container that ran it, for logs and checks
 
@@ -128,13 +125,3 @@ class Prewarming(Protocol):
         ...
 
     def warm_counts(self) -> WarmCounts: ...
-
-
-@runtime_checkable
-class LiveRunning(Protocol):
-    """An executor that can run a program live (runner.live_session)."""
-
-    async def open_live(self, request: ExecRequest) -> LiveSession:
-        """A live session for the request (live=True), its sandbox taken; InfraError when none can
-        be had. The caller must run the session's `updates()` to its end."""
-        ...

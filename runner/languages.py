@@ -4,6 +4,10 @@ Commands are argument lists run in the test's working directory inside the conta
 ``{memory_mb}`` stands for the memory a runtime may use: the test's limit when running, the
 compile limit when compiling.
 
+Every language has a compile step, so a program that does not parse is a compile error before any
+test runs, in its own words ("main.py", line 3). Interpreted languages only parse there
+(`parse_only`): no compiler's memory, so the container keeps the program's size throughout.
+
 Memory is bounded twice. The container's memory cgroup, sized to the test's limit plus the
 runtime's overhead, is the exact outer bound for every language (its OOM kills are reported as
 memory_limit). Inside it, native programs (C, C++) also get RLIMIT_AS, so a runaway allocation
@@ -27,6 +31,9 @@ class Language:
     source_name: str
     run: tuple[str, ...]
     compile: tuple[str, ...] | None = None
+    # The compile step only checks the syntax (an interpreter's parse): it runs within the
+    # program's memory budget, not the compiler's.
+    parse_only: bool = False
     # RLIMIT_AS on top of the container's memory cgroup; see the module's docstring.
     address_space_limit: bool = True
     # Memory a runtime needs beyond the program's own: added to the address-space limit, or to the
@@ -49,6 +56,18 @@ def _fill(argv: tuple[str, ...], memory_mb: int) -> tuple[str, ...]:
     return tuple(arg.replace("{memory_mb}", str(memory_mb)) for arg in argv)
 
 
+# Compiles main.py as python3 would before running it, without running it: the error printed as an
+# uncaught SyntaxError would be, with no traceback of this check around it. Only a SyntaxError
+# (IndentationError, TabError) fails the check; anything else compile() might raise (null bytes
+# are one) is left for the run to report as it always has. Warnings are the run's to print.
+_PYTHON_CHECK = """import sys
+try:
+    compile(open(sys.argv[1], "rb").read(), sys.argv[1], "exec", dont_inherit=True)
+except SyntaxError as error:
+    sys.excepthook(SyntaxError, error.with_traceback(None), None)
+    sys.exit(1)
+"""
+
 _JVM_FLAGS = (
     # One GC thread and no JIT tiers beyond C1 start faster and use less memory on a small
     # share of a CPU; no perf data file means nothing written to /tmp behind the program's back.
@@ -67,6 +86,10 @@ LANGUAGES: Mapping[str, Language] = MappingProxyType(
                 name="Python",
                 version="3.11",
                 source_name="main.py",
+                # Isolated and without site: the check starts in about 10 ms, and the image's
+                # sitecustomize (the fork server's and the graphics shim's hook) stays out of it.
+                compile=("python3", "-I", "-S", "-W", "ignore", "-c", _PYTHON_CHECK, "main.py"),
+                parse_only=True,
                 run=("python3", "-B", "main.py"),
                 address_space_limit=False,
                 runtime_overhead_mb=48,
@@ -115,6 +138,8 @@ LANGUAGES: Mapping[str, Language] = MappingProxyType(
                 name="JavaScript (Node.js)",
                 version="18",
                 source_name="main.js",
+                compile=("node", "--check", "main.js"),
+                parse_only=True,
                 run=("node", "--max-old-space-size={memory_mb}", "main.js"),
                 address_space_limit=False,
                 runtime_overhead_mb=96,

@@ -17,9 +17,9 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
-from runner.executor import InfraError
+from runner.executor import ExecRequest, InfraError
 from runner.live_stream import LiveStream, LiveTranscript, Tampered
 from runner.sandbox_container import Launcher, Sandbox
 from runner.sandbox_job import JobPlan
@@ -227,3 +227,13 @@ class LiveSession:
 
 def _ms_since(started: float) -> int:
     return round((time.monotonic() - started) * 1000)
+
+
+@runtime_checkable
+class LiveRunning(Protocol):
+    """An executor that can run a program live."""
+
+    async def open_live(self, request: ExecRequest) -> LiveSession:
+        """A live session for the request (live=True), its sandbox taken; InfraError when none can
+        be had. The caller must run the session's `updates()` to its end."""
+        ...

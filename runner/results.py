@@ -6,12 +6,15 @@ while the user's quota of full-output bytes lasts; past it the marker says the f
 kept, and nothing is written.
 Pictures a graphical program drew go to the blob store too (the executor kept them within the
 graphics limits); the result holds their hashes.
+Compiler messages and error output name the student's files as the student does ("main.py"), not
+by their place in the sandbox (runner.outcomes); the program's own output is kept as it printed it.
 """
 
 from __future__ import annotations
 
 from runner.executor import ExecResult, TestOutcome
 from runner.grading import decode, overall, test_verdict
+from runner.outcomes import student_paths
 from runner.queue import BlobSink, GradingSpec, JobResult, StoredImage, TestResult
 
 # Room for names, verdicts and JSON punctuation around the outputs in a stored result.
@@ -83,7 +86,7 @@ def shape(
     budget = _Budget(full_output_budget)
     compile_output = None
     if outcome.compile is not None:
-        compile_output, _ = bound_text(outcome.compile.output.encode("utf-8"), result_max_bytes // 2)
+        compile_output, _ = bound_text(student_paths(outcome.compile.output.encode("utf-8")), result_max_bytes // 2)
         if not outcome.compile.ok:
             return JobResult("compile_error", 0.0 if _graded(spec) else None, compile_output, [])
     if len(outcome.tests) != len(spec.tests):
@@ -124,7 +127,8 @@ def _test_result(
     verdict: str,
 ) -> TestResult:
     stdout, stdout_blob, stdout_kept = _bound_stream(got.stdout, cap, blobs, full_max, budget)
-    stderr, stderr_blob, stderr_kept = _bound_stream(got.stderr, cap, blobs, full_max, budget)
+    errors = student_paths(got.stderr)
+    stderr, stderr_blob, stderr_kept = _bound_stream(errors, cap, blobs, full_max, budget)
     return TestResult(
         position=position,
         test_case_id=test_case_id,
@@ -135,7 +139,7 @@ def _test_result(
         time_ms=got.time_ms,
         stdout=stdout,
         stderr=stderr,
-        truncated=got.truncated or len(got.stdout) > cap or len(got.stderr) > cap,
+        truncated=got.truncated or len(got.stdout) > cap or len(errors) > cap,
         stdout_blob=stdout_blob,
         stderr_blob=stderr_blob,
         images=[StoredImage(i.media_type, i.label, i.width, i.height, blobs.put(i.data)) for i in got.images],

@@ -104,14 +104,16 @@ def plan_job(request: ExecRequest, settings: SandboxSettings) -> JobPlan:
         output_bytes=settings.output_limit_bytes,
     )
     compile_command = None
-    compile_argv = language.compile_argv(settings.compile_memory_mb)
+    # A syntax check gets the program's memory: the container is not resized around it.
+    compile_memory_mb = budget_mb if language.parse_only else settings.compile_memory_mb
+    compile_argv = language.compile_argv(compile_memory_mb)
     if compile_argv is not None:
         compile_command = protocol.Command(
             argv=compile_argv,
             limits=protocol.Limits(
                 cpu_ms=settings.compile_time_limit_ms,
                 wall_ms=_wall_ms(settings.compile_time_limit_ms, settings),
-                memory_bytes=settings.compile_memory_mb * MiB,
+                memory_bytes=compile_memory_mb * MiB,
                 # Compilers are trusted code on the student's input; the container bounds them.
                 address_space_bytes=None,
                 file_size_bytes=settings.file_size_mb * MiB,
@@ -158,7 +160,7 @@ def plan_job(request: ExecRequest, settings: SandboxSettings) -> JobPlan:
         live=request.live,
     )
     frame = protocol.encode_job(job)
-    compile_mb = settings.compile_memory_mb if compile_command else 0
+    compile_mb = settings.compile_memory_mb if compile_command and not language.parse_only else 0
     inputs = tuple(t.stdin for t in request.tests)
     # The cgroup is the program's exact memory bound, so it gets only the harness on top (its
     # baseline plus the job and one test's input it holds decoded and writes out). Files a program

@@ -15,11 +15,12 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from runner import graphics
 from runner.executor import ExecRequest, Executor, InfraError, Prewarming, TestInput, WarmCounts
+from runner.live_session import LiveRunning, LiveSession
 from runner.queue import SECRECY_VISIBLE, BlobSink, ClaimedJob, JobStore
 from runner.results import shape
 from runner.test_order import in_problem_order, run_order
@@ -183,6 +184,20 @@ class Runner:
         try:
             if isinstance(executor, Prewarming):
                 executor.prewarm(owner_of(user_id))
+        finally:
+            await self._executors.release(executor, self.settings, ran_job=False)
+
+    @contextlib.asynccontextmanager
+    async def live(self, request: ExecRequest) -> AsyncIterator[LiveSession]:
+        """A live session for the request, outside the queue: it holds its owner's sandbox, never
+        a worker. The executor it runs on stays open until the session is over."""
+        if self.engine_paused:
+            raise InfraError("engine_paused", "the sandbox is not available right now")
+        executor = await self._executors.acquire()
+        try:
+            if not isinstance(executor, LiveRunning):
+                raise InfraError("live_unsupported", "this runner cannot run programs live")
+            yield await executor.open_live(request)
         finally:
             await self._executors.release(executor, self.settings, ran_job=False)
 

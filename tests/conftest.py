@@ -175,6 +175,15 @@ class ApiClient:
             body = await response.read()
             return Reply(response.status, response.headers, body, method, path)
 
+    def websocket(self, path: str, *, origin: str | None = _MISSING) -> Any:
+        """`async with client.websocket(path) as ws:` as a page of this server opens one (its Origin)."""
+        url = (path if path.startswith("http") else self.base_url + path).replace("http", "ws", 1)
+        sent_origin = self.base_url if origin is _MISSING else origin
+        headers = {} if sent_origin is None else {"Origin": sent_origin}
+        if self.token is not None:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return self._session.ws_connect(url, headers=headers, autoping=True)
+
     async def get_capped(self, path: str, *, seconds: float = 2.0, max_bytes: int = 8 << 20) -> Reply:
         """GET that stops reading after `seconds` or `max_bytes` (for event streams and long polls)."""
         url = path if path.startswith("http") else self.base_url + path

@@ -156,7 +156,10 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
     user, via = await authenticate(request)
     request[USER] = user
     request[AUTH_VIA] = via
-    if request.method not in SAFE_METHODS and via != "bearer":
+    # A WebSocket opens with a GET, but what it carries acts for the user: it is checked as unsafe
+    # (cross-site WebSocket hijacking), and browsers send Origin with its handshake.
+    websocket = request.headers.get("Upgrade", "").lower() == "websocket"
+    if (request.method not in SAFE_METHODS or websocket) and via != "bearer":
         # Unauthenticated unsafe requests (login, register) are checked too, against login CSRF;
         # a request carrying our cookie must prove it came from our own pages.
         has_browser_headers = "Origin" in request.headers or "Sec-Fetch-Site" in request.headers

@@ -9,7 +9,7 @@ from appliance.jobs.listing import list_submissions
 from appliance.jobs.output_expiry import purge_expired_outputs
 from appliance.jobs.queue_admin import requeue_failed, stats
 from appliance.jobs.queueing import Queued, run, submit
-from appliance.jobs.rejudges import publish_rejudge, rejudge
+from appliance.jobs.rejudges import publish_rejudge, rejudge, rejudge_results
 from appliance.jobs.results import (
     FINAL,
     full_output,
@@ -32,6 +32,7 @@ __all__ = [
     "purge_expired_outputs",
     "readable_job",
     "rejudge",
+    "rejudge_results",
     "requeue_failed",
     "run",
     "run_json",

@@ -1,4 +1,5 @@
-"""Rejudges: a problem's submissions run again after its tests changed, and shown once published."""
+"""Rejudges: a problem's submissions run again after its tests changed, what changed, and the new
+results shown to students once published."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from typing import Any
 from appliance import problems
 from appliance.accounts import User
 from appliance.classes import require_staff
-from appliance.db import Database
+from appliance.clock import api_epoch
+from appliance.db import Database, Row
 from appliance.jobs.queueing import enqueue
+from appliance.jobs.results import FINAL
 from appliance.store import jobs as job_store
 from runner.queue import PRIORITY_REJUDGE
 
@@ -41,3 +44,38 @@ async def publish_rejudge(db: Database, user: User, problem_id: int) -> dict[str
     require_staff(user)
     await problems.readable_row(db, user, problem_id)
     return {"problem_id": problem_id, "published": await job_store.publish_rejudges(db, problem_id)}
+
+
+def _compared(row: Row) -> dict[str, Any]:
+    finished = row["status"] == "done"
+    return {
+        "submission_id": row["submission_id"],
+        "user_id": row["user_id"],
+        "username": row["username"],
+        "rejudge_id": row["rejudge_id"],
+        "status": row["status"],
+        "old": {"status": row["old_status"], "verdict": row["old_verdict"], "score": row["old_score"]},
+        "new": {"status": row["status"], "verdict": row["new_verdict"], "score": row["new_score"]},
+        # Only a finished rejudge can change a result; one the runner gave up on changes nothing.
+        "changed": finished
+        and (row["old_status"], row["old_verdict"], row["old_score"]) != ("done", row["new_verdict"], row["new_score"]),
+        "published": bool(row["published"]),
+        "finished_at": api_epoch(row["finished_at"]),
+    }
+
+
+async def rejudge_results(db: Database, user: User, problem_id: int) -> dict[str, Any]:
+    """The newest rejudge of each of the problem's submissions against the result before it.
+    `state`: "none" (never rejudged), "running" (some still queued or running) or "done"."""
+    require_staff(user)
+    await problems.readable_row(db, user, problem_id)
+    compared = [_compared(row) for row in await job_store.latest_rejudges(db, problem_id)]
+    finished = sum(c["status"] in FINAL for c in compared)
+    return {
+        "problem_id": problem_id,
+        "state": "none" if not compared else "done" if finished == len(compared) else "running",
+        "total": len(compared),
+        "finished": finished,
+        "changed": sum(c["changed"] for c in compared),
+        "submissions": compared,
+    }

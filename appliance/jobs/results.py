@@ -6,17 +6,20 @@ only as their problem's `hidden_feedback` allows, and never a hidden test's outp
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from typing import Any
 
 from appliance import user_files
 from appliance.accounts import User
+from appliance.blobs import BlobStore
 from appliance.clock import api_epoch
 from appliance.db import Database, Row
 from appliance.errors import NotFound
 from appliance.store import jobs as job_store
 from appliance.store import problems as problem_store
+from runner import outcomes
 
 FINAL = ("done", "failed")
 
@@ -62,10 +65,20 @@ def _pictures_json(base: str, rows: Sequence[Row]) -> dict[str, Any]:
     return {"images": stills, "animation": animation}
 
 
-def _test_json(row: Row, full: bool, pictures: dict[str, Any]) -> dict[str, Any]:
+def _ending(language: str, row: Row) -> dict[str, Any]:
+    """How the test's program ended, in words the output does not say plainly: `stopped` (the runner
+    stopped it at its wall time and judged what it drew) and a `hint` on its error, or None."""
+    return {
+        "stopped": outcomes.stopped_at_wall_time(row["verdict"], row["signal"]),
+        "hint": outcomes.hint(language, row["verdict"], row["stderr"]),
+    }
+
+
+def _test_json(row: Row, full: bool, pictures: dict[str, Any], language: str) -> dict[str, Any]:
     out = {"position": row["position"], "name": row["name"], "verdict": row["verdict"], "visible": bool(row["visible"])}
     if row["visible"] or full:
         out.update(pictures)
+        out.update(_ending(language, row))
         out.update(
             exit_code=row["exit_code"],
             signal=row["signal"],
@@ -83,6 +96,39 @@ def _test_json(row: Row, full: bool, pictures: dict[str, Any]) -> dict[str, Any]
     return out
 
 
+def _read_judged(blobs: BlobStore, rows: Sequence[Row]) -> list[tuple[str, str] | None]:
+    """Each row's judged stdin and expected output from the blob store; None where none was kept."""
+    out: list[tuple[str, str] | None] = []
+    for row in rows:
+        pair = None
+        if row["stdin_blob"] and row["expected_blob"]:
+            try:
+                pair = (
+                    blobs.get(row["stdin_blob"]).decode(errors="replace"),
+                    blobs.get(row["expected_blob"]).decode(errors="replace"),
+                )
+            except (OSError, ValueError):  # a lost or corrupt blob (a restore without blobs): not kept
+                pair = None
+        out.append(pair)
+    return out
+
+
+async def _judged_data(blobs: BlobStore, rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """For staff: the stdin and expected output each test was judged against, not the test case as
+    it is now. `test_data_kept` False: neither is known, because the result predates snapshots
+    (migration 0011) and its test case was replaced or deleted since."""
+    snapshots = await asyncio.to_thread(_read_judged, blobs, rows)
+    out = []
+    for row, snapshot in zip(rows, snapshots, strict=True):
+        if snapshot is not None:
+            out.append({"stdin": snapshot[0], "expected_stdout": snapshot[1], "test_data_kept": True})
+        else:
+            # A test case that still links is unchanged since judging: edits replace test cases.
+            linked = row["test_case_id"] is not None
+            out.append({"stdin": row["stdin"], "expected_stdout": row["expected_stdout"], "test_data_kept": linked})
+    return out
+
+
 def student_verdict(verdict: str | None, hidden_feedback: str, first_visible_failure: str | None) -> str | None:
     """The overall verdict a student is shown. It is the first failing test's, so with summary
     feedback a failing hidden test would tell its own verdict through it: then the student sees
@@ -92,14 +138,16 @@ def student_verdict(verdict: str | None, hidden_feedback: str, first_visible_fai
     return first_visible_failure or "wrong_answer"
 
 
-async def _judgement(db: Database, job: Row, full: bool, hidden_feedback: str) -> dict[str, Any]:
+async def _judgement(db: Database, blobs: BlobStore, job: Row, full: bool, hidden_feedback: str) -> dict[str, Any]:
     """A job's result as `full` (staff) or a student sees it. With `hidden_feedback` "summary" a
     student gets no row for a hidden test, only `hidden_tests`: how many of them passed."""
     summary = not full and hidden_feedback == "summary"
     if full:
         tests = await job_store.tests_full(db, job["id"])
+        judged = await _judged_data(blobs, tests)
     else:
         tests = await job_store.tests_for_student(db, job["id"], hidden_rows=not summary)
+        judged = [{} for _ in tests]
     passed, total = await job_store.hidden_summary(db, job["id"])
     verdict = job["verdict"]
     if not full:
@@ -116,8 +164,13 @@ async def _judgement(db: Database, job: Row, full: bool, hidden_feedback: str) -
         "compile_output": job["compile_output"],
         "position": await job_store.queue_position(db, job),
         "tests": [
-            _test_json(t, full, _pictures_json(f"{base}/{t['position']}", pictures.get(t["position"], [])))
-            for t in tests
+            {
+                **_test_json(
+                    t, full, _pictures_json(f"{base}/{t['position']}", pictures.get(t["position"], [])), job["language"]
+                ),
+                **data,
+            }
+            for t, data in zip(tests, judged, strict=True)
         ],
         # Tests a student cannot see now (hidden, or reveal-later before their date).
         "hidden_tests": {"passed": passed, "total": total},
@@ -126,7 +179,7 @@ async def _judgement(db: Database, job: Row, full: bool, hidden_feedback: str) -
     }
 
 
-async def submission_json(db: Database, user: User, job_id: int) -> dict[str, Any]:
+async def submission_json(db: Database, blobs: BlobStore, user: User, job_id: int) -> dict[str, Any]:
     job = await readable_job(db, user, job_id, "submission")
     staff = user.is_staff
     problem = await problem_store.get(db, job["problem_id"])
@@ -144,13 +197,13 @@ async def submission_json(db: Database, user: User, job_id: int) -> dict[str, An
         "attempts": await job_store.attempt_number(db, job) if job["kind"] == "submission" else None,
         "files": await user_files.files_of_job(db, job["rejudge_of"] or job["id"]),
         "hidden_feedback": feedback,
-        **await _judgement(db, shown, staff, feedback),
+        **await _judgement(db, blobs, shown, staff, feedback),
         **_infra(shown, staff),
     }
     if staff and job["kind"] == "submission":
-        out["original"] = {**await _judgement(db, job, True, feedback), **_infra(job, True)}
+        out["original"] = {**await _judgement(db, blobs, job, True, feedback), **_infra(job, True)}
         out["rejudges"] = [
-            {"id": r["id"], **await _judgement(db, r, True, feedback), **_infra(r, True)}
+            {"id": r["id"], **await _judgement(db, blobs, r, True, feedback), **_infra(r, True)}
             for r in await job_store.rejudges_of(db, job["id"])
         ]
         out["published_rejudge"] = job["published_rejudge"]
@@ -175,6 +228,7 @@ async def run_json(db: Database, user: User, job_id: int) -> dict[str, Any]:
         "signal": first["signal"] if first else None,
         "time_ms": first["time_ms"] if first else None,
         "truncated": bool(first["truncated"]) if first else False,
+        **(_ending(job["language"], first) if first else {"stopped": False, "hint": None}),
         "full_output": bool(first and (first["stdout_blob"] or first["stderr_blob"])),
         "compile_output": job["compile_output"],
         "files": await user_files.files_of_job(db, job["id"]),

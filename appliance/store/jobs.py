@@ -153,9 +153,14 @@ async def queue_position(db: Database, job: Row) -> int | None:
 
 
 async def tests_full(db: Database, job_id: int) -> list[Row]:
+    """Every test result in full, for staff and for the owner of a run. `stdin_blob` and
+    `expected_blob` name the data the test was judged against; `stdin` and `expected_stdout` are the
+    linked test case's, which are the same while it links (edits replace test cases, and unlink
+    the results), and NULL once it was replaced or deleted."""
     return await db.fetchall(
         "SELECT jt.position, jt.test_case_id, jt.name, jt.verdict, jt.exit_code, jt.signal, jt.time_ms, jt.stdout,"
-        " jt.stderr, jt.truncated, jt.stdout_blob, jt.stderr_blob, tc.stdin, tc.expected_stdout, tc.visibility,"
+        " jt.stderr, jt.truncated, jt.stdout_blob, jt.stderr_blob, jt.stdin_blob, jt.expected_blob,"
+        " tc.stdin, tc.expected_stdout, COALESCE(jt.visibility, tc.visibility) AS visibility,"
         " 1 AS visible FROM job_tests jt LEFT JOIN test_cases tc ON tc.id = jt.test_case_id"
         " WHERE jt.job_id = ? ORDER BY jt.position",
         (job_id,),
@@ -246,6 +251,22 @@ async def publish_rejudges(db: Database, problem_id: int) -> int:
         " AND r.status = 'done' ORDER BY r.id DESC LIMIT 1)"
         " WHERE problem_id = ? AND kind = 'submission'"
         " AND EXISTS (SELECT 1 FROM jobs r WHERE r.rejudge_of = jobs.id AND r.status = 'done')",
+        (problem_id,),
+    )
+
+
+async def latest_rejudges(db: Database, problem_id: int) -> list[Row]:
+    """Each submission of the problem that was rejudged, with its newest rejudge (`new_*`) and the
+    result before it (`old_*`): the newest earlier rejudge that finished, else the submission's own."""
+    return await db.fetchall(
+        "SELECT s.id AS submission_id, s.user_id, u.username, r.id AS rejudge_id, r.status,"
+        " o.status AS old_status, o.verdict AS old_verdict, o.score AS old_score,"
+        " r.verdict AS new_verdict, r.score AS new_score, s.published_rejudge IS r.id AS published, r.finished_at"
+        " FROM jobs s JOIN users u ON u.id = s.user_id"
+        " JOIN jobs r ON r.id = (SELECT MAX(id) FROM jobs WHERE rejudge_of = s.id)"
+        " JOIN jobs o ON o.id = COALESCE((SELECT MAX(id) FROM jobs WHERE rejudge_of = s.id AND id < r.id"
+        " AND status = 'done'), s.id)"
+        " WHERE s.problem_id = ? AND s.kind = 'submission' ORDER BY s.id",
         (problem_id,),
     )
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from appliance.blobs import BlobStore
 from appliance.clock import DB_EPOCH, db_epoch, epoch
-from appliance.db import Database
+from appliance.db import Database, placeholders
 from appliance.store import files as file_store
 from runner.executor import InputFile
 from runner.languages import LANGUAGES
@@ -37,8 +37,8 @@ _SHARE = "CASE WHEN {t}kind = 'rejudge' THEN 0 ELSE {t}user_id END"
 
 _INSERT_TEST = (
     "INSERT INTO job_tests (job_id, position, test_case_id, name, verdict, exit_code, signal, time_ms,"
-    " stdout, stderr, truncated, stdout_blob, stderr_blob, full_output_bytes)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " stdout, stderr, truncated, stdout_blob, stderr_blob, full_output_bytes, stdin_blob, expected_blob, visibility)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_IMAGE = (
     "INSERT INTO job_images (job_id, position, idx, kind, media_type, label, width, height, blob)"
@@ -73,7 +73,19 @@ def _after_infra_error(
     return "queued", (attempts, entries, db_epoch(time.time() + backoff_s * 2 ** (attempts - 1)), job_id)
 
 
-def _result_rows(job_id: int, result: JobResult) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+# What a test result was judged against: blob hashes of the test's stdin and expected output, and
+# its visibility then.
+JudgedTest = tuple[str, str, str]
+
+
+def _put_judged(blobs: BlobStore, rows: list[Any]) -> dict[int, JudgedTest]:
+    """Store the data of these test case rows (id, stdin, expected_stdout, visibility) as blobs."""
+    return {row[0]: (blobs.put(row[1].encode()), blobs.put(row[2].encode()), row[3]) for row in rows}
+
+
+def _result_rows(
+    job_id: int, result: JobResult, judged: dict[int, JudgedTest]
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """The job_tests and job_images rows of a result."""
     tests = [
         (
@@ -91,6 +103,7 @@ def _result_rows(job_id: int, result: JobResult) -> tuple[list[tuple[Any, ...]],
             t.stdout_blob,
             t.stderr_blob,
             t.full_output_bytes,
+            *(judged[t.test_case_id] if t.test_case_id in judged else (None, None, None)),
         )
         for t in result.tests
     ]
@@ -121,7 +134,9 @@ class SqliteJobStore:
         self.db = db
         self.run_time_limit_ms = run_time_limit_ms
         self.run_memory_limit_mb = run_memory_limit_mb
-        self.blobs = blobs  # where job files' bytes live; None only where no job has files
+        # Where job files' bytes and the test data results were judged against live; None only
+        # where no job has files and results need not keep their test data (unit tests).
+        self.blobs = blobs
 
     async def claim(self, worker_id: str, lease_s: float, max_running_per_user: int | None = None) -> ClaimedJob | None:
         """The next job by priority class, then fewest running jobs of its user (round robin),
@@ -211,8 +226,21 @@ class SqliteJobStore:
             None if problem["graphical"] is None else bool(problem["graphical"]),
         )
 
+    async def _judged_tests(self, result: JobResult) -> tuple[dict[int, JudgedTest], list[Any]]:
+        """The result's test data as blobs, by test case id, and the test case rows they hold. Read
+        before `complete`'s transaction, which awaits nothing but SQL: if the tests changed since
+        the job started, that transaction puts the job back in the queue and this goes unused."""
+        ids = [t.test_case_id for t in result.tests if t.test_case_id is not None]
+        if not ids or self.blobs is None:
+            return {}, []
+        rows = await self.db.fetchall(
+            f"SELECT id, stdin, expected_stdout, visibility FROM test_cases WHERE id IN ({placeholders(ids)})", ids
+        )
+        return await asyncio.to_thread(_put_judged, self.blobs, rows), rows
+
     async def complete(self, job_id: int, worker_id: str, result: JobResult) -> bool:
-        tests, images = _result_rows(job_id, result)
+        judged, judged_rows = await self._judged_tests(result)
+        tests, images = _result_rows(job_id, result, judged)
         async with self.db.transaction() as conn:
             # Graded against tests the teacher has since replaced: its results would name test
             # ids that may now belong to other tests (ids are reused), so run it again instead.
@@ -235,6 +263,13 @@ class SqliteJobStore:
             await conn.execute("DELETE FROM job_tests WHERE job_id = ?", (job_id,))
             await conn.executemany(_INSERT_TEST, tests)
             await conn.executemany(_INSERT_IMAGE, images)
+        if judged_rows and self.blobs is not None:
+            # The orphan purge may have unlinked an identical unused blob after our put found it
+            # there and before our rows named it (see blob_refs.ensure_blobs): put back what is gone.
+            blobs = self.blobs
+            gone = [row for row in judged_rows if not all(map(blobs.exists, judged[row[0]][:2]))]
+            if gone:
+                await asyncio.to_thread(_put_judged, blobs, gone)
         return True
 
     async def infra_failure(

@@ -50,7 +50,7 @@ def _run_job(job: Job, host: HostChannel, server: forkserver.ForkServer | None) 
         server.ensure(RUN_DIR)
     yield Started()
     if job.compile is not None:
-        report = _compile(job)
+        report = _compile(job, server)
         integrity.check()
         yield report
         if not report.ok:
@@ -168,7 +168,9 @@ def _run_tests(
         )
 
 
-def _compile(job: Job) -> CompileReport:
+def _compile(job: Job, server: forkserver.ForkServer | None) -> CompileReport:
+    """Compile (or only parse) the source. A Python job's syntax check leaves the zygote, started
+    before it, to its tests."""
     assert job.compile is not None
     limits = job.compile.limits
     outcome = process.run(
@@ -179,6 +181,7 @@ def _compile(job: Job) -> CompileReport:
         limits=limits,
         merge_stderr=True,
         stop_on_overflow=False,
+        spare=server,
     )
     stopped: str | None = None
     if outcome.wall_exceeded or outcome.cpu_ms > limits.cpu_ms or outcome.signal == signal.SIGXCPU:

@@ -52,9 +52,13 @@ def run(
     merge_stderr: bool = False,
     stop_on_overflow: bool = True,
     fork_server: forkserver.ForkServer | None = None,
+    spare: forkserver.ForkServer | None = None,
 ) -> Outcome:
-    """Run argv to completion (or until a limit stops it) and kill everything it left behind."""
-    running = start(argv, cwd=cwd, env=env, limits=limits, merge_stderr=merge_stderr, fork_server=fork_server)
+    """Run argv to completion (or until a limit stops it) and kill everything it left behind.
+    `spare`: a fork server whose zygote outlives a program it did not start (a compile step's)."""
+    running = start(
+        argv, cwd=cwd, env=env, limits=limits, merge_stderr=merge_stderr, fork_server=fork_server, spare=spare
+    )
     if isinstance(running, Outcome):
         return running
     watch = _Watch(running, stdin, limits.output_bytes, stop_on_overflow)
@@ -83,6 +87,7 @@ def start(
     merge_stderr: bool = False,
     fork_server: forkserver.ForkServer | None = None,
     terminal: bool = False,
+    spare: forkserver.ForkServer | None = None,
 ) -> Running | Outcome:
     """Start argv under its limits; an Outcome when it could not even start. With a fork server,
     its zygote forks the program's process where it can and is spared by the reaper; where it
@@ -91,10 +96,10 @@ def start(
     Python's input() even writes its prompt to stderr there, in its place among the output."""
     if fork_server is not None:
         try:
-            return _start(argv, cwd, env, limits, merge_stderr, fork_server, terminal)
+            return _start(argv, cwd, env, limits, merge_stderr, fork_server, terminal, fork_server)
         except forkserver.Unavailable:
             pass
-    return _start(argv, cwd, env, limits, merge_stderr, None, terminal)
+    return _start(argv, cwd, env, limits, merge_stderr, None, terminal, spare)
 
 
 def _terminal() -> tuple[int, int, int, int]:
@@ -121,6 +126,7 @@ def _start(
     merge_stderr: bool,
     fork_server: forkserver.ForkServer | None,
     terminal: bool,
+    spare: forkserver.ForkServer | None,
 ) -> Running | Outcome:
     stdin_r, stdin_w, out_r, out_w = _terminal() if terminal else (*os.pipe(), *os.pipe())
     err_r, err_w = (out_r, out_w) if merge_stderr or terminal else os.pipe()
@@ -140,7 +146,7 @@ def _start(
             raise
     for fd in {stdin_r, out_w, err_w, report_w}:
         os.close(fd)
-    spared = None if fork_server is None else fork_server.spared()
+    spared = None if spare is None else spare.spared()
     spawn_error = _read_spawn_error(report_r)
     if spawn_error is not None:
         os.close(stdin_w)

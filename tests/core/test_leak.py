@@ -17,7 +17,7 @@ from collections.abc import Iterable
 import pytest
 
 from tests.conftest import ApiClient, LiveServer, Reply
-from tests.core.conftest import Classroom
+from tests.core.conftest import Classroom, Markers, problem_body
 
 WORDS = ("terms", "privacy", "stdout", "stderr")
 PARAM = re.compile(r"\{([^}/]+)\}")
@@ -156,6 +156,30 @@ async def test_finished_results_never_show_hidden_tests(classroom: Classroom, sa
     assert classroom.markers.visible_in in shown  # positive control: results carry the program's output
     replies = await walk(classroom, classroom.student)
     assert {path for path in jobs} <= {r.path for r in replies if r.status == 200}
+
+
+async def test_results_keep_their_test_data_for_staff_only(classroom: Classroom, sandbox_ready: None) -> None:
+    """Results keep the test data they were judged against (migration 0011). After the teacher
+    replaces every test, the teacher still sees the old hidden data in the result; the student's
+    walk shows none of it, nor of the new hidden tests."""
+    openapi = (await classroom.student.get("/api/openapi.json")).json
+    path = next(p for p in await _make_jobs(classroom, openapi) if p.startswith("/api/submissions/"))
+    assert (await _wait_for(classroom.student, path))["status"] == "done"
+    new = Markers.new()
+    tests = problem_body(new, [classroom.class_id])["test_cases"]
+    edited = await classroom.teacher.patch(f"/api/problems/{classroom.problem_id}", json={"test_cases": tests})
+    assert edited.status == 200, edited
+
+    # Positive control: the old hidden data is stored and served, to staff.
+    staff = await classroom.teacher.get(path)
+    for marker in classroom.markers.secret:
+        assert marker.encode() in staff.body, f"the teacher's view lost {marker}: the walk proves nothing"
+    replies = await walk(classroom, classroom.student)
+    assert path in {r.path for r in replies if r.status == 200}
+    for reply in replies:
+        data = scan(reply)
+        for marker in new.secret:
+            assert marker.encode() not in data, f"new hidden test data {marker} leaked in GET {reply.path}"
 
 
 async def test_staff_walk_sees_hidden_data(classroom: Classroom) -> None:

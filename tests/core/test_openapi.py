@@ -339,6 +339,9 @@ async def _walk(server: LiveServer, walk: Walk, anon: ApiClient) -> None:
     assert (await call(teacher, "GET", f"/api/classes/{class_id}/gradebook.csv")).status == 200
     assert (await call(teacher, "POST", f"/api/problems/{problem_id}/check", json=code)).status == 202
     assert (await call(teacher, "POST", f"/api/problems/{problem_id}/rejudge")).status == 202
+    rejudged = await call(teacher, "GET", f"/api/problems/{problem_id}/rejudges?wait=5")
+    assert rejudged.status == 200 and rejudged.json["submissions"], rejudged
+    assert (await call(teacher, "GET", f"/api/submissions/{submitted.json['id']}")).json["tests"][0]["test_data_kept"]
     assert (await call(student, "POST", "/api/auth/logout")).status == 200
     for client in (teacher, student):
         await client.close()

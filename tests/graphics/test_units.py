@@ -138,7 +138,8 @@ def test_graphical_jobs_get_the_graphical_wall_time_and_room_for_pictures() -> N
 def _result(images: tuple[protocol.Image, ...], code: str = "import pygame") -> list[list[str]]:
     plan = plan_job(_request(code), SandboxSettings(graphics_max_dimension=100, graphics_max_image_bytes=10_000))
     report = protocol.TestReport("t0", "ok", 0, None, 5, b"", b"", images=images)
-    result = to_result(plan, Transcript([report, protocol.Done()], "done", b""), oom_killed=False)
+    checked = protocol.CompileReport(ok=True, output=b"", time_ms=5)  # the syntax check
+    result = to_result(plan, Transcript([checked, report, protocol.Done()], "done", b""), oom_killed=False)
     return [[i.label for i in t.images] for t in result.tests]
 
 

@@ -49,6 +49,10 @@ def plan(language: str = "python", tests: int = 2) -> JobPlan:
     )
 
 
+# What a Python job's syntax check reports when the code parses.
+CHECKED = protocol.CompileReport(ok=True, output=b"", time_ms=1)
+
+
 def report(name: str) -> protocol.TestReport:
     return protocol.TestReport(name, "ok", 0, None, 5, b"\xffout", b"", False)
 
@@ -70,14 +74,14 @@ def feed_lines(job_plan: JobPlan, lines: list[bytes]) -> Transcript | None:
 
 def test_a_transcript_ends_with_the_harness_last_word() -> None:
     job_plan = plan(tests=1)
-    started, test_line, done = signed(job_plan, protocol.Started(), report("t0"), protocol.Done())
+    started, checked, test_line, done = signed(job_plan, protocol.Started(), CHECKED, report("t0"), protocol.Done())
     builder = TranscriptBuilder(job_plan)
-    assert builder.feed(frame(1, started + test_line[:10])) is None
+    assert builder.feed(frame(1, started + checked + test_line[:10])) is None
     assert builder.feed(frame(2, b"a warning") + frame(1, test_line[10:])) is None
     transcript = builder.feed(frame(1, done))
     assert transcript is not None
     assert (transcript.events, transcript.ending, transcript.harness_stderr) == (
-        [protocol.Started(), report("t0"), protocol.Done()],
+        [protocol.Started(), CHECKED, report("t0"), protocol.Done()],
         "done",
         b"a warning",
     )
@@ -108,9 +112,9 @@ def test_a_signed_failure_ends_the_transcript() -> None:
 def test_the_harness_reporting_tampering_ends_the_job_as_the_programs_doing() -> None:
     job_plan = plan(tests=3)
     tampered = protocol.Failure(protocol.FAILURE_TAMPERED, "RLIMIT_MSGQUEUE changed")
-    transcript = feed_lines(job_plan, signed(job_plan, protocol.Started(), report("t0"), tampered))
+    transcript = feed_lines(job_plan, signed(job_plan, protocol.Started(), CHECKED, report("t0"), tampered))
     assert transcript is not None and transcript.ending == "tampered"
-    assert transcript.events == [protocol.Started(), report("t0")]
+    assert transcript.events == [protocol.Started(), CHECKED, report("t0")]
     # Not a failure of the sandbox (which would be retried): the tests after it are stopped.
     result = to_result(job_plan, transcript, oom_killed=False)
     assert [(t.name, t.status) for t in result.tests] == [
@@ -192,8 +196,10 @@ def test_a_signed_line_that_does_not_parse_is_the_harness_failing() -> None:
 def test_each_tests_input_is_asked_for_only_once_the_harness_is_ready_for_it() -> None:
     python = plan()
     builder = TranscriptBuilder(python)
-    started, first, second = signed(python, protocol.Started(), report("t0"), report("t1"))
+    started, checked, first, second = signed(python, protocol.Started(), CHECKED, report("t0"), report("t1"))
     builder.feed(frame(1, started))
+    assert builder.inputs_wanted == []  # not before the syntax check
+    builder.feed(frame(1, checked))
     assert builder.inputs_wanted == [0]
     builder.feed(frame(1, first))
     assert builder.inputs_wanted == [0, 1]

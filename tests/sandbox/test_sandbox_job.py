@@ -13,6 +13,8 @@ from sandbox import protocol
 from tests.sandbox.conftest import one_test
 
 SETTINGS = SandboxSettings()
+# What a Python job's syntax check reports when the code parses.
+CHECKED = protocol.CompileReport(ok=True, output=b"", time_ms=5)
 
 
 def two_tests(language: str = "python", **limits: int) -> ExecRequest:
@@ -23,9 +25,13 @@ def two_tests(language: str = "python", **limits: int) -> ExecRequest:
 def test_python_plan() -> None:
     plan = plan_job(one_test("print(1)", time_limit_ms=2000, memory_limit_mb=256), SETTINGS)
     job = plan.job
-    assert (job.source_name, job.source, job.compile) == ("main.py", b"print(1)", None)
+    assert (job.source_name, job.source) == ("main.py", b"print(1)")
     assert job.env == PROGRAM_ENV
     limits = job.run.limits
+    # A syntax check first, within the program's own memory: the container is never resized for it.
+    assert job.compile is not None and job.compile.argv[0] == "python3" and "main.py" in job.compile.argv
+    assert job.compile.limits.memory_bytes == limits.memory_bytes
+    assert plan.container_memory_bytes == plan.run_memory_bytes
     assert limits.cpu_ms == 2000
     assert limits.wall_ms == 2000 * SETTINGS.wall_time_factor + SETTINGS.wall_time_slack_ms
     assert limits.address_space_bytes is None  # the container's cgroup bounds CPython
@@ -88,8 +94,10 @@ def c_plan() -> JobPlan:
 
 
 def test_a_complete_transcript(python_plan: JobPlan) -> None:
-    result = to_result(python_plan, transcript(report("run"), report("run", "time_limit"), protocol.Done()), False)
-    assert result.compile is None
+    result = to_result(
+        python_plan, transcript(CHECKED, report("run"), report("run", "time_limit"), protocol.Done()), False
+    )
+    assert result.compile is not None and result.compile.ok
     assert [(t.name, t.status, t.stdout) for t in result.tests] == [
         ("run", "ok", b"out"),
         ("run", "time_limit", b"out"),
@@ -103,7 +111,7 @@ def test_a_complete_transcript(python_plan: JobPlan) -> None:
 def test_tests_never_reported_are_the_programs_doing(
     python_plan: JobPlan, ending: str, oom_killed: bool, status: str
 ) -> None:
-    result = to_result(python_plan, transcript(report("run"), ending=ending), oom_killed)
+    result = to_result(python_plan, transcript(CHECKED, report("run"), ending=ending), oom_killed)
     assert [t.status for t in result.tests] == ["ok", status]
     assert result.tests[1].stderr
 
@@ -141,7 +149,7 @@ def test_harness_failures_are_infrastructure(
 
 
 def test_a_tampered_transcript_is_the_programs_doing(python_plan: JobPlan) -> None:
-    result = to_result(python_plan, transcript(protocol.Started(), report("run"), ending="tampered"), False)
+    result = to_result(python_plan, transcript(protocol.Started(), CHECKED, report("run"), ending="tampered"), False)
     assert [t.status for t in result.tests] == ["ok", "runtime_error"]
     assert b"interfered with the sandbox" in result.tests[1].stderr
     assert result.tests[1].stdout == b""
@@ -161,7 +169,7 @@ def test_a_tampered_transcript_is_the_programs_doing(python_plan: JobPlan) -> No
 def test_the_cgroups_count_only_ever_makes_a_verdict_stricter(
     python_plan: JobPlan, reported: str, usage: TestUsage, status: str
 ) -> None:
-    events = (report("run"), report("run", reported), protocol.Done())
+    events = (CHECKED, report("run"), report("run", reported), protocol.Done())
     transcript = Transcript(list(events), "done", b"", [None, usage])
     first, second = to_result(python_plan, transcript, False).tests
     assert (first.status, second.status) == ("ok", status)

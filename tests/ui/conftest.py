@@ -8,6 +8,7 @@ test-artifacts/ui/ for people to look at.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import AsyncIterator, Callable
@@ -57,6 +58,17 @@ class EchoExecutor:
 
     async def close(self) -> None:
         return None
+
+
+class GatedEcho(EchoExecutor):
+    """The EchoExecutor, answering only while `gate` is open: a job can be seen running."""
+
+    def __init__(self, gate: asyncio.Event) -> None:
+        self.gate = gate
+
+    async def execute(self, request: ExecRequest) -> ExecResult:
+        await self.gate.wait()
+        return await super().execute(request)
 
 
 class FakeSandbox:

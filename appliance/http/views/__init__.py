@@ -18,13 +18,14 @@ from appliance.http.views import (
     drafts,
     files,
     jobs,
+    live,
     meta,
     pages,
     problems,
     ui_pages,
 )
 
-MODULES = (files, assets, auth, classes, jobs, classroom, drafts, meta, pages, problems, ui_pages)
+MODULES = (files, assets, auth, classes, jobs, live, classroom, drafts, meta, pages, problems, ui_pages)
 
 
 def setup_routes(app: web.Application) -> None:

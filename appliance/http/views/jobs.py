@@ -14,7 +14,7 @@ from appliance.http.jsonio import body, json_response, path_id
 from appliance.http.middleware import current_user
 from appliance.http.routing import Routes
 from appliance.http.runner_access import wake_runner
-from appliance.http.shapes import ANY, BOOLEAN, INTEGER, NUMBER, QUEUED, STRING, array, nullable, obj
+from appliance.http.shapes import ANY, BOOLEAN, INTEGER, NUMBER, QUEUED, STRING, array, enum, nullable, obj
 from appliance.settings import Settings
 from appliance.validation import F, Schema
 from runner.languages import LANGUAGES
@@ -34,6 +34,10 @@ RUN = obj(
     time_ms=nullable(INTEGER),
     truncated=BOOLEAN,
     full_output=BOOLEAN,
+    # The runner stopped it at its wall time and judged what it drew (a graphical program).
+    stopped=BOOLEAN,
+    # Why it failed, in a beginner's words, where its error message is not plain (input ran out).
+    hint=nullable(STRING),
     compile_output=nullable(STRING),
     files=array(ANY),
     created_at=JOB_TIME,
@@ -54,7 +58,18 @@ SUBMISSION = obj(
     score=nullable(NUMBER),
     compile_output=nullable(STRING),
     position=nullable(INTEGER),
-    tests=array(obj(position=INTEGER, name=STRING, verdict=nullable(STRING), visible=BOOLEAN)),
+    # A test the caller may see in full also carries its outputs, `stopped` and `hint` (as a run's);
+    # staff also get `test_data_kept`: False when the data a test was judged against is not known
+    # (see migration 0011).
+    tests=array(
+        obj(
+            optional={"stopped": BOOLEAN, "hint": nullable(STRING), "test_data_kept": BOOLEAN},
+            position=INTEGER,
+            name=STRING,
+            verdict=nullable(STRING),
+            visible=BOOLEAN,
+        )
+    ),
     hidden_tests=obj(passed=INTEGER, total=INTEGER),
     created_at=JOB_TIME,
     finished_at=JOB_TIME,
@@ -70,6 +85,29 @@ SUBMISSION_ITEM = obj(
     verdict=nullable(STRING),
     score=nullable(NUMBER),
     created_at=JOB_TIME,
+)
+
+_JUDGED = obj(status=STRING, verdict=nullable(STRING), score=nullable(NUMBER))
+REJUDGE_RESULTS = obj(
+    problem_id=INTEGER,
+    state=enum("none", "running", "done"),
+    total=INTEGER,
+    finished=INTEGER,
+    changed=INTEGER,
+    submissions=array(
+        obj(
+            submission_id=INTEGER,
+            user_id=INTEGER,
+            username=STRING,
+            rejudge_id=INTEGER,
+            status=STRING,
+            old=_JUDGED,
+            new=_JUDGED,
+            changed=BOOLEAN,
+            published=BOOLEAN,
+            finished_at=JOB_TIME,
+        )
+    ),
 )
 
 routes = Routes()
@@ -145,8 +183,9 @@ async def _result(request: web.Request, kind: str) -> web.Response:
     user = current_user(request)
     await jobs.readable_job(request.app[DB], user, job_id, kind)
     await _wait_final(request, job_id)
-    to_json = jobs.run_json if kind == "run" else jobs.submission_json
-    return json_response(await to_json(request.app[DB], user, job_id))
+    if kind == "run":
+        return json_response(await jobs.run_json(request.app[DB], user, job_id))
+    return json_response(await jobs.submission_json(request.app[DB], request.app[BLOBS], user, job_id))
 
 
 async def _stream(request: web.Request, kind: str) -> web.StreamResponse:
@@ -377,6 +416,29 @@ async def rejudge(request: web.Request) -> web.Response:
     result = await jobs.rejudge(request.app[DB], current_user(request), path_id(request))
     wake_runner(request)
     return json_response(result, status=202)
+
+
+@routes.route(
+    "GET",
+    "/api/problems/{id}/rejudges",
+    access="staff",
+    summary="The newest rejudge of each submission: old and new verdict and score, and how many changed;"
+    " ?wait=S holds up to S seconds while it runs, until a rejudge finishes",
+    response=REJUDGE_RESULTS,
+)
+async def rejudge_results(request: web.Request) -> web.Response:
+    db, user, problem_id = request.app[DB], current_user(request), path_id(request)
+    deadline = time.monotonic() + _wait_seconds(request)
+    results = await jobs.rejudge_results(db, user, problem_id)
+    first = results["finished"]
+    while (
+        results["state"] == "running"
+        and results["finished"] == first
+        and (remaining := deadline - time.monotonic()) > 0
+    ):
+        await request.app[EVENTS].wait_any(min(remaining, 1.0))
+        results = await jobs.rejudge_results(db, user, problem_id)
+    return json_response(results)
 
 
 @routes.route(

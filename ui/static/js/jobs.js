@@ -2,6 +2,7 @@
 // server's event stream, then the full result. If the stream cannot be used (an old proxy, a
 // server restart mid-way), it falls back to asking with ?wait=, which also survives outages.
 import { api } from "./api.js";
+import { stoppedLine } from "./results.js";
 
 const FINAL = new Set(["done", "failed"]);
 
@@ -64,4 +65,11 @@ export function describeStatus({ status, position }) {
   if (status === "failed") return "The runner could not run this program.";
   if (status === "done") return "Finished.";
   return "";
+}
+
+/** A sentence for a finished run, said in the live region while its result is shown. */
+export function describeFinishedRun(run) {
+  if (run.status === "failed") return "The run could not be done.";
+  if (run.stopped) return `${stoppedLine(run.time_ms)}: see below.`;
+  return "Run finished: the output is below.";
 }

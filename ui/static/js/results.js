@@ -13,8 +13,16 @@ export const VERDICT_NAMES = {
   internal_error: "Internal error",
 };
 
+// Languages whose compile step only parses: their compile error is a syntax error.
+const INTERPRETED = new Set(["python", "javascript"]);
+
+function verdictName(verdict, language) {
+  if (verdict === "compile_error" && INTERPRETED.has(language)) return "Syntax error";
+  return VERDICT_NAMES[verdict] || verdict;
+}
+
 /** What a verdict means and what to try next, in words for beginners. */
-export function explain(verdict, limits = {}, { run = false } = {}) {
+export function explain(verdict, limits = {}, { run = false, language = null } = {}) {
   const seconds = limits.time_limit_ms ? ` (${limits.time_limit_ms / 1000} s)` : "";
   const memory = limits.memory_limit_mb ? ` (${limits.memory_limit_mb} MB)` : "";
   switch (verdict) {
@@ -31,7 +39,9 @@ export function explain(verdict, limits = {}, { run = false } = {}) {
     case "runtime_error":
       return "Your program stopped with an error. The error message below says where and why.";
     case "compile_error":
-      return "Your code could not be compiled. The compiler's message below points at the line to fix.";
+      return INTERPRETED.has(language)
+        ? "Your code has a syntax error, so it could not start. The message below points at the line to fix."
+        : "Your code could not be compiled. The compiler's message below points at the line to fix.";
     case "internal_error":
       return "Something went wrong inside the runner — not your fault. Please try again.";
     default:
@@ -39,17 +49,36 @@ export function explain(verdict, limits = {}, { run = false } = {}) {
   }
 }
 
-export function badge(verdict, status) {
+export function badge(verdict, status, language = null) {
   if (status && status !== "done") {
     const label = status === "failed" ? "Not run" : status === "running" ? "Running" : "Waiting";
     return h("span", { class: `badge badge-${status}` }, label);
   }
   if (!verdict) return h("span", { class: "badge" }, "—");
-  return h("span", { class: `badge badge-${verdict}` }, VERDICT_NAMES[verdict] || verdict);
+  return h("span", { class: `badge badge-${verdict}` }, verdictName(verdict, language));
 }
 
 export function score(value) {
   return value === null || value === undefined ? "—" : `${Math.round(value * 100) / 100} / 100`;
+}
+
+/** What the runner did about a graphical program that was still running at its wall time. */
+export function stoppedLine(timeMs) {
+  return `Stopped ${stoppedAfter(timeMs)}`;
+}
+
+function stoppedAfter(timeMs) {
+  const seconds = timeMs ? `after ${Math.round(timeMs / 100) / 10} s ` : "";
+  return `${seconds}— here is what it drew`;
+}
+
+/** The program's error output as it printed it, and below it a hint when its message is not plain
+ * to a beginner (e.g. input() finding no more lines). */
+function errorsBlock(stderr, hint) {
+  if (!stderr) return null;
+  const errors = block("Errors", stderr);
+  if (hint) errors.append(h("p", { class: "hint error-hint" }, hint));
+  return errors;
 }
 
 function block(label, text, { empty = "(nothing)" } = {}) {
@@ -111,6 +140,10 @@ function flipBook(urls) {
   return h("figure", { class: "graphics" }, img, h("figcaption", { class: "player" }, play, slider, counter));
 }
 
+function messagesLabel(verdict, language) {
+  return verdict === "compile_error" && INTERPRETED.has(language) ? "Syntax error" : "Compiler messages";
+}
+
 /** A plain run's result. */
 export function renderRun(container, run, limits = {}) {
   const parts = [];
@@ -122,20 +155,33 @@ export function renderRun(container, run, limits = {}) {
   }
   const finished = run.verdict === "accepted";
   const timing = run.time_ms === null || run.time_ms === undefined ? "" : ` in ${run.time_ms} ms`;
-  parts.push(
-    h(
-      "p",
-      { class: "verdict-line" },
-      finished ? h("span", { class: "badge badge-accepted" }, "Finished") : badge(run.verdict, "done"),
-      timing,
-      run.exit_code ? ` · exit code ${run.exit_code}` : "",
-    ),
-  );
-  const explanation = explain(run.verdict, limits, { run: true });
+  if (run.stopped) {
+    // Not "Finished": the runner ended it, and what it drew is the result.
+    parts.push(
+      h(
+        "p",
+        { class: "verdict-line" },
+        h("span", { class: "badge badge-stopped" }, "Stopped"),
+        " ",
+        stoppedAfter(run.time_ms),
+      ),
+    );
+  } else {
+    parts.push(
+      h(
+        "p",
+        { class: "verdict-line" },
+        finished ? h("span", { class: "badge badge-accepted" }, "Finished") : badge(run.verdict, "done", run.language),
+        timing,
+        run.exit_code ? ` · exit code ${run.exit_code}` : "",
+      ),
+    );
+  }
+  const explanation = explain(run.verdict, limits, { run: true, language: run.language });
   if (explanation && run.verdict !== "accepted") parts.push(h("p", { class: "explain" }, explanation));
-  if (run.compile_output) parts.push(block("Compiler messages", run.compile_output));
+  if (run.compile_output) parts.push(block(messagesLabel(run.verdict, run.language), run.compile_output));
   parts.push(block("Output", run.stdout, { empty: "(your program printed nothing)" }));
-  if (run.stderr) parts.push(block("Errors", run.stderr));
+  parts.push(errorsBlock(run.stderr, run.hint));
   if (run.truncated) {
     parts.push(
       h(
@@ -181,16 +227,16 @@ export function renderSubmission(container, sub, limits = {}) {
       { class: "verdict-line" },
       hiddenOnly
         ? h("span", { class: "badge badge-wrong_answer" }, "Hidden tests failed")
-        : badge(sub.verdict, sub.status),
+        : badge(sub.verdict, sub.status, sub.language),
       " ",
       h("span", { class: "score" }, `Score ${score(sub.score)}`),
     ),
   );
   const explanation = hiddenOnly
     ? "Your program passed every test you can see, but not every hidden test. Think of inputs the examples do not try: the smallest and largest, empty input, repeated values."
-    : explain(sub.verdict, limits);
+    : explain(sub.verdict, limits, { language: sub.language });
   if (explanation) parts.push(h("p", { class: "explain" }, explanation));
-  if (sub.compile_output) parts.push(block("Compiler messages", sub.compile_output));
+  if (sub.compile_output) parts.push(block(messagesLabel(sub.verdict, sub.language), sub.compile_output));
   if (sub.tests && sub.tests.length) parts.push(testTable(sub));
   if (hidden) {
     parts.push(
@@ -204,10 +250,14 @@ export function renderSubmission(container, sub, limits = {}) {
   return replace(container, parts);
 }
 
+// A result from before results kept their test data, whose test was changed since (staff only).
+const NOT_KEPT = "(not kept: the test was changed after this was judged)";
+
 function testTable(sub) {
   const rows = sub.tests.map((test) => {
     const hiddenFromStudents = test.visibility && test.visibility !== "visible";
     const hasDetails = "stdout" in test;
+    const lost = test.test_data_kept === false;
     const name = [test.name, hiddenFromStudents ? " (hidden from students)" : ""].join("");
     return [
       h(
@@ -232,11 +282,12 @@ function testTable(sub) {
                 h(
                   "div",
                   { class: "io-grid" },
-                  block("Input", test.stdin, { empty: "(no input)" }),
-                  block("Expected output", test.expected_stdout),
+                  block("Input", test.stdin, { empty: lost ? NOT_KEPT : "(no input)" }),
+                  block("Expected output", test.expected_stdout, { empty: lost ? NOT_KEPT : "(nothing)" }),
                   block("Program output", test.stdout, { empty: "(printed nothing)" }),
-                  test.stderr ? block("Errors", test.stderr) : null,
+                  errorsBlock(test.stderr, test.hint),
                 ),
+                test.stopped ? h("p", { class: "hint stopped" }, stoppedLine(test.time_ms)) : null,
                 pictures(test.images, test.animation),
               )
             : h("p", { class: "hint" }, "Hidden test: only its verdict is shown."),
@@ -244,10 +295,17 @@ function testTable(sub) {
       ),
     ];
   });
+  // Staff see each test as it was judged, which may differ from the problem's tests now.
+  const asJudged = sub.tests.some((test) => "test_data_kept" in test);
   return h(
     "table",
     { class: "tests" },
-    h("caption", {}, "Tests"),
+    h(
+      "caption",
+      {},
+      "Tests",
+      asJudged ? h("span", { class: "hint" }, " — input and expected output as they were when this was judged") : null,
+    ),
     h(
       "thead",
       {},

@@ -4,7 +4,7 @@ import { createEditor } from "/static/vendor/codemirror.js";
 import { api } from "./api.js";
 import { $, announce, h, replace } from "./dom.js";
 import { DraftKeeper, SAVE_STATES } from "./drafts.js";
-import { describeStatus, followJob } from "./jobs.js";
+import { describeFinishedRun, describeStatus, followJob } from "./jobs.js";
 import { renderRun } from "./results.js";
 
 export const STARTERS = {
@@ -189,7 +189,7 @@ async function runCode(bench) {
     section.hidden = false;
     renderRun($("#output"), run, bench.limits);
     // Said in the live region; focus stays in the editor so typing can go on.
-    status.textContent = run.status === "failed" ? "The run could not be done." : "Run finished: the output is below.";
+    status.textContent = describeFinishedRun(run);
   } catch (error) {
     status.textContent = error.message;
   } finally {

@@ -1,7 +1,7 @@
 import "../app.js";
 import { api } from "../api.js";
 import { $, $$, busy, h, hideError, pageId, replace, showError } from "../dom.js";
-import { renderSubmission } from "../results.js";
+import { badge, renderSubmission, score } from "../results.js";
 import { resumeRun, setupWorkbench, watch } from "../workbench.js";
 
 const form = $("#problem-form");
@@ -252,6 +252,80 @@ async function check() {
   });
 }
 
+const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+
+function judged({ verdict, status, score: value }) {
+  return [badge(verdict, status), " ", h("span", { class: "score" }, score(value))];
+}
+
+/** The newest rejudge of each submission: old result → new result, changed rows marked. */
+function renderRejudges(results) {
+  $("#rejudge-section").hidden = results.state === "none";
+  const rows = results.submissions.map((row) =>
+    h(
+      "tr",
+      { class: row.changed ? "changed" : null },
+      h("th", { scope: "row" }, h("a", { href: `/submissions/${row.submission_id}` }, row.username)),
+      h("td", {}, judged(row.old)),
+      h("td", {}, judged(row.new)),
+      h("td", {}, row.changed ? h("strong", {}, "Changed") : row.status === "done" ? "Same" : ""),
+    ),
+  );
+  replace(
+    $("#rejudge-list"),
+    h(
+      "table",
+      { class: "rejudges" },
+      h("caption", { class: "hint" }, `${plural(results.changed, "result", "results")} changed`),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          ["Student", "Before", "After rejudge", "Change"].map((label) => h("th", { scope: "col" }, label)),
+        ),
+      ),
+      h("tbody", {}, rows),
+    ),
+  );
+}
+
+function rejudgeMessage(results) {
+  const count = plural(results.total, "submission", "submissions");
+  if (results.state === "running") return `${count} being rejudged: ${results.finished} done so far…`;
+  return `Rejudge done: ${count} rejudged, ${plural(results.changed, "result", "results")} changed. Publish when you are happy with the new results.`;
+}
+
+let following = 0; // the newest follower wins: a second click on Rejudge starts a new one
+
+/** Show the rejudge's results as they come in, until every submission is rejudged. `quiet`: say
+ * nothing of a rejudge that had finished before the page opened. */
+async function followRejudge(status, { quiet = false } = {}) {
+  const mine = ++following;
+  let wait = 0;
+  let delay = 1000;
+  for (;;) {
+    let results;
+    try {
+      results = await api("GET", `/api/problems/${problemId}/rejudges?wait=${wait}`);
+    } catch (error) {
+      if (!(error.offline || error.status >= 500)) throw error;
+      status.textContent = "Lost the connection to the server; reconnecting…";
+      await new Promise((wake) => setTimeout(wake, delay));
+      delay = Math.min(delay * 2, 15000);
+      continue;
+    }
+    if (mine !== following) return;
+    renderRejudges(results);
+    if (results.state === "running" || !quiet) status.textContent = rejudgeMessage(results);
+    if (results.state !== "running") return;
+    quiet = false;
+    wait = 20;
+    delay = 1000;
+  }
+}
+
 function setupManage() {
   $("#manage-section").hidden = false;
   $("#submissions-link").href = `/teach/submissions?problem_id=${problemId}`;
@@ -262,10 +336,11 @@ function setupManage() {
     busy(event.target, async () => {
       try {
         const result = await api("POST", `/api/problems/${problemId}/rejudge`, {});
-        const n = result.rejudges.length;
-        status.textContent = n
-          ? `${n} ${n === 1 ? "submission is" : "submissions are"} being rejudged. Publish when you are happy with the new results.`
-          : "There are no submissions to rejudge yet.";
+        if (!result.rejudges.length) {
+          status.textContent = "There are no submissions to rejudge yet.";
+          return;
+        }
+        followRejudge(status).catch((error) => (status.textContent = error.message));
       } catch (error) {
         status.textContent = error.message;
       }
@@ -275,12 +350,14 @@ function setupManage() {
     busy(event.target, async () => {
       try {
         const result = await api("POST", `/api/problems/${problemId}/rejudge/publish`, {});
+        renderRejudges(await api("GET", `/api/problems/${problemId}/rejudges`));
         status.textContent = `Students now see the new results of ${result.published} ${result.published === 1 ? "submission" : "submissions"}.`;
       } catch (error) {
         status.textContent = error.message;
       }
     }),
   );
+  followRejudge(status, { quiet: true }).catch((error) => (status.textContent = error.message));
   $("#delete-button").addEventListener("click", async () => {
     if (!confirm(`Delete “${problem.title}” with all its tests and submissions? This cannot be undone.`)) return;
     try {

@@ -1,0 +1,142 @@
+"""Live runs over HTTP: create one, then follow it over its WebSocket (aiohttp's own).
+
+The socket carries JSON text messages both ways and, for a graphical program, each frame as a
+binary message (PNG) right after its JSON header. The handler only carries messages: the run's
+rules live in appliance.live_runs, the session's in runner.live_session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+
+from aiohttp import WSMsgType, web
+
+from appliance import live_runs
+from appliance.app_keys import BLOBS, DB, LIVE_RUNS, LIVE_SOCKETS, RUNNER, SETTINGS
+from appliance.errors import AppError, Unavailable
+from appliance.http.jsonio import body, json_response
+from appliance.http.middleware import current_user
+from appliance.http.routing import Routes
+from appliance.http.shapes import BOOLEAN, STRING, obj
+from appliance.http.views.jobs import run_schema
+from appliance.settings import Settings
+from appliance.validation import Schema
+from runner.executor import InfraError
+from runner.live_session import LiveFrame, LiveSession
+from sandbox import protocol
+
+routes = Routes()
+
+LIVE_RUN = obj(id=STRING, socket=STRING, graphical=BOOLEAN)
+
+
+def live_schema(settings: Settings) -> Schema:
+    schema = run_schema(settings)
+    return Schema({name: spec for name, spec in schema.fields.items() if name != "stdin"})
+
+
+@routes.route(
+    "POST",
+    "/api/live-runs",
+    access="user",
+    summary="Start a live run: input typed while it runs, output as it comes, a playable window → 201",
+    body=live_schema,
+    status=201,
+    response=LIVE_RUN,
+)
+async def create_live_run(request: web.Request) -> web.Response:
+    data = await body(request)
+    run = await request.app[LIVE_RUNS].create(
+        request.app[DB],
+        request.app[BLOBS],
+        current_user(request),
+        data["language"],
+        data["code"],
+        data.get("files", []),
+        data.get("graphical"),
+    )
+    socket = f"/api/live-runs/{run.id}/socket"
+    return json_response({"id": run.id, "socket": socket, "graphical": run.graphical}, status=201)
+
+
+@routes.route(
+    "GET",
+    "/api/live-runs/{id}/socket",
+    access="user",
+    summary="A live run's WebSocket (its owner only): JSON messages both ways, frames as binary",
+    response_type="application/json",
+    in_api=True,
+)
+async def live_run_socket(request: web.Request) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    runs = request.app[LIVE_RUNS]
+    run = runs.connect(request.match_info["id"], current_user(request))
+    try:
+        service = request.app.get(RUNNER)
+        if service is None:
+            raise Unavailable("runner_unavailable", "the runner is not running")
+        socket = web.WebSocketResponse(heartbeat=30, max_msg_size=64 * 1024)
+        await socket.prepare(request)
+        request.app[LIVE_SOCKETS].add(socket)
+        try:
+            async with service.live(run.request) as session:
+                await socket.send_json({"type": "started", "graphical": run.graphical})
+                await _follow(socket, session, settings)
+        except InfraError as exc:
+            if not socket.closed:
+                await socket.send_json({"type": "error", "code": exc.code, "message": exc.message})
+        finally:
+            request.app[LIVE_SOCKETS].discard(socket)
+            await socket.close()
+        return socket
+    finally:
+        runs.end(run)
+
+
+async def _follow(socket: web.WebSocketResponse, session: LiveSession, settings: Settings) -> None:
+    """Program to page until the program ends; page to program meanwhile."""
+    person = asyncio.create_task(_from_person(socket, session, settings))
+    text = live_runs.UpdateText()
+    try:
+        async for update in session.updates():
+            if socket.closed:
+                continue  # the session still runs to its end, which hands the sandbox back
+            with contextlib.suppress(ConnectionResetError):
+                await socket.send_json(text.to_json(update))
+                if isinstance(update, LiveFrame):
+                    await socket.send_bytes(update.png)
+    finally:
+        person.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await person
+
+
+async def _from_person(socket: web.WebSocketResponse, session: LiveSession, settings: Settings) -> None:
+    """What the page sends, within the rate a person can produce; the page going away stops the
+    program."""
+    window_start, in_window = time.monotonic(), 0
+    try:
+        async for message in socket:
+            if message.type != WSMsgType.TEXT:
+                continue
+            now = time.monotonic()
+            if now - window_start >= 1.0:
+                window_start, in_window = now, 0
+            in_window += 1
+            if in_window > settings.live_messages_per_s:
+                continue  # a flood of pointer moves: the program gets what a person could send
+            try:
+                parsed = live_runs.person_message(json.loads(message.data))
+            except (AppError, ValueError) as exc:
+                code = exc.code if isinstance(exc, AppError) else "bad_message"
+                await socket.send_json({"type": "error", "code": code, "message": str(exc)})
+                continue
+            if isinstance(parsed, protocol.Stop):
+                await session.stop()
+            else:
+                await session.send(parsed)
+    finally:
+        await session.stop()  # a no-op once the program ended

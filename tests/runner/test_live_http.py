@@ -1,0 +1,141 @@
+"""Live runs through the HTTP API and its WebSocket, with the real sandbox: the conversation, the
+owner-only socket, one live run per student, the machine's capacity, and nothing left behind."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+
+from appliance.sandbox_wiring import instance_label
+from runner import engine
+from runner.sandbox_container import LABEL_INSTANCE
+from tests.conftest import ApiClient, LiveServer
+
+GREETER = 'name = input("Name? ")\nprint("Hello,", name)\nprint("Bye", input("Again? "))\n'
+
+
+async def _messages_until(ws: Any, text: str, timeout_s: float = 30.0) -> tuple[str, dict[str, Any] | None]:
+    """Output until `text` appears in it (or the run ends); the ending, if it came."""
+    output = ""
+    async with asyncio.timeout(timeout_s):
+        while text not in output:
+            message = await ws.receive_json()
+            if message["type"] == "output":
+                output += message["text"]
+            elif message["type"] == "ended":
+                return output, message
+    return output, None
+
+
+async def _start(client: ApiClient, code: str = GREETER) -> dict[str, Any]:
+    reply = await client.post("/api/live-runs", json={"language": "python", "code": code})
+    assert reply.status == 201, reply
+    return reply.json
+
+
+def _sandboxes(server: LiveServer) -> list[Any]:
+    client = engine.connect(timeout_s=30)
+    try:
+        label = f"{LABEL_INSTANCE}={instance_label(server.settings.data_dir)}"
+        return client.api.containers(all=True, filters={"label": label})
+    finally:
+        client.close()
+
+
+async def test_a_student_answers_each_prompt_as_it_comes(
+    server_factory: Callable[..., Awaitable[LiveServer]], sandbox_ready: None
+) -> None:
+    server = await server_factory()
+    student = await server.make_user("student")
+    run = await _start(student)
+    async with student.websocket(run["socket"]) as ws:
+        assert (await ws.receive_json())["type"] == "started"
+        output, ended = await _messages_until(ws, "Name? ")
+        assert ended is None and output == "Name? "
+        await ws.send_json({"type": "stdin", "text": "Ada\n"})
+        output, ended = await _messages_until(ws, "Again? ")
+        assert output == "Hello, Ada\nAgain? "
+        await ws.send_json({"type": "nonsense"})
+        assert (await ws.receive_json())["code"] == "bad_message"  # said, and the run goes on
+        await ws.send_json({"type": "stdin", "text": "soon\n"})
+        output, ended = await _messages_until(ws, "never printed")
+        assert output == "Bye soon\n" and ended is not None and ended["ending"] == "finished", (output, ended)
+
+
+async def test_only_the_owner_may_open_the_socket_and_only_from_our_pages(
+    server_factory: Callable[..., Awaitable[LiveServer]], sandbox_ready: None
+) -> None:
+    server = await server_factory()
+    owner = await server.make_user("student")
+    other = await server.make_user("student")
+    teacher = await server.make_user("teacher")
+    run = await _start(owner)
+    for intruder in (other, teacher):
+        try:
+            async with intruder.websocket(run["socket"]):
+                raise AssertionError("another user's socket was opened")
+        except aiohttp.WSServerHandshakeError as exc:
+            assert exc.status == 404
+    try:
+        async with owner.websocket(run["socket"], origin="http://evil.example"):
+            raise AssertionError("a cross-site page opened the socket")
+    except aiohttp.WSServerHandshakeError as exc:
+        assert exc.status == 403
+    anonymous = server.client()
+    try:
+        async with anonymous.websocket(run["socket"]):
+            raise AssertionError("an anonymous socket was opened")
+    except aiohttp.WSServerHandshakeError as exc:
+        assert exc.status == 401
+    async with owner.websocket(run["socket"]) as ws:
+        assert (await ws.receive_json())["type"] == "started"
+        # The same run in a second tab: refused while the first follows it.
+        try:
+            async with owner.websocket(run["socket"]):
+                raise AssertionError("a run was opened twice")
+        except aiohttp.WSServerHandshakeError as exc:
+            assert exc.status == 409
+        await ws.send_json({"type": "stop"})
+        _, ended = await _messages_until(ws, "never printed")
+        assert ended is not None and ended["ending"] == "stopped"
+
+
+async def test_one_live_run_per_student_and_a_full_machine_says_so(
+    server_factory: Callable[..., Awaitable[LiveServer]], sandbox_ready: None
+) -> None:
+    server = await server_factory(live_sessions_max=1)
+    first = await server.make_user("student")
+    second = await server.make_user("student")
+    await _start(first)
+    again = await first.post("/api/live-runs", json={"language": "python", "code": GREETER})
+    assert again.status == 409 and again.error_code == "live_run_active", again
+    assert "already have a live run" in again.error["message"]
+    full = await second.post("/api/live-runs", json={"language": "python", "code": GREETER})
+    assert full.status == 503 and full.error_code == "live_runs_full", full
+    assert full.headers["Retry-After"] == "30" and "input box" in full.error["message"]
+    bad = await second.post("/api/live-runs", json={"language": "cobol", "code": "x"})
+    assert bad.status == 400, bad
+
+
+async def test_closing_the_page_stops_the_program_and_leaves_no_sandbox(
+    server_factory: Callable[..., Awaitable[LiveServer]], sandbox_ready: None
+) -> None:
+    # No pool and no prewarm: the live run's sandbox is the only one.
+    server = await server_factory(sandbox_pool_size=0, sandbox_prewarm=False)
+    student = await server.make_user("student")
+    run = await _start(student, "print('spinning', flush=True)\nwhile True:\n    pass\n")
+    async with student.websocket(run["socket"]) as ws:
+        assert (await ws.receive_json())["type"] == "started"
+        await _messages_until(ws, "spinning")
+        assert len(_sandboxes(server)) == 1
+    # The page went away: the program stops, its sandbox goes, and the student's place is free.
+    for _ in range(100):
+        if not _sandboxes(server):
+            break
+        await asyncio.sleep(0.1)
+    assert _sandboxes(server) == [], "the live run's sandbox was left"
+    reply = await student.post("/api/live-runs", json={"language": "python", "code": "print(1)"})
+    assert reply.status == 201, reply
