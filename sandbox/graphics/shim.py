@@ -39,6 +39,8 @@ from types import ModuleType, TracebackType
 from typing import Any
 
 from . import png, xwd
+from .live_link import LiveLink, Placement, fit
+from .pygame_input import PygameInput
 
 CONFIG_ENV = "LABRUNNER_GRAPHICS"
 # <pid>-<sequence>-<kind>.png: the pid keeps pictures of a program's own python children apart.
@@ -64,6 +66,10 @@ class Config:
     max_bytes: int  # of all pictures of this test
     quit_after_s: float  # from the program's start: end event loops after this
     screen: str | None  # Xvfb's screen file (XWD) when a virtual display runs
+    # A live run's: the live link's folder, and the time between two frames. Nothing is kept in
+    # the pictures folder then, and only the time limit ends an event loop.
+    live_dir: str | None = None
+    live_frame_s: float = 0.0
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -204,11 +210,16 @@ def _wrap_before(owner: Any, name: str, before: Callable[[], None]) -> None:
 class Pygame:
     """Frames from pygame's display, QUIT when it is time, and a word about sound."""
 
-    def __init__(self, pygame: ModuleType, pictures: Pictures, clock: Clock, config: Config) -> None:
+    def __init__(
+        self, pygame: ModuleType, pictures: Pictures, clock: Clock, config: Config, live: LiveLink | None
+    ) -> None:
         self.pg = pygame
         self.pictures = pictures
         self.clock = clock
         self.config = config
+        self.live = live
+        self.input = None if live is None else PygameInput(pygame)
+        self.dirty = False  # live: the display was flipped since the last look
         self.next_sample = 0.0
         self.seen: int | None = None  # checksum of the last frame looked at
         self.saved: int | None = None  # checksum of the last frame kept
@@ -232,11 +243,19 @@ class Pygame:
                 note("OpenGL windows cannot be shown in the sandbox: draw with pygame's own functions instead")
             surface = set_mode(*args, **kwargs)
             self.clock.add(self.tick)
+            if self.live is not None and self.input is not None:
+                handle = self.input.handle
+                self.live.listen(lambda event: _safely(handle, event))
             return surface
 
         display.set_mode = watched_set_mode
         atexit.register(_safely, self.final)
         self._mute()
+        if self.input is not None:
+            self.input.install()
+            for name in ("get", "poll", "pump", "peek"):
+                _wrap_before(self.pg.event, name, self.catch_up)
+            _wrap_before(self.pg.event, "wait", self.final)
 
     def _mute(self) -> None:
         try:
@@ -266,12 +285,8 @@ class Pygame:
             if surface is None:
                 return None
             width, height = surface.get_size()
-            scale = max(width, height) / self.config.max_dimension
-            if scale > 1:
-                size = (
-                    max(1, min(self.config.max_dimension, int(width / scale))),
-                    max(1, min(self.config.max_dimension, int(height / scale))),
-                )
+            size = fit(width, height, self.config.max_dimension)
+            if size != (width, height):
                 if width * height <= _SMOOTH_MAX_PIXELS and surface.get_bitsize() in (24, 32):
                     surface = self.pg.transform.smoothscale(surface, size)
                 else:
@@ -283,6 +298,9 @@ class Pygame:
 
     def sample(self, final: bool = False) -> None:
         """After a flip or update: keep the frame when it is time to look and it is new."""
+        if self.live is not None:
+            self._show(final)
+            return
         now = time.monotonic()
         if not final and now < self.next_sample:
             return
@@ -308,13 +326,40 @@ class Pygame:
                     self.latest, self.saved = slot, checksum
         self.next_sample = now + max(SAMPLE_S, CAPTURE_SHARE * (time.perf_counter() - started))
 
+    def _show(self, final: bool) -> None:
+        """Live: the display as the newest frame, when it is time to look (or the program is about
+        to wait for events) and it changed. A flip too soon after the last look is looked at once
+        the program next asks for events, so the window's last state is never left unsent."""
+        assert self.live is not None and self.input is not None
+        now = time.monotonic()
+        if not final and now < self.next_sample:
+            self.dirty = True
+            return
+        self.dirty = False
+        started = time.perf_counter()
+        pixels = self._pixels()
+        if pixels is None:
+            return
+        width, height, rgb = pixels
+        checksum = zlib.crc32(rgb)
+        if checksum != self.saved:
+            self.live.show(png.encode_rgb(width, height, rgb))
+            self.saved, self.input.shown = checksum, (width, height)
+        self.next_sample = now + max(self.config.live_frame_s, CAPTURE_SHARE * (time.perf_counter() - started))
+
+    def catch_up(self) -> None:
+        if self.dirty:
+            self._show(final=False)
+
     def final(self) -> None:
-        self.sample(final=True)
+        if self.live is None or self.dirty:
+            self.sample(final=True)
 
     def tick(self, now: float) -> None:
         """On the clock thread: post QUIT once the budget is spent, the display stood still, or
-        time is nearly up (SDL's event queue may be fed from any thread)."""
-        idle = self.changed is not None and now - self.changed >= IDLE_S
+        time is nearly up (SDL's event queue may be fed from any thread). A live program's
+        display may stand still for as long as its viewer thinks."""
+        idle = self.live is None and self.changed is not None and now - self.changed >= IDLE_S
         if not (self.budget_spent or idle or _time_is_up(self.config, now)):
             return
         if self.quit_posted is not None and now - self.quit_posted < REPOST_S:
@@ -339,15 +384,22 @@ class TkWindow:
         self.saved: int | None = None
         self.changed = time.monotonic()
         self.done = False
+        self.frame_id: int | None = None  # live: the window's frame, which a close request goes to
         self._lock = threading.Lock()
         root.after(POLL_MS, self.poll)
 
     def locate(self) -> bool:
-        """Note where the window is on the screen (for the clock thread); False if not shown."""
+        """Note where the window is on the screen (for the clock thread, and for the harness in a
+        live run); False if not shown."""
         root = self.root
         if not root.winfo_ismapped():
             return False
         self.rect = (root.winfo_rootx(), root.winfo_rooty(), root.winfo_width(), root.winfo_height())
+        live = self.tk.live
+        if live is not None:
+            if self.frame_id is None:
+                self.frame_id = int(root.wm_frame(), 16)
+            live.place(Placement(*self.rect, self.frame_id))
         return True
 
     def after_update(self) -> None:
@@ -394,7 +446,12 @@ class TkWindow:
         if self.done:
             return
         try:
-            region = self._look(flush=True)
+            if self.tk.live is not None:
+                # The harness looks at the screen itself: only where the window is matters here.
+                region = None
+                self.locate()
+            else:
+                region = self._look(flush=True)
             if region is not None:
                 self._keep(region, final=False)
             now = time.monotonic()
@@ -411,6 +468,8 @@ class TkWindow:
         if self.done:
             return
         self.done = True
+        if self.tk.live is not None:
+            return  # the harness has been looking all along
         try:
             region = self._look(flush=True)
         except self.tk.tkinter.TclError:
@@ -421,7 +480,7 @@ class TkWindow:
     def tick(self, now: float) -> None:
         """On the clock thread, near the end: the screen as it is, even while the program is busy
         elsewhere and Tk gets no chance to run. Only the screen file is read, never Tk."""
-        if not self.done and _time_is_up(self.tk.config, now):
+        if not self.done and self.tk.live is None and _time_is_up(self.tk.config, now):
             region = self._look(flush=False)
             if region is not None:
                 self._keep(region, final=False)
@@ -430,11 +489,14 @@ class TkWindow:
 class Tk:
     """Watches every Tk root (turtle's screen is one) and knows when the program is inside update()."""
 
-    def __init__(self, tkinter: ModuleType, pictures: Pictures, clock: Clock, config: Config) -> None:
+    def __init__(
+        self, tkinter: ModuleType, pictures: Pictures, clock: Clock, config: Config, live: LiveLink | None
+    ) -> None:
         self.tkinter = tkinter
         self.pictures = pictures
         self.clock = clock
         self.config = config
+        self.live = live
         self.windows: list[TkWindow] = []
         self.updating = 0  # update() calls under way
 
@@ -486,9 +548,10 @@ class Tk:
 class Plots:
     """Every matplotlib figure shown or saved, drawn by Agg at a size within the limits."""
 
-    def __init__(self, pictures: Pictures, config: Config) -> None:
+    def __init__(self, pictures: Pictures, config: Config, live: LiveLink | None) -> None:
         self.pictures = pictures
         self.config = config
+        self.live = live
         self.savefig: Callable[..., Any] | None = None
 
     def hook_matplotlib(self, matplotlib: ModuleType) -> None:
@@ -533,7 +596,10 @@ class Plots:
         dpi = min(figure.dpi, (self.config.max_dimension - 0.5) / max(width, height, 0.01))
         buffer = io.BytesIO()
         self.savefig(figure, buffer, format="png", dpi=dpi)
-        self.pictures.add("figure", buffer.getvalue())
+        if self.live is not None:
+            self.live.show(buffer.getvalue())  # a live run shows the newest figure
+        else:
+            self.pictures.add("figure", buffer.getvalue())
 
 
 # Loaders made for one module each: patching one touches no other module.
@@ -606,13 +672,14 @@ def install() -> None:
         return
     pictures = Pictures(config)
     clock = Clock()
-    plots = Plots(pictures, config)
+    live = None if config.live_dir is None else LiveLink(config.live_dir)
+    plots = Plots(pictures, config, live)
     sys.meta_path.insert(
         0,
         AfterImport(
             {
-                "pygame": lambda module: Pygame(module, pictures, clock, config).install(),
-                "tkinter": lambda module: Tk(module, pictures, clock, config).install(),
+                "pygame": lambda module: Pygame(module, pictures, clock, config, live).install(),
+                "tkinter": lambda module: Tk(module, pictures, clock, config, live).install(),
                 "matplotlib": plots.hook_matplotlib,
                 "matplotlib.figure": plots.hook_figure,
                 "matplotlib.pyplot": plots.hook_pyplot,

@@ -8,6 +8,7 @@ with byte slicing, so a full-screen grab costs milliseconds even in pure Python.
 from __future__ import annotations
 
 import math
+import os
 import struct
 from dataclasses import dataclass
 
@@ -23,6 +24,9 @@ class Region:
     width: int
     height: int
     rgb: bytes
+    left: int = 0  # where on the screen its first pixel is,
+    top: int = 0
+    step: int = 1  # and how many screen pixels each of its pixels stands for, either way
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,7 @@ def _channel(mask: int, lsb_first: bool) -> int:
     return shift // 8 if lsb_first else 3 - shift // 8
 
 
-def _layout(head: bytes) -> _Layout:
+def _layout(head: bytes, max_screen: tuple[int, int] | None = None) -> _Layout:
     if len(head) < _HEADER.size:
         raise ValueError("XWD header is cut short")
     f = _HEADER.unpack_from(head)
@@ -49,22 +53,40 @@ def _layout(head: bytes) -> _Layout:
     byte_order, bits_per_pixel, bytes_per_line, ncolors = f[7], f[11], f[12], f[19]
     if version != _XWD_VERSION or pixmap_format != _ZPIXMAP or bits_per_pixel != 32:
         raise ValueError("not a 32-bit ZPixmap XWD file")
+    if max_screen is not None and not (
+        width <= max_screen[0] and height <= max_screen[1] and 4 * width <= bytes_per_line <= 4 * width + 64
+    ):
+        raise ValueError("XWD screen is not the size it was started with")
     lsb_first = byte_order == _LSB_FIRST
     channels = (_channel(f[14], lsb_first), _channel(f[15], lsb_first), _channel(f[16], lsb_first))
     return _Layout(width, height, bytes_per_line, header_size + ncolors * _COLOR_ENTRY_BYTES, channels)
 
 
-def read_region(path: str, x: int, y: int, width: int, height: int, max_dimension: int) -> Region | None:
+def read_region(
+    screen: str | int,
+    x: int,
+    y: int,
+    width: int,
+    height: int,
+    max_dimension: int,
+    max_screen: tuple[int, int] | None = None,
+) -> Region | None:
     """The screen's pixels in a rectangle (clipped to the screen), shrunk until neither side is
-    over `max_dimension`; None when nothing of the rectangle is on the screen."""
-    with open(path, "rb") as screen:
-        layout = _layout(screen.read(_HEADER.size))
-        left, top = max(0, x), max(0, y)
-        right, bottom = min(layout.width, x + width), min(layout.height, y + height)
-        if right <= left or bottom <= top:
-            return None
-        screen.seek(layout.pixels_at + top * layout.bytes_per_line)
-        rows = screen.read((bottom - top) * layout.bytes_per_line)
+    over `max_dimension`; None when nothing of the rectangle is on the screen. `screen` is the
+    file's path, or a descriptor open on it (read without moving its offset); a screen larger than
+    `max_screen` is refused, so a file made to claim a huge one costs no memory."""
+    if isinstance(screen, str):
+        fd = os.open(screen, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return read_region(fd, x, y, width, height, max_dimension, max_screen)
+        finally:
+            os.close(fd)
+    layout = _layout(os.pread(screen, _HEADER.size, 0), max_screen)
+    left, top = max(0, x), max(0, y)
+    right, bottom = min(layout.width, x + width), min(layout.height, y + height)
+    if right <= left or bottom <= top:
+        return None
+    rows = _pread_all(screen, (bottom - top) * layout.bytes_per_line, layout.pixels_at + top * layout.bytes_per_line)
     if len(rows) < (bottom - top) * layout.bytes_per_line:
         raise ValueError("XWD file is shorter than its screen")
     step = max(1, math.ceil(max(right - left, bottom - top) / max_dimension))
@@ -77,4 +99,13 @@ def read_region(path: str, x: int, y: int, width: int, height: int, max_dimensio
         for index, channel in enumerate(layout.channels):
             line[index::3] = pixels[channel :: 4 * step]
         out += line
-    return Region(out_width, len(out) // len(line), bytes(out))
+    return Region(out_width, len(out) // len(line), bytes(out), left, top, step)
+
+
+def _pread_all(fd: int, length: int, offset: int) -> bytes:
+    chunks = []
+    while length > 0 and (chunk := os.pread(fd, length, offset)):
+        chunks.append(chunk)
+        length -= len(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)

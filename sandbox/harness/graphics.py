@@ -44,6 +44,7 @@ class Session:
     allowance: int  # bytes of pictures this test may return
     env: dict[str, str]  # for the program, on top of the job's
     notes: list[str] = field(default_factory=list)  # for the test's stderr
+    display: int | None = None  # the virtual display's number, once it accepts clients
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,9 @@ class _Picture:
     written_ns: int
 
 
-def start(graphics: Graphics, test_index: int, allowance: int, wall_ms: int) -> Session:
-    """Set up one test; call after the scratch folders were emptied and before the program runs."""
+def start(graphics: Graphics, test_index: int, allowance: int, wall_ms: int, live_dir: str | None = None) -> Session:
+    """Set up one test; call after the scratch folders were emptied and before the program runs.
+    A live run's program talks to the harness through `live_dir` (see sandbox/graphics/live_link.py)."""
     os.mkdir(PICTURES_DIR, 0o700)
     session = Session(graphics, allowance, {"PYTHONPATH": BOOT_DIR})
     screen = None
@@ -65,6 +67,7 @@ def start(graphics: Graphics, test_index: int, allowance: int, wall_ms: int) -> 
             session.notes.append("windows (tkinter, turtle) cannot be shown: the virtual display did not start")
         else:
             session.env["DISPLAY"] = display
+            session.display = _FIRST_DISPLAY + test_index
             screen = SCREEN_FILE
     wall_s = wall_ms / 1000
     config = shim.Config(
@@ -74,6 +77,8 @@ def start(graphics: Graphics, test_index: int, allowance: int, wall_ms: int) -> 
         max_bytes=allowance,
         quit_after_s=wall_s - min(_GRACE_S, wall_s / 3),
         screen=screen,
+        live_dir=live_dir,
+        live_frame_s=graphics.live_frame_ms / 1000,
     )
     session.env[shim.CONFIG_ENV] = config.to_env()
     return session
@@ -216,8 +221,8 @@ def _read_pictures(session: Session) -> tuple[list[_Picture], int]:
         seen: set[bytes] = set()
         refused = 0
         for written_ns, name, kind in found:
-            data = _read_file(folder, name, session.allowance)
-            header = _check(data, graphics) if data is not None else None
+            data = read_file(folder, name, session.allowance)
+            header = check(data, graphics) if data is not None else None
             if data is None or header is None:
                 refused += 1
                 continue
@@ -232,7 +237,9 @@ def _read_pictures(session: Session) -> tuple[list[_Picture], int]:
         os.close(folder)
 
 
-def _read_file(folder: int, name: str, max_bytes: int) -> bytes | None:
+def read_file(folder: int, name: str, max_bytes: int) -> bytes | None:
+    """A regular file the program may have written (in the folder open as `folder`), if it is at
+    most max_bytes; never follows a link or waits on a FIFO."""
     try:
         fd = os.open(name, _READ_FLAGS, dir_fd=folder)
     except OSError:
@@ -252,7 +259,8 @@ def _read_file(folder: int, name: str, max_bytes: int) -> bytes | None:
         os.close(fd)
 
 
-def _check(data: bytes, graphics: Graphics) -> png.Header | None:
+def check(data: bytes, graphics: Graphics) -> png.Header | None:
+    """The header of a picture a program wrote, if it is a plain PNG within the size limit."""
     try:
         header = png.read_header(data)
     except ValueError:

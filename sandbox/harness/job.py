@@ -6,7 +6,7 @@ import signal
 from collections.abc import Iterator
 
 from sandbox import protocol
-from sandbox.harness import forkserver, graphics, integrity, live, process, reaper, workspace
+from sandbox.harness import forkserver, graphics, integrity, live, live_view, process, reaper, workspace
 from sandbox.harness.host_channel import HostChannel
 from sandbox.protocol import (
     BUILD_DIR,
@@ -73,16 +73,29 @@ def _run_live(
     if server is not None:
         server.ensure(RUN_DIR)
     workspace.lay_out(RUN_DIR, artifacts)
-    outcome, stopped = yield from live.run(
-        job.run.argv,
-        cwd=RUN_DIR,
-        env=job.env,
-        limits=job.run.limits,
-        next_message=host.next_live,
-        control_fd=host.fileno(),
-        view=None,
-        fork_server=server,
-    )
+    env, view = job.env, None
+    if job.graphics is not None:
+        view, view_env, notes = live_view.start(job.graphics, job.run.limits.wall_ms)
+        env = {**job.env, **view_env}
+        for note in notes:
+            yield protocol.Output("stderr", f"[{note}]\n".encode())
+    try:
+        outcome, stopped = yield from live.run(
+            job.run.argv,
+            cwd=RUN_DIR,
+            env=env,
+            limits=job.run.limits,
+            next_message=host.next_live,
+            control_fd=host.fileno(),
+            view=view,
+            fork_server=server,
+        )
+    finally:
+        if view is not None:
+            # The virtual display goes with the program (live.run leaves no stray but when the
+            # program could not even start), and the view's ends of it with them.
+            reaper.kill_strays(None if server is None else server.spared())
+            view.close()
     status = protocol.STATUS_STOPPED if stopped else classify(outcome, job.run.limits, job.memory_markers)
     workspace.reset_scratch()
     integrity.check()

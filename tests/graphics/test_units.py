@@ -24,6 +24,7 @@ from sandbox import protocol
 from sandbox.graphics import png, shim, xwd
 from sandbox.harness import graphics as harness_graphics
 from tests.graphics.pngdecode import decode, frame_count, frames
+from tests.graphics.xwdfile import xwd_file
 
 
 def solid(width: int, height: int, color: tuple[int, int, int]) -> bytes:
@@ -69,46 +70,12 @@ def test_frames_become_an_apng_without_recompression() -> None:
         png.animate([png.Frame(stills[0], 100), png.Frame(solid(9, 6, (0, 0, 0)), 100)])
 
 
-def _xwd(width: int, height: int, pixel: Callable[[int, int], tuple[int, int, int]]) -> bytes:
-    """An XWD file as Xvfb writes it for a 24-bit screen: BGRX pixels, least significant first."""
-    name = b"screen\0"
-    header = struct.pack(
-        ">25I",
-        100 + len(name),
-        7,
-        2,
-        24,
-        width,
-        height,
-        0,
-        0,
-        32,
-        0,
-        32,
-        32,
-        width * 4,
-        4,
-        0xFF0000,
-        0xFF00,
-        0xFF,
-        8,
-        256,
-        2,
-        width,
-        height,
-        0,
-        0,
-        0,
-    )
-    colors = bytes(12 * 2)
-    rows = b"".join(bytes((b, g, r, 0)) for y in range(height) for x in range(width) for (r, g, b) in [pixel(x, y)])
-    return header + name + colors + rows
-
-
 def test_a_screen_region_is_cropped_and_shrunk(tmp_path: Path) -> None:
     screen = tmp_path / "Xvfb_screen0"
     # Red left of x=30, blue from there; a green row at y=10.
-    screen.write_bytes(_xwd(64, 32, lambda x, y: (0, 255, 0) if y == 10 else ((255, 0, 0) if x < 30 else (0, 0, 255))))
+    screen.write_bytes(
+        xwd_file(64, 32, lambda x, y: (0, 255, 0) if y == 10 else ((255, 0, 0) if x < 30 else (0, 0, 255)))
+    )
     region = xwd.read_region(str(screen), 20, 5, 20, 10, max_dimension=100)
     assert region is not None and (region.width, region.height) == (20, 10)
     picture = decode(png.encode_rgb(region.width, region.height, region.rgb))
