@@ -196,7 +196,7 @@ class LiveSession:
         compiled = transcript.compile_report
         if compiled is not None and not compiled.ok:
             output = compiled.output.decode("utf-8", errors="replace")
-            return LiveEnded("compile_error", None, 0, "the program did not compile", output), None
+            return LiveEnded("compile_error", None, 0, "see the message below", output), None
         report = transcript.report
         if report is None or not transcript.done:
             oom = await self._launcher.oom_killed(self._sandbox)

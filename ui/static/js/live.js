@@ -7,7 +7,7 @@ import { $, h } from "./dom.js";
 const ENDINGS = {
   finished: "Finished",
   runtime_error: "Runtime error",
-  compile_error: "Did not compile",
+  compile_error: "Syntax or compile error",
   stopped: "Stopped",
   idle: "Stopped",
   time_limit: "Stopped",
@@ -63,6 +63,7 @@ async function startLive(bench) {
     status.textContent = error.message;
     return null;
   }
+  section.dataset.socket = run.socket;
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const socket = new WebSocket(`${scheme}://${location.host}${run.socket}`);
   socket.binaryType = "blob";
@@ -142,13 +143,15 @@ function setupWindowInput(current) {
       const now = performance.now();
       if (now - lastMove < 50) return; // a person's motion at 20 a second is plenty
       lastMove = now;
-    } else {
-      img.focus();
-      event.preventDefault();
     }
+    // Measured before focusing: focus could scroll the page under the event's coordinates.
     const box = img.getBoundingClientRect();
     const x = Math.round(((event.clientX - box.left) * img.naturalWidth) / box.width);
     const y = Math.round(((event.clientY - box.top) * img.naturalHeight) / box.height);
+    if (kind !== "move") {
+      img.focus({ preventScroll: true });
+      event.preventDefault();
+    }
     const inside = (v, max) => Math.max(0, Math.min(max - 1, v));
     session.send({
       type: "pointer",
