@@ -1,5 +1,5 @@
-"""Runner benchmark (issues 3 and 14): latency, cold and warm class bursts, sustained throughput,
-memory, and latency beside other students' endless loops.
+"""Runner benchmark (issues 3, 14 and 15): latency, cold and warm class bursts, sustained throughput,
+memory, latency beside other students' endless loops, and a burst beside idle live runs.
 
 Starts the real appliance (`python -m appliance serve`) on a temporary data folder against the
 local Docker engine, drives it over HTTP like a class of 30 students would, and measures the same
@@ -177,6 +177,8 @@ class Figures:
     warm_mb: float
     contended_median: float
     contended_max: float
+    live_burst_s: float
+    live_held: int
 
 
 JOBE = {  # DESIGN §8 and issue 14: Jobe on this kind of machine, installed as a real server
@@ -292,6 +294,25 @@ async def a_lesson(appliance: Appliance) -> tuple[Client, list[Client], object]:
     return teacher, students, problem["id"]
 
 
+LIVE_HOLDERS = 10
+
+
+async def hold_live_runs(url: str, holders: list[Client]) -> list[aiohttp.ClientWebSocketResponse]:
+    """Each holder starts a live run that waits at an input() prompt, as a student thinking would."""
+    sockets = []
+    for holder in holders:
+        run = await holder.post("/api/live-runs", {"language": "python", "code": 'input("Your answer? ")'})
+        sockets.append(await holder.session.ws_connect(url.replace("http", "ws", 1) + str(run["socket"])))
+    for ws in sockets:
+        output = ""
+        while "Your answer? " not in output:
+            message = await ws.receive_json(timeout=60)
+            if message["type"] == "ended":
+                raise RuntimeError(f"a live run ended early: {message}")
+            output += message.get("text", "")
+    return sockets
+
+
 async def logged_in_burst(runtime: str, workers: int | None, pool: int | None) -> float:
     """(b1') The class logged in a while ago (their sandboxes were started then), nobody ran code."""
     appliance = Appliance(runtime, workers, pool, prewarm=True)
@@ -344,6 +365,13 @@ async def measure(runtime: str, samples: int, workers: int | None, pool: int | N
         contended = await hello_latencies(students[3], 5, "contended")
         for s, job in zip(students[1:3], loops, strict=True):
             await s.wait("runs", job["id"])
+        # (f) ten students sit at their live runs' prompts (a sandbox each, no worker) while the
+        # whole class submits.
+        held = await hold_live_runs(appliance.url, students[-LIVE_HOLDERS:])
+        live_burst = await class_burst(students, problem, "beside-live")
+        for ws in held:
+            await ws.send_json({"type": "stop"})
+            await ws.close()
         peak = appliance.peak_rss_mb()
         return Figures(
             runtime,
@@ -362,6 +390,8 @@ async def measure(runtime: str, samples: int, workers: int | None, pool: int | N
             statistics.mean(warm_sizes) / 1_048_576 if warm_sizes else float("nan"),
             statistics.median(contended),
             max(contended),
+            live_burst,
+            len(held),
         )
     finally:
         for client in [*([teacher] if teacher else []), *students]:
@@ -425,6 +455,13 @@ def report(figures: list[Figures]) -> str:
                 f"{f.contended_median:.3f} s",
                 "<= 0.5 s",
                 f"max {f.contended_max:.3f} s of 5",
+            ),
+            (
+                f"(f) burst of 30 submissions beside {f.live_held} idle live runs",
+                f.runtime,
+                f"{f.live_burst_s:.2f} s",
+                "<= (b1)",
+                f"{f.live_burst_s / f.cold_burst_s:.2f}x (b1) cold burst, {f.live_burst_s / f.warm_burst_s:.2f}x (b2)",
             ),
         ]
     widths = [max(len(row[i]) for row in rows) for i in range(5)]

@@ -248,6 +248,7 @@ def test_a_problem_archive_keeps_the_graphical_flag(settings_factory: Callable[.
         "tolerance": 0.0,
         "graphical": True,
         "hidden_feedback": "summary",
+        "starter_code": "",
         "test_cases": [],
     }
     assert problem_archive.unpack(problem_archive.pack(problem), settings_factory())["graphical"] is True
