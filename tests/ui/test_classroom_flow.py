@@ -47,7 +47,7 @@ async def test_student_and_teacher_loop(
     await teacher.goto(f"{base}/teach/problems/new")
     await teacher.get_by_label("Title").fill("Shout it")
     await teacher.get_by_label("Statement").fill("Read one line and print it in **capital letters**.")
-    await teacher.get_by_label("7B Computing").check()
+    await teacher.get_by_label("7B Computing", exact=True).check()
     visible, hidden = teacher.locator(".test-case").nth(0), teacher.locator(".test-case").nth(1)
     await visible.get_by_label("Input").fill("hello\n")
     await visible.get_by_label("Expected output").fill("HELLO\n")
@@ -141,7 +141,7 @@ async def test_student_and_teacher_loop(
     )
     await expect(student.get_by_label("words.txt")).to_be_checked()
     await type_code(student, "print(open('words.txt').read().upper())")
-    await student.get_by_role("button", name="Run").click()
+    await student.get_by_role("button", name="Run", exact=True).click()
     await expect(student.locator("#output")).to_contain_text("APPLE\nBANANA", timeout=JOB_TIMEOUT_MS)
     await shot(student, "student-scratchpad-file")
 
@@ -149,7 +149,7 @@ async def test_student_and_teacher_loop(
     paths = (await teacher_api.get("/api/openapi.json")).json["paths"]
     if "/api/runs/{id}/images/{index}" in paths:
         await type_code(student, "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nplt.show()")
-        await student.get_by_role("button", name="Run").click()
+        await student.get_by_role("button", name="Run", exact=True).click()
         picture = student.get_by_role("img", name="Picture drawn by the program")
         await expect(picture).to_be_visible(timeout=JOB_TIMEOUT_MS)
         assert await picture.evaluate("(img) => img.complete && img.naturalWidth > 100")

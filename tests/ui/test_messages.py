@@ -39,7 +39,7 @@ async def test_outage_queue_and_rate_limit_messages(
     other = await context.new_page()
     await other.goto(f"{server.url}/scratch")
     await type_code(other, "print(1)")
-    await other.get_by_role("button", name="Run").click()
+    await other.get_by_role("button", name="Run", exact=True).click()
     await expect(other.locator("#job-status")).to_contain_text("You already have 2 programs waiting or running")
     await expect(other.locator("#job-status")).to_contain_text("try again in 5 seconds")
     await context.close()
