@@ -130,9 +130,11 @@ async def _from_person(socket: web.WebSocketResponse, session: LiveSession, sett
                 continue  # a flood of pointer moves: the program gets what a person could send
             try:
                 parsed = live_runs.person_message(json.loads(message.data))
-            except (AppError, ValueError) as exc:
+            except (AppError, ValueError, RecursionError) as exc:
+                # RecursionError: JSON nested deeper than the parser goes (a message of brackets).
                 code = exc.code if isinstance(exc, AppError) else "bad_message"
-                await socket.send_json({"type": "error", "code": code, "message": str(exc)})
+                text = exc.message if isinstance(exc, AppError) else "a live message is one JSON object"
+                await socket.send_json({"type": "error", "code": code, "message": text})
                 continue
             if isinstance(parsed, protocol.Stop):
                 await session.stop()
