@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -154,3 +155,32 @@ async def test_an_oversized_message_closes_the_socket_and_stops_the_program(
             while (await ws.receive()).type not in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
                 pass
     await _until_over(server)
+
+
+async def test_a_page_that_stops_reading_cannot_keep_its_run_past_its_limits(
+    server_factory: Callable[..., Awaitable[LiveServer]], sandbox_ready: None
+) -> None:
+    # The program floods; the page reads nothing, so the socket, then the sandbox's stream, back
+    # up and the harness blocks on its own output, where it cannot see its wall time. The page
+    # keeps sending (which keeps the socket's heartbeat content, and the run from going idle).
+    server = await server_factory(
+        sandbox_pool_size=0,
+        sandbox_prewarm=False,
+        live_wall_time_s=4.0,
+        live_page_stall_s=2.0,
+        live_output_limit_bytes=1 << 30,
+    )
+    student = await server.make_user("student")
+    run = await _start(student, "while True:\n    print('x' * 1000)\n")
+    async with student.websocket(run["socket"]) as ws:
+        await asyncio.sleep(1.0)
+        assert len(_sandboxes(server)) == 1
+        # Past the wall time and the stall allowance, but well before the session's deadline
+        # (which allows for a compilation too: over a minute here).
+        for _ in range(30):
+            if server.app[LIVE_RUNS].count() == 0 and not _sandboxes(server):
+                break
+            with contextlib.suppress(ConnectionResetError):
+                await ws.send_json({"type": "stdin", "text": ""})
+            await asyncio.sleep(1.0)
+        await _until_over(server, seconds=1)
