@@ -184,3 +184,45 @@ async def test_a_page_that_stops_reading_cannot_keep_its_run_past_its_limits(
                 await ws.send_json({"type": "stdin", "text": ""})
             await asyncio.sleep(1.0)
         await _until_over(server, seconds=1)
+
+
+async def test_cross_site_and_guessed_sockets_are_refused_and_an_unopened_run_lapses(
+    server_factory: Callable[..., Awaitable[LiveServer]], sandbox_ready: None
+) -> None:
+    server = await server_factory(live_connect_s=1.0)
+    student = await server.make_user("student")
+    run = await _start(student)
+    url = (server.url + run["socket"]).replace("http", "ws", 1)
+    # The student's cookie, from anywhere but our pages: no Origin at all, a sandboxed frame's
+    # "null", a lookalike host, or the browser's own word that it is cross-site.
+    for headers, status in [
+        ({}, 403),
+        ({"Origin": "null"}, 403),
+        ({"Origin": server.url + ".evil.example"}, 403),
+        ({"Origin": server.url, "Sec-Fetch-Site": "cross-site"}, 403),
+        ({"Origin": server.url, "Sec-Fetch-Site": "same-site"}, 403),
+    ]:
+        try:
+            async with student._session.ws_connect(url, headers=headers):
+                raise AssertionError(f"the socket opened with {headers}")
+        except aiohttp.WSServerHandshakeError as exc:
+            assert exc.status == status, (headers, exc.status)
+    # A guessed id, or the run's id with another ending, is nobody's.
+    for guess in ("AAAAAAAAAAAAAAAAAAAAAA", run["id"][:-1], run["id"] + "A", "..%2f..%2fjobs"):
+        try:
+            async with student.websocket(f"/api/live-runs/{guess}/socket"):
+                raise AssertionError(f"{guess} opened")
+        except aiohttp.WSServerHandshakeError as exc:
+            assert exc.status == 404, (guess, exc.status)
+    # None of that spent the run; left unopened, it lapses and frees the student's place.
+    await asyncio.sleep(1.5)
+    assert server.app[LIVE_RUNS].count() == 0
+    try:
+        async with student.websocket(run["socket"]):
+            raise AssertionError("a lapsed run opened")
+    except aiohttp.WSServerHandshakeError as exc:
+        assert exc.status == 404
+    again = await _start(student, "print(2)")
+    async with student.websocket(again["socket"]) as ws:
+        output, messages = await _until_ended(ws)
+        assert output == "2\n" and messages[-1]["ending"] == "finished", (output, messages)
