@@ -145,8 +145,8 @@ def person_message(data: Any) -> PersonMessage | protocol.Stop:
         key, code, down = data.get("key"), data.get("code"), data.get("down")
         if not isinstance(key, str) or not isinstance(code, str) or not isinstance(down, bool):
             raise Invalid("bad_message", "a key event has key, code and down")
-        if len(key) > 32 or len(code) > 32:
-            raise Invalid("bad_message", "key names are short")
+        if not (_key_name(key) and _key_name(code)):
+            raise Invalid("bad_message", "key names are short and printable")
         return protocol.KeyEvent(key, code, down)
     if kind == "pointer":
         pointer, x, y, button = data.get("kind"), data.get("x"), data.get("y"), data.get("button", 0)
@@ -154,6 +154,12 @@ def person_message(data: Any) -> PersonMessage | protocol.Stop:
             raise Invalid("bad_message", "a pointer event has kind (move, down, up), x, y and button")
         return protocol.PointerEvent(pointer, x, y, button)
     raise Invalid("bad_message", f"unknown live message type {kind!r}")
+
+
+def _key_name(name: str) -> bool:
+    # Printable: no control characters for whatever types the key into the window, and no lone
+    # surrogates (not UTF-8, they would break it there).
+    return len(name) <= 32 and name.isprintable()
 
 
 def _small_int(value: Any) -> bool:

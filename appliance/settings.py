@@ -168,6 +168,11 @@ class Settings:
         60, "Messages a live run's page may send a second (keys, clicks, lines); more are dropped.", minimum=1
     )
     live_connect_s: float = setting(30.0, "Time a new live run waits for its page to connect, seconds.", minimum=1)
+    live_page_stall_s: float = setting(
+        10.0,
+        "A live run's page that takes none of its output for this long is gone (the run stops), seconds.",
+        minimum=1,
+    )
     file_types_allowed: str = setting(
         "text,csv,json,python,source,png,jpeg,gif,bmp,wav,ogg,mp3",
         "File types accepted, judged by content (comma-separated; also: none).",

@@ -84,7 +84,7 @@ async def live_run_socket(request: web.Request) -> web.StreamResponse:
         try:
             async with service.live(run.request) as session:
                 await socket.send_json({"type": "started", "graphical": run.graphical})
-                await _follow(socket, session, settings)
+                await _follow(socket, session, settings, request.transport)
         except InfraError as exc:
             if not socket.closed:
                 await socket.send_json({"type": "error", "code": exc.code, "message": exc.message})
@@ -96,7 +96,9 @@ async def live_run_socket(request: web.Request) -> web.StreamResponse:
         runs.end(run)
 
 
-async def _follow(socket: web.WebSocketResponse, session: LiveSession, settings: Settings) -> None:
+async def _follow(
+    socket: web.WebSocketResponse, session: LiveSession, settings: Settings, connection: asyncio.BaseTransport | None
+) -> None:
     """Program to page until the program ends; page to program meanwhile."""
     person = asyncio.create_task(_from_person(socket, session, settings))
     text = live_runs.UpdateText()
@@ -104,10 +106,19 @@ async def _follow(socket: web.WebSocketResponse, session: LiveSession, settings:
         async for update in session.updates():
             if socket.closed:
                 continue  # the session still runs to its end, which hands the sandbox back
-            with contextlib.suppress(ConnectionResetError):
-                await socket.send_json(text.to_json(update))
-                if isinstance(update, LiveFrame):
-                    await socket.send_bytes(update.png)
+            try:
+                # A page that stops taking updates would hold the sandbox's stream, and with it
+                # the program past its limits (the harness blocks on its own output): it is gone.
+                async with asyncio.timeout(settings.live_page_stall_s):
+                    await socket.send_json(text.to_json(update))
+                    if isinstance(update, LiveFrame):
+                        await socket.send_bytes(update.png)
+            except ConnectionResetError:
+                pass
+            except TimeoutError:
+                if connection is not None:
+                    connection.abort()  # a close handshake would wait on the same stalled page
+                await session.stop()
     finally:
         person.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -130,9 +141,11 @@ async def _from_person(socket: web.WebSocketResponse, session: LiveSession, sett
                 continue  # a flood of pointer moves: the program gets what a person could send
             try:
                 parsed = live_runs.person_message(json.loads(message.data))
-            except (AppError, ValueError) as exc:
+            except (AppError, ValueError, RecursionError) as exc:
+                # RecursionError: JSON nested deeper than the parser goes (a message of brackets).
                 code = exc.code if isinstance(exc, AppError) else "bad_message"
-                await socket.send_json({"type": "error", "code": code, "message": str(exc)})
+                text = exc.message if isinstance(exc, AppError) else "a live message is one JSON object"
+                await socket.send_json({"type": "error", "code": code, "message": text})
                 continue
             if isinstance(parsed, protocol.Stop):
                 await session.stop()
