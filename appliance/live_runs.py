@@ -69,25 +69,14 @@ class LiveRuns:
     ) -> LiveRun:
         check_language(language)
         settings = self._settings
-        if user.id in self._by_user:
-            raise Conflict(
-                "live_run_active",
-                "you already have a live run going: stop it (or close its tab) before you start another",
-            )
-        if len(self._runs) >= settings.live_sessions_max:
-            raise Unavailable(
-                "live_runs_full",
-                f"all {settings.live_sessions_max} live runs this machine holds are in use; try again in a"
-                " minute, or run with the input box",
-                retry_after=_RETRY_AFTER_S,
-            )
+        self._check_room(user)
         checked = await user_files.check_job_files(db, settings, user, file_ids, None)
         files = []
         for file_id in checked:
             row, data = await user_files.content_for(db, blobs, user, file_id)
             files.append(InputFile(row["name"], data))
-        if user.id in self._by_user:  # another request of theirs got in while the files were read
-            raise Conflict("live_run_active", "you already have a live run going")
+        # Again, with no await before the run takes its place: others may have got in meanwhile.
+        self._check_room(user)
         is_graphical = graphics.is_graphical(language, code) if graphical is None else graphical
         request = ExecRequest(
             language=language,
@@ -105,6 +94,20 @@ class LiveRuns:
         self._by_user[user.id] = run.id
         asyncio.get_running_loop().call_later(settings.live_connect_s, self._drop_unconnected, run.id)
         return run
+
+    def _check_room(self, user: User) -> None:
+        if user.id in self._by_user:
+            raise Conflict(
+                "live_run_active",
+                "you already have a live run going: stop it (or close its tab) before you start another",
+            )
+        if len(self._runs) >= self._settings.live_sessions_max:
+            raise Unavailable(
+                "live_runs_full",
+                f"all {self._settings.live_sessions_max} live runs this machine holds are in use; try again in a"
+                " minute, or run with the input box",
+                retry_after=_RETRY_AFTER_S,
+            )
 
     def connect(self, run_id: str, user: User) -> LiveRun:
         """The run, for its owner's page to start and follow, once; NotFound for anyone else."""

@@ -162,9 +162,11 @@ class LiveSession:
             self._job_sent.set()  # nothing waits for a job that will not be sent
             if stream.ended and discard is None:
                 # The harness waits for this before it reads its next job.
+                # Under the lock: a person's frame half written must not interleave with it.
                 end = protocol.encode_live(protocol.EndLive())
-                with contextlib.suppress(OSError):
-                    await asyncio.get_running_loop().sock_sendall(self._sandbox.sock, end)
+                async with self._write:
+                    with contextlib.suppress(OSError):
+                        await asyncio.get_running_loop().sock_sendall(self._sandbox.sock, end)
             self._finished(self._sandbox, discard)
 
     async def _read(self, stream: LiveStream) -> AsyncIterator[LiveOutput | LiveFrame]:

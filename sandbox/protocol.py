@@ -6,14 +6,19 @@ end-of-file, which a Docker attach stream cannot signal reliably. One container 
 jobs of one user, one after the other (a warm sandbox): after ``done`` the harness waits for the
 next job frame, and end-of-file where a frame would start ends the container.
 
+A live job (``Job.live``) has one test and no input frame: while its program runs the host sends
+live frames, ``LABRUNNER-LIVE <length>\\n`` and a JSON message (typed input, end of input, Stop,
+keys and the pointer on its window, the window closed), and after the harness's last word one
+``end``, which the harness waits for before it reads the next job frame.
+
 Harness → host, on the container's stdout: one JSON object per line: ``started`` once the job is
-read and the sandbox set up for it, a compile report (compiled languages only), one test report
-per test in order, then ``done`` — or a ``failure`` when the harness itself could not do its job
-(or, code ``tampered``, found its own limits or priorities changed by a program, and so runs no
-other). Bytes travel
-base64-encoded, so output that is not UTF-8 arrives unchanged and nothing on either side has to
-decode it. A graphical job's test reports carry the pictures the program drew (PNG, and an APNG
-of its frames), within the job's limits.
+read and the sandbox set up for it, a compile report (languages with a compile or parse step),
+one test report per test in order (a live job's ``output`` and ``frame`` events come before its
+one report, as the program writes and draws), then ``done`` — or a ``failure`` when the harness
+itself could not do its job (or, code ``tampered``, found its own limits or priorities changed by
+a program, and so runs no other). Bytes travel base64-encoded, so output that is not UTF-8 arrives
+unchanged and nothing on either side has to decode it. A graphical job's test reports carry the
+pictures the program drew (PNG, and an APNG of its frames), within the job's limits.
 
 Every line after the job was read is signed: ``<HMAC-SHA256 hex> <json>``, keyed by a secret the
 host puts in the job and counted from 0, so the host can tell the harness's word from anything

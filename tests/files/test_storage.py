@@ -40,8 +40,11 @@ def age_blobs(server: LiveServer, seconds: float = 7200) -> None:
         os.utime(path, (old, old))
 
 
-def expire(server: LiveServer, file_id: str) -> None:
-    execute_sql(server, "UPDATE files SET expires_at = ? WHERE id = ?", (db_epoch(time.time() - 1), file_id))
+async def expire(server: LiveServer, file_id: str) -> None:
+    # Off the event loop: the server may be in the middle of a write transaction on it (a run
+    # completing), which could not commit while this waited for the lock on the loop's thread.
+    sql = "UPDATE files SET expires_at = ? WHERE id = ?"
+    await asyncio.to_thread(execute_sql, server, sql, (db_epoch(time.time() - 1), file_id))
 
 
 async def test_identical_content_is_stored_once_and_compressed_when_it_helps(room: Room) -> None:
@@ -71,7 +74,7 @@ async def test_expiry_removes_files_and_only_unreferenced_blobs(room: Room) -> N
     run = await alice.post("/api/runs", json={"language": "python", "code": "1", "files": [alice_run["id"]]})
     assert run.status == 202, run
     for file in (alice_shared, alice_own, alice_run):
-        expire(server, file["id"])
+        await expire(server, file["id"])
     result = await maintenance.purge_expired_files(server.app)
     assert result == {"files": 3, "blobs": 1}
     rows = {row[0] for row in server.db_rows()["files"]}
@@ -85,7 +88,7 @@ async def test_expiry_removes_files_and_only_unreferenced_blobs(room: Room) -> N
     # The run still had its file: the sandbox got the bytes.
     given = {f.name: f.data for f in room.sandbox.requests[-1].files}
     assert given == {"run.txt": in_run}
-    expire(server, bob_shared["id"])
+    await expire(server, bob_shared["id"])
     assert await maintenance.purge_expired_files(server.app) == {"files": 1, "blobs": 1}
     assert not blob_path(server, sha(shared)).exists()
     assert server.db_rows()["files"] == []
@@ -100,7 +103,7 @@ async def test_a_file_lives_as_long_as_the_submission_using_it(room: Room) -> No
         json={"language": "python", "code": "print(1)", "files": [kept["id"]]},
     )
     assert submitted.status == 202, submitted
-    expire(server, kept["id"])
+    await expire(server, kept["id"])
     assert await maintenance.purge_expired_files(server.app) == {"files": 0, "blobs": 0}
     age_blobs(server)
     await maintenance.purge_orphan_blobs(server.app)
@@ -153,7 +156,7 @@ async def test_purge_works_in_bounded_batches(room_factory: RoomFactory, monkeyp
     monkeypatch.setattr(file_expiry, "PURGE_BATCH", 2)
     ids = [(await upload_ok(room.alice, f"f{i}.txt", f"file {i}\n".encode()))["id"] for i in range(5)]
     for file_id in ids:
-        expire(room.server, file_id)
+        await expire(room.server, file_id)
     assert await maintenance.purge_expired_files(room.server.app) == {"files": 5, "blobs": 5}
     assert blob_files(room.server) == set()
 

@@ -139,3 +139,29 @@ async def test_closing_the_page_stops_the_program_and_leaves_no_sandbox(
     assert _sandboxes(server) == [], "the live run's sandbox was left"
     reply = await student.post("/api/live-runs", json={"language": "python", "code": "print(1)"})
     assert reply.status == 201, reply
+
+
+async def test_a_flood_of_messages_is_cut_to_the_setting_and_the_page_is_told(
+    server_factory: Callable[..., Awaitable[LiveServer]], sandbox_ready: None
+) -> None:
+    server = await server_factory(live_messages_per_s=5)
+    student = await server.make_user("student")
+    run = await _start(student, "import sys\nfor line in sys.stdin:\n    print('got', line.strip(), flush=True)\n")
+    async with student.websocket(run["socket"]) as ws:
+        assert (await ws.receive_json())["type"] == "started"
+        for index in range(20):
+            await ws.send_json({"type": "stdin", "text": f"{index}\n"})
+        output, errors = "", []
+        async with asyncio.timeout(30):
+            while not errors or "got 4\n" not in output:
+                message = await ws.receive_json()
+                if message["type"] == "error":
+                    errors.append(message["code"])
+                elif message["type"] == "output":
+                    output += message["text"]
+        assert errors == ["too_many_messages"], errors
+        await asyncio.sleep(1.5)  # a new second: messages pass again
+        await ws.send_json({"type": "eof"})
+        rest, ended = await _messages_until(ws, "never printed")
+    assert ended is not None and ended["ending"] == "finished", ended
+    assert output + rest == "".join(f"got {i}\n" for i in range(5)), output + rest

@@ -138,7 +138,13 @@ async def _from_person(socket: web.WebSocketResponse, session: LiveSession, sett
                 window_start, in_window = now, 0
             in_window += 1
             if in_window > settings.live_messages_per_s:
-                continue  # a flood of pointer moves: the program gets what a person could send
+                # A flood (pointer moves): the program gets what a person could send, and the page
+                # hears once a second that the rest was dropped.
+                if in_window == settings.live_messages_per_s + 1:
+                    limit = settings.live_messages_per_s
+                    text = f"more than {limit} messages a second: the rest of this second's were dropped"
+                    await socket.send_json({"type": "error", "code": "too_many_messages", "message": text})
+                continue
             try:
                 parsed = live_runs.person_message(json.loads(message.data))
             except (AppError, ValueError, RecursionError) as exc:
