@@ -14,18 +14,10 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from appliance.app_keys import LIVE_RUNS
-from appliance.sandbox_wiring import instance_label
-from runner import engine
-from runner.sandbox_container import LABEL_INSTANCE
 from tests.conftest import ApiClient, LiveServer
+from tests.runner.test_live_http import sandboxes_of, start_live
 
 SPINNER = "print('spinning', flush=True)\nwhile True:\n    pass\n"
-
-
-async def _start(client: ApiClient, code: str = SPINNER) -> dict[str, Any]:
-    reply = await client.post("/api/live-runs", json={"language": "python", "code": code})
-    assert reply.status == 201, reply
-    return reply.json
 
 
 async def _until_ended(ws: Any, timeout_s: float = 30.0) -> tuple[str, list[dict[str, Any]]]:
@@ -53,23 +45,14 @@ async def _until_output(ws: Any, text: str, timeout_s: float = 30.0) -> str:
     return output
 
 
-def _sandboxes(server: LiveServer) -> list[Any]:
-    client = engine.connect(timeout_s=30)
-    try:
-        label = f"{LABEL_INSTANCE}={instance_label(server.settings.data_dir)}"
-        return client.api.containers(all=True, filters={"label": label})
-    finally:
-        client.close()
-
-
 async def _until_over(server: LiveServer, seconds: float = 30.0) -> None:
     """Until the appliance let go of every live run and no sandbox of this server is left."""
     for _ in range(round(seconds * 10)):
-        if server.app[LIVE_RUNS].count() == 0 and not _sandboxes(server):
+        if server.app[LIVE_RUNS].count() == 0 and not sandboxes_of(server):
             return
         await asyncio.sleep(0.1)
     runs = server.app[LIVE_RUNS].count()
-    raise AssertionError(f"left behind: {runs} live run(s), {len(_sandboxes(server))} sandbox(es)")
+    raise AssertionError(f"left behind: {runs} live run(s), {len(sandboxes_of(server))} sandbox(es)")
 
 
 async def _handshake_then_drop(server: LiveServer, student: ApiClient, path: str) -> None:
@@ -97,10 +80,10 @@ async def test_a_page_that_drops_before_started_leaves_no_sandbox(
     # connection is gone before "started" can be sent.
     server = await server_factory(sandbox_pool_size=0, sandbox_prewarm=False)
     student = await server.make_user("student")
-    run = await _start(student)
+    run = await start_live(student, SPINNER)
     await _handshake_then_drop(server, student, run["socket"])
     await _until_over(server)
-    again = await _start(student, "print(1)")
+    again = await start_live(student, "print(1)")
     async with student.websocket(again["socket"]) as ws:
         output, messages = await _until_ended(ws)
         assert output == "1\n" and messages[-1]["ending"] == "finished", (output, messages)
@@ -111,7 +94,7 @@ async def test_hostile_messages_are_refused_one_by_one_and_the_run_goes_on(
 ) -> None:
     server = await server_factory()
     student = await server.make_user("student")
-    run = await _start(student, 'print("got", repr(input("? ")))\n')
+    run = await start_live(student, 'print("got", repr(input("? ")))\n')
     hostile: list[str] = [
         "[" * 60_000,  # deeper than the JSON parser's recursion
         '{"type":"key","key":"\\ud800","code":"KeyA","down":true}',  # a lone surrogate
@@ -146,7 +129,7 @@ async def test_an_oversized_message_closes_the_socket_and_stops_the_program(
 ) -> None:
     server = await server_factory(sandbox_pool_size=0, sandbox_prewarm=False)
     student = await server.make_user("student")
-    run = await _start(student)
+    run = await start_live(student, SPINNER)
     async with student.websocket(run["socket"]) as ws:
         assert (await ws.receive_json())["type"] == "started"
         await _until_output(ws, "spinning")
@@ -171,14 +154,14 @@ async def test_a_page_that_stops_reading_cannot_keep_its_run_past_its_limits(
         live_output_limit_bytes=1 << 30,
     )
     student = await server.make_user("student")
-    run = await _start(student, "while True:\n    print('x' * 1000)\n")
+    run = await start_live(student, "while True:\n    print('x' * 1000)\n")
     async with student.websocket(run["socket"]) as ws:
         await asyncio.sleep(1.0)
-        assert len(_sandboxes(server)) == 1
+        assert len(sandboxes_of(server)) == 1
         # Past the wall time and the stall allowance, but well before the session's deadline
         # (which allows for a compilation too: over a minute here).
         for _ in range(30):
-            if server.app[LIVE_RUNS].count() == 0 and not _sandboxes(server):
+            if server.app[LIVE_RUNS].count() == 0 and not sandboxes_of(server):
                 break
             with contextlib.suppress(ConnectionResetError):
                 await ws.send_json({"type": "stdin", "text": ""})
@@ -191,7 +174,7 @@ async def test_cross_site_and_guessed_sockets_are_refused_and_an_unopened_run_la
 ) -> None:
     server = await server_factory(live_connect_s=1.0)
     student = await server.make_user("student")
-    run = await _start(student)
+    run = await start_live(student, SPINNER)
     url = (server.url + run["socket"]).replace("http", "ws", 1)
     # The student's cookie, from anywhere but our pages: no Origin at all, a sandboxed frame's
     # "null", a lookalike host, or the browser's own word that it is cross-site.
@@ -222,7 +205,7 @@ async def test_cross_site_and_guessed_sockets_are_refused_and_an_unopened_run_la
             raise AssertionError("a lapsed run opened")
     except aiohttp.WSServerHandshakeError as exc:
         assert exc.status == 404
-    again = await _start(student, "print(2)")
+    again = await start_live(student, "print(2)")
     async with student.websocket(again["socket"]) as ws:
         output, messages = await _until_ended(ws)
         assert output == "2\n" and messages[-1]["ending"] == "finished", (output, messages)

@@ -30,13 +30,13 @@ async def _messages_until(ws: Any, text: str, timeout_s: float = 30.0) -> tuple[
     return output, None
 
 
-async def _start(client: ApiClient, code: str = GREETER) -> dict[str, Any]:
+async def start_live(client: ApiClient, code: str = GREETER) -> dict[str, Any]:
     reply = await client.post("/api/live-runs", json={"language": "python", "code": code})
     assert reply.status == 201, reply
     return reply.json
 
 
-def _sandboxes(server: LiveServer) -> list[Any]:
+def sandboxes_of(server: LiveServer) -> list[Any]:
     client = engine.connect(timeout_s=30)
     try:
         label = f"{LABEL_INSTANCE}={instance_label(server.settings.data_dir)}"
@@ -50,7 +50,7 @@ async def test_a_student_answers_each_prompt_as_it_comes(
 ) -> None:
     server = await server_factory()
     student = await server.make_user("student")
-    run = await _start(student)
+    run = await start_live(student)
     async with student.websocket(run["socket"]) as ws:
         assert (await ws.receive_json())["type"] == "started"
         output, ended = await _messages_until(ws, "Name? ")
@@ -72,7 +72,7 @@ async def test_only_the_owner_may_open_the_socket_and_only_from_our_pages(
     owner = await server.make_user("student")
     other = await server.make_user("student")
     teacher = await server.make_user("teacher")
-    run = await _start(owner)
+    run = await start_live(owner)
     for intruder in (other, teacher):
         try:
             async with intruder.websocket(run["socket"]):
@@ -109,7 +109,7 @@ async def test_one_live_run_per_student_and_a_full_machine_says_so(
     server = await server_factory(live_sessions_max=1)
     first = await server.make_user("student")
     second = await server.make_user("student")
-    await _start(first)
+    await start_live(first)
     again = await first.post("/api/live-runs", json={"language": "python", "code": GREETER})
     assert again.status == 409 and again.error_code == "live_run_active", again
     assert "already have a live run" in again.error["message"]
@@ -126,17 +126,17 @@ async def test_closing_the_page_stops_the_program_and_leaves_no_sandbox(
     # No pool and no prewarm: the live run's sandbox is the only one.
     server = await server_factory(sandbox_pool_size=0, sandbox_prewarm=False)
     student = await server.make_user("student")
-    run = await _start(student, "print('spinning', flush=True)\nwhile True:\n    pass\n")
+    run = await start_live(student, "print('spinning', flush=True)\nwhile True:\n    pass\n")
     async with student.websocket(run["socket"]) as ws:
         assert (await ws.receive_json())["type"] == "started"
         await _messages_until(ws, "spinning")
-        assert len(_sandboxes(server)) == 1
+        assert len(sandboxes_of(server)) == 1
     # The page went away: the program stops, its sandbox goes, and the student's place is free.
     for _ in range(100):
-        if not _sandboxes(server):
+        if not sandboxes_of(server):
             break
         await asyncio.sleep(0.1)
-    assert _sandboxes(server) == [], "the live run's sandbox was left"
+    assert sandboxes_of(server) == [], "the live run's sandbox was left"
     reply = await student.post("/api/live-runs", json={"language": "python", "code": "print(1)"})
     assert reply.status == 201, reply
 
@@ -146,7 +146,7 @@ async def test_a_flood_of_messages_is_cut_to_the_setting_and_the_page_is_told(
 ) -> None:
     server = await server_factory(live_messages_per_s=5)
     student = await server.make_user("student")
-    run = await _start(student, "import sys\nfor line in sys.stdin:\n    print('got', line.strip(), flush=True)\n")
+    run = await start_live(student, "import sys\nfor line in sys.stdin:\n    print('got', line.strip(), flush=True)\n")
     async with student.websocket(run["socket"]) as ws:
         assert (await ws.receive_json())["type"] == "started"
         for index in range(20):

@@ -13,7 +13,7 @@ from runner.docker_executor import DockerExecutor
 from runner.executor import ExecRequest, TestInput
 from sandbox import protocol
 from tests.sandbox.conftest import assert_nothing_left, sandbox_containers
-from tests.sandbox.test_live_session import OWNER, Console, live_request
+from tests.sandbox.live_console import OWNER, Console, live_request
 from tests.sandbox.test_supervisor_attacks import PYTHON_SWEEP, forged_lines
 
 # The sweep of every process's descriptors, ptrace and the cgroup (as in a batch job), then the

@@ -3,61 +3,17 @@ limits, and the sandbox afterwards (kept warm only when the program ended by its
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import time
-from collections.abc import AsyncIterator
 
 import docker
 import pytest
 
 from runner.docker_executor import DockerExecutor
 from runner.executor import ExecRequest, TestInput
-from runner.live_session import LiveEnded, LiveOutput, LiveSession, LiveUpdate
 from runner.sandbox_settings import SandboxSettings
 from sandbox import protocol
 from tests.sandbox.conftest import assert_nothing_left, sandbox_containers
-
-OWNER = "user-1"
-
-
-def live_request(code: str, language: str = "python") -> ExecRequest:
-    return ExecRequest(language=language, code=code, tests=[TestInput("live", b"")], owner=OWNER, live=True)
-
-
-class Console:
-    """The person's side of a session: what came out so far, and the ending."""
-
-    def __init__(self, session: LiveSession) -> None:
-        self.session = session
-        self.stdout = b""
-        self.stderr = b""
-        self.ended: LiveEnded | None = None
-        self.changed = asyncio.Event()
-        self._task = asyncio.create_task(self._follow(session.updates()))
-
-    async def _follow(self, updates: AsyncIterator[LiveUpdate]) -> None:
-        async for update in updates:
-            if isinstance(update, LiveOutput):
-                if update.stream == "stdout":
-                    self.stdout += update.data
-                else:
-                    self.stderr += update.data
-            elif isinstance(update, LiveEnded):
-                self.ended = update
-            self.changed.set()
-
-    async def wait_for(self, text: bytes, timeout_s: float = 20.0) -> None:
-        async with asyncio.timeout(timeout_s):
-            while text not in self.stdout:
-                self.changed.clear()
-                await self.changed.wait()
-
-    async def end(self, timeout_s: float = 20.0) -> LiveEnded:
-        async with asyncio.timeout(timeout_s):
-            await self._task
-        assert self.ended is not None
-        return self.ended
+from tests.sandbox.live_console import OWNER, Console, executor_with, live_request
 
 
 async def test_each_answer_is_typed_after_its_prompt_came(executor: DockerExecutor) -> None:
@@ -112,48 +68,33 @@ async def test_closing_stdin_gives_the_program_end_of_file(executor: DockerExecu
 async def test_a_forgotten_session_ends_after_its_idle_time(
     docker_client: docker.DockerClient, sandbox_settings: SandboxSettings
 ) -> None:
-    settings = dataclasses.replace(sandbox_settings, live_idle_s=2.0)
-    executor = DockerExecutor(docker_client, settings)
-    try:
+    async with executor_with(docker_client, sandbox_settings, live_idle_s=2.0) as executor:
         console = Console(await executor.open_live(live_request('input("waiting for you")\n')))
         await console.wait_for(b"waiting for you")
         ended = await console.end(timeout_s=15)
         assert ended.ending == "idle" and "no output and no input" in ended.message, ended
-    finally:
-        await executor.close()
-    assert_nothing_left(docker_client)
 
 
 async def test_the_session_wall_time_ends_a_busy_program(
     docker_client: docker.DockerClient, sandbox_settings: SandboxSettings
 ) -> None:
     # Busy and chatty (never idle): only the session's wall time ends it.
-    settings = dataclasses.replace(sandbox_settings, live_wall_time_s=3.0, live_idle_s=60.0)
-    executor = DockerExecutor(docker_client, settings)
-    try:
+    async with executor_with(docker_client, sandbox_settings, live_wall_time_s=3.0, live_idle_s=60.0) as executor:
         code = "import time\nwhile True:\n    print('tick', flush=True)\n    time.sleep(0.2)\n"
         console = Console(await executor.open_live(live_request(code)))
         ended = await console.end(timeout_s=20)
         assert ended.ending == "time_limit" and "3 s" in ended.message, ended
         assert console.stdout.count(b"tick") >= 5
-    finally:
-        await executor.close()
-    assert_nothing_left(docker_client)
 
 
 async def test_output_past_the_session_limit_stops_the_program(
     docker_client: docker.DockerClient, sandbox_settings: SandboxSettings
 ) -> None:
-    settings = dataclasses.replace(sandbox_settings, live_output_limit_bytes=10_000)
-    executor = DockerExecutor(docker_client, settings)
-    try:
+    async with executor_with(docker_client, sandbox_settings, live_output_limit_bytes=10_000) as executor:
         console = Console(await executor.open_live(live_request("while True:\n    print('x' * 99)\n")))
         ended = await console.end()
         assert ended.ending == "output_limit", ended
         assert len(console.stdout) <= 10_000
-    finally:
-        await executor.close()
-    assert_nothing_left(docker_client)
 
 
 @pytest.mark.parametrize(

@@ -18,14 +18,31 @@ async def log_in(page: Any, base_url: str, username: str, password: str = DEFAUL
     await page.wait_for_url(re.compile(r"/(teach)?$"))
 
 
-async def type_code(page: Any, code: str) -> None:
-    """Type into the CodeMirror editor as a student would, once it has loaded the saved draft."""
+async def type_code(page: Any, code: str, *, paste: bool = False) -> None:
+    """Type into the CodeMirror editor as a student would, once it has loaded the saved draft; or
+    paste it, as is (typing nested blocks would get the editor's auto-indent on top of theirs)."""
     editor = page.locator(".cm-content[contenteditable='true']").first
     await editor.wait_for()
     await editor.click()
     await page.keyboard.press("ControlOrMeta+a")
     await page.keyboard.press("Delete")
-    await page.keyboard.type(code)
+    if paste:
+        await page.keyboard.insert_text(code)
+    else:
+        await page.keyboard.type(code)
+
+
+async def scratchpad_with(
+    server: Any, browser: Any, viewport: dict[str, int], code: str, *, paste: bool = False
+) -> tuple[Any, Any]:
+    """A new student (their API client) and their scratchpad page, logged in, `code` in the editor."""
+    student = await server.make_user("student")
+    context = await browser.new_context(viewport=viewport)
+    page = await context.new_page()
+    await log_in(page, server.url, student.username)
+    await page.goto(f"{server.url}/scratch")
+    await type_code(page, code, paste=paste)
+    return student, page
 
 
 async def editor_text(page: Any) -> str:

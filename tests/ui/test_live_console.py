@@ -11,7 +11,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.ui.conftest import LAPTOP
-from tests.ui.helpers import JOB_TIMEOUT_MS, log_in, type_code
+from tests.ui.helpers import JOB_TIMEOUT_MS, scratchpad_with, type_code
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
@@ -28,12 +28,8 @@ async def test_a_student_types_answers_while_the_program_runs(
     server_factory: Callable[..., Any], browser: Any, shot: Callable[..., Any], sandbox_ready: None
 ) -> None:
     server = await server_factory()
-    student = await server.make_user("student")
-    context = await browser.new_context(viewport=LAPTOP)
-    page = await context.new_page()
-    await log_in(page, server.url, student.username)
-    await page.goto(f"{server.url}/scratch")
-    await type_code(page, QUIZ)
+    _, page = await scratchpad_with(server, browser, LAPTOP, QUIZ)
+    context = page.context
     await page.get_by_role("button", name="Run live").click()
 
     console = page.locator("#live-output")
@@ -58,12 +54,8 @@ async def test_stop_ends_an_endless_loop_and_a_second_live_run_is_refused(
     server_factory: Callable[..., Any], browser: Any, shot: Callable[..., Any], sandbox_ready: None
 ) -> None:
     server = await server_factory()
-    student = await server.make_user("student")
-    context = await browser.new_context(viewport=LAPTOP)
-    page = await context.new_page()
-    await log_in(page, server.url, student.username)
-    await page.goto(f"{server.url}/scratch")
-    await type_code(page, SPIN)
+    _, page = await scratchpad_with(server, browser, LAPTOP, SPIN)
+    context = page.context
     await page.get_by_role("button", name="Run live").click()
     await expect(page.locator("#live-output")).to_have_text("spinning\n", timeout=JOB_TIMEOUT_MS)
 

@@ -13,7 +13,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.ui.conftest import LAPTOP
-from tests.ui.helpers import JOB_TIMEOUT_MS, log_in
+from tests.ui.helpers import JOB_TIMEOUT_MS, scratchpad_with
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
@@ -71,19 +71,10 @@ async def pixel_becomes(page: Page, fx: float, fy: float, colour: tuple[int, int
 
 
 async def _live(server: Any, browser: Any, code: str) -> tuple[Any, Page]:
-    student = await server.make_user("student")
-    context = await browser.new_context(viewport=LAPTOP)
-    page = await context.new_page()
-    await log_in(page, server.url, student.username)
-    await page.goto(f"{server.url}/scratch")
-    editor = page.locator(".cm-content[contenteditable='true']").first
-    await editor.click()
-    await page.keyboard.press("ControlOrMeta+a")
-    await page.keyboard.press("Delete")
-    await page.keyboard.insert_text(code)  # as pasted: the editor's auto-indent would add to it
+    _, page = await scratchpad_with(server, browser, LAPTOP, code, paste=True)
     await page.get_by_role("button", name="Run live").click()
     await expect(page.locator("#live-window")).to_be_visible(timeout=JOB_TIMEOUT_MS)
-    return context, page
+    return page.context, page
 
 
 async def test_a_key_press_moves_the_square_in_the_next_frame(

@@ -10,7 +10,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.ui.conftest import LAPTOP
-from tests.ui.helpers import JOB_TIMEOUT_MS, log_in, type_code
+from tests.ui.helpers import JOB_TIMEOUT_MS, scratchpad_with
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
@@ -27,12 +27,8 @@ async def test_a_drawing_stopped_at_its_wall_time_says_so(
     server_factory: Callable[..., Any], browser: Any, shot: Callable[..., Any], sandbox_ready: None
 ) -> None:
     server = await server_factory(graphical_wall_time_s=WALL_S)
-    student = await server.make_user("student")
-    context = await browser.new_context(viewport=LAPTOP)
-    page = await context.new_page()
-    await log_in(page, server.url, student.username)
-    await page.goto(f"{server.url}/scratch")
-    await type_code(page, ENDLESS)
+    student, page = await scratchpad_with(server, browser, LAPTOP, ENDLESS)
+    context = page.context
     await page.get_by_role("button", name="Run", exact=True).click()
 
     line = page.locator("#output .verdict-line")
