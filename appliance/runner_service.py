@@ -67,6 +67,9 @@ class RunnerService:
     def prewarm(self, user_id: int) -> None:
         self.runner.prewarm(user_id)
 
+    def stop_job(self, job_id: int) -> bool:
+        return self.runner.stop_job(job_id)
+
     def live(self, request: ExecRequest) -> contextlib.AbstractAsyncContextManager[LiveSession]:
         return self.runner.live(request)
 

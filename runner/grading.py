@@ -16,6 +16,7 @@ VERDICTS = (
     "runtime_error",
     "compile_error",
     "internal_error",
+    "stopped",  # a run its owner stopped (the Stop button) before it finished
 )
 _STATUS_VERDICT = {
     "time_limit": "time_limit",

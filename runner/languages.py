@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from sandbox import protocol
+
 
 @dataclass(frozen=True)
 class Language:
@@ -56,18 +58,6 @@ def _fill(argv: tuple[str, ...], memory_mb: int) -> tuple[str, ...]:
     return tuple(arg.replace("{memory_mb}", str(memory_mb)) for arg in argv)
 
 
-# Compiles main.py as python3 would before running it, without running it: the error printed as an
-# uncaught SyntaxError would be, with no traceback of this check around it. Only a SyntaxError
-# (IndentationError, TabError) fails the check; anything else compile() might raise (null bytes
-# are one) is left for the run to report as it always has. Warnings are the run's to print.
-_PYTHON_CHECK = """import sys
-try:
-    compile(open(sys.argv[1], "rb").read(), sys.argv[1], "exec", dont_inherit=True)
-except SyntaxError as error:
-    sys.excepthook(SyntaxError, error.with_traceback(None), None)
-    sys.exit(1)
-"""
-
 _JVM_FLAGS = (
     # One GC thread and no JIT tiers beyond C1 start faster and use less memory on a small
     # share of a CPU; no perf data file means nothing written to /tmp behind the program's back.
@@ -86,9 +76,9 @@ LANGUAGES: Mapping[str, Language] = MappingProxyType(
                 name="Python",
                 version="3.11",
                 source_name="main.py",
-                # Isolated and without site: the check starts in about 10 ms, and the image's
-                # sitecustomize (the fork server's and the graphics shim's hook) stays out of it.
-                compile=("python3", "-I", "-S", "-W", "ignore", "-c", _PYTHON_CHECK, "main.py"),
+                # Compiled without running, as python3's start-up would, by the harness itself
+                # (sandbox/harness/syntax_check.py): no interpreter start for the check.
+                compile=(protocol.PYTHON_SYNTAX_CHECK, "main.py"),
                 parse_only=True,
                 run=("python3", "-B", "main.py"),
                 address_space_limit=False,

@@ -19,9 +19,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from runner import graphics
-from runner.executor import ExecRequest, Executor, InfraError, Prewarming, TestInput, WarmCounts
+from runner.executor import ExecRequest, ExecResult, Executor, InfraError, Prewarming, TestInput, WarmCounts
 from runner.live_session import LiveRunning, LiveSession
-from runner.queue import SECRECY_VISIBLE, BlobSink, ClaimedJob, JobStore
+from runner.queue import SECRECY_VISIBLE, BlobSink, ClaimedJob, JobResult, JobStore
 from runner.results import shape
 from runner.test_order import in_problem_order, run_order
 
@@ -36,6 +36,10 @@ PAUSING_ERRORS = frozenset({"engine_unavailable", "image_missing", "image_stale"
 
 async def _always_up() -> bool:
     return True
+
+
+# A job its owner stopped while it ran: no test finished, so none is reported.
+STOPPED = JobResult("stopped", None, None, [])
 
 
 def owner_of(user_id: int) -> str:
@@ -150,6 +154,9 @@ class Runner:
         self._paused_until = 0.0
         self._instance = uuid.uuid4().hex[:8]
         self._prewarming: set[asyncio.Task[None]] = set()
+        # Jobs in a sandbox now, by id, and those of them their owner asked to stop.
+        self._executions: dict[int, asyncio.Task[ExecResult]] = {}
+        self._stopping: set[int] = set()
         self.last_infra_error: str | None = None
         self.jobs_done = 0
 
@@ -200,6 +207,17 @@ class Runner:
             yield await executor.open_live(request)
         finally:
             await self._executors.release(executor, self.settings, ran_job=False)
+
+    def stop_job(self, job_id: int) -> bool:
+        """Stop a job in a sandbox now: its program is killed with its container (the executor
+        removes a sandbox whose job did not finish) and the job ends with the verdict `stopped`.
+        False when it is not in a sandbox here (not yet, or no more)."""
+        execution = self._executions.get(job_id)
+        if execution is None or execution.done():
+            return False
+        self._stopping.add(job_id)
+        execution.cancel()
+        return True
 
     def warm_counts(self) -> WarmCounts | None:
         """The current executor's warm sandboxes; None before the first job or without them."""
@@ -282,9 +300,20 @@ class Runner:
                 hidden_tests=any(test.secrecy != SECRECY_VISIBLE for test in spec.tests),
             )
             executor = await self._executors.acquire()
+            execution = asyncio.ensure_future(executor.execute(request))
+            self._executions[job.id] = execution
             try:
-                outcome = await executor.execute(request)
+                outcome = await execution
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if job.id not in self._stopping or (task is not None and task.cancelling()):
+                    raise  # the runner is stopping, not the job
+                if await self.store.complete(job.id, worker_id, STOPPED):
+                    self.jobs_done += 1
+                return
             finally:
+                self._executions.pop(job.id, None)
+                self._stopping.discard(job.id)
                 await self._executors.release(executor, self.settings)
             if outcome.tests:  # none when compilation failed
                 outcome = dataclasses.replace(outcome, tests=in_problem_order(outcome.tests, order))

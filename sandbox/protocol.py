@@ -56,6 +56,8 @@ WORK_DIR: Final = "/work"
 BUILD_DIR: Final = "/work/build"
 RUN_DIR: Final = "/work/run"
 TMP_DIR: Final = "/tmp"
+# A compile command the harness runs itself: Python's syntax check of the file named after it.
+PYTHON_SYNTAX_CHECK: Final = "labrunner:python-syntax"
 # Every place a program can write; the harness empties them all between tests.
 SCRATCH_DIRS: Final = (WORK_DIR, TMP_DIR, "/dev/shm", "/dev/mqueue")
 

@@ -1,5 +1,5 @@
-"""What HTTP handlers ask of the runner: wake it for a queued job, warm a user's sandbox. Both are
-no-ops before the runner has started."""
+"""What HTTP handlers ask of the runner: wake it for a queued job, warm a user's sandbox, stop a
+job in its sandbox. Each is a no-op before the runner has started."""
 
 from __future__ import annotations
 
@@ -20,3 +20,9 @@ def warm_sandbox(request: web.Request, user_id: int) -> None:
     runner = request.app.get(RUNNER)
     if runner is not None:
         runner.prewarm(user_id)
+
+
+def stop_job(request: web.Request, job_id: int) -> bool:
+    """Stop a job in its sandbox now; False when none of the runner's sandboxes runs it."""
+    runner = request.app.get(RUNNER)
+    return runner is not None and runner.stop_job(job_id)

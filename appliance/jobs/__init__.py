@@ -1,7 +1,8 @@
 """Runs and submissions, by concern: queueing them under caps and budgets (`queueing`), their
 results as each reader may see them (`results`), submission lists (`listing`), rejudges
-(`rejudges`), the admin's view of the queue (`queue_admin`) and the expiry of stored full outputs
-(`output_expiry`). What the HTTP views and the other domain modules call is re-exported here."""
+(`rejudges`), stopping a run (`stopping`), the admin's view of the queue (`queue_admin`) and the
+expiry of stored full outputs (`output_expiry`). What the HTTP views and the other domain modules
+call is re-exported here."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from appliance.jobs.results import (
     student_verdict,
     submission_json,
 )
+from appliance.jobs.stopping import stop_run
 
 __all__ = [
     "FINAL",
@@ -37,6 +39,7 @@ __all__ = [
     "run",
     "run_json",
     "stats",
+    "stop_run",
     "student_verdict",
     "submission_json",
     "submit",

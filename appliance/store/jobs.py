@@ -144,6 +144,17 @@ async def get(db: Database, job_id: int) -> Row | None:
     return await db.fetchone(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
 
 
+async def stop_queued_run(db: Database, job_id: int) -> bool:
+    """End a run that is still waiting in the queue as stopped; False when it is not waiting."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "UPDATE jobs SET status = 'done', verdict = 'stopped', finished_at = ?"
+            " WHERE id = ? AND kind = 'run' AND status = 'queued'",
+            (db_now(), job_id),
+        )
+        return cursor.rowcount == 1
+
+
 async def queue_position(db: Database, job: Row) -> int | None:
     """1 for the next job to run; None unless queued."""
     if job["status"] != "queued":

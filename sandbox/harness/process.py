@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import NoReturn
 
-from sandbox.harness import forkserver, integrity, program_setup, reaper, shield
+from sandbox.harness import forkserver, integrity, program_setup, reaper, shield, syntax_check
 from sandbox.protocol import Limits
 
 _CHUNK = 65536
@@ -182,9 +182,12 @@ def _exec_child(
     err_w: int,
     report_w: int,
 ) -> NoReturn:
-    """In the forked child: set up and exec; never returns. Exec failures go to report_w."""
+    """In the forked child: set up and exec; never returns. Exec failures go to report_w. Python's
+    syntax check runs here instead (syntax_check): it execs nothing, so it stays shielded."""
+    in_harness = argv[0] == syntax_check.COMMAND
     try:
-        shield.unshield_child()
+        if not in_harness:
+            shield.unshield_child()
         os.setsid()
         os.dup2(stdin_r, 0)
         os.dup2(out_w, 1)
@@ -196,8 +199,10 @@ def _exec_child(
         for number, start in enumerate(integrity.recorded().rlimits):
             resource.setrlimit(number, start)
         program_setup.apply_limits(limits.cpu_ms, limits.address_space_bytes, limits.file_size_bytes, limits.open_files)
-        program_setup.step_back()
         os.chdir(cwd)
+        if in_harness:
+            syntax_check.run(argv[1], report_w)
+        program_setup.step_back()
         os.execvpe(argv[0], list(argv), env)
     except BaseException as exc:  # whatever happened, the parent must hear of it
         message = f"{argv[0]}: {type(exc).__name__}: {exc}".encode(errors="replace")

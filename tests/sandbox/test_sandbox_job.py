@@ -28,8 +28,9 @@ def test_python_plan() -> None:
     assert (job.source_name, job.source) == ("main.py", b"print(1)")
     assert job.env == PROGRAM_ENV
     limits = job.run.limits
-    # A syntax check first, within the program's own memory: the container is never resized for it.
-    assert job.compile is not None and job.compile.argv[0] == "python3" and "main.py" in job.compile.argv
+    # A syntax check first, by the harness itself, within the program's own memory: the container
+    # is never resized for it.
+    assert job.compile is not None and job.compile.argv == (protocol.PYTHON_SYNTAX_CHECK, "main.py")
     assert job.compile.limits.memory_bytes == limits.memory_bytes
     assert plan.container_memory_bytes == plan.run_memory_bytes
     assert limits.cpu_ms == 2000

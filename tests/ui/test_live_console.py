@@ -76,3 +76,20 @@ async def test_stop_ends_an_endless_loop_and_a_second_live_run_is_refused(
     await other.get_by_role("button", name="Run live").click()
     await expect(other.locator("#live-status")).to_contain_text("Finished", timeout=JOB_TIMEOUT_MS)
     await context.close()
+
+
+async def test_stop_ends_a_run_of_the_input_box_mode_too(
+    server_factory: Callable[..., Any], browser: Any, shot: Callable[..., Any], sandbox_ready: None
+) -> None:
+    server = await server_factory()
+    _, page = await scratchpad_with(server, browser, LAPTOP, SPIN)
+    await page.get_by_role("button", name="Run", exact=True).click()
+    await expect(page.locator("#job-status")).to_have_text("Running your program…", timeout=JOB_TIMEOUT_MS)
+    pressed = time.monotonic()
+    await page.get_by_role("button", name="Stop").click()
+    await expect(page.locator("#job-status")).to_have_text("Run stopped.", timeout=5_000)
+    assert time.monotonic() - pressed < 3.0  # within a second in the sandbox; the page adds a little
+    await expect(page.locator("#output .badge")).to_have_text("Stopped")
+    await expect(page.get_by_role("button", name="Stop")).to_be_hidden()
+    await shot(page, "run-stopped")
+    await page.context.close()

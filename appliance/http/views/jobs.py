@@ -13,7 +13,7 @@ from appliance.errors import Invalid, NotFound
 from appliance.http.jsonio import body, json_response, path_id
 from appliance.http.middleware import current_user
 from appliance.http.routing import Routes
-from appliance.http.runner_access import wake_runner
+from appliance.http.runner_access import stop_job, wake_runner
 from appliance.http.shapes import ANY, BOOLEAN, INTEGER, NUMBER, QUEUED, STRING, array, enum, nullable, obj
 from appliance.settings import Settings
 from appliance.validation import F, Schema
@@ -273,6 +273,22 @@ async def create_run(request: web.Request) -> web.Response:
     )
     wake_runner(request)
     return json_response(queued.to_json(), status=202)
+
+
+@routes.route(
+    "POST",
+    "/api/runs/{id}/stop",
+    access="user",
+    summary="Stop one's own run: a waiting one never runs, a running one is killed; its verdict is stopped",
+    status=202,
+    response=obj(id=INTEGER, status=STRING),
+)
+async def stop_run(request: web.Request) -> web.Response:
+    run_id = path_id(request)
+    await jobs.stop_run(request.app[DB], current_user(request), run_id, lambda job_id: stop_job(request, job_id))
+    request.app[EVENTS].changed(run_id)
+    status, _ = await jobs.job_status(request.app[DB], run_id)
+    return json_response({"id": run_id, "status": status}, status=202)
 
 
 @routes.route(

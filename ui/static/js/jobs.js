@@ -71,5 +71,6 @@ export function describeStatus({ status, position }) {
 export function describeFinishedRun(run) {
   if (run.status === "failed") return "The run could not be done.";
   if (run.stopped) return `${stoppedLine(run.time_ms)}: see below.`;
+  if (run.verdict === "stopped") return "Run stopped.";
   return "Run finished: the output is below.";
 }

@@ -11,6 +11,7 @@ export const VERDICT_NAMES = {
   runtime_error: "Runtime error",
   compile_error: "Compile error",
   internal_error: "Internal error",
+  stopped: "Stopped",
 };
 
 // Languages whose compile step only parses: their compile error is a syntax error.
@@ -44,6 +45,8 @@ export function explain(verdict, limits = {}, { run = false, language = null } =
         : "Your code could not be compiled. The compiler's message below points at the line to fix.";
     case "internal_error":
       return "Something went wrong inside the runner — not your fault. Please try again.";
+    case "stopped":
+      return "You stopped the program before it finished.";
     default:
       return "";
   }

@@ -193,7 +193,7 @@ async function runCode(bench) {
     if (files.length) body.files = files;
     const queued = await api("POST", "/api/runs", body);
     sessionStorage.setItem(runKey(), String(queued.id));
-    const run = await watch("runs", queued.id);
+    const run = await withStop(queued.id, () => watch("runs", queued.id));
     section.hidden = false;
     renderRun($("#output"), run, bench.limits);
     reveal(section);
@@ -203,6 +203,29 @@ async function runCode(bench) {
     status.textContent = error.message;
   } finally {
     button.disabled = false;
+  }
+}
+
+/** While a run waits or runs, its Stop button ends it (the page goes on following it to its end). */
+async function withStop(runId, following) {
+  const stop = $("#run-stop");
+  if (!stop) return following();
+  const press = async () => {
+    stop.disabled = true;
+    try {
+      await api("POST", `/api/runs/${runId}/stop`);
+    } catch (error) {
+      $("#job-status").textContent = error.message;
+    }
+  };
+  stop.disabled = false;
+  stop.hidden = false;
+  stop.addEventListener("click", press);
+  try {
+    return await following();
+  } finally {
+    stop.removeEventListener("click", press);
+    stop.hidden = true;
   }
 }
 
