@@ -93,11 +93,21 @@ async def test_a_pygame_window_is_played_with_keys_and_closed(executor: DockerEx
 async def test_a_turtle_window_takes_clicks_keys_and_a_close(executor: DockerExecutor) -> None:  # noqa: F811
     viewer = Console(await executor.open_live(live_request(TURTLE, graphical=True)))
     await viewer.until(lambda: b"ready" in viewer.stdout)
-    blank = await viewer.frame_where(lambda frame: close(frame.rgb(frame.width // 2, frame.height // 2), WHITE))
+    blank = await viewer.frame_where(
+        lambda frame: (
+            min(frame.width, frame.height) >= 200  # the window laid out, not a first glimpse
+            and close(frame.rgb(frame.width // 2, frame.height // 2), WHITE)
+        )
+    )
     assert max(blank.width, blank.height) <= 640
     x, y = blank.width // 4, blank.height // 3
     await viewer.click(x, y)
-    drawn = await viewer.frame_where(lambda frame: close(frame.rgb(x, y), RED))
+    # Only frames of the whole window count (Tk may show it half laid out for a moment).
+    size = (blank.width, blank.height)
+    drawn = await viewer.frame_where(lambda frame: (frame.width, frame.height) == size and close(frame.rgb(x, y), RED))
+    # The dot shows before its handler prints (turtle updates the window mid-handler, which also
+    # runs events already waiting): the key goes in once the click is wholly handled.
+    await viewer.until(lambda: b"clicked" in viewer.stdout)
     assert close(drawn.rgb(3 * blank.width // 4, 2 * blank.height // 3), WHITE)  # only where it was clicked
     await viewer.press("ArrowUp")
     await viewer.frame_where(lambda frame: close(frame.rgb(3 * frame.width // 4, 2 * frame.height // 3), BLUE))

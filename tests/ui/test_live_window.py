@@ -48,7 +48,11 @@ DOT_ON_CLICK = (
 PIXEL = """async ([fx, fy]) => {
   const img = document.querySelector("#live-window");
   if (!img.naturalWidth) return null;
-  await img.decode();
+  try {
+    await img.decode();
+  } catch {
+    return null; // a newer frame replaced this one meanwhile: look again
+  }
   const canvas = document.createElement("canvas");
   canvas.width = img.naturalWidth;
   canvas.height = img.naturalHeight;
