@@ -118,6 +118,8 @@ async def test_one_live_run_per_student_and_a_full_machine_says_so(
     assert full.headers["Retry-After"] == "30" and "input box" in full.error["message"]
     bad = await second.post("/api/live-runs", json={"language": "cobol", "code": "x"})
     assert bad.status == 400, bad
+    admin = await server.make_user("admin")
+    assert (await admin.get("/api/admin/stats")).json["live_runs"] == {"open": 1, "max": 1}
 
 
 async def test_closing_the_page_stops_the_program_and_leaves_no_sandbox(

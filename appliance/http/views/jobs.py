@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from appliance import jobs
-from appliance.app_keys import BLOBS, DB, EVENTS, RUNNER, SETTINGS
+from appliance.app_keys import BLOBS, DB, EVENTS, LIVE_RUNS, RUNNER, SETTINGS
 from appliance.errors import Invalid, NotFound
 from appliance.http.jsonio import body, json_response, path_id
 from appliance.http.middleware import current_user
@@ -476,6 +476,8 @@ async def admin_stats(request: web.Request) -> web.Response:
     stats: dict[str, Any] = await jobs.stats(request.app[DB])
     runner = request.app.get(RUNNER)
     stats["runner"] = runner.describe() if runner is not None else {"state": "not_started"}
+    settings = request.app[SETTINGS]
+    stats["live_runs"] = {"open": request.app[LIVE_RUNS].count(), "max": settings.live_sessions_max}
     return json_response(stats)
 
 
