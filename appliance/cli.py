@@ -214,8 +214,8 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
 
     from appliance.restore import restore
 
-    result = restore(
-        settings, Path(args.file), passphrase=_passphrase(settings, args), as_new_machine=args.as_new_machine
+    result = asyncio.run(
+        restore(settings, Path(args.file), passphrase=_passphrase(settings, args), as_new_machine=args.as_new_machine)
     )
     manifest = result.manifest
     print(

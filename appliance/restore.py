@@ -103,38 +103,39 @@ def _swap(settings: Settings, staging: Path, stamp: str) -> Path | None:
     return snapshot
 
 
-def restore(
+async def restore(
     settings: Settings, archive: Path, *, passphrase: str | None, as_new_machine: bool = False
 ) -> RestoreResult:
     """Replace this data folder's database and blobs with the backup's (no server may run on it)."""
     data_dir = settings.data_dir
     with data_locks.no_server(data_dir), data_locks.maintenance(data_dir, "restore"):
-        staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=data_dir))
+        result = await asyncio.to_thread(_replace, settings, archive, passphrase, as_new_machine)
+        db = Database(settings.db_path)
+        await db.open()
         try:
-            manifest = _open_verified(archive, staging, passphrase)
-            _check_owner(manifest, data_dir, archive, as_new_machine)
-            replaced = _swap(settings, staging, datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ"))
+            replaced = None if result.replaced is None else str(result.replaced)
+            await job_history.record_restore(db, archive=archive.name, manifest=result.manifest.data, replaced=replaced)
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        if as_new_machine:
-            appliance_id.ensure(data_dir)
-        elif appliance_id.read(data_dir) is None:
-            # A new machine standing in for the old one takes over its id.
-            appliance_id.write(data_dir, manifest.appliance_id)
-        applied = migrations.migrate(settings.db_path, settings.backup_dir)
-        asyncio.run(_record(settings.db_path, archive.name, manifest, replaced))
-    return RestoreResult(manifest, replaced, [f"{m.version:04d}_{m.name}" for m in applied])
+            await db.close()
+    return result
 
 
-async def _record(db_path: Path, archive: str, manifest: Manifest, replaced: Path | None) -> None:
-    db = Database(db_path)
-    await db.open()
+def _replace(settings: Settings, archive: Path, passphrase: str | None, as_new_machine: bool) -> RestoreResult:
+    data_dir = settings.data_dir
+    staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=data_dir))
     try:
-        await job_history.record_restore(
-            db, archive=archive, manifest=manifest.data, replaced=None if replaced is None else str(replaced)
-        )
+        manifest = _open_verified(archive, staging, passphrase)
+        _check_owner(manifest, data_dir, archive, as_new_machine)
+        replaced = _swap(settings, staging, datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ"))
     finally:
-        await db.close()
+        shutil.rmtree(staging, ignore_errors=True)
+    if as_new_machine:
+        appliance_id.ensure(data_dir)
+    elif appliance_id.read(data_dir) is None:
+        # A new machine standing in for the old one takes over its id.
+        appliance_id.write(data_dir, manifest.appliance_id)
+    applied = migrations.migrate(settings.db_path, settings.backup_dir)
+    return RestoreResult(manifest, replaced, [f"{m.version:04d}_{m.name}" for m in applied])
 
 
 def verify(settings: Settings, archive: Path, *, passphrase: str | None) -> dict[str, Any]:
