@@ -84,7 +84,8 @@ async def test_kill_9_during_a_backup_leaves_the_previous_one_intact(classroom: 
     process = _backup_process(
         settings,
         """
-                add_file = backup_archive.ArchiveWriter.add_file
+        import time
+        add_file = backup_archive.ArchiveWriter.add_file
         def slow(self, name, path):
             done = add_file(self, name, path)
             print("wrote", name, flush=True)
