@@ -158,6 +158,9 @@ def write_backup(
     # Only this appliance's leftovers: a shared backup folder may hold another machine's backup in progress.
     for partial in backup_dir.glob(f"{PARTIAL_PREFIX}labrunner-backup-{owner[:8]}-*"):
         partial.unlink(missing_ok=True)
+    # Work folders of a killed backup or restore (none runs now: the caller holds the lock).
+    for stale in [*settings.data_dir.glob(".backup-work-*"), *settings.data_dir.glob(".restore-*")]:
+        shutil.rmtree(stale, ignore_errors=True)
     blob_files = _blob_files(settings.blob_dir)
     db_bytes = sum(_file_size(Path(f"{settings.db_path}{suffix}")) for suffix in ("", "-wal"))
     _check_space(settings, db_bytes, sum(_file_size(path) for _, path in blob_files))

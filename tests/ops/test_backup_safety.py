@@ -101,6 +101,7 @@ async def test_kill_9_during_a_backup_leaves_the_previous_one_intact(classroom: 
         assert line.startswith("wrote"), process.stderr.read() if process.stderr else line
         partials = list(settings.backup_dir.glob(".partial-*"))
         assert len(partials) == 1 and partials[0].stat().st_size > 0
+        assert len(list(settings.data_dir.glob(".backup-work-*"))) == 1
         os.kill(process.pid, signal.SIGKILL)
     finally:
         process.kill()
@@ -112,6 +113,7 @@ async def test_kill_9_during_a_backup_leaves_the_previous_one_intact(classroom: 
     later = await classroom.admin.post("/api/admin/backups")
     assert later.status == 201, later
     assert not list(settings.backup_dir.glob(".partial-*"))
+    assert not list(settings.data_dir.glob(".backup-work-*"))
 
 
 async def test_a_full_disk_fails_clearly_and_leaves_no_archive(classroom: Classroom) -> None:
