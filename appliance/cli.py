@@ -62,7 +62,10 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
             mark = f"applied {state.applied_at}" if state.applied_at else "pending"
             print(f"{state.migration.version:04d}_{state.migration.name}: {mark}")
         return 0
-    applied = migrations.migrate(settings.db_path, settings.backup_dir)
+    from appliance import data_locks
+
+    with data_locks.maintenance(settings.data_dir, "migration", wait=True):
+        applied = migrations.migrate(settings.db_path, settings.backup_dir)
     for migration in applied:
         print(f"applied {migration.version:04d}_{migration.name}")
     if not applied:
@@ -125,6 +128,107 @@ def cmd_selftest(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_selftest(settings))
 
 
+def _passphrase(settings: Settings, args: argparse.Namespace) -> str | None:
+    from appliance.backups import passphrase_from
+
+    if args.passphrase_stdin:
+        return sys.stdin.readline().rstrip("\r\n") or None
+    return passphrase_from(settings)
+
+
+def _describe_last(last: dict[str, object] | None) -> str:
+    if last is None:
+        return "last backup: none yet"
+    detail = last["detail"]
+    assert isinstance(detail, dict)
+    what = detail.get("archive") if last["outcome"] == "ok" else detail.get("error", {}).get("message")
+    return f"last backup: {last['outcome']} at {last['finished_at']} ({what})"
+
+
+async def _backup(settings: Settings, passphrase: str | None) -> int:
+    from appliance import data_locks, job_history
+    from appliance.backups import take_backup
+    from appliance.db import Database
+
+    with data_locks.maintenance(settings.data_dir, "migration", wait=True):
+        migrations.migrate(settings.db_path, settings.backup_dir)
+    db = Database(settings.db_path)
+    await db.open()
+    try:
+        try:
+            result = await take_backup(db, settings, trigger="cli", passphrase=passphrase)
+        finally:
+            print(_describe_last(await job_history.last_backup(db)))
+    finally:
+        await db.close()
+    counts = ", ".join(f"{table} {count}" for table, count in result.tables.items() if count)
+    print(
+        f"backup written: {result.archive} ({result.size} bytes, {result.blobs} blobs"
+        f"{', encrypted' if result.encrypted else ''})"
+    )
+    print(f"rows: {counts}")
+    for name in result.rotated_out:
+        print(f"rotated out: {name}")
+    return 0
+
+
+async def _backup_status(settings: Settings) -> int:
+    from appliance import job_history
+    from appliance.backups import archives
+    from appliance.db import Database
+
+    migrations.status(settings.db_path)
+    db = Database(settings.db_path)
+    await db.open()
+    try:
+        print(_describe_last(await job_history.last_backup(db)))
+    finally:
+        await db.close()
+    for archive in archives(settings.backup_dir):
+        print(f"  {archive.path.name}  {archive.path.stat().st_size} bytes")
+    return 0
+
+
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from appliance.restore import verify
+
+    if args.status:
+        return asyncio.run(_backup_status(settings))
+    passphrase = _passphrase(settings, args)
+    if args.verify:
+        report = verify(settings, Path(args.verify), passphrase=passphrase)
+        tables = sum(report["tables"].values())
+        print(
+            f"OK: {report['archive']} restores and checks out: appliance {report['appliance_id'][:8]},"
+            f" made {report['created_at']}, schema {report['schema_version']}, {tables} rows,"
+            f" {report['blobs']} blobs"
+        )
+        return 0
+    return asyncio.run(_backup(settings, passphrase))
+
+
+def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from appliance.restore import restore
+
+    result = asyncio.run(
+        restore(settings, Path(args.file), passphrase=_passphrase(settings, args), as_new_machine=args.as_new_machine)
+    )
+    manifest = result.manifest
+    print(
+        f"restored {Path(args.file).name}: appliance {manifest.appliance_id[:8]}, made {manifest.data['created_at']},"
+        f" {sum(manifest.tables.values())} rows"
+    )
+    if result.replaced is not None:
+        print(f"what it replaced is kept in {result.replaced}")
+    for name in result.migrated:
+        print(f"applied {name}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labrunner", description="Labrunner classroom code runner")
     parser.add_argument("--data-dir", help="data folder (default: per-environment platform folder)")
@@ -154,6 +258,20 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_parser("build", help="build the sandbox image from Debian packages").set_defaults(
         func=cmd_sandbox_build
     )
+    backup = commands.add_parser("backup", help="back up the database and files into the backup folder")
+    backup.add_argument("--verify", metavar="FILE", help="restore FILE into a temporary folder and check it (a drill)")
+    backup.add_argument("--status", action="store_true", help="show the last backup and the archives kept")
+    backup.add_argument(
+        "--passphrase-stdin", action="store_true", help="read the encryption passphrase from standard input"
+    )
+    backup.set_defaults(func=cmd_backup)
+    restore = commands.add_parser("restore", help="replace the data with a backup (the server must be stopped)")
+    restore.add_argument("file", metavar="FILE")
+    restore.add_argument(
+        "--as-new-machine", action="store_true", help="accept another appliance's backup (moving it to this machine)"
+    )
+    restore.add_argument("--passphrase-stdin", action="store_true", help="read the passphrase from standard input")
+    restore.set_defaults(func=cmd_restore)
     commands.add_parser(
         "selftest", help="run known and hostile programs in every language through the sandbox"
     ).set_defaults(func=cmd_selftest)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from appliance import file_expiry, jobs
+from appliance import file_expiry, job_history, jobs
 from appliance.app_keys import BLOBS, DB, SETTINGS
 from appliance.scheduler import Scheduler
 from appliance.store import sessions as session_store
@@ -29,8 +29,14 @@ async def purge_orphan_blobs(app: web.Application) -> int:
     return await file_expiry.purge_orphan_blobs(app[DB], app[BLOBS])
 
 
+async def forget_old_job_runs(app: web.Application) -> int:
+    """The job history's runs older than `job_history_days`."""
+    return await job_history.forget_old(app[DB], app[SETTINGS].job_history_days)
+
+
 def setup_periodic(scheduler: Scheduler) -> None:
     scheduler.add("purge_expired_sessions", purge_expired_sessions, every_s=3600)
     scheduler.add("purge_expired_files", purge_expired_files, every_s=900)
     scheduler.add("purge_expired_outputs", purge_expired_outputs, every_s=3600)
     scheduler.add("purge_orphan_blobs", purge_orphan_blobs, every_s=6 * 3600)
+    scheduler.add("forget_old_job_runs", forget_old_job_runs, every_s=24 * 3600)

@@ -9,7 +9,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import WSCloseCode, web
 
-from appliance import legal, maintenance, migrations
+from appliance import backup_schedule, data_locks, job_history, legal, maintenance, migrations
 from appliance.accounts import Accounts
 from appliance.app_keys import ACCOUNTS, BLOBS, DB, EVENTS, LIVE_RUNS, LIVE_SOCKETS, RUNNER, SETTINGS
 from appliance.blobs import BlobStore
@@ -29,12 +29,17 @@ log = logging.getLogger(__name__)
 
 async def _storage(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    applied = migrations.migrate(settings.db_path, settings.backup_dir)
+    # Held while the server runs: a restore refuses to replace the data under it.
+    server_lock = data_locks.hold_server(settings.data_dir)
+    with data_locks.maintenance(settings.data_dir, "migration", wait=True):
+        applied = migrations.migrate(settings.db_path, settings.backup_dir)
     for migration in applied:
         log.info("applied migration %04d_%s", migration.version, migration.name)
     db = Database(settings.db_path)
     await db.open()
     await legal.ensure_defaults(db)
+    if abandoned := await job_history.abandon_running(db):
+        log.warning("%d maintenance run(s) were cut short by the last stop", abandoned)
     blobs = BlobStore(settings.blob_dir)
     if removed := blobs.remove_partials():
         log.warning("removed %d partial blob(s) left by a crash", removed)
@@ -43,6 +48,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     app[ACCOUNTS] = Accounts(db, settings)
     yield
     await db.close()
+    server_lock.release()
 
 
 def _runner_ctx(sandbox: SandboxProvider) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -82,6 +88,7 @@ def create_app(settings: Settings, *, sandbox: SandboxProvider | None = None) ->
     app.cleanup_ctx.append(_runner_ctx(sandbox))
     scheduler = Scheduler()
     maintenance.setup_periodic(scheduler)
+    backup_schedule.setup_periodic(scheduler, settings.backup_time, settings.backup_misfire_grace_h)
     app.cleanup_ctx.append(scheduler_ctx(scheduler))
     setup_routes(app)
     StaticFiles(STATIC_DIR).add_routes(app)

@@ -198,6 +198,23 @@ class Settings:
     assets_max_per_problem: int = setting(50, "Most assets one problem may have.")
     asset_base_url: str = setting("", "Base URL of asset links (a CDN or the central instance); empty: this appliance.")
     max_roster_import_rows: int = setting(300, "Most students one roster CSV import may list.")
+    backup_folder: str = setting(
+        "", "Folder the backups are written to (a USB disk or a network share); empty: the data dir's backups/."
+    )
+    backup_time: str = setting("03:00", "Local time of the daily backup, HH:MM (empty: no scheduled backups).")
+    backup_misfire_grace_h: int = setting(
+        20, "A daily backup missed while the machine was off runs at start-up if its slot is this recent (hours)."
+    )
+    backup_keep_daily: int = setting(7, "Backups kept: the newest of each of this many recent days.")
+    backup_keep_weekly: int = setting(4, "Backups kept: the newest of each of this many recent weeks.")
+    backup_keep_monthly: int = setting(12, "Backups kept: the newest of each of this many recent months.")
+    backup_passphrase_file: str = setting(
+        "",
+        "File holding the passphrase that encrypts backups (age format); keep it off the backup disk."
+        " Empty: LABRUNNER_BACKUP_PASSPHRASE, or unencrypted backups.",
+    )
+    backup_free_reserve_mb: int = setting(100, "Free space a backup must leave on the disks it writes to (MiB).")
+    job_history_days: int = setting(90, "Runs of backups, restores and purges are listed this long (days).")
 
     @property
     def running_jobs_per_user(self) -> int:
@@ -215,7 +232,7 @@ class Settings:
 
     @property
     def backup_dir(self) -> Path:
-        return self.data_dir / "backups"
+        return Path(self.backup_folder).expanduser() if self.backup_folder else self.data_dir / "backups"
 
 
 @dataclass(frozen=True)
@@ -363,6 +380,15 @@ def _check(settings: Settings) -> None:
     base = settings.asset_base_url
     if base and not base.startswith(("http://", "https://", "/")):
         raise SettingsError(f"setting 'asset_base_url' must be an http(s) URL or a path starting with / (got {base!r})")
+    if settings.backup_time and not _is_clock_time(settings.backup_time):
+        raise SettingsError(f"setting 'backup_time' must be HH:MM (24-hour) or empty (got {settings.backup_time!r})")
+    if settings.backup_passphrase_file:
+        passphrase_file = Path(settings.backup_passphrase_file).expanduser().resolve()
+        if passphrase_file.is_relative_to(settings.backup_dir.expanduser().resolve()):
+            raise SettingsError(
+                "setting 'backup_passphrase_file' is inside the backup folder: whoever has the backups would have"
+                " the passphrase too; keep it elsewhere"
+            )
     if settings.environment == "production":
         if settings.debug:
             raise SettingsError("debug is on: production refuses to start with debug enabled")
@@ -370,3 +396,15 @@ def _check(settings: Settings) -> None:
             raise SettingsError(
                 f"secret_key is shorter than {MIN_SECRET_LENGTH} characters: production refuses a weak secret"
             )
+
+
+def _is_clock_time(text: str) -> bool:
+    hours, _, minutes = text.partition(":")
+    return (
+        len(hours) == 2
+        and len(minutes) == 2
+        and hours.isdigit()
+        and minutes.isdigit()
+        and int(hours) < 24
+        and int(minutes) < 60
+    )

@@ -11,6 +11,7 @@ from aiohttp import web
 from appliance.http.middleware import NOT_FOUND_PAGE
 from appliance.http.routing import add_routes
 from appliance.http.views import (
+    admin_backups,
     assets,
     auth,
     classes,
@@ -27,6 +28,7 @@ from appliance.http.views import (
 )
 
 MODULES = (
+    admin_backups,
     files,
     assets,
     auth,

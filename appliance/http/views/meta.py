@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from appliance import legal
+from appliance import job_history, legal
 from appliance.app_keys import DB, SETTINGS
 from appliance.health import health
 from appliance.http.jsonio import body, json_response
-from appliance.http.middleware import current_user
+from appliance.http.middleware import USER, current_user
 from appliance.http.openapi import build_openapi
 from appliance.http.routing import DECLARED, Routes
 from appliance.validation import F, Schema
@@ -25,11 +25,15 @@ PUBLISH = Schema(
     "GET",
     "/healthz",
     access="anyone",
-    summary="Liveness: database, runner and sandbox image (503 with the same report when one is not ok)",
+    summary="Liveness: database, runner and sandbox image (503 with the same report when one is not ok);"
+    " admins also see the last backup (when, outcome, archive or error)",
     status=(200, 503),
 )
 async def healthz(request: web.Request) -> web.Response:
     report = await health(request.app)
+    user = request.get(USER)
+    if user is not None and user.role == "admin":
+        report["backup"] = await job_history.last_backup(request.app[DB])
     return json_response(report, status=200 if report["status"] == "ok" else 503)
 
 
