@@ -23,6 +23,7 @@ from appliance.http.views import (
     meta,
     pages,
     problems,
+    student_data,
     ui_pages,
 )
 
@@ -35,6 +36,7 @@ MODULES = (
     live,
     comments,
     classroom,
+    student_data,
     drafts,
     meta,
     pages,
