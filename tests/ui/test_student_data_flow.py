@@ -57,11 +57,11 @@ async def test_teacher_exports_then_erases_a_student(
     await row.get_by_role("button", name=f"Erase {student.username}").click()
     erase = page.get_by_role("dialog", name="Erase a student")
     await expect(erase).to_contain_text("cannot be undone")
-    await erase.get_by_label("Type their username to confirm").fill("someone-else")
+    await erase.get_by_label("Type the student's name to confirm").fill("someone-else")
     await erase.get_by_role("button", name="Erase for good").click()
     await expect(erase.get_by_role("alert")).to_contain_text(f"Type {student.username} exactly")
     assert (await student.get("/api/me")).status == 200
-    await erase.get_by_label("Type their username to confirm").fill(student.username)
+    await erase.get_by_label("Type the student's name to confirm").fill(student.username)
     await shot(page, "student-erase-dialog")
     await erase.get_by_role("button", name="Erase for good").click()
     await expect(erase).to_be_hidden()
@@ -76,7 +76,7 @@ async def test_teacher_exports_then_erases_a_student(
 
     # Erasing them again says so, in the dialog.
     await page.locator("#roster tr", has_text=pseudonym).get_by_role("button", name=f"Erase {pseudonym}").click()
-    await erase.get_by_label("Type their username to confirm").fill(pseudonym)
+    await erase.get_by_label("Type the student's name to confirm").fill(pseudonym)
     await erase.get_by_role("button", name="Erase for good").click()
     await expect(erase.get_by_role("alert")).to_contain_text("erased already")
     await context.close()
