@@ -74,6 +74,19 @@ class Database:
                 raise
             await conn.execute("COMMIT")
 
+    async def scrub(self) -> bool:
+        """Rebuild the file from its live rows (VACUUM) and empty the WAL, so nothing deleted or
+        overwritten before stays readable in freed pages, free space inside pages or old WAL
+        frames. Holds the writer for the whole rebuild. False when a long reader kept the WAL
+        from being emptied (its frames are overwritten by later writes instead)."""
+        async with self._write_lock:
+            conn = self.writer
+            await conn.execute("VACUUM")
+            cursor = await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            row = await cursor.fetchone()
+            await cursor.close()
+            return row is not None and row[0] == 0
+
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One write statement in its own transaction; returns lastrowid."""
         async with self.transaction() as conn:

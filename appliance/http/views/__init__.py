@@ -24,6 +24,7 @@ from appliance.http.views import (
     meta,
     pages,
     problems,
+    student_data,
     ui_pages,
 )
 
@@ -37,6 +38,7 @@ MODULES = (
     live,
     comments,
     classroom,
+    student_data,
     drafts,
     meta,
     pages,

@@ -63,6 +63,26 @@ async function loadRoster() {
                     },
                     "Reset password",
                   ),
+                  h(
+                    "button",
+                    {
+                      type: "button",
+                      class: "link-button",
+                      "aria-label": `Export the data of ${m.username}`,
+                      onclick: () => openExport(m),
+                    },
+                    "Export data",
+                  ),
+                  h(
+                    "button",
+                    {
+                      type: "button",
+                      class: "link-button danger",
+                      "aria-label": `Erase ${m.username}`,
+                      onclick: () => openErase(m),
+                    },
+                    "Erase student",
+                  ),
                 ),
               ),
             ),
@@ -89,6 +109,79 @@ async function resetPassword(button, member) {
     }
   });
 }
+
+// Export and erasure each ask in a dialog first: one says what the file holds and how to treat
+// it, the other has the teacher type the username again, which the server checks too.
+const exportDialog = $("#export-dialog");
+const eraseDialog = $("#erase-dialog");
+const eraseForm = $("#erase-form");
+let chosen = null;
+
+function openExport(member) {
+  chosen = member;
+  $("#export-name").textContent = member.username;
+  hideError($("#export-error"));
+  exportDialog.showModal();
+}
+
+function openErase(member) {
+  chosen = member;
+  $("#erase-name").textContent = member.username;
+  hideError($("#erase-error"));
+  eraseForm.reset();
+  eraseDialog.showModal();
+  eraseForm.confirm_username.focus();
+}
+
+/** Fetch the export (so a refusal shows as a message, not as an error page) and save it. */
+async function downloadExport(member) {
+  const response = await fetch(`/api/users/${member.id}/export`, { credentials: "same-origin" });
+  if (!response.ok) {
+    const data = await response.json().catch(() => null);
+    throw new Error(data?.error?.message || `The export failed (HTTP ${response.status}).`);
+  }
+  const url = URL.createObjectURL(await response.blob());
+  const link = h("a", { href: url, download: `labrunner-student-${member.id}.zip`, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+$("#export-cancel").addEventListener("click", () => exportDialog.close());
+$("#export-confirm").addEventListener("click", (event) =>
+  busy(event.target, async () => {
+    try {
+      await downloadExport(chosen);
+      exportDialog.close();
+      status.textContent = `The data of ${chosen.username} was downloaded.`;
+    } catch (error) {
+      showError($("#export-error"), error);
+    }
+  }),
+);
+
+$("#erase-cancel").addEventListener("click", () => eraseDialog.close());
+eraseForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const error = $("#erase-error");
+  hideError(error);
+  const typed = eraseForm.confirm_username.value.trim();
+  if (typed.toLowerCase() !== chosen.username.toLowerCase()) {
+    showError(error, { message: `Type ${chosen.username} exactly to confirm.`, field: "confirm_username" }, eraseForm);
+    return;
+  }
+  busy(eraseForm.querySelector("button[type=submit]"), async () => {
+    try {
+      const result = await api("POST", `/api/users/${chosen.id}/erase`, { confirm_username: typed });
+      eraseDialog.close();
+      status.textContent = `${chosen.username} was erased; their scores stay in the gradebook as “${result.username}”.`;
+      await Promise.all([loadRoster(), loadGradebook()]);
+    } catch (failure) {
+      showError(error, failure, eraseForm);
+    }
+  });
+});
 
 async function importCsv(text, form, errorEl) {
   const result = await api("POST", `/api/classes/${classId}/roster/import`, text, { contentType: "text/csv" });

@@ -1,0 +1,81 @@
+"""Erasing a student: everything personal goes, while their class's statistics still add up.
+
+The account stays as a pseudonym ("erased #<id>": a name no one can register, since usernames
+have neither spaces nor '#'), disabled, with no password and no birth date; its submissions keep
+their verdicts and scores, so gradebooks count and total as before. What goes is listed in
+`appliance.store.student_data`. Sessions and tokens are deleted in the same transaction, so they
+stop working at once. Blobs that only the student used are unlinked; one another row still uses
+(the same file uploaded by someone else) stays. Then the database file is rebuilt and its WAL
+emptied, so the erased rows do not linger in freed pages. Backups keep them until they rotate
+out (the privacy notice says so).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from appliance.accounts import User
+from appliance.blob_refs import discard_unused_blobs
+from appliance.blobs import BlobStore
+from appliance.classes import require_staff
+from appliance.clock import api_iso, db_now
+from appliance.db import Database
+from appliance.errors import Conflict, Invalid
+from appliance.store import student_data
+from appliance.student_access import managed_student
+from appliance.validation import F, Schema
+
+log = logging.getLogger(__name__)
+
+ERASE = Schema(
+    {
+        "confirm_username": F(
+            "string", max_length=64, description="the student's username, typed again to confirm the erasure"
+        )
+    }
+)
+
+
+def pseudonym(user_id: int) -> str:
+    return f"erased #{user_id}"
+
+
+async def erase(db: Database, blobs: BlobStore, actor: User, user_id: int, confirm_username: str) -> dict[str, Any]:
+    """Erase from a body checked by `ERASE`: an admin, or a teacher the student is theirs for."""
+    require_staff(actor)
+    student = await managed_student(db, actor, user_id)
+    if await student_data.erasure_of(db, user_id) is not None:
+        raise Conflict("already_erased", "this student's data was erased already")
+    if confirm_username.strip().casefold() != student["username"].casefold():
+        raise Invalid(
+            "confirmation_mismatch",
+            "type the student's username exactly to confirm; nothing was erased",
+            field="confirm_username",
+        )
+    stamp = db_now()
+    try:
+        async with db.transaction() as conn:
+            erased = await student_data.erase(conn, user_id, pseudonym(user_id))
+            # Inside the transaction: no row can start using one of these blobs before they go.
+            removed_blobs = await discard_unused_blobs(conn, blobs, erased.blobs)
+            counts = {**erased.counts, "blobs": removed_blobs}
+            await student_data.record_erasure(conn, user_id, actor.id, stamp, json.dumps(counts, sort_keys=True))
+    except student_data.AlreadyErased:
+        raise Conflict("already_erased", "this student's data was erased already") from None
+    except student_data.JobsInFlight:
+        raise Conflict(
+            "jobs_in_progress",
+            "this student has runs or submissions waiting or running; erase them once those have finished",
+        ) from None
+    scrubbed = await db.scrub()
+    if not scrubbed:
+        log.warning("erasure of user %s: a reader kept the WAL from being emptied; later writes overwrite it", user_id)
+    return {
+        "user_id": user_id,
+        "username": pseudonym(user_id),
+        "erased_at": api_iso(stamp),
+        "removed": counts,
+        "storage_scrubbed": scrubbed,
+    }
