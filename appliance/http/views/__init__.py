@@ -23,6 +23,7 @@ from appliance.http.views import (
     meta,
     pages,
     problems,
+    retention,
     ui_pages,
 )
 
@@ -39,6 +40,7 @@ MODULES = (
     meta,
     pages,
     problems,
+    retention,
     ui_pages,
 )
 
