@@ -253,8 +253,12 @@ async def rejudges_of(db: Database, submission_id: int) -> list[Row]:
 
 
 async def submissions_of_problem(db: Database, problem_id: int) -> list[Row]:
+    """The submissions a rejudge runs again: not those whose code the retention purge took (run
+    again, the empty program would replace the verdict their gradebook keeps)."""
     return await db.fetchall(
-        f"SELECT {JOB_COLUMNS} FROM jobs WHERE problem_id = ? AND kind = 'submission' ORDER BY id", (problem_id,)
+        f"SELECT {JOB_COLUMNS} FROM jobs WHERE problem_id = ? AND kind = 'submission'"
+        " AND purged IS NOT 'content' ORDER BY id",
+        (problem_id,),
     )
 
 

@@ -19,6 +19,7 @@ from appliance.blobs import BlobStore
 from appliance.clock import age_on, to_db
 from appliance.db import Database
 from appliance.settings import Settings
+from appliance.store import jobs as job_store
 from tests.conftest import dump_db
 
 # The fake clock: the purge runs as of this moment.
@@ -354,6 +355,15 @@ async def check_purge(a: Appliance) -> None:
     older_than = {(row[1], row[2]): row[5] for row in logged}
     assert older_than[("minor", "runs")] == ago(30) and older_than[("minor", "submissions")] == ago(365)
     assert older_than[("adult", "outputs")] == ago(180) and older_than[("everyone", "blobs")] is None
+
+    # A rejudge leaves alone the submissions whose code is gone: their verdicts stay as judged.
+    db = Database(a.settings.db_path)
+    await db.open()
+    try:
+        rejudged = {row["id"] for row in await job_store.submissions_of_problem(db, problem)}
+    finally:
+        await db.close()
+    assert rejudged == {minor_new_sub, adult_old_sub}
 
     # A second run finds nothing more.
     again = await run_purge(a, AT + timedelta(hours=1))
