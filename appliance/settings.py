@@ -205,7 +205,7 @@ class Settings:
         30, "Expired and revoked API tokens are deleted this many days after they stopped working (0: never)."
     )
     retention_batch_rows: int = setting(
-        200, "Rows a retention purge takes per write transaction, so it never holds the writer long.", minimum=1
+        100, "Rows a retention purge takes per write transaction, so it never holds the writer long.", minimum=1
     )
     archive_unpack: bool = setting(
         True, "Unpack ZIP uploads sent with unpack=true into files (false: refuse archives)."

@@ -22,3 +22,12 @@ CREATE INDEX retention_purges_run ON retention_purges(run_at);
 -- What a purge already took from a finished job: 'outputs' (its outputs and pictures), 'content'
 -- (its code, input and files as well; the verdict and score stay for the gradebook). NULL: whole.
 ALTER TABLE jobs ADD COLUMN purged TEXT CHECK (purged IN ('outputs', 'content'));
+
+-- Deleting a job sets NULL in every submission that published it as its rejudge; without an index
+-- each deleted job would scan the whole jobs table for them.
+CREATE INDEX jobs_published_rejudge ON jobs(published_rejudge) WHERE published_rejudge IS NOT NULL;
+
+-- The blob purges ask of every blob column whether a row still names a hash: these two columns of
+-- 0011 had no index, so every batch of every purge scanned all test results twice.
+CREATE INDEX job_tests_stdin_blob ON job_tests(stdin_blob) WHERE stdin_blob IS NOT NULL;
+CREATE INDEX job_tests_expected_blob ON job_tests(expected_blob) WHERE expected_blob IS NOT NULL;
