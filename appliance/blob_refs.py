@@ -21,6 +21,20 @@ async def discard_unused_blobs(conn: aiosqlite.Connection, blobs: BlobStore, dig
     return len(unused)
 
 
+def settled(blobs: BlobStore, digests: Sequence[str], before: float) -> list[str]:
+    """Those of `digests` written before `before` (epoch seconds). A blob written later may belong
+    to a job storing the same bytes right now, its row not committed yet: the orphan purge takes it
+    later if it is still unused."""
+    old = []
+    for digest in set(digests):
+        try:
+            if blobs.path_for(digest).stat().st_mtime < before:
+                old.append(digest)
+        except FileNotFoundError:
+            continue
+    return old
+
+
 async def ensure_blobs(blobs: BlobStore, items: Sequence[Prepared]) -> None:
     """Right after the write transaction that made rows name these blobs: a purge may have unlinked
     an identical orphan blob after our put found it already there, and before our rows existed.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from appliance import file_expiry, job_history, jobs
+from appliance import file_expiry, job_history, jobs, retention
 from appliance.app_keys import BLOBS, DB, SETTINGS
 from appliance.scheduler import Scheduler
 from appliance.store import sessions as session_store
@@ -34,9 +34,17 @@ async def forget_old_job_runs(app: web.Application) -> int:
     return await job_history.forget_old(app[DB], app[SETTINGS].job_history_days)
 
 
+async def purge_by_retention(app: web.Application) -> list[dict[str, object]]:
+    """The daily retention purge, when its local time has passed since the last run (or the
+    machine was off then): a check every few minutes rather than a timer, so a missed day is
+    caught up soon after start-up."""
+    return await retention.purge_if_due(app[DB], app[BLOBS], app[SETTINGS])
+
+
 def setup_periodic(scheduler: Scheduler) -> None:
     scheduler.add("purge_expired_sessions", purge_expired_sessions, every_s=3600)
     scheduler.add("purge_expired_files", purge_expired_files, every_s=900)
     scheduler.add("purge_expired_outputs", purge_expired_outputs, every_s=3600)
     scheduler.add("purge_orphan_blobs", purge_orphan_blobs, every_s=6 * 3600)
     scheduler.add("forget_old_job_runs", forget_old_job_runs, every_s=24 * 3600)
+    scheduler.add("purge_by_retention", purge_by_retention, every_s=300)

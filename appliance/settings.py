@@ -184,6 +184,29 @@ class Settings:
     file_expiry_days: int = setting(
         7, "Uploads are deleted this many days after upload (kept while a submission uses them)."
     )
+    retention_purge_time: str = setting(
+        "03:00",
+        "Local time (HH:MM) of the daily retention purge; a machine that was off then purges soon after it starts.",
+    )
+    retention_minor_days: int = setting(
+        30,
+        "Minors' runs, and the code, input, outputs, pictures and files of their submissions, their uploads and"
+        " drafts are purged this many days after they were made (0: never).",
+    )
+    retention_minor_grades_days: int = setting(
+        365,
+        "Minors' submissions themselves (the gradebook's verdicts and scores) are deleted this many days after"
+        " they were made (0: never).",
+    )
+    retention_adult_output_days: int = setting(
+        180, "Adults' run and submission outputs and pictures are purged this many days after the job (0: never)."
+    )
+    retention_token_days: int = setting(
+        30, "Expired and revoked API tokens are deleted this many days after they stopped working (0: never)."
+    )
+    retention_batch_rows: int = setting(
+        100, "Rows a retention purge takes per write transaction, so it never holds the writer long.", minimum=1
+    )
     archive_unpack: bool = setting(
         True, "Unpack ZIP uploads sent with unpack=true into files (false: refuse archives)."
     )
@@ -377,6 +400,10 @@ def _check(settings: Settings) -> None:
         raise SettingsError(
             f"setting 'file_types_allowed': unknown type(s) {', '.join(unknown)}; known: {', '.join(KINDS)}, none"
         )
+    if not _is_clock_time(settings.retention_purge_time):
+        raise SettingsError(
+            f"setting 'retention_purge_time' must be a local time HH:MM (got {settings.retention_purge_time!r})"
+        )
     base = settings.asset_base_url
     if base and not base.startswith(("http://", "https://", "/")):
         raise SettingsError(f"setting 'asset_base_url' must be an http(s) URL or a path starting with / (got {base!r})")
@@ -399,12 +426,13 @@ def _check(settings: Settings) -> None:
 
 
 def _is_clock_time(text: str) -> bool:
-    hours, _, minutes = text.partition(":")
+    """HH:MM on a 24-hour clock ('²'.isdigit() is True, hence isascii)."""
+    hours, colon, minutes = text.partition(":")
+    digits = hours + minutes
     return (
-        len(hours) == 2
-        and len(minutes) == 2
-        and hours.isdigit()
-        and minutes.isdigit()
-        and int(hours) < 24
-        and int(minutes) < 60
+        bool(colon)
+        and len(hours) == len(minutes) == 2
+        and digits.isascii()
+        and digits.isdigit()
+        and (int(hours) < 24 and int(minutes) < 60)
     )

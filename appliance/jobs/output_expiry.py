@@ -25,16 +25,9 @@ async def purge_expired_outputs(
     for _ in range(file_expiry.PURGE_MAX_BATCHES):
         async with db.transaction() as conn:
             count, digests = await job_store.expire_full_outputs(conn, cutoff, file_expiry.PURGE_BATCH)
-            settled = [d for d in set(digests) if _older_than(blobs, d, now - grace_s)]
+            settled = blob_refs.settled(blobs, digests, now - grace_s)
             removed += await blob_refs.discard_unused_blobs(conn, blobs, settled)
         tests += count
         if count < file_expiry.PURGE_BATCH:
             break
     return {"tests": tests, "blobs": removed}
-
-
-def _older_than(blobs: BlobStore, digest: str, moment: float) -> bool:
-    try:
-        return blobs.path_for(digest).stat().st_mtime < moment
-    except FileNotFoundError:
-        return False

@@ -253,11 +253,12 @@ async def rejudges_of(db: Database, submission_id: int) -> list[Row]:
 
 
 async def submissions_of_problem(db: Database, problem_id: int) -> list[Row]:
-    """The problem's submissions that can be run again: an erased student's have no code left, and
-    keep the result their gradebook shows."""
+    """The submissions a rejudge runs again: not an erased student's, nor those whose code the
+    retention purge took (run again, the empty program would replace the verdict their gradebook
+    keeps)."""
     return await db.fetchall(
         f"SELECT {JOB_COLUMNS} FROM jobs WHERE problem_id = ? AND kind = 'submission'"
-        " AND user_id NOT IN (SELECT user_id FROM erasures) ORDER BY id",
+        " AND purged IS NOT 'content' AND user_id NOT IN (SELECT user_id FROM erasures) ORDER BY id",
         (problem_id,),
     )
 

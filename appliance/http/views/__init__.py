@@ -24,6 +24,7 @@ from appliance.http.views import (
     meta,
     pages,
     problems,
+    retention,
     student_data,
     ui_pages,
 )
@@ -43,6 +44,7 @@ MODULES = (
     meta,
     pages,
     problems,
+    retention,
     ui_pages,
 )
 

@@ -1,0 +1,259 @@
+"""The SQL of the retention purges (appliance/retention.py): which rows a policy no longer keeps,
+removing them one bounded batch at a time, and the audit log of what each run removed.
+
+Each kind of data has a `*_due` query, run on a reader (never holding the writer while it scans),
+that pages through candidates by key after `after`; and a purge that takes one such page inside a
+write transaction, checks every condition again (the row may have changed since it was read) and
+returns how many rows went and the blob hashes they named (the caller unlinks those no row uses).
+
+Who is a minor is decided by birthdate against `adult_born_by`, the latest birthdate of someone who
+is an adult on the day of the purge: ISO dates compare as text in date order. No birthdate (staff
+made without one) counts as an adult, as in `Accounts.is_minor`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import aiosqlite
+
+from appliance.db import Database, Row, placeholders
+from appliance.store.files import PINNED
+
+# The cut-offs of one run, bound by name: `now`, `before` (the rule's age limit), `adult_born_by`.
+Cut = dict[str, Any]
+# What one batch removed: how many rows, and the blob hashes they named.
+Taken = tuple[int, list[str]]
+
+MINOR = "u.birthdate IS NOT NULL AND u.birthdate > :adult_born_by"
+ADULT = "(u.birthdate IS NULL OR u.birthdate <= :adult_born_by)"
+FINISHED = "j.status IN ('done', 'failed')"
+
+# Blob columns of a job's rows, and the statements that read them for a list of job ids.
+_JOB_BLOBS = (
+    "SELECT stdout_blob FROM job_tests WHERE job_id IN ({ids}) AND stdout_blob IS NOT NULL",
+    "SELECT stderr_blob FROM job_tests WHERE job_id IN ({ids}) AND stderr_blob IS NOT NULL",
+    "SELECT stdin_blob FROM job_tests WHERE job_id IN ({ids}) AND stdin_blob IS NOT NULL",
+    "SELECT expected_blob FROM job_tests WHERE job_id IN ({ids}) AND expected_blob IS NOT NULL",
+    "SELECT blob FROM job_images WHERE job_id IN ({ids})",
+    "SELECT blob FROM job_files WHERE job_id IN ({ids})",
+)
+# What stripping a job's outputs (the adult policy) reads: the test data snapshots stay.
+_OUTPUT_BLOBS = (*_JOB_BLOBS[:2], _JOB_BLOBS[4])
+
+
+async def _column(src: Database | aiosqlite.Connection, sql: str, params: Sequence[Any] | dict[str, Any]) -> list[Any]:
+    if isinstance(src, Database):
+        rows: Sequence[Row] = await src.fetchall(sql, params)  # type: ignore[arg-type]
+    else:
+        cursor = await src.execute(sql, params)
+        rows = list(await cursor.fetchall())
+        await cursor.close()
+    return [row[0] for row in rows]
+
+
+def _named_in(keys: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+    """`IN (...)` with named parameters, for statements that also bind the cut-offs by name."""
+    params = {f"k{i}": key for i, key in enumerate(keys)}
+    return ",".join(f":{name}" for name in params), params
+
+
+async def _blobs_of_jobs(conn: aiosqlite.Connection, job_ids: Sequence[int], queries: Sequence[str]) -> list[str]:
+    found: list[str] = []
+    for sql in queries:
+        found += await _column(conn, sql.format(ids=placeholders(job_ids)), job_ids)
+    return found
+
+
+# --- jobs ----------------------------------------------------------------------------------------
+
+# Each rule: which finished jobs it takes, as a condition on `j` (the job) and `u` (its user).
+MINOR_RUNS = f"j.kind = 'run' AND {FINISHED} AND j.created_at < :before AND {MINOR}"
+MINOR_CONTENT = f"j.kind != 'run' AND {FINISHED} AND j.created_at < :before AND {MINOR} AND j.purged IS NOT 'content'"
+# A rejudge goes with the submission it re-ran (ON DELETE CASCADE).
+MINOR_SUBMISSIONS = f"j.kind = 'submission' AND {FINISHED} AND j.created_at < :before AND {MINOR}"
+ADULT_OUTPUTS = f"{FINISHED} AND j.finished_at < :before AND {ADULT} AND j.purged IS NULL"
+
+
+async def jobs_due(db: Database, rule: str, cut: Cut, after: int, limit: int) -> list[int]:
+    # NOT INDEXED: walk the jobs in id order from `after`, so each page goes on where the last one
+    # stopped; through the status index, every page would read all finished jobs again and sort them.
+    return await _column(
+        db,
+        f"SELECT j.id FROM jobs j NOT INDEXED JOIN users u ON u.id = j.user_id WHERE j.id > :after AND {rule}"
+        " ORDER BY j.id LIMIT :limit",
+        {**cut, "after": after, "limit": limit},
+    )
+
+
+async def _still_due(conn: aiosqlite.Connection, rule: str, cut: Cut, job_ids: Sequence[int]) -> list[int]:
+    ids, params = _named_in(job_ids)
+    return await _column(
+        conn,
+        f"SELECT j.id FROM jobs j JOIN users u ON u.id = j.user_id WHERE j.id IN ({ids}) AND {rule}",
+        {**cut, **params},
+    )
+
+
+async def delete_jobs(conn: aiosqlite.Connection, rule: str, cut: Cut, job_ids: Sequence[int]) -> Taken:
+    """Delete the jobs of `job_ids` `rule` still takes, with their tests, pictures, files, comments
+    and rejudges (their foreign keys cascade)."""
+    due = await _still_due(conn, rule, cut, job_ids)
+    if not due:
+        return 0, []
+    rejudges = await _column(conn, f"SELECT id FROM jobs WHERE rejudge_of IN ({placeholders(due)})", due)
+    digests = await _blobs_of_jobs(conn, [*due, *rejudges], _JOB_BLOBS)
+    await conn.execute(f"DELETE FROM jobs WHERE id IN ({placeholders(due)})", due)
+    return len(due), digests
+
+
+async def _strip_outputs(conn: aiosqlite.Connection, job_ids: Sequence[int]) -> None:
+    ids = placeholders(job_ids)
+    await conn.execute(
+        "UPDATE job_tests SET stdout = '', stderr = '', stdout_blob = NULL, stderr_blob = NULL,"
+        f" full_output_bytes = 0 WHERE job_id IN ({ids})",
+        job_ids,
+    )
+    await conn.execute(f"DELETE FROM job_images WHERE job_id IN ({ids})", job_ids)
+
+
+async def strip_outputs(conn: aiosqlite.Connection, rule: str, cut: Cut, job_ids: Sequence[int]) -> Taken:
+    """Forget the outputs and pictures of the jobs `rule` still takes; code, verdicts and scores stay."""
+    due = await _still_due(conn, rule, cut, job_ids)
+    if not due:
+        return 0, []
+    digests = await _blobs_of_jobs(conn, due, _OUTPUT_BLOBS)
+    await _strip_outputs(conn, due)
+    await conn.execute(
+        f"UPDATE jobs SET compile_output = NULL, purged = 'outputs' WHERE id IN ({placeholders(due)})", due
+    )
+    return len(due), digests
+
+
+async def strip_content(conn: aiosqlite.Connection, rule: str, cut: Cut, job_ids: Sequence[int]) -> Taken:
+    """Forget the code, input, files, outputs and pictures of the jobs `rule` still takes: what is
+    left is the gradebook's (verdicts and scores, per test too) and the teacher's comments."""
+    due = await _still_due(conn, rule, cut, job_ids)
+    if not due:
+        return 0, []
+    digests = await _blobs_of_jobs(conn, due, (*_OUTPUT_BLOBS, _JOB_BLOBS[5]))
+    await _strip_outputs(conn, due)
+    # The files go from the job: a file only this submission kept is no longer pinned, and expires.
+    await conn.execute(f"DELETE FROM job_files WHERE job_id IN ({placeholders(due)})", due)
+    await conn.execute(
+        "UPDATE jobs SET code = '', code_hash = '', stdin = '', compile_output = NULL, purged = 'content'"
+        f" WHERE id IN ({placeholders(due)})",
+        due,
+    )
+    return len(due), digests
+
+
+# --- files, drafts, sessions, tokens ---------------------------------------------------------------
+
+# A file some kept submission still uses stays (PINNED); the submissions whose content was purged
+# let go of their files first.
+MINOR_FILES = f"f.created_at < :before AND {MINOR} AND NOT {PINNED}"
+
+
+async def files_due(db: Database, cut: Cut, after: str, limit: int) -> list[str]:
+    return await _column(
+        db,
+        f"SELECT f.id FROM files f JOIN users u ON u.id = f.owner_id WHERE f.id > :after AND {MINOR_FILES}"
+        " ORDER BY f.id LIMIT :limit",
+        {**cut, "after": after, "limit": limit},
+    )
+
+
+async def delete_files(conn: aiosqlite.Connection, cut: Cut, file_ids: Sequence[str]) -> Taken:
+    ids, params = _named_in(file_ids)
+    digests = await _column(
+        conn,
+        "DELETE FROM files WHERE id IN (SELECT f.id FROM files f JOIN users u ON u.id = f.owner_id"
+        f" WHERE f.id IN ({ids}) AND {MINOR_FILES}) RETURNING blob",
+        {**cut, **params},
+    )
+    return len(digests), digests
+
+
+MINOR_DRAFTS = f"d.updated_at < :before AND {MINOR}"
+
+
+async def drafts_due(db: Database, cut: Cut, after: int, limit: int) -> list[int]:
+    return await _column(
+        db,
+        f"SELECT d.id FROM drafts d JOIN users u ON u.id = d.user_id WHERE d.id > :after AND {MINOR_DRAFTS}"
+        " ORDER BY d.id LIMIT :limit",
+        {**cut, "after": after, "limit": limit},
+    )
+
+
+async def delete_drafts(conn: aiosqlite.Connection, cut: Cut, draft_ids: Sequence[int]) -> Taken:
+    ids, params = _named_in(draft_ids)
+    deleted = await _column(
+        conn,
+        "DELETE FROM drafts WHERE id IN (SELECT d.id FROM drafts d JOIN users u ON u.id = d.user_id"
+        f" WHERE d.id IN ({ids}) AND {MINOR_DRAFTS}) RETURNING id",
+        {**cut, **params},
+    )
+    return len(deleted), []
+
+
+async def sessions_due(db: Database, cut: Cut, after: str, limit: int) -> list[str]:
+    return await _column(
+        db,
+        "SELECT id_hash FROM sessions WHERE id_hash > :after AND expires_at <= :now ORDER BY id_hash LIMIT :limit",
+        {**cut, "after": after, "limit": limit},
+    )
+
+
+async def delete_sessions(conn: aiosqlite.Connection, cut: Cut, id_hashes: Sequence[str]) -> Taken:
+    ids, params = _named_in(id_hashes)
+    deleted = await _column(
+        conn,
+        f"DELETE FROM sessions WHERE id_hash IN ({ids}) AND expires_at <= :now RETURNING id_hash",
+        {**cut, **params},
+    )
+    return len(deleted), []
+
+
+# Expired or revoked tokens stay a while, so their owner sees why a script stopped.
+DEAD_TOKENS = "(expires_at < :before OR revoked_at < :before)"
+
+
+async def tokens_due(db: Database, cut: Cut, after: int, limit: int) -> list[int]:
+    return await _column(
+        db,
+        f"SELECT id FROM api_tokens WHERE id > :after AND {DEAD_TOKENS} ORDER BY id LIMIT :limit",
+        {**cut, "after": after, "limit": limit},
+    )
+
+
+async def delete_tokens(conn: aiosqlite.Connection, cut: Cut, token_ids: Sequence[int]) -> Taken:
+    ids, params = _named_in(token_ids)
+    deleted = await _column(
+        conn, f"DELETE FROM api_tokens WHERE id IN ({ids}) AND {DEAD_TOKENS} RETURNING id", {**cut, **params}
+    )
+    return len(deleted), []
+
+
+# --- the audit log ---------------------------------------------------------------------------------
+
+AUDIT_COLUMNS = "id, run_at, policy, what, rows, blobs, older_than, finished_at"
+
+
+async def record(conn: aiosqlite.Connection, values: dict[str, Any]) -> None:
+    await conn.execute(
+        "INSERT INTO retention_purges (run_at, policy, what, rows, blobs, older_than, finished_at)"
+        " VALUES (:run_at, :policy, :what, :rows, :blobs, :older_than, :finished_at)",
+        values,
+    )
+
+
+async def last_run_at(db: Database) -> str | None:
+    value = await db.fetchval("SELECT MAX(run_at) FROM retention_purges")
+    return None if value is None else str(value)
+
+
+async def recent(db: Database, limit: int) -> list[Row]:
+    return await db.fetchall(f"SELECT {AUDIT_COLUMNS} FROM retention_purges ORDER BY id DESC LIMIT ?", (limit,))
