@@ -210,3 +210,12 @@ def _check_manifest(archive: Path, small: dict[str, bytes], found: dict[str, dic
     if DB_MEMBER not in found:
         raise ArchiveRefused("backup_corrupt", f"{archive.name} holds no database")
     return manifest
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable (the directory entry, not only the file)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

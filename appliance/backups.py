@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from appliance import __version__, appliance_id, clock, data_locks, job_history
-from appliance.backup_archive import DB_MEMBER, FORMAT, FORMAT_VERSION, ArchiveWriter, encrypt
+from appliance.backup_archive import DB_MEMBER, FORMAT, FORMAT_VERSION, ArchiveWriter, encrypt, fsync_dir
 from appliance.backup_rotation import to_keep
 from appliance.db import Database
 from appliance.errors import Unavailable
@@ -94,14 +94,6 @@ def archives(backup_dir: Path, owner: str | None = None) -> list[Archive]:
         created = datetime.strptime(match["stamp"], _STAMP).replace(tzinfo=UTC)
         found.append(Archive(path, created, bool(match["age"])))
     return sorted(found, key=lambda a: a.created_at, reverse=True)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _blob_files(blob_dir: Path) -> list[tuple[str, Path]]:
@@ -206,7 +198,7 @@ def write_backup(
             out.flush()
             os.fsync(out.fileno())
         os.replace(partial, final)
-        _fsync_dir(backup_dir)
+        fsync_dir(backup_dir)
     except OSError as exc:
         if exc.errno in _DISK_FULL:
             raise BackupFailed(

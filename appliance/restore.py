@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance import appliance_id, data_locks, job_history, migrations
-from appliance.backup_archive import DB_MEMBER, ArchiveRefused, Manifest, unpack_verified
+from appliance.backup_archive import DB_MEMBER, ArchiveRefused, Manifest, fsync_dir, unpack_verified
 from appliance.blobs import BlobStore
 from appliance.db import Database
 from appliance.settings import Settings
@@ -72,14 +72,6 @@ def _check_owner(manifest: Manifest, data_dir: Path, archive: Path, as_new_machi
         )
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _swap(settings: Settings, staging: Path, stamp: str) -> Path | None:
     """Move the current database and blobs aside into a snapshot folder, then the restored ones in.
     Each step is a rename inside the data folder: a crash leaves every file whole, in one place or
@@ -96,7 +88,7 @@ def _swap(settings: Settings, staging: Path, stamp: str) -> Path | None:
     restored_blobs = staging / "blobs"
     restored_blobs.mkdir(exist_ok=True)
     os.rename(restored_blobs, settings.blob_dir)
-    _fsync_dir(data_dir)
+    fsync_dir(data_dir)
     if not any(snapshot.iterdir()):
         snapshot.rmdir()
         return None
