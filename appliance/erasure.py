@@ -48,7 +48,9 @@ async def erase(db: Database, blobs: BlobStore, actor: User, user_id: int, confi
     student = await managed_student(db, actor, user_id)
     if await student_data.erasure_of(db, user_id) is not None:
         raise Conflict("already_erased", "this student's data was erased already")
-    if confirm_username.strip().casefold() != student["username"].casefold():
+    typed = confirm_username.strip()
+    # Usernames are ASCII: casefold() would let look-alikes through (KELVIN SIGN folds to "k").
+    if not typed.isascii() or typed.lower() != student["username"].lower():
         raise Invalid(
             "confirmation_mismatch",
             "type the student's username exactly to confirm; nothing was erased",
