@@ -20,7 +20,7 @@ from appliance.store import users as user_store
 from appliance.throttle import LoginThrottle, RegistrationThrottle, Throttled
 
 ROLES = ("student", "teacher", "admin")
-USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,31}$")
+USERNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,31}")
 PASSWORD_MAX = 256
 # A token's last use is written at most this often, so scripts polling the API cost no write each.
 TOKEN_TOUCH_S = 60
@@ -63,7 +63,7 @@ def hash_token(token: str) -> str:
 
 
 def check_username(username: str) -> None:
-    if not USERNAME_RE.match(username):
+    if not USERNAME_RE.fullmatch(username):
         raise Invalid(
             "invalid_username",
             "usernames are 3 to 32 letters, digits, dots, dashes or underscores, starting with a letter or digit",

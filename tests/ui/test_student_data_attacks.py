@@ -218,3 +218,17 @@ async def test_erased_account_is_gone_for_good(server_factory: Callable[..., Any
     assert (await newcomer.get(f"/api/users/{victim.user_id}/export")).status == 404
     mine = _unzip((await newcomer.get(f"/api/users/{newcomer.user_id}/export")).body)
     assert b"HELLO" not in b"\n".join(mine.values())
+
+
+async def test_no_username_look_alike_with_a_trailing_newline(server_factory: Callable[..., Any]) -> None:
+    """`$` in a regex also matches before a final newline: "alice\\n" would be a second "alice" on
+    every roster (and a name a teacher types to confirm an erasure)."""
+    server = await server_factory(app_options=echo())
+    victim = await server.make_user("student")
+    versions = await server.legal_versions()
+    reply = await server.client().post(
+        "/api/auth/register",
+        json={"username": victim.username + "\n", "password": "a long enough password 1", "birthdate": "2000-01-01"}
+        | versions,
+    )
+    assert reply.status == 400 and reply.error_code == "invalid_username", reply
