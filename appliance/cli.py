@@ -226,6 +226,8 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
         print(f"what it replaced is kept in {result.replaced}")
     for name in result.migrated:
         print(f"applied {name}")
+    if result.erased_again:
+        print(f"erased again {len(result.erased_again)} student(s) erased after this backup was taken")
     return 0
 
 

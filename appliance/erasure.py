@@ -81,3 +81,24 @@ async def erase(db: Database, blobs: BlobStore, actor: User, user_id: int, confi
         "removed": counts,
         "storage_scrubbed": scrubbed,
     }
+
+
+async def erase_again(db: Database, blobs: BlobStore, replaced: Database) -> list[int]:
+    """After a restore: erase again every student the replaced data had erased, so a backup taken
+    before an erasure never brings them back. The erasure keeps its first date and author; the
+    student's jobs the backup caught waiting or running never run. Returns their ids."""
+    again = []
+    for record in await student_data.erasures_recorded(replaced):
+        user_id = int(record["user_id"])
+        if not await student_data.has_user(db, user_id) or await student_data.erasure_of(db, user_id) is not None:
+            continue  # made after the backup, or erased in it already
+        async with db.transaction() as conn:
+            await student_data.stop_jobs_in_flight(conn, user_id)
+            erased = await student_data.erase(conn, user_id, pseudonym(user_id))
+            await discard_unused_blobs(conn, blobs, erased.blobs)
+            await student_data.record_erasure(conn, user_id, record["erased_by"], record["erased_at"], record["counts"])
+        again.append(user_id)
+    if again:
+        await db.scrub()
+        log.info("erased again after the restore: %d student(s) the replaced data had erased", len(again))
+    return again

@@ -12,12 +12,12 @@ import asyncio
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from appliance import appliance_id, data_locks, job_history, migrations
+from appliance import appliance_id, data_locks, erasure, job_history, migrations
 from appliance.backup_archive import DB_MEMBER, ArchiveRefused, Manifest, fsync_dir, unpack_verified
 from appliance.blobs import BlobStore
 from appliance.db import Database
@@ -31,6 +31,8 @@ class RestoreResult:
     # Where what the restore replaced was kept (None: the data folder held nothing to replace).
     replaced: Path | None
     migrated: list[str]
+    # Students the replaced data had erased, erased again in the restored data.
+    erased_again: list[int] = field(default_factory=list)
 
 
 def _newest_known_schema() -> int:
@@ -105,6 +107,14 @@ async def restore(
         db = Database(settings.db_path)
         await db.open()
         try:
+            if result.replaced is not None and (result.replaced / settings.db_path.name).exists():
+                before = Database(result.replaced / settings.db_path.name)
+                await before.open()
+                try:
+                    again = await erasure.erase_again(db, BlobStore(settings.blob_dir), before)
+                    result = replace(result, erased_again=again)
+                finally:
+                    await before.close()
             replaced = None if result.replaced is None else str(result.replaced)
             await job_history.record_restore(db, archive=archive.name, manifest=result.manifest.data, replaced=replaced)
         finally:

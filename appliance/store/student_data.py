@@ -85,6 +85,26 @@ async def job_ids(db: Database, user_id: int, kind: str) -> list[int]:
     return [int(row[0]) for row in rows]
 
 
+async def erasures_recorded(db: Database) -> list[Row]:
+    """Every erasure a database recorded (none in one from before erasures existed)."""
+    try:
+        return await db.fetchall("SELECT user_id, erased_by, erased_at, counts FROM erasures ORDER BY id")
+    except sqlite3.OperationalError:
+        return []
+
+
+async def has_user(db: Database, user_id: int) -> bool:
+    return await db.fetchone("SELECT 1 FROM users WHERE id = ?", (user_id,)) is not None
+
+
+async def stop_jobs_in_flight(conn: aiosqlite.Connection, user_id: int) -> None:
+    """Before erasing again after a restore: the student's jobs the backup caught waiting or
+    running never run (their code is about to go)."""
+    await conn.execute(
+        "UPDATE jobs SET status = 'failed' WHERE user_id = ? AND status IN ('queued', 'running')", (user_id,)
+    )
+
+
 async def erasure_of(db: Database, user_id: int) -> Row | None:
     return await db.fetchone("SELECT erased_by, erased_at FROM erasures WHERE user_id = ?", (user_id,))
 
@@ -165,7 +185,7 @@ async def erase(conn: aiosqlite.Connection, user_id: int, pseudonym: str) -> Era
 
 
 async def record_erasure(
-    conn: aiosqlite.Connection, user_id: int, erased_by: int, erased_at: str, counts_json: str
+    conn: aiosqlite.Connection, user_id: int, erased_by: int | None, erased_at: str, counts_json: str
 ) -> None:
     try:
         await _run(
