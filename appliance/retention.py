@@ -62,6 +62,10 @@ def _jobs(rule: str, purge: Callable[..., Awaitable[store.Taken]]) -> tuple[Due,
     return due, take
 
 
+def _rows(kind: store.Purgeable) -> tuple[Due, Purge]:
+    return kind.due_after, kind.delete
+
+
 def steps(settings: Settings) -> list[Step]:
     """In order: whole submissions before their content, and a submission lets go of its files
     before the files are looked at."""
@@ -70,16 +74,16 @@ def steps(settings: Settings) -> list[Step]:
         Step("minor", "submissions", grades, *_jobs(store.MINOR_SUBMISSIONS, store.delete_jobs)),
         Step("minor", "runs", minor, *_jobs(store.MINOR_RUNS, store.delete_jobs)),
         Step("minor", "submission_content", minor, *_jobs(store.MINOR_CONTENT, store.strip_content)),
-        Step("minor", "files", minor, store.files_due, store.delete_files, ""),
-        Step("minor", "drafts", minor, store.drafts_due, store.delete_drafts),
+        Step("minor", "files", minor, *_rows(store.MINOR_FILES), ""),
+        Step("minor", "drafts", minor, *_rows(store.MINOR_DRAFTS)),
         Step(
             "adult",
             "outputs",
             settings.retention_adult_output_days,
             *_jobs(store.ADULT_OUTPUTS, store.strip_outputs),
         ),
-        Step("everyone", "tokens", settings.retention_token_days, store.tokens_due, store.delete_tokens),
-        Step("everyone", "sessions", None, store.sessions_due, store.delete_sessions, ""),
+        Step("everyone", "tokens", settings.retention_token_days, *_rows(store.DEAD_TOKENS)),
+        Step("everyone", "sessions", None, *_rows(store.EXPIRED_SESSIONS), ""),
     ]
 
 

@@ -14,6 +14,7 @@ made without one) counts as an adult, as in `Accounts.is_minor`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aiosqlite
@@ -151,90 +152,56 @@ async def strip_content(conn: aiosqlite.Connection, rule: str, cut: Cut, job_ids
 
 # --- files, drafts, sessions, tokens ---------------------------------------------------------------
 
+
+@dataclass(frozen=True)
+class Purgeable:
+    """One table's rows a policy removes. `source` is the table as the condition reads it (with its
+    alias and a join to the user where the policy goes by age), `key` the column that pages through
+    and names the rows (as `source` spells it; `column` as the table itself does), `due` the
+    condition, `blob` the column whose hash a removed row gives back (None: it names no blob)."""
+
+    table: str
+    column: str
+    source: str
+    key: str
+    due: str
+    blob: str | None = None
+
+    async def due_after(self, db: Database, cut: Cut, after: Any, limit: int) -> list[Any]:
+        return await _column(
+            db,
+            f"SELECT {self.key} FROM {self.source} WHERE {self.key} > :after AND {self.due}"
+            f" ORDER BY {self.key} LIMIT :limit",
+            {**cut, "after": after, "limit": limit},
+        )
+
+    async def delete(self, conn: aiosqlite.Connection, cut: Cut, keys: Sequence[Any]) -> Taken:
+        ids, params = _named_in(keys)
+        returned = await _column(
+            conn,
+            f"DELETE FROM {self.table} WHERE {self.column} IN (SELECT {self.key} FROM {self.source}"
+            f" WHERE {self.key} IN ({ids}) AND {self.due}) RETURNING {self.blob or self.column}",
+            {**cut, **params},
+        )
+        return len(returned), returned if self.blob else []
+
+
 # A file some kept submission still uses stays (PINNED); the submissions whose content was purged
 # let go of their files first.
-MINOR_FILES = f"f.created_at < :before AND {MINOR} AND NOT {PINNED}"
-
-
-async def files_due(db: Database, cut: Cut, after: str, limit: int) -> list[str]:
-    return await _column(
-        db,
-        f"SELECT f.id FROM files f JOIN users u ON u.id = f.owner_id WHERE f.id > :after AND {MINOR_FILES}"
-        " ORDER BY f.id LIMIT :limit",
-        {**cut, "after": after, "limit": limit},
-    )
-
-
-async def delete_files(conn: aiosqlite.Connection, cut: Cut, file_ids: Sequence[str]) -> Taken:
-    ids, params = _named_in(file_ids)
-    digests = await _column(
-        conn,
-        "DELETE FROM files WHERE id IN (SELECT f.id FROM files f JOIN users u ON u.id = f.owner_id"
-        f" WHERE f.id IN ({ids}) AND {MINOR_FILES}) RETURNING blob",
-        {**cut, **params},
-    )
-    return len(digests), digests
-
-
-MINOR_DRAFTS = f"d.updated_at < :before AND {MINOR}"
-
-
-async def drafts_due(db: Database, cut: Cut, after: int, limit: int) -> list[int]:
-    return await _column(
-        db,
-        f"SELECT d.id FROM drafts d JOIN users u ON u.id = d.user_id WHERE d.id > :after AND {MINOR_DRAFTS}"
-        " ORDER BY d.id LIMIT :limit",
-        {**cut, "after": after, "limit": limit},
-    )
-
-
-async def delete_drafts(conn: aiosqlite.Connection, cut: Cut, draft_ids: Sequence[int]) -> Taken:
-    ids, params = _named_in(draft_ids)
-    deleted = await _column(
-        conn,
-        "DELETE FROM drafts WHERE id IN (SELECT d.id FROM drafts d JOIN users u ON u.id = d.user_id"
-        f" WHERE d.id IN ({ids}) AND {MINOR_DRAFTS}) RETURNING id",
-        {**cut, **params},
-    )
-    return len(deleted), []
-
-
-async def sessions_due(db: Database, cut: Cut, after: str, limit: int) -> list[str]:
-    return await _column(
-        db,
-        "SELECT id_hash FROM sessions WHERE id_hash > :after AND expires_at <= :now ORDER BY id_hash LIMIT :limit",
-        {**cut, "after": after, "limit": limit},
-    )
-
-
-async def delete_sessions(conn: aiosqlite.Connection, cut: Cut, id_hashes: Sequence[str]) -> Taken:
-    ids, params = _named_in(id_hashes)
-    deleted = await _column(
-        conn,
-        f"DELETE FROM sessions WHERE id_hash IN ({ids}) AND expires_at <= :now RETURNING id_hash",
-        {**cut, **params},
-    )
-    return len(deleted), []
-
-
+MINOR_FILES = Purgeable(
+    "files",
+    "id",
+    "files f JOIN users u ON u.id = f.owner_id",
+    "f.id",
+    f"f.created_at < :before AND {MINOR} AND NOT {PINNED}",
+    blob="blob",
+)
+MINOR_DRAFTS = Purgeable(
+    "drafts", "id", "drafts d JOIN users u ON u.id = d.user_id", "d.id", f"d.updated_at < :before AND {MINOR}"
+)
+EXPIRED_SESSIONS = Purgeable("sessions", "id_hash", "sessions", "id_hash", "expires_at <= :now")
 # Expired or revoked tokens stay a while, so their owner sees why a script stopped.
-DEAD_TOKENS = "(expires_at < :before OR revoked_at < :before)"
-
-
-async def tokens_due(db: Database, cut: Cut, after: int, limit: int) -> list[int]:
-    return await _column(
-        db,
-        f"SELECT id FROM api_tokens WHERE id > :after AND {DEAD_TOKENS} ORDER BY id LIMIT :limit",
-        {**cut, "after": after, "limit": limit},
-    )
-
-
-async def delete_tokens(conn: aiosqlite.Connection, cut: Cut, token_ids: Sequence[int]) -> Taken:
-    ids, params = _named_in(token_ids)
-    deleted = await _column(
-        conn, f"DELETE FROM api_tokens WHERE id IN ({ids}) AND {DEAD_TOKENS} RETURNING id", {**cut, **params}
-    )
-    return len(deleted), []
+DEAD_TOKENS = Purgeable("api_tokens", "id", "api_tokens", "id", "(expires_at < :before OR revoked_at < :before)")
 
 
 # --- the audit log ---------------------------------------------------------------------------------
