@@ -14,6 +14,7 @@ import pytest
 from runner.executor import ExecRequest, ExecResult, Image, TestOutcome
 from sandbox.graphics import png
 from tests.conftest import ApiClient, LiveServer, years_ago
+from tests.ui.conftest import FakeSandbox
 
 PASSWORD = "a-long-passphrase-9"
 
@@ -32,18 +33,9 @@ class PictureExecutor:
         return None
 
 
-class PictureSandbox:
-    async def new_executor(self) -> PictureExecutor:
-        return PictureExecutor()
-
-    async def engine_up(self) -> bool:
-        return True
-
-    async def image_state(self) -> str:
-        return "ok"
-
-    async def close(self) -> None:
-        return None
+def picture_sandbox() -> FakeSandbox:
+    """The appliance with no Docker: every run draws a small picture (see PictureExecutor)."""
+    return FakeSandbox(PictureExecutor)
 
 
 @dataclass
@@ -114,5 +106,5 @@ def blob_files(blob_dir: Path) -> dict[str, str]:
 
 @pytest.fixture
 async def classroom(server_factory: Callable[..., Awaitable[LiveServer]], fast_passwords: None) -> Classroom:
-    server = await server_factory(app_options={"sandbox": PictureSandbox()}, backup_time="")
+    server = await server_factory(app_options={"sandbox": picture_sandbox()}, backup_time="")
     return await populate(server)

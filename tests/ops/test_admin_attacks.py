@@ -8,7 +8,7 @@ from pathlib import Path
 
 from appliance.restore import restore
 from tests.conftest import LiveServer, dump_db
-from tests.ops.conftest import Classroom, PictureSandbox, populate
+from tests.ops.conftest import Classroom, picture_sandbox, populate
 
 ADMIN_ROUTES = (
     ("POST", "/api/admin/backups"),
@@ -63,7 +63,7 @@ async def test_healthz_shows_backups_to_admins_only(classroom: Classroom) -> Non
 async def test_a_restore_does_not_bring_an_erased_student_back(
     server_factory: Callable[..., Awaitable[LiveServer]], fast_passwords: None
 ) -> None:
-    server = await server_factory(app_options={"sandbox": PictureSandbox()}, backup_time="")
+    server = await server_factory(app_options={"sandbox": picture_sandbox()}, backup_time="")
     classroom = await populate(server)
     settings = server.settings
     backup = await classroom.admin.post("/api/admin/backups")
@@ -76,7 +76,7 @@ async def test_a_restore_does_not_bring_an_erased_student_back(
     await server.close()
     result = await restore(settings, settings.backup_dir / backup.json["archive"], passphrase=None)
     assert result.erased_again == [student.user_id]
-    again = await server_factory(data_dir=settings.data_dir, backup_time="", app_options={"sandbox": PictureSandbox()})
+    again = await server_factory(data_dir=settings.data_dir, backup_time="", app_options={"sandbox": picture_sandbox()})
     assert (await again.client().login(student.username, student.password)).status == 401
     # Erased again, not only locked out: nothing of theirs is back in the restored database, and
     # the erasure keeps its first date.

@@ -15,7 +15,7 @@ from appliance.backup_rotation import to_keep
 from appliance.settings import Settings
 from tests.conftest import LiveServer
 from tests.core.test_openapi import Walk
-from tests.ops.conftest import PictureSandbox
+from tests.ops.conftest import picture_sandbox
 
 NOW = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
 GRACE = timedelta(hours=20)
@@ -88,14 +88,14 @@ async def test_a_machine_that_was_off_backs_up_once_at_start_up(
         return list(history)
 
     first = await server_factory(
-        data_dir=settings.data_dir, backup_time=slot, app_options={"sandbox": PictureSandbox()}
+        data_dir=settings.data_dir, backup_time=slot, app_options={"sandbox": picture_sandbox()}
     )
     history = await runs(first)
     assert [(r["trigger"], r["outcome"]) for r in history] == [("catch_up", "ok")], history
     await first.close()
     # Started again: the slot is not missed any more.
     again = await server_factory(
-        data_dir=settings.data_dir, backup_time=slot, app_options={"sandbox": PictureSandbox()}
+        data_dir=settings.data_dir, backup_time=slot, app_options={"sandbox": picture_sandbox()}
     )
     await asyncio.sleep(0.3)
     assert len(await runs(again)) == 1
@@ -104,7 +104,7 @@ async def test_a_machine_that_was_off_backs_up_once_at_start_up(
 async def test_admins_see_the_history_and_the_last_backup(
     server_factory: Callable[..., Awaitable[LiveServer]], fast_passwords: None
 ) -> None:
-    server = await server_factory(app_options={"sandbox": PictureSandbox()}, backup_time="")
+    server = await server_factory(app_options={"sandbox": picture_sandbox()}, backup_time="")
     admin, teacher = await server.make_user("admin"), await server.make_user("teacher")
     walk = Walk((await admin.get("/api/openapi.json")).json)
     health = await walk.call(admin, "GET", "/healthz")
