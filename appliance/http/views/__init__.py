@@ -11,6 +11,7 @@ from aiohttp import web
 from appliance.http.middleware import NOT_FOUND_PAGE
 from appliance.http.routing import add_routes
 from appliance.http.views import (
+    admin_accounts,
     admin_backups,
     assets,
     auth,
@@ -30,6 +31,7 @@ from appliance.http.views import (
 )
 
 MODULES = (
+    admin_accounts,
     admin_backups,
     files,
     assets,
