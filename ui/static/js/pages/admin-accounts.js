@@ -57,28 +57,32 @@ function start() {
       h("td", {}, account.disabled ? h("strong", {}, "Disabled") : "Active"),
       h(
         "td",
-        { class: "row-actions" },
-        self
-          ? null
-          : h(
-              "button",
-              {
-                type: "button",
-                class: account.disabled ? "link-button" : "link-button danger",
-                "aria-label": `${account.disabled ? "Enable" : "Disable"} ${account.username}`,
-                onclick: (event) => setDisabled(event.currentTarget, account, !account.disabled),
-              },
-              account.disabled ? "Enable" : "Disable",
-            ),
+        {},
         h(
-          "button",
-          {
-            type: "button",
-            class: "link-button",
-            "aria-label": `Reset the password of ${account.username}`,
-            onclick: (event) => resetPassword(event.currentTarget, account),
-          },
-          "Reset password",
+          "div",
+          { class: "row-actions" },
+          self
+            ? null
+            : h(
+                "button",
+                {
+                  type: "button",
+                  class: account.disabled ? "link-button" : "link-button danger",
+                  "aria-label": `${account.disabled ? "Enable" : "Disable"} ${account.username}`,
+                  onclick: (event) => setDisabled(event.currentTarget, account, !account.disabled),
+                },
+                account.disabled ? "Enable" : "Disable",
+              ),
+          h(
+            "button",
+            {
+              type: "button",
+              class: "link-button",
+              "aria-label": `Reset the password of ${account.username}`,
+              onclick: (event) => resetPassword(event.currentTarget, account),
+            },
+            "Reset password",
+          ),
         ),
       ),
     );
