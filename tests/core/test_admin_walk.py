@@ -136,6 +136,17 @@ class Cast:
         return re.sub(r"\{[^}]+\}", str(self.victim_id), path)
 
 
+def refusals(method: str, path: str, who: str) -> set[int]:
+    """The statuses that refuse `who` (anything else is a problem)."""
+    if (method, path) in HIDDEN:
+        return {401, 404} if who == "anonymous" else {404}
+    if who == "anonymous":
+        return {401}
+    if (method, path) in TEACHER_VISIBLE and method == "GET":
+        return {404}  # a student (teachers are let through): the middleware hides staff pages from them
+    return {403}
+
+
 async def walk(server: LiveServer, cast: Cast) -> list[str]:
     """Every admin route with every caller; the problems found (empty when all is well)."""
     app = server.app
@@ -169,9 +180,7 @@ async def walk(server: LiveServer, cast: Cast) -> list[str]:
                 if leaked:
                     problems.append(f"{where}: shows another teacher's data {leaked}")
                 continue
-            refused = {401} if who == "anonymous" else {403}
-            if (method, path) in HIDDEN:
-                refused = (refused & {401}) | {404}
+            refused = refusals(method, path, who)
             if reply.status not in refused:
                 problems.append(f"{where}: answered {reply.status}, not {sorted(refused)}: {reply.body[:200]!r}")
             elif reply.error_code == "csrf_failed":
@@ -247,3 +256,24 @@ async def test_the_walk_catches_an_admin_route_a_teacher_can_call(settings_facto
         assert any(p.startswith("the walk changed data: tables ['users']") for p in problems), problems
         # Students got the staff-only refusal, which is still a refusal: nothing more is reported.
         assert not any("as student" in p for p in problems), problems
+
+
+async def test_the_walk_catches_a_teacher_visible_route_that_leaks(
+    settings_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A route on the teacher allow-list that shows every class, not only the teacher's own."""
+    planted = Routes()
+
+    @planted.route("GET", "/api/admin/planted-classes", access="staff", summary="a leak")
+    async def every_class(request: web.Request) -> web.Response:
+        rows = await request.app[DB].fetchall("SELECT name FROM classes")
+        return web.json_response({"classes": [row["name"] for row in rows]})
+
+    monkeypatch.setitem(TEACHER_VISIBLE, ("GET", "/api/admin/planted-classes"), "planted for this test")
+    async with serve(settings_factory(), planted) as server:
+        cast = Cast(server)
+        await cast.gather()
+        problems = await walk(server, cast)
+        assert len(problems) == 2, problems
+        for who in ("teacher cookie", "teacher token"):
+            assert any(f"as {who}: shows another teacher's data ['OTHER-CLASS-7Q']" in p for p in problems)

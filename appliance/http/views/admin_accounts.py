@@ -48,7 +48,7 @@ RESET = Schema({"password": _PASSWORD})
     summary="Teachers and admins (?role=teacher|admin), with when each last logged in if a session still says so",
     response=listing("accounts", ACCOUNT),
 )
-async def list_accounts(request: web.Request) -> web.Response:
+async def list_staff_accounts(request: web.Request) -> web.Response:
     role = request.query.get("role") or None
     accounts = await staff_accounts.list_staff(request.app[DB], current_user(request), role)
     return json_response({"accounts": accounts})
@@ -63,7 +63,7 @@ async def list_accounts(request: web.Request) -> web.Response:
     status=201,
     response=WITH_PASSWORD,
 )
-async def create_account(request: web.Request) -> web.Response:
+async def create_staff_account(request: web.Request) -> web.Response:
     data = await body(request)
     created = await staff_accounts.create(
         request.app[DB],
@@ -84,7 +84,7 @@ async def create_account(request: web.Request) -> web.Response:
     body=UPDATE,
     response=obj(account=ACCOUNT),
 )
-async def update_account(request: web.Request) -> web.Response:
+async def update_staff_account(request: web.Request) -> web.Response:
     data = await body(request)
     result = await staff_accounts.set_disabled(
         request.app[DB], current_user(request), path_id(request), data["disabled"]
@@ -101,7 +101,7 @@ async def update_account(request: web.Request) -> web.Response:
     body=RESET,
     response=WITH_PASSWORD,
 )
-async def reset_password(request: web.Request) -> web.Response:
+async def reset_staff_password(request: web.Request) -> web.Response:
     data = await body(request)
     result = await staff_accounts.reset_password(
         request.app[DB],
@@ -124,7 +124,7 @@ def _session_hash(request: web.Request) -> str | None:
     "GET", "/admin/accounts", access="anyone", summary="Staff accounts page", response_type="text/html", in_api=False
 )
 @page(role="staff")
-async def accounts_page(request: web.Request, user: User) -> web.Response:
+async def staff_accounts_page(request: web.Request, user: User) -> web.Response:
     if user.role != "admin":
         return not_found(request)
     return render(request, "admin-accounts", "Staff accounts")
