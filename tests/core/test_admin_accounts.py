@@ -186,11 +186,15 @@ async def test_two_admins_disabling_each_other_at_once_leave_one(server: LiveSer
 async def test_students_and_unknown_ids_are_not_found_here(server: LiveServer, walk: Walk) -> None:
     admin = await server.make_user("admin")
     student = await server.make_user("student")
+    locked = await server.make_user("student")  # e.g. erased: disabled for good
+    await server.app[DB].execute("UPDATE users SET disabled = 1 WHERE id = ?", (locked.user_id,))
     before = server.db_rows()
-    for target in (student.user_id, 987654):
+    for target in (student.user_id, locked.user_id, 987654):
         patched = await walk.call(admin, "PATCH", f"{ACCOUNTS}/{target}", json={"disabled": True})
+        # Nor enabled: a disabled (e.g. erased) student stays disabled.
+        enabled = await walk.call(admin, "PATCH", f"{ACCOUNTS}/{target}", json={"disabled": False})
         reset = await walk.call(admin, "POST", f"{ACCOUNTS}/{target}/password", json={})
-        for reply in (patched, reset):
+        for reply in (patched, enabled, reset):
             assert reply.status == 404 and reply.error_code == "not_found", reply
     assert server.db_rows() == before
     assert (await student.get("/api/me")).status == 200

@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.conftest import unique_username
-from tests.ui.conftest import LAPTOP, no_docker
+from tests.ui.conftest import LAPTOP, TABLET, no_docker
 from tests.ui.helpers import log_in
 
 pytestmark = pytest.mark.browser
@@ -74,5 +74,14 @@ async def test_an_admin_creates_and_disables_a_teacher(
     # An admin's own row offers no way to disable themselves (the server refuses it too).
     own = admin.locator("#staff-table tr", has_text=admin_api.username)
     await expect(own.get_by_role("button", name=re.compile("^Disable"))).to_have_count(0)
-    for context in (admin_ctx, teacher_ctx):
+
+    # On a tablet the page fits its width (the table scrolls inside its box if it must).
+    tablet_ctx = await browser.new_context(viewport=TABLET)
+    tablet = await tablet_ctx.new_page()
+    await log_in(tablet, base, admin_api.username)
+    await tablet.goto(f"{base}/admin/accounts")
+    await expect(tablet.locator("#staff-table")).to_contain_text(name)
+    assert await tablet.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    await shot(tablet, "admin-accounts-tablet")
+    for context in (admin_ctx, teacher_ctx, tablet_ctx):
         await context.close()
