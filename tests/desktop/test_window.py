@@ -98,6 +98,8 @@ async def test_the_window_logs_in_shows_the_classroom_and_stops_cleanly(
     assert not port_open(port)
     assert containers_of(data) == []
     assert not (data / "server.json").exists()
+    for step in ("Docker engine checked: done", "Sandbox image present: done", "Database migrated: done"):
+        assert step in desktop.output()
     assert "Labrunner stopped." in desktop.output()
 
 
@@ -105,7 +107,8 @@ async def test_the_window_attaches_to_a_running_server_and_leaves_it_running(
     display: str, desktops: list[Desktop], tmp_path: Path
 ) -> None:
     port, devtools = free_port(), free_port()
-    data = data_folder(tmp_path / "data", sandbox_pool_size=0)
+    # The folder's own port is another one: a window that started a server of its own would show it.
+    data = data_folder(tmp_path / "data", port=free_port(), sandbox_pool_size=0)
     await teacher_with_class(data, "tina", "7B Computing")
     server = ApplianceProcess(data, port)
     server.start()

@@ -17,6 +17,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from PIL import Image
+
 from appliance import classes, legal
 from appliance.accounts import User
 from appliance.db import Database
@@ -29,6 +31,7 @@ from tests.requirements import unavailable
 from tests.runner.appliance_process import create_account
 
 SCREEN = "1600x1000x24"
+ARTIFACTS = REPO_ROOT / "test-artifacts" / "desktop"
 
 
 def require_window_tools() -> None:
@@ -116,9 +119,23 @@ def remove_containers_of(data_dir: Path) -> None:
         subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, check=False)
 
 
-def screenshot(display: str, path: Path) -> Path:
-    subprocess.run(["import", "-display", display, "-window", "root", str(path)], check=True, timeout=60)
-    print(f"screenshot: {path}")
+def screenshot(display: str, path: Path, timeout_s: float = 30) -> Path:
+    """The whole virtual screen once the window shows on it (not a blank screen), saved in the
+    test's folder and copied to test-artifacts/desktop/ for people to look at (the test folders
+    of old runs are removed)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        subprocess.run(["import", "-display", display, "-window", "root", str(path)], check=True, timeout=60)
+        with Image.open(path) as picture:
+            colours = picture.convert("RGB").getcolors(maxcolors=4)
+        if colours is None:  # more than a few colours: something is drawn
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the screen stayed blank for {timeout_s} s ({path})")
+        time.sleep(0.5)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    kept = shutil.copy(path, ARTIFACTS / path.name)
+    print(f"screenshot: {path} (kept as {kept})")
     return path
 
 
