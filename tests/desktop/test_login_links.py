@@ -3,6 +3,7 @@ only (the TCP peer, never a header), and the first-start setup only while no acc
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
 
@@ -161,3 +162,15 @@ async def test_setup_with_a_login_token_or_after_accounts_exist_is_refused(both_
     reply = await both_sides.client().post("/api/desktop/setup", json=await setup_body(both_sides, login))
     assert reply.status == 404 and reply.error_code == "link_unknown", reply
     assert await user_store.count(db) == 1
+
+
+async def test_two_setups_at_once_make_one_pair_of_accounts(both_sides: LiveServer) -> None:
+    db = both_sides.app[DB]
+    token = await login_links.create_setup_link(db, both_sides.settings)
+    bodies = [
+        await setup_body(both_sides, token, admin_username="admin1", teacher_username="tina1"),
+        await setup_body(both_sides, token, admin_username="admin2", teacher_username="tina2"),
+    ]
+    replies = await asyncio.gather(*(both_sides.client().post("/api/desktop/setup", json=b) for b in bodies))
+    assert sorted(r.status for r in replies) == [201, 409], replies
+    assert await user_store.count(db) == 2
