@@ -69,9 +69,12 @@ async def test_on_the_network_the_page_shows_its_own_address(both_sides: LiveSer
     await new_class(tina, "7B")
     outside = lan_client(both_sides)
     outside.use_session(str(tina.session_cookie))
-    page = await outside.get("/teach/classroom")
+    # Opened by a name (the school's DNS): students type what the teacher typed.
+    name = f"labrunner.school.example:{both_sides.test_server.port}"
+    page = await outside.get("/teach/classroom", headers={"Host": name})
     assert page.status == 200, page
-    assert f"{outside.base_url}/" in page.text and "127.0.0.1" not in page.text
+    assert f"http://{name}/" in page.text and "127.0.0.1" not in page.text
+    assert page.text.count("<svg") == 1
 
 
 async def test_only_the_window_over_loopback_may_run_the_bridge(both_sides: LiveServer) -> None:
