@@ -176,7 +176,8 @@ async def test_without_a_display_the_system_browser_gets_the_link(desktops: list
     desktop = Desktop(data, tmp_path / "desktop.log", {"BROWSER": str(browser)})
     desktops.append(desktop)
 
-    wait_until(opened.exists, START_S, f"the browser was not opened:\n{desktop.output()[-3000:]}")
+    wait_until(lambda: opened.exists() or desktop.process.poll() is not None, START_S, "neither browser nor exit")
+    assert opened.exists(), f"the browser was not opened:\n{desktop.output()[-3000:]}"
     link = opened.read_text().strip()
     assert link.startswith(f"http://127.0.0.1:{port}/desktop/login/"), link
     assert "no window can open here" in desktop.output()
