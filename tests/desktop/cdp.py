@@ -77,7 +77,7 @@ class WindowPage:
                 if last:
                     return last
             await asyncio.sleep(0.3)
-        url = await self.evaluate("location.href")
+        url = str(await self.evaluate("location.href"))[:200]
         raise PageError(f"{expression!r} stayed false for {timeout_s} s on {url} (last: {last!r})")
 
     async def goto(self, url: str) -> None:

@@ -86,6 +86,11 @@ async def test_the_window_logs_in_shows_the_classroom_and_stops_cleanly(
         assert shown and all(url.endswith(f":{port}/") for url in shown), shown
         assert await page.evaluate("document.querySelector('#join-code').textContent") == spaced(code)
         picture = screenshot(display, tmp_path / "classroom.png")
+        # A teacher may not call the admin backup API; the window's bridge backs up for them.
+        await page.evaluate("document.querySelector('#backup-button').click()")
+        status = "document.querySelector('#backup-status').textContent"
+        written = await page.wait_for(f"/written|failed/i.test({status}) && {status}", 120)
+        assert written.startswith("Backup written:") and str(data / "backups") in written, written
     finally:
         await page.close()
     decoded = [found.text for found in zxingcpp.read_barcodes(Image.open(picture))]

@@ -5,7 +5,9 @@ import { desktopBridge } from "../desktop-bridge.js";
 
 const choice = $("#class-choice");
 if (choice) {
-  choice.addEventListener("change", () => location.assign(`/teach/classroom?class=${encodeURIComponent(choice.value)}`));
+  choice.addEventListener("change", () =>
+    location.assign(`/teach/classroom?class=${encodeURIComponent(choice.value)}`),
+  );
 }
 
 const status = $("#backup-status");
