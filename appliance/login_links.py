@@ -57,7 +57,11 @@ async def create_login_link(db: Database, settings: Settings, username: str | No
     if row is None:
         if username is not None:
             raise NotFound("no_such_teacher", f"there is no enabled teacher or admin called {username!r}")
-        raise NotFound("no_teacher", "there is no teacher account yet: create one with `labrunner users create`")
+        raise NotFound(
+            "no_teacher",
+            "there is no teacher account yet: create one with `labrunner users create --role teacher`,"
+            " or name an admin with `--user NAME`",
+        )
     token = _new_token()
     lifetime = timedelta(seconds=settings.desktop_login_link_s)
     await link_store.create(db, hash_token(token), LOGIN, row["id"], lifetime)

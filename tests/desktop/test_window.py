@@ -29,7 +29,7 @@ from tests.desktop.window import (
     window_name,
 )
 from tests.requirements import require_sandbox
-from tests.runner.appliance_process import ApplianceProcess
+from tests.runner.appliance_process import ApplianceProcess, create_account
 
 # Start-up includes Qt WebEngine, the engine check and a pool container: generous, not a measure.
 START_S = 120
@@ -195,3 +195,25 @@ async def test_without_a_display_the_system_browser_gets_the_link(desktops: list
     desktop.process.send_signal(2)
     assert desktop.wait(STOP_S) == 0, desktop.output()[-3000:]
     assert not port_open(port)
+
+
+async def test_the_loading_view_shows_the_steps_and_why_it_cannot_go_on(
+    display: str, desktops: list[Desktop], tmp_path: Path
+) -> None:
+    devtools = free_port()
+    data = data_folder(tmp_path / "data", port=free_port(), sandbox_pool_size=0)
+    create_account(data, "admin", "boss")  # an admin, but no teacher to log in
+    desktop = Desktop(data, tmp_path / "desktop.log", window_env(display, devtools))
+    desktops.append(desktop)
+    page = await WindowPage.connect(devtools, START_S)
+    try:
+        error = await page.wait_for("document.querySelector('#error').textContent", START_S)
+        assert "no teacher account" in error
+        steps = "[...document.querySelectorAll('#steps li')]"
+        states = await page.evaluate(f"Object.fromEntries({steps}.map(li => [li.dataset.key, li.dataset.state]))")
+        assert states["database"] == "done" and states["server"] == "done" and states["login"] == "failed", states
+        screenshot(display, tmp_path / "loading.png")
+    finally:
+        await page.close()
+    desktop.close_window(display)
+    assert desktop.wait(STOP_S) == 0, desktop.output()[-3000:]

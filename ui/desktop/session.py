@@ -85,6 +85,7 @@ class Session:
             self.progress.update("login", "running", f"as {user.username} ({user.role})")
             return f"/desktop/login/{token}"
         except AppError as exc:
+            self.progress.update("login", "failed")
             raise DesktopError(exc.message) from None
         finally:
             await db.close()
