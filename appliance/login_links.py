@@ -18,7 +18,7 @@ import secrets
 from datetime import timedelta
 
 from appliance import legal
-from appliance.accounts import User, check_username, hash_token
+from appliance.accounts import PASSWORD_MAX, User, check_username, hash_token
 from appliance.clock import db_now
 from appliance.db import Database, Row
 from appliance.errors import Conflict, Forbidden, Invalid, NotFound
@@ -31,7 +31,6 @@ from appliance.store import sessions as session_store
 WINDOW_AGENT = "LabrunnerDesktop"
 LOGIN = "login"
 SETUP = "setup"
-PASSWORD_MAX = 256
 
 
 def is_loopback(address: str | None) -> bool:

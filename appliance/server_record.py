@@ -26,13 +26,17 @@ class ServerRecord:
 
     @property
     def local_url(self) -> str:
-        """The server as seen from this machine: over loopback, where one-time links work."""
-        host = self.host
-        if host in ("", "0.0.0.0", "localhost") or host.startswith("127."):
-            return f"http://127.0.0.1:{self.port}"
-        if host in ("::", "::1"):
-            return f"http://[::1]:{self.port}"
-        return f"http://{host}:{self.port}"
+        return local_url(self.host, self.port)
+
+
+def local_url(host: str, port: int) -> str:
+    """A server listening on `host` as seen from this machine: over loopback, where one-time
+    links work (a server on one LAN address only is reached there)."""
+    if host in ("", "0.0.0.0", "localhost") or host.startswith("127."):
+        return f"http://127.0.0.1:{port}"
+    if host in ("::", "::1"):
+        return f"http://[::1]:{port}"
+    return f"http://{host}:{port}"
 
 
 def write(data_dir: Path, host: str, port: int) -> None:

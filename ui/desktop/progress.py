@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+
+log = logging.getLogger(__name__)
 
 # What the window does before it shows the teacher's page, in order.
 STEPS = (
@@ -45,8 +48,12 @@ class Progress:
         self._show = show
 
     def _shown(self) -> None:
-        if self._show is not None:
+        if self._show is None:
+            return
+        try:
             self._show(self.snapshot())
+        except Exception:  # the view is only a view: start-up goes on (the terminal has every step)
+            log.warning("the loading view could not show a step", exc_info=True)
 
     def update(self, key: str, state: str, detail: str = "") -> None:
         with self._lock:
