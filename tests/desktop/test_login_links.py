@@ -147,7 +147,12 @@ async def test_setup_from_the_network_is_refused(both_sides: LiveServer) -> None
     outsider = lan_client(both_sides)
     page = await outsider.get(f"/desktop/setup/{token}")
     assert page.status == 403 and refusal(page) == "link_not_local", page
-    reply = await outsider.post("/api/desktop/setup", json=await setup_body(both_sides, token))
+    assert await user_store.count(db) == 0
+    # Tried from the network, the setup link is spent: the machine itself needs a new one.
+    reply = await both_sides.client().post("/api/desktop/setup", json=await setup_body(both_sides, token))
+    assert reply.status == 403 and reply.error_code == "link_used", reply
+    fresh = await login_links.create_setup_link(db, both_sides.settings)
+    reply = await outsider.post("/api/desktop/setup", json=await setup_body(both_sides, fresh))
     assert reply.status == 403 and reply.error_code == "link_not_local", reply
     assert await user_store.count(db) == 0
 
