@@ -8,7 +8,8 @@ beside a running service), so whoever can use them already owns the data folder.
 Rules: the token is kept only as a hash; a link works once, only before it expires, and only from
 the loopback address of the server's own connection (`request.remote`, the TCP peer: no proxy
 header is trusted). Any attempt marks a login link used, refused or not, so a link seen on the
-network cannot be tried again later from this machine either.
+network cannot be tried again later from this machine either; a setup link is spent by its use
+and by any attempt from the network.
 """
 
 from __future__ import annotations
@@ -122,8 +123,11 @@ async def start_session(db: Database, settings: Settings, user_id: int) -> str:
 
 
 async def check_setup_link(db: Database, token: str, address: str | None) -> None:
-    """Whether the setup page may be shown for this token (not spent by looking)."""
+    """Whether the setup page may be shown for this token: looking from this machine does not
+    spend it (a typo on the page costs no new link); an attempt from the network does."""
     _check_fresh(await link_store.get(db, hash_token(token)), SETUP)
+    if not is_loopback(address):
+        await link_store.consume(db, hash_token(token))
     _check_local(address)
     await _no_accounts(db)
 
