@@ -238,6 +238,22 @@ class Settings:
     )
     backup_free_reserve_mb: int = setting(100, "Free space a backup must leave on the disks it writes to (MiB).")
     job_history_days: int = setting(90, "Runs of backups, restores and purges are listed this long (days).")
+    desktop_login_link_s: int = setting(
+        60, "How long a one-time login link made by `labrunner desktop` stays valid (seconds).", minimum=1
+    )
+    desktop_setup_link_s: int = setting(
+        900, "How long the first-start setup link (create the admin and the teacher) stays valid (seconds).", minimum=1
+    )
+    desktop_attach_wait_s: int = setting(
+        30,
+        "How long `labrunner desktop` waits for a starting server of its data folder to say where it listens.",
+        minimum=1,
+    )
+    desktop_stop_wait_s: int = setting(
+        120,
+        "How long closing the window waits for the server to stop (running jobs finish or are requeued).",
+        minimum=1,
+    )
 
     @property
     def running_jobs_per_user(self) -> int:
