@@ -103,6 +103,21 @@ class WindowCounter:
             self._expires[key] = self._clock() + self.window_s
         return recorded
 
+    def reserve_within(self, key: str, limit: int) -> None:
+        """Reserve one event while fewer than `limit` (capped at the counter's own) are recorded or
+        in flight, else raise Throttled: for a limit that differs per key and may change between
+        calls (quota overrides), all counted in one window of the same key."""
+        limit = min(limit, self.limit)
+        if self.count(key) < limit:
+            self.reserve(key)
+            return
+        stats = self._limiter.get_window_stats(self._item, self._ids(key))
+        if self.limit - stats.remaining < limit:
+            raise Throttled(1.0)  # only reservations in flight block: they settle within a moment
+        # When the oldest event leaves. Exact while the limit stays put; after it was lowered the
+        # caller may be told again, later, to wait a little longer.
+        raise Throttled(stats.reset_time - time.time())
+
     def take(self, key: str) -> None:
         """Record one event, or raise Throttled without recording when the limit is reached."""
         if not self.record(key):
