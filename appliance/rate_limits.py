@@ -39,7 +39,7 @@ _VERBS = {"run": "start runs", "submission": "submit"}
 class Admission:
     """One admitted request: `commit` once its job is queued, else `cancel`; the second call is a no-op."""
 
-    counter: WindowCounter | None
+    counter: WindowCounter
     key: str
     done: bool = False
 
@@ -50,7 +50,7 @@ class Admission:
         self._finish(record=False)
 
     def _finish(self, *, record: bool) -> None:
-        if self.done or self.counter is None:
+        if self.done:
             return
         self.done = True
         self.counter.release(self.key)
@@ -96,9 +96,11 @@ class UserRates:
         RateLimited (429 rate_limited with Retry-After). Synchronous: call it with no await before
         the job is queued or refused."""
         self._sweep()
-        if limit is None:
-            return Admission(None, "")
         counter, key = self._counters[kind], str(user_id)
+        if limit is None:
+            # Counted all the same: when an override ends mid-lesson, the minute's runs still count.
+            counter.reserve(key)
+            return Admission(counter, key)
         try:
             counter.reserve_within(key, limit)
         except Throttled as exc:
