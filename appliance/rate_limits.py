@@ -32,7 +32,8 @@ Kind = Literal["run", "submission"]
 # the window keeps one timestamp per event, so this bounds its memory per student.
 MAX_PER_MINUTE = 10_000
 _WINDOW_S = 60
-_VERBS = {"run": "start runs", "submission": "submit"}
+_VERBS = {"run": "start", "submission": "make"}
+_NOUNS = {"run": "run", "submission": "submission"}
 
 
 @dataclass
@@ -106,7 +107,8 @@ class UserRates:
         except Throttled as exc:
             raise RateLimited(
                 "rate_limited",
-                f"you may {_VERBS[kind]} {limit} times a minute; try again in {exc.retry_after} s",
+                f"you may {_VERBS[kind]} {limit} {_NOUNS[kind]}{'' if limit == 1 else 's'} a minute; try again in"
+                f" {exc.retry_after} s",
                 retry_after=exc.retry_after,
             ) from None
         return Admission(counter, key)

@@ -79,6 +79,11 @@ class Settings:
     )
     login_backoff_max_s: float = setting(30.0, "Longest delay between login attempts on one account (seconds).")
     login_failure_window_s: int = setting(300, "Window for counting failed logins (seconds).", minimum=1)
+    login_settle_wait_s: float = setting(
+        10.0,
+        "Longest a login waits for others from its address still being checked before 429 (a class logging in"
+        " at once), seconds.",
+    )
     register_max_per_address: int = setting(
         10, "Self-registrations from one address within the window before 429.", minimum=1
     )

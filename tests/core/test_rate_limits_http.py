@@ -198,3 +198,21 @@ async def test_wrong_join_codes_are_limited_per_account_not_per_address(
     # A classmate on the same address who types the right code joins.
     newcomer = await server.make_user("student")
     assert (await newcomer.post("/api/classes/join", json={"code": room.join_code})).status == 200
+
+
+async def test_a_class_logging_in_at_once_from_one_address_is_not_refused(
+    server_factory: Callable[..., Awaitable[LiveServer]],
+) -> None:
+    """Logins from one address are limited by their failures; a class's logins still being checked
+    are no failures, so the class waits for them instead of being told to go away."""
+    server = await server_factory(register_max_per_address=100)
+    accounts = [await server.make_user("student") for _ in range(CLASS_SIZE)]
+    tabs = [server.client() for _ in accounts]
+    replies = await asyncio.gather(*(tab.login(a.username, a.password) for tab, a in zip(tabs, accounts, strict=True)))
+    assert [r.status for r in replies] == [200] * CLASS_SIZE, [r for r in replies if r.status != 200]
+    # Failures still count: past the address's limit, the next attempt is refused.
+    limit = server.settings.login_max_failures_per_address
+    for i in range(limit):
+        assert (await tabs[0].login(f"nobody{i}", "wrong-password")).status == 401
+    refused = await tabs[0].login(accounts[0].username, accounts[0].password)
+    assert refused.status == 429 and refused.error_code == "too_many_attempts", refused
