@@ -22,7 +22,8 @@ clears the pair's and the account's failures (never the address's: a sprayer mus
 count by logging into an account of its own).
 
 Every key leaves memory once its last failure has left the window (`sweep`, run as attempts
-come in, so memory grows only with recent activity).
+come in, so memory grows only with recent activity). `WindowCounter` also keeps the per-student
+rates of `appliance.rate_limits`.
 """
 
 from __future__ import annotations
