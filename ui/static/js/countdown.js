@@ -12,8 +12,12 @@ export const isWaiting = (button) => waiting.has(button);
  */
 export function waitOut(error, button, status, again) {
   if (!error || error.status !== 429 || !error.retryAfter || !button || !status) return false;
+  // Too many jobs waiting ends when one of them finishes, not at a known moment: no countdown.
+  if (error.code === "too_many_jobs") return false;
   // The server's reason, without its own "try again in N s": the countdown says that, live.
-  const reason = error.message.replace(/[;,.]?\s*try again in [^.;]*[.;]?\s*$/i, "").replace(/[.;,]\s*$/, "");
+  const reason = error.message
+    .replace(/[;,.]?\s*(you can )?try again in [^.;]*[.;]?\s*$/i, "")
+    .replace(/[.;,]\s*$/, "");
   // Against the clock, not by counting ticks: a background tab's timers run late.
   const until = Date.now() + error.retryAfter * 1000;
   waiting.add(button);
