@@ -18,6 +18,7 @@ identical job, costs nothing.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -57,6 +58,31 @@ class Admission:
         self.counter.release(self.key)
         if record:
             self.counter.record(self.key)
+
+
+class AdmissionSlot:
+    """The admission a transaction takes (`take`, where its check belongs) and settles once the
+    transaction is over: an event if it committed, dropped if anything refused the job. Entered
+    before the transaction (`async with slot, db.transaction()`), so it is left after it."""
+
+    def __init__(self, admit: Callable[[], Admission] | None) -> None:
+        self._admit = admit
+        self._admission: Admission | None = None
+
+    def take(self) -> None:
+        if self._admit is not None:
+            self._admission = self._admit()
+
+    async def __aenter__(self) -> AdmissionSlot:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if self._admission is None:
+            return
+        if kind is None:
+            self._admission.commit()
+        else:
+            self._admission.cancel()
 
 
 @dataclass

@@ -22,7 +22,7 @@ from appliance.accounts import User
 from appliance.db import Database
 from appliance.errors import Invalid, NotFound, RateLimited, Unavailable
 from appliance.limit_overrides import Limits
-from appliance.rate_limits import Admission, UserRates
+from appliance.rate_limits import Admission, AdmissionSlot, UserRates
 from appliance.settings import Settings
 from appliance.store import files as file_store
 from appliance.store import jobs as job_store
@@ -142,50 +142,41 @@ async def enqueue(
         graphical=graphical,
         late=late,
     )
-    admission: Admission | None = None
-    try:
-        async with db.transaction() as conn:
-            if dedup_window_s is not None:
-                existing = await job_store.pending_duplicate(
-                    conn,
-                    user_id=user_id,
-                    problem_id=problem_id,
-                    kind=kind,
-                    code_hash=code_hash,
-                    language=language,
-                    since=job.created_at - dedup_window_s,
-                )
-                if existing is not None:
-                    return existing, True
-            # Synchronous, after the dedup answer (free) and before anything else is awaited.
-            admission = admit() if admit is not None else None
-            if budgets and problem_id is not None:
-                now = time.time()
-                since = now - max(b.window_s for b in budgets)
-                _check_budgets(budgets, await job_store.recent_submissions(conn, user_id, problem_id, since), now)
-            if in_flight_cap is not None and await job_store.jobs_in_flight(conn, user_id) >= in_flight_cap:
-                raise RateLimited(
-                    "too_many_jobs",
-                    f"you already have {in_flight_cap} programs waiting or running; wait for one to finish",
-                    retry_after=5,
-                )
-            if queue_max is not None and await job_store.queued_count(conn) >= queue_max:
-                raise Unavailable(
-                    "queue_full", "the class queue is full right now; try again in a minute", retry_after=30
-                )
-            job_id = await job_store.insert(conn, job)
-            # Checked again here, under the writer lock: a file deleted or purged since the caller's
-            # check refuses the job (the transaction rolls back) instead of queueing it without it.
-            missing = await file_store.attach_to_job(conn, job_id, user_id, files)
-            if missing is not None:
-                raise NotFound("not_found", "no such file", field=f"files[{missing}]")
-        if admission is not None:
-            admission.commit()
+    slot = AdmissionSlot(admit)
+    async with slot, db.transaction() as conn:
+        if dedup_window_s is not None:
+            existing = await job_store.pending_duplicate(
+                conn,
+                user_id=user_id,
+                problem_id=problem_id,
+                kind=kind,
+                code_hash=code_hash,
+                language=language,
+                since=job.created_at - dedup_window_s,
+            )
+            if existing is not None:
+                return existing, True
+        # Synchronous, after the dedup answer (free) and before anything else is awaited.
+        slot.take()
+        if budgets and problem_id is not None:
+            now = time.time()
+            since = now - max(b.window_s for b in budgets)
+            _check_budgets(budgets, await job_store.recent_submissions(conn, user_id, problem_id, since), now)
+        if in_flight_cap is not None and await job_store.jobs_in_flight(conn, user_id) >= in_flight_cap:
+            raise RateLimited(
+                "too_many_jobs",
+                f"you already have {in_flight_cap} programs waiting or running; wait for one to finish",
+                retry_after=5,
+            )
+        if queue_max is not None and await job_store.queued_count(conn) >= queue_max:
+            raise Unavailable("queue_full", "the class queue is full right now; try again in a minute", retry_after=30)
+        job_id = await job_store.insert(conn, job)
+        # Checked again here, under the writer lock: a file deleted or purged since the caller's
+        # check refuses the job (the transaction rolls back) instead of queueing it without it.
+        missing = await file_store.attach_to_job(conn, job_id, user_id, files)
+        if missing is not None:
+            raise NotFound("not_found", "no such file", field=f"files[{missing}]")
         return job_id, False
-    except BaseException:
-        if admission is not None:
-            admission.cancel()
-        raise
 
 
 async def queued(db: Database, job_id: int, deduplicated: bool) -> Queued:
