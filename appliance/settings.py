@@ -85,7 +85,10 @@ class Settings:
         " at once), seconds.",
     )
     register_max_per_address: int = setting(
-        10, "Self-registrations from one address within the window before 429.", minimum=1
+        60,
+        "Self-registrations from one address within the window before 429 (a whole class registers from one"
+        " school address at its first lesson).",
+        minimum=1,
     )
     register_window_s: int = setting(3600, "Window for counting self-registrations (seconds).", minimum=1)
     join_max_failures_per_user: int = setting(
