@@ -35,6 +35,8 @@ from tests.runner.appliance_process import ApplianceProcess, create_account
 START_S = 120
 STOP_S = 60
 TEACH_PAGE = "location.pathname === '/teach' && !!document.querySelector('#classroom-link')"
+# The teacher's page once its lists have loaded, so the screenshot shows the class, not "Loading…".
+TEACH_PAGE_LOADED = TEACH_PAGE + " && document.querySelector('#class-list').getAttribute('aria-busy') !== 'true'"
 
 
 @pytest.fixture
@@ -75,7 +77,7 @@ async def test_the_window_logs_in_shows_the_classroom_and_stops_cleanly(
 
     page = await WindowPage.connect(devtools, START_S)
     try:
-        await page.wait_for(TEACH_PAGE, START_S)
+        await page.wait_for(TEACH_PAGE_LOADED, START_S)
         screenshot(display, tmp_path / "teacher-page.png")
         assert "Labrunner" in window_name(display, window_id(display))
 
