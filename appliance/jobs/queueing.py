@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from appliance import deadlines, problems, user_files
+from appliance import deadlines, exams, problems, user_files
 from appliance.accounts import User
 from appliance.db import Database
 from appliance.errors import Invalid, NotFound, RateLimited, Unavailable
@@ -113,13 +113,14 @@ async def enqueue(
     graphical: bool | None = None,
     budgets: Sequence[SubmissionBudget] = (),
     late: bool = False,
+    exam_limits: Sequence[exams.SubmissionLimit] = (),
 ) -> tuple[int, bool]:
     """Queue a job, or return the user's identical pending one. Returns (job id, deduplicated).
 
     `files` are ids of the user's files, already checked by the caller; they are snapshotted into
     the job in this same transaction (`code_hash` must cover them, so dedup tells file sets apart).
     `budgets` (a submission's, to `problem_id`) are checked under the same writer lock; a
-    deduplicated job is returned before they are, so it costs nothing.
+    deduplicated job is returned before they are, so it costs nothing; so are `exam_limits`.
     """
     job = job_store.NewJob(
         kind=kind,
@@ -152,6 +153,8 @@ async def enqueue(
             now = time.time()
             since = now - max(b.window_s for b in budgets)
             _check_budgets(budgets, await job_store.recent_submissions(conn, user_id, problem_id, since), now)
+        if exam_limits and problem_id is not None:
+            await exams.check_submission_limits(conn, user_id, problem_id, list(exam_limits))
         if in_flight_cap is not None and await job_store.jobs_in_flight(conn, user_id) >= in_flight_cap:
             raise RateLimited(
                 "too_many_jobs",
@@ -188,6 +191,7 @@ async def _enqueue_interactive(
     file_ids: Sequence[str],
     graphical: bool | None = None,
     late: bool = False,
+    exam_limits: Sequence[exams.SubmissionLimit] = (),
 ) -> Queued:
     """A user's own run or submission: capped per student, bounded by the queue, deduplicated
     (submissions only: a run with the same code may have new stdin)."""
@@ -211,6 +215,7 @@ async def _enqueue_interactive(
         # Staff are exempt; runs are not limited.
         budgets=() if problem_id is None or user.is_staff else submission_budgets(settings),
         late=late,
+        exam_limits=exam_limits,
     )
     return await queued(db, job_id, dedup)
 
@@ -227,7 +232,16 @@ async def submit(
     await problems.readable_row(db, user, problem_id)
     late = await deadlines.admit_submission(db, user, problem_id)
     return await _enqueue_interactive(
-        db, settings, user, problem_id=problem_id, language=language, code=code, stdin="", file_ids=file_ids, late=late
+        db,
+        settings,
+        user,
+        problem_id=problem_id,
+        language=language,
+        code=code,
+        stdin="",
+        file_ids=file_ids,
+        late=late,
+        exam_limits=await exams.submission_limits(db, user, problem_id),
     )
 
 
@@ -242,6 +256,7 @@ async def run(
     graphical: bool | None = None,
 ) -> Queued:
     """A plain run; `graphical` None lets the runner decide from the code's imports."""
+    await exams.refuse_runs_if_disabled(db, user)
     return await _enqueue_interactive(
         db,
         settings,
