@@ -243,6 +243,16 @@ async def refuse_runs_if_disabled(db: Database, user: User) -> None:
             )
 
 
+async def problem_scope(db: Database, user: User) -> tuple[int, ...] | None:
+    """The problems a student's submissions may be read for now: the running exams' during one,
+    None (no narrowing) otherwise and for staff."""
+    running = await running_for(db, user)
+    if not running:
+        return None
+    problems = await exam_store.problems_of(db, [exam["id"] for exam in running])
+    return tuple(sorted({row["id"] for rows in problems.values() for row in rows}))
+
+
 @dataclass(frozen=True)
 class SubmissionLimit:
     """At most `limit` submissions to one problem inside one exam's window."""

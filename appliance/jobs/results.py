@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from appliance import user_files
+from appliance import exams, user_files
 from appliance.accounts import User
 from appliance.blobs import BlobStore
 from appliance.clock import api_epoch
@@ -41,6 +41,11 @@ async def readable_job(db: Database, user: User, job_id: int, kind: str) -> Row:
         raise NotFound("not_found", f"no such {kind}")
     if job["kind"] == "rejudge" and not user.is_staff:
         raise NotFound("not_found", f"no such {kind}")
+    if job["problem_id"] is not None and not user.is_staff:
+        # During their exam a student reads only their submissions to its problems.
+        scope = await exams.problem_scope(db, user)
+        if scope is not None and job["problem_id"] not in scope:
+            raise NotFound("not_found", f"no such {kind}")
     return job
 
 

@@ -137,6 +137,8 @@ async def test_inside_the_window_only_exam_problems_no_runs_and_the_limit_holds(
     room, student = exam.room, exam.room.student
     draft = await student.put(f"/api/problems/{exam.other}/draft", json={"language": PYTHON, "code": "x = 1"})
     assert draft.status == 200, draft
+    homework = await submit(student, exam.other, "x\n")
+    assert homework.status == 202, homework
     created = await exam.schedule(running(), runs_allowed=False, max_submissions_per_problem=2)
     assert created.status == 201 and created.json["state"] == "running", created
 
@@ -155,6 +157,10 @@ async def test_inside_the_window_only_exam_problems_no_runs_and_the_limit_holds(
     assert refused.status == 404, refused
     page = await student.get(f"/problems/{exam.other}", headers={"Accept": "text/html"})
     assert page.status == 404, page
+    # Their earlier submission to it is not found either, nor listed.
+    earlier = await student.get(f"/api/submissions/{homework.json['id']}")
+    assert earlier.status == 404, earlier
+    assert (await student.get("/api/submissions")).json["submissions"] == []
 
     # No runs of any kind.
     refused = await run(student)
@@ -190,6 +196,7 @@ async def test_inside_the_window_only_exam_problems_no_runs_and_the_limit_holds(
     await exam.move({"ends_at": at(-0.5)})
     assert await listed(student) == {room.problem_id, exam.other}
     assert (await student.get(f"/api/problems/{exam.other}/draft")).json["draft"]["code"] == "x = 1"
+    assert (await student.get(f"/api/submissions/{homework.json['id']}")).status == 200
     assert (await submit(student, room.problem_id, "print('d')")).status == 202
     assert exam.walk.problems == [], exam.walk.problems
 
