@@ -179,6 +179,9 @@ async def test_inside_the_window_only_exam_problems_no_runs_and_the_limit_holds(
     queued = job_count(room.server)
     third = await submit(student, room.problem_id, "print('c')")
     assert third.status == 403 and third.error_code == "exam_submission_limit", third
+    # With the limit used, the same code again is still the earlier job, not a refusal.
+    repeat = await submit(student, room.problem_id, "print('b')")
+    assert repeat.status == 202 and repeat.json["id"] == second.json["id"], repeat
     assert "2 submissions" in third.error["message"]
     assert job_count(room.server) == queued, "a refused submission queued a job"
 

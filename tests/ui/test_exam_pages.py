@@ -70,6 +70,7 @@ async def test_the_student_sees_only_the_exam_and_the_teacher_watches_it_live(
     # The student: the banner with the end and a countdown, and only the exam's problem.
     student = await page_for(browser, room, room.student.username)
     banner = student.locator("#exam-banner")
+    await expect(banner).to_be_visible()
     await expect(banner).to_contain_text("Exam in progress: Midterm")
     await expect(banner).to_contain_text("Running code is turned off")
     await expect(student.locator("#exam-countdown")).to_have_text(COUNTDOWN)
