@@ -304,6 +304,12 @@ async def test_bad_exams_are_refused_with_codes_and_change_nothing(exam: Exam) -
     assert room.server.db_rows(exclude=VOLATILE) == before
     # Back to back is not an overlap.
     assert (await exam.schedule({"starts_at": window["ends_at"], "ends_at": at(180)})).status == 201
+    listed_exams = await exam.call(room.teacher, "GET", f"/api/classes/{room.class_id}/exams")
+    assert [e["state"] for e in listed_exams.json["exams"]] == ["upcoming", "upcoming"], listed_exams
+    deleted = await exam.call(room.teacher, "DELETE", f"/api/exams/{exam.id}")
+    assert deleted.status == 204, deleted
+    assert (await room.teacher.get(f"/api/exams/{exam.id}")).status == 404
+    assert exam.walk.problems == [], exam.walk.problems
 
 
 async def test_the_teacher_sees_who_is_online_and_their_submissions(exam: Exam) -> None:
