@@ -99,3 +99,10 @@ async def test_the_student_sees_only_the_exam_and_the_teacher_watches_it_live(
     # ... and the teacher's page shows it without a reload.
     await expect(row.locator("td[data-submissions]")).to_contain_text("1 of 2 submitted")
     await shot(teacher, "exam-live-view")
+
+    # Logging in on another computer ends this browser's session, and it says why.
+    elsewhere = await page_for(browser, room, room.student.username)
+    await expect(elsewhere.locator("#exam-banner")).to_be_visible()
+    await student.goto(f"{url}/problems/{room.problem_id}")
+    await expect(student.locator("#session-ended")).to_contain_text("You logged in elsewhere")
+    await shot(student, "exam-session-ended")
