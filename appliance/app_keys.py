@@ -10,6 +10,7 @@ from appliance.blobs import BlobStore
 from appliance.db import Database
 from appliance.job_events import JobEvents
 from appliance.live_runs import LiveRuns
+from appliance.presence import Presence
 from appliance.rate_limits import UserRates
 from appliance.runner_service import RunnerService
 from appliance.settings import Settings
@@ -26,3 +27,5 @@ LIVE_RUNS = web.AppKey("live_runs", LiveRuns)
 USER_RATES = web.AppKey("user_rates", UserRates)
 # The open live-run sockets, closed when the server shuts down.
 LIVE_SOCKETS = web.AppKey("live_sockets", set[web.WebSocketResponse])
+# When each user was last seen (exam mode's live view), fed by the auth middleware.
+PRESENCE = web.AppKey("presence", Presence)

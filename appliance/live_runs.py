@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from appliance import limit_overrides, user_files
+from appliance import exams, limit_overrides, user_files
 from appliance.accounts import User
 from appliance.blobs import BlobStore
 from appliance.db import Database
@@ -71,6 +71,7 @@ class LiveRuns:
         graphical: bool | None = None,
     ) -> LiveRun:
         check_language(language)
+        await exams.refuse_runs_if_disabled(db, user)
         settings = self._settings
         self._check_room(user)
         checked = await user_files.check_job_files(db, settings, user, file_ids, None)

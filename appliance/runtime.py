@@ -11,7 +11,18 @@ from aiohttp import WSCloseCode, web
 
 from appliance import backup_schedule, data_locks, job_history, legal, maintenance, migrations
 from appliance.accounts import Accounts
-from appliance.app_keys import ACCOUNTS, BLOBS, DB, EVENTS, LIVE_RUNS, LIVE_SOCKETS, RUNNER, SETTINGS, USER_RATES
+from appliance.app_keys import (
+    ACCOUNTS,
+    BLOBS,
+    DB,
+    EVENTS,
+    LIVE_RUNS,
+    LIVE_SOCKETS,
+    PRESENCE,
+    RUNNER,
+    SETTINGS,
+    USER_RATES,
+)
 from appliance.blobs import BlobStore
 from appliance.db import Database
 from appliance.http.middleware import auth_middleware, errors_middleware, security_headers_middleware
@@ -19,6 +30,7 @@ from appliance.http.static_files import StaticFiles
 from appliance.http.views import setup_routes
 from appliance.job_events import JobEvents
 from appliance.live_runs import LiveRuns
+from appliance.presence import Presence
 from appliance.rate_limits import UserRates
 from appliance.runner_service import RunnerService, SandboxProvider
 from appliance.scheduler import Scheduler, scheduler_ctx
@@ -81,6 +93,7 @@ def create_app(settings: Settings, *, sandbox: SandboxProvider | None = None) ->
     app[USER_RATES] = UserRates(settings)
     app[LIVE_RUNS] = LiveRuns(settings, app[USER_RATES])
     app[LIVE_SOCKETS] = set()
+    app[PRESENCE] = Presence()
     app.on_shutdown.append(_close_live_sockets)
     app.cleanup_ctx.append(_storage)
     if sandbox is None:

@@ -248,6 +248,14 @@ class Settings:
     assets_max_per_problem: int = setting(50, "Most assets one problem may have.")
     asset_base_url: str = setting("", "Base URL of asset links (a CDN or the central instance); empty: this appliance.")
     max_roster_import_rows: int = setting(300, "Most students one roster CSV import may list.")
+    exam_max_minutes: int = setting(480, "Longest exam a teacher may set (minutes).", minimum=1)
+    exam_max_problems: int = setting(30, "Most problems one exam may hold.", minimum=1)
+    exam_presence_s: int = setting(
+        60, "A student counts as online in an exam's live view while seen within this many seconds.", minimum=5
+    )
+    exam_live_refresh_s: int = setting(
+        5, "How often an exam's live view is recomputed at most while nothing is submitted (seconds).", minimum=1
+    )
     backup_folder: str = setting(
         "", "Folder the backups are written to (a USB disk or a network share); empty: the data dir's backups/."
     )

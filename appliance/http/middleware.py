@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from yarl import URL
 
-from appliance import legal
+from appliance import exams, legal
 from appliance.accounts import Accounts, User
-from appliance.app_keys import ACCOUNTS, DB, SETTINGS
+from appliance.app_keys import ACCOUNTS, DB, PRESENCE, SETTINGS
 from appliance.errors import AppError, Forbidden, NotFound, RateLimited, Unauthorized, Unavailable
 from appliance.http.routing import spec_of
 
@@ -165,10 +165,18 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
         has_browser_headers = "Origin" in request.headers or "Sec-Fetch-Site" in request.headers
         if (via == "cookie" or has_browser_headers) and not _origin_ok(request):
             raise Forbidden("csrf_failed", "cross-site request refused: it did not come from this appliance's pages")
+    if user is not None:
+        request.app[PRESENCE].seen(user.id)
+        if via == "bearer" and user.role == "student":
+            await exams.refuse_token_during_exam(request.app[DB], user)
     spec = spec_of(request)
     if spec is None or spec.access == "anyone":
         return await handler(request)
     if user is None:
+        if await session_was_ended(request):
+            raise Unauthorized(
+                "session_ended", "you logged in elsewhere during your exam, which ended this session; log in again"
+            )
         raise Unauthorized("login_required", "please log in first")
     if spec.access == "staff" and not user.is_staff:
         raise (
@@ -187,6 +195,12 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
                 + ", ".join(f"{p['kind']} {p['version']}" for p in pending),
             )
     return await handler(request)
+
+
+async def session_was_ended(request: web.Request) -> bool:
+    """The request carries a session cookie that a login elsewhere ended (exam mode)."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return bool(cookie) and await exams.session_was_ended(request.app[DB], cookie)
 
 
 def current_user(request: web.Request) -> User:

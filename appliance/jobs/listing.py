@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from appliance import exams
 from appliance.accounts import User
 from appliance.clock import api_epoch
 from appliance.db import Database
@@ -23,7 +24,8 @@ async def list_submissions(
         # A student sees only their own: asking for someone else's finds none.
         if user_id is not None and user_id != user.id:
             return []
-        where = dataclasses.replace(where, user_id=user.id)
+        # During their exam, only their submissions to its problems.
+        where = dataclasses.replace(where, user_id=user.id, problem_ids=await exams.problem_scope(db, user))
     elif user.role == "teacher":
         where = dataclasses.replace(where, problem_owner_id=user.id)
     rows = await job_store.list_submissions(db, where, LIST_LIMIT)

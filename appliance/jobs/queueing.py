@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from appliance import deadlines, limit_overrides, problems, user_files
+from appliance import deadlines, exams, limit_overrides, problems, user_files
 from appliance.accounts import User
 from appliance.db import Database
 from appliance.errors import Invalid, NotFound, RateLimited, Unavailable
@@ -118,15 +118,16 @@ async def enqueue(
     budgets: Sequence[SubmissionBudget] = (),
     late: bool = False,
     admit: Callable[[], Admission] | None = None,
+    exam_limits: Sequence[exams.SubmissionLimit] = (),
 ) -> tuple[int, bool]:
     """Queue a job, or return the user's identical pending one. Returns (job id, deduplicated).
 
     `files` are ids of the user's files, already checked by the caller; they are snapshotted into
     the job in this same transaction (`code_hash` must cover them, so dedup tells file sets apart).
     `budgets` (a submission's, to `problem_id`) are checked under the same writer lock; a
-    deduplicated job is returned before they are, so it costs nothing. So is `admit` (the user's
-    rate a minute): its reservation becomes an event once the job is committed, and is dropped
-    when anything refuses the job.
+    deduplicated job is returned before they are, so it costs nothing; so are `exam_limits`, and
+    `admit` (the user's rate a minute): its reservation becomes an event once the job is committed,
+    and is dropped when anything refuses the job.
     """
     job = job_store.NewJob(
         kind=kind,
@@ -162,6 +163,8 @@ async def enqueue(
             now = time.time()
             since = now - max(b.window_s for b in budgets)
             _check_budgets(budgets, await job_store.recent_submissions(conn, user_id, problem_id, since), now)
+        if exam_limits and problem_id is not None:
+            await exams.check_submission_limits(conn, user_id, problem_id, list(exam_limits))
         if in_flight_cap is not None and await job_store.jobs_in_flight(conn, user_id) >= in_flight_cap:
             raise RateLimited(
                 "too_many_jobs",
@@ -199,6 +202,7 @@ async def _enqueue_interactive(
     file_ids: Sequence[str],
     graphical: bool | None = None,
     late: bool = False,
+    exam_limits: Sequence[exams.SubmissionLimit] = (),
 ) -> Queued:
     """A user's own run or submission: capped per student as overridden for them (staff have no
     caps), bounded by the queue, deduplicated (submissions only: a run with the same code may have
@@ -226,6 +230,7 @@ async def _enqueue_interactive(
         budgets=() if problem_id is None else submission_budgets(limits),
         late=late,
         admit=lambda: rates.admit(kind, user.id, per_minute),
+        exam_limits=exam_limits,
     )
     return await queued(db, job_id, dedup)
 
@@ -253,6 +258,7 @@ async def submit(
         stdin="",
         file_ids=file_ids,
         late=late,
+        exam_limits=await exams.submission_limits(db, user, problem_id),
     )
 
 
@@ -268,6 +274,7 @@ async def run(
     graphical: bool | None = None,
 ) -> Queued:
     """A plain run; `graphical` None lets the runner decide from the code's imports."""
+    await exams.refuse_runs_if_disabled(db, user)
     return await _enqueue_interactive(
         db,
         settings,

@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from appliance import user_files
+from appliance import exams, user_files
 from appliance.accounts import User
 from appliance.blobs import BlobStore
 from appliance.clock import api_epoch
@@ -41,7 +41,16 @@ async def readable_job(db: Database, user: User, job_id: int, kind: str) -> Row:
         raise NotFound("not_found", f"no such {kind}")
     if job["kind"] == "rejudge" and not user.is_staff:
         raise NotFound("not_found", f"no such {kind}")
+    await _refuse_outside_exam(db, user, job, kind)
     return job
+
+
+async def _refuse_outside_exam(db: Database, user: User, job: Row, kind: str) -> None:
+    """During their exam a student reads only their submissions to its problems (404 for others)."""
+    if job["problem_id"] is not None and not user.is_staff:
+        scope = await exams.problem_scope(db, user)
+        if scope is not None and job["problem_id"] not in scope:
+            raise NotFound("not_found", f"no such {kind}")
 
 
 def _infra(job: Row, staff: bool) -> dict[str, Any]:
@@ -266,6 +275,7 @@ async def _result_job(db: Database, user: User, job_id: int) -> Row:
         parent = await job_store.get(db, job["rejudge_of"])
         if parent is None or parent["user_id"] != user.id or parent["published_rejudge"] != job_id:
             raise NotFound("not_found", "no such submission")
+        await _refuse_outside_exam(db, user, job, "submission")
         return job
     return await readable_job(db, user, job_id, "submission")
 

@@ -7,6 +7,7 @@ side of the queue (claims, leases, results) is in `appliance.store.queue`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,7 @@ class SubmissionFilter:
     problem_owner_id: int | None = None  # to problems this teacher owns
     problem_id: int | None = None
     class_id: int | None = None  # made by members of this class
+    problem_ids: tuple[int, ...] | None = None  # to one of these problems (a student's during an exam)
 
 
 def first_visible_failure_sql(job_id: str) -> str:
@@ -307,6 +309,9 @@ async def list_submissions(db: Database, where: SubmissionFilter, limit: int) ->
     if where.class_id is not None:
         conditions.append("j.user_id IN (SELECT user_id FROM class_members WHERE class_id = ?)")
         params.append(where.class_id)
+    if where.problem_ids is not None:
+        conditions.append("j.problem_id IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(where.problem_ids))
     return await db.fetchall(
         "SELECT j.id, j.problem_id, p.title, j.user_id, u.username, j.language, j.status, j.late,"
         " COALESCE(r.verdict, j.verdict) AS verdict, COALESCE(r.score, j.score) AS score, j.created_at,"

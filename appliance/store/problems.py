@@ -8,6 +8,7 @@ from typing import Any
 
 from appliance.clock import DB_EPOCH, db_now
 from appliance.db import Database, Row, placeholders
+from appliance.store.exams import visible_in_exam_sql
 
 PROBLEM_COLUMNS = (
     "id, owner_id, title, statement, language, time_limit_ms, memory_limit_mb, comparison, tolerance,"
@@ -176,19 +177,23 @@ async def student_due_dates(db: Database, user_id: int, problem_id: int | None =
 
 
 async def student_can_see(db: Database, problem_id: int, user_id: int) -> bool:
+    """Shown to a class of the student's, and (during their exam) one of the exam's problems."""
+    in_exam, exam_params = visible_in_exam_sql("pc.problem_id", user_id, db_now())
     row = await db.fetchone(
         "SELECT 1 FROM problem_classes pc JOIN class_members m ON m.class_id = pc.class_id"
-        " WHERE pc.problem_id = ? AND m.user_id = ? LIMIT 1",
-        (problem_id, user_id),
+        f" WHERE pc.problem_id = ? AND m.user_id = ? AND {in_exam} LIMIT 1",
+        (problem_id, user_id, *exam_params),
     )
     return row is not None
 
 
 async def list_for_student(db: Database, user_id: int) -> list[Row]:
+    """The problems of the student's classes; during their exam only the exam's."""
+    in_exam, exam_params = visible_in_exam_sql("p.id", user_id, db_now())
     return await db.fetchall(
         f"SELECT DISTINCT {_P_COLS} FROM problems p JOIN problem_classes pc ON pc.problem_id = p.id"
-        " JOIN class_members m ON m.class_id = pc.class_id WHERE m.user_id = ? ORDER BY p.id",
-        (user_id,),
+        f" JOIN class_members m ON m.class_id = pc.class_id WHERE m.user_id = ? AND {in_exam} ORDER BY p.id",
+        (user_id, *exam_params),
     )
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from appliance import legal
+from appliance import exams, legal
 from appliance.app_keys import ACCOUNTS, DB, SETTINGS
 from appliance.http.jsonio import body, json_response, path_id
 from appliance.http.middleware import SESSION_COOKIE, USER, client_address, current_user
@@ -98,6 +98,8 @@ async def register(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     data = await body(request)
     user, token = await request.app[ACCOUNTS].login(data["username"], data["password"], client_address(request))
+    # During the student's exam this is their one session from now on.
+    await exams.after_login(request.app[DB], user, token)
     request[USER] = user
     warm_sandbox(request, user.id)
     response = json_response({"user": await _me(request)})

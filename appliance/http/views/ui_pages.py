@@ -26,7 +26,7 @@ from appliance import markdown, problem_assets, problems
 from appliance.accounts import User
 from appliance.app_keys import DB, SETTINGS
 from appliance.errors import NotFound
-from appliance.http.middleware import USER
+from appliance.http.middleware import USER, session_was_ended
 from appliance.http.routing import Handler, Routes
 from appliance.http.runner_access import warm_sandbox
 from appliance.lan import lan_addresses
@@ -138,7 +138,7 @@ def _limits(request: web.Request, page_id: object) -> dict[str, object]:
 @page(role="anyone")
 async def home_page(request: web.Request, user: User | None) -> web.Response:
     if user is None:
-        return _login(request)
+        return await _login(request)
     if user.is_staff:
         return _redirect("/teach")
     return render(request, "student-home", "Your problems")
@@ -149,12 +149,14 @@ async def home_page(request: web.Request, user: User | None) -> web.Response:
 async def login_page(request: web.Request, user: User | None) -> web.Response:
     if user is not None:
         return _redirect("/")
-    return _login(request)
+    return await _login(request)
 
 
-def _login(request: web.Request) -> web.Response:
+async def _login(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    return render(request, "login", "Log in", values={"min_age": settings.min_self_register_age}, main_class="narrow")
+    # A browser whose session a login elsewhere ended (exam mode) is told so, not just asked to log in.
+    values = {"min_age": settings.min_self_register_age, "session_ended": await session_was_ended(request)}
+    return render(request, "login", "Log in", values=values, main_class="narrow")
 
 
 @_route("/register", "Student self-registration page (age gate, legal acceptance)")

@@ -88,7 +88,7 @@ export async function api(
   const error = (data && data.error) || { code: `http_${response.status}`, message: "" };
   const retryAfter = Number(response.headers.get("Retry-After")) || null;
   // A session that ended (logout elsewhere, password reset) or texts to accept: go where that is fixed.
-  if (response.status === 401 && error.code === "login_required") goTo("/login");
+  if (response.status === 401 && (error.code === "login_required" || error.code === "session_ended")) goTo("/login");
   if (response.status === 403 && error.code === "legal_acceptance_required") goTo("/accept-legal");
   throw new ApiError(response.status, error.code, friendly(response.status, error, retryAfter), {
     field: error.field || null,

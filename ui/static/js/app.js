@@ -2,6 +2,7 @@
 import { api } from "./api.js";
 import { $ } from "./dom.js";
 import { flushAll, forgetLocalDrafts } from "./drafts.js";
+import { startExamBanner } from "./exam-banner.js";
 
 const logout = $("#logout-button");
 if (logout) {
@@ -18,6 +19,8 @@ if (logout) {
     location.assign("/login");
   });
 }
+
+startExamBanner();
 
 export const role = document.body.dataset.role || "";
 export const isStaff = role === "teacher" || role === "admin";
