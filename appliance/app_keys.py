@@ -7,10 +7,13 @@ from aiohttp import web
 
 from appliance.accounts import Accounts
 from appliance.blobs import BlobStore
+from appliance.dashboard import Dashboard
 from appliance.db import Database
 from appliance.job_events import JobEvents
 from appliance.live_runs import LiveRuns
+from appliance.metrics import Metrics
 from appliance.runner_service import RunnerService
+from appliance.service_modes import ServiceModes
 from appliance.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -23,3 +26,8 @@ RUNNER = web.AppKey("runner", RunnerService)
 LIVE_RUNS = web.AppKey("live_runs", LiveRuns)
 # The open live-run sockets, closed when the server shuts down.
 LIVE_SOCKETS = web.AppKey("live_sockets", set[web.WebSocketResponse])
+# The admin's switches (queue paused, maintenance, verbose runner logging), loaded at start-up.
+MODES = web.AppKey("modes", ServiceModes)
+# The live dashboard (set once the database is open) and the Prometheus metrics of this app.
+DASHBOARD = web.AppKey("dashboard", Dashboard)
+METRICS = web.AppKey("metrics", Metrics)

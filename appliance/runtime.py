@@ -11,16 +11,32 @@ from aiohttp import WSCloseCode, web
 
 from appliance import backup_schedule, data_locks, job_history, legal, maintenance, migrations
 from appliance.accounts import Accounts
-from appliance.app_keys import ACCOUNTS, BLOBS, DB, EVENTS, LIVE_RUNS, LIVE_SOCKETS, RUNNER, SETTINGS
+from appliance.app_keys import (
+    ACCOUNTS,
+    BLOBS,
+    DASHBOARD,
+    DB,
+    EVENTS,
+    LIVE_RUNS,
+    LIVE_SOCKETS,
+    METRICS,
+    MODES,
+    RUNNER,
+    SETTINGS,
+)
 from appliance.blobs import BlobStore
+from appliance.dashboard import Dashboard
 from appliance.db import Database
 from appliance.http.middleware import auth_middleware, errors_middleware, security_headers_middleware
 from appliance.http.static_files import StaticFiles
 from appliance.http.views import setup_routes
 from appliance.job_events import JobEvents
 from appliance.live_runs import LiveRuns
+from appliance.logs import ErrorTail
+from appliance.metrics import Metrics
 from appliance.runner_service import RunnerService, SandboxProvider
 from appliance.scheduler import Scheduler, scheduler_ctx
+from appliance.service_modes import ServiceModes
 from appliance.settings import Settings
 from ui import STATIC_DIR, TEMPLATE_DIR
 
@@ -46,7 +62,13 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     app[DB] = db
     app[BLOBS] = blobs
     app[ACCOUNTS] = Accounts(db, settings)
+    await app[MODES].load(db)
+    errors = ErrorTail(settings.dashboard_error_lines)
+    errors.install()
+    app[DASHBOARD] = Dashboard(db, settings, app[MODES], errors)
     yield
+    errors.remove()
+    app[MODES].close()
     await db.close()
     server_lock.release()
 
@@ -54,6 +76,8 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
 def _runner_ctx(sandbox: SandboxProvider) -> Callable[[web.Application], AsyncIterator[None]]:
     async def runner(app: web.Application) -> AsyncIterator[None]:
         service = RunnerService(app[DB], app[BLOBS], app[EVENTS], app[SETTINGS], sandbox)
+        # Paused before a worker can claim: a queue paused before a restart stays paused.
+        service.pause_queue(app[MODES].modes.queue_paused)
         await service.start()
         app[RUNNER] = service
         yield
@@ -79,6 +103,8 @@ def create_app(settings: Settings, *, sandbox: SandboxProvider | None = None) ->
     app[EVENTS] = JobEvents()
     app[LIVE_RUNS] = LiveRuns(settings)
     app[LIVE_SOCKETS] = set()
+    app[MODES] = ServiceModes()
+    app[METRICS] = Metrics()
     app.on_shutdown.append(_close_live_sockets)
     app.cleanup_ctx.append(_storage)
     if sandbox is None:

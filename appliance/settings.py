@@ -238,6 +238,28 @@ class Settings:
     )
     backup_free_reserve_mb: int = setting(100, "Free space a backup must leave on the disks it writes to (MiB).")
     job_history_days: int = setting(90, "Runs of backups, restores and purges are listed this long (days).")
+    dashboard_interval_s: float = setting(
+        1.5,
+        "The admin dashboard's live stream sends a fresh picture this often, and at once on queue changes (s).",
+        minimum=1,
+    )
+    dashboard_streams_max: int = setting(
+        20, "Dashboard streams open at once (every admin's and teacher's tab); more get 503.", minimum=1
+    )
+    dashboard_jobs_max: int = setting(200, "Queued and running jobs the dashboard lists (all are counted).", minimum=1)
+    dashboard_error_lines: int = setting(50, "Recent warning and error log lines the dashboard shows.", minimum=1)
+    dashboard_storage_refresh_s: float = setting(
+        30.0, "How often the dashboard and /metrics measure the database, blob store and free disk (s)."
+    )
+    runner_verbose_s: float = setting(
+        900.0, "Verbose runner logging, switched on from the dashboard, switches itself back after this (s).", minimum=1
+    )
+    maintenance_message_max_chars: int = setting(
+        500, "Longest maintenance message for students (characters).", minimum=1
+    )
+    maintenance_poll_s: float = setting(
+        15.0, "Students' pages ask this often whether maintenance mode began or ended (s).", minimum=1
+    )
 
     @property
     def running_jobs_per_user(self) -> int:

@@ -12,6 +12,7 @@ from appliance.http.middleware import NOT_FOUND_PAGE
 from appliance.http.routing import add_routes
 from appliance.http.views import (
     admin_backups,
+    admin_dashboard,
     assets,
     auth,
     classes,
@@ -22,6 +23,7 @@ from appliance.http.views import (
     jobs,
     live,
     meta,
+    metrics,
     pages,
     problems,
     retention,
@@ -31,12 +33,14 @@ from appliance.http.views import (
 
 MODULES = (
     admin_backups,
+    admin_dashboard,
     files,
     assets,
     auth,
     classes,
     jobs,
     live,
+    metrics,
     comments,
     classroom,
     student_data,
