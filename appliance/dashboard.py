@@ -161,10 +161,14 @@ class Dashboard:
         finally:
             self.streams -= 1
 
-    async def storage(self) -> dict[str, int]:
+    async def storage(self, runner: RunnerService | None = None) -> dict[str, int]:
+        """Sizes and free disk, measured again past `dashboard_storage_refresh_s`; the runner's
+        image is asked about as seldom (it is a call to the engine)."""
         if self._storage is None or time.monotonic() - self._storage_at >= self.settings.dashboard_storage_refresh_s:
-            self._storage = await asyncio.to_thread(measure_storage, self.settings)
             self._storage_at = time.monotonic()
+            self._storage = await asyncio.to_thread(measure_storage, self.settings)
+            if runner is not None:
+                await runner.health()
         return self._storage
 
     async def snapshot(self, user: User, runner: RunnerService | None) -> dict[str, Any]:
@@ -183,9 +187,10 @@ class Dashboard:
             "throughput": _throughput(finished, now),
         }
         if scope is None:
+            storage = await self.storage(runner)
             picture["runner"] = runner_health(runner)
             picture["storage"] = {
-                **await self.storage(),
+                **storage,
                 "last_backup": await job_history.last_backup(self.db),
                 "last_retention": next(iter(await retention.audit_log(self.db, 1)), None),
             }

@@ -120,6 +120,7 @@ class Metrics:
     async def scrape(self, dashboard: Dashboard, runner: RunnerService | None) -> bytes:
         db = dashboard.db
         counts = await store.queue_counts(db, None)
+        storage = await dashboard.storage(runner)
         self._figures.figures = {
             "queue": queue_summary(counts, time.time()),
             "queue_paused": dashboard.modes.modes.queue_paused,
@@ -127,7 +128,7 @@ class Metrics:
             "verdicts": [(row["verdict"], row["jobs"]) for row in await store.verdict_counts(db)],
             "latency": await store.latency_buckets(db, LATENCY_BUCKETS),
             "runner": runner_health(runner),
-            "storage": await dashboard.storage(),
+            "storage": storage,
             "last_backup": await job_history.last_backup(db),
             "streams": dashboard.streams,
         }

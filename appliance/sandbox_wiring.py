@@ -129,8 +129,8 @@ class DockerSandbox:
 
     @property
     def image_ref(self) -> str:
-        """The sandbox image this appliance runs jobs in (its tag derived from the recipe)."""
-        return self.settings.image
+        """The sandbox image this appliance runs jobs in (by default the tag derived from the recipe)."""
+        return self.settings.image or image.expected_ref()
 
     async def _connected(self) -> docker.DockerClient:
         async with self._lock:
