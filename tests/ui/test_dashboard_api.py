@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.conftest import ApiClient, LiveServer
-from tests.ui.conftest import Room, make_room, no_docker
+from tests.ui.conftest import FakeSandbox, GatedEcho, Room, make_room, no_docker
 
 ANSWER = "HELLO\n"
 
@@ -189,3 +189,37 @@ async def test_metrics_take_an_admin_token_only(server_factory: Callable[..., An
     student = a.student.with_token(await a.student.create_token())
     assert (await student.get("/metrics")).status == 403
     assert (await server.client().get("/metrics")).status == 401
+
+
+async def test_requeue_takes_a_stuck_running_job_back(server_factory: Callable[..., Any], fast_passwords: None) -> None:
+    gate = asyncio.Event()  # closed: a job that starts hangs in its "sandbox" until the gate opens
+    server = await server_factory(app_options={"sandbox": FakeSandbox(lambda: GatedEcho(gate))})
+    admin = await server.make_user("admin")
+    room = await make_room(server)
+    run = await room.student.post("/api/runs", json={"language": "python", "code": "stuck"})
+    assert run.status == 202
+    run_id = run.json["id"]
+    for _ in range(50):
+        if (await room.student.get(f"/api/runs/{run_id}")).json["status"] == "running":
+            break
+        await asyncio.sleep(0.1)
+    # Another teacher's class: not theirs to touch.
+    stranger = await server.make_user("teacher")
+    assert (await stranger.post(f"/api/admin/jobs/{run_id}/requeue", json={})).status == 404
+    reply = await admin.post(f"/api/admin/jobs/{run_id}/requeue", json={})
+    assert reply.status == 202 and reply.json["status"] == "queued", reply
+    gate.set()
+    result = await room.student.get(f"/api/runs/{run_id}", params={"wait": "10"})
+    assert (result.json["status"], result.json["stdout"]) == ("done", "stuck"), result
+
+
+async def test_a_teachers_page_has_no_admin_panels(server_factory: Callable[..., Any], fast_passwords: None) -> None:
+    _, a, _, admin = await two_rooms(server_factory)
+    teacher_page = await a.teacher.get("/admin", headers={"Accept": "text/html"})
+    assert teacher_page.status == 200 and 'id="queue-queued"' in teacher_page.text
+    for admin_only in ('id="pause-button"', 'id="maintenance-form"', 'id="storage"', 'id="error-tail"'):
+        assert admin_only not in teacher_page.text
+    admin_page = await admin.get("/admin", headers={"Accept": "text/html"})
+    assert 'id="pause-button"' in admin_page.text and 'id="storage"' in admin_page.text
+    home = await a.teacher.get("/teach", headers={"Accept": "text/html"})
+    assert 'href="/admin"' in home.text
