@@ -173,8 +173,10 @@ class Runner:
 
     def pause_claiming(self, paused: bool) -> None:
         """Stop (or resume) taking jobs off the queue; resuming wakes the idle workers now."""
+        resuming = self.claiming_paused and not paused
         self.claiming_paused = paused
-        if not paused:
+        # Only on a real resume: a wake-up racing the runner's stop is lost to wait_for (3.11).
+        if resuming:
             self._wake.set()
 
     async def start(self) -> None:
