@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 from collections.abc import Callable
 from typing import Any
@@ -223,3 +224,21 @@ async def test_a_teachers_page_has_no_admin_panels(server_factory: Callable[...,
     assert 'id="pause-button"' in admin_page.text and 'id="storage"' in admin_page.text
     home = await a.teacher.get("/teach", headers={"Accept": "text/html"})
     assert 'href="/admin"' in home.text
+
+
+async def test_verbose_runner_logging_switches_itself_back(
+    server_factory: Callable[..., Any], fast_passwords: None
+) -> None:
+    server = await server_factory(app_options=no_docker(), runner_verbose_s=1)
+    admin = await server.make_user("admin")
+    teacher = await server.make_user("teacher")
+    assert (await teacher.post("/api/admin/runner/verbose", json={"on": True})).status == 403
+    before = logging.getLogger("runner").getEffectiveLevel()
+    on = await admin.post("/api/admin/runner/verbose", json={"on": True})
+    assert on.status == 200 and on.json["verbose_until"] is not None, on
+    assert logging.getLogger("runner").getEffectiveLevel() == logging.DEBUG
+    await asyncio.sleep(1.5)
+    assert logging.getLogger("runner").getEffectiveLevel() == before
+    picture = (await admin.get("/api/admin/dashboard")).json
+    assert picture["controls"]["verbose_until"] is None
+    assert any("verbose runner logging off" in line for line in picture["errors"]), picture["errors"]
