@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -143,23 +143,35 @@ class Dashboard:
     modes: ServiceModes
     errors: ErrorTail
     streams: int = 0
+    _per_user: dict[int, int] = field(default_factory=dict)
     _storage: dict[str, int] | None = None
     _storage_at: float = 0.0
 
     @contextlib.contextmanager
-    def stream_slot(self) -> Iterator[None]:
-        """Hold one of the bounded stream slots while a stream is open."""
-        if self.streams >= self.settings.dashboard_streams_max:
+    def stream_slot(self, user: User) -> Iterator[None]:
+        """Hold one of the bounded stream slots (of all, and of this user's) while a stream is open."""
+        settings = self.settings
+        mine = self._per_user.get(user.id, 0)
+        if self.streams >= settings.dashboard_streams_max or mine >= settings.dashboard_streams_per_user:
+            limit = (
+                f"{settings.dashboard_streams_max} dashboards are open already"
+                if self.streams >= settings.dashboard_streams_max
+                else f"you have {mine} dashboards open already"
+            )
             raise Unavailable(
                 "too_many_streams",
-                f"{self.settings.dashboard_streams_max} dashboards are open already; close one or try again soon",
-                retry_after=max(1, round(self.settings.dashboard_interval_s * 4)),
+                f"{limit}; close one or try again soon",
+                retry_after=max(1, round(settings.dashboard_interval_s * 4)),
             )
         self.streams += 1
+        self._per_user[user.id] = mine + 1
         try:
             yield
         finally:
             self.streams -= 1
+            self._per_user[user.id] -= 1
+            if not self._per_user[user.id]:
+                del self._per_user[user.id]
 
     async def storage(self, runner: RunnerService | None = None) -> dict[str, int]:
         """Sizes and free disk, measured again past `dashboard_storage_refresh_s`; the runner's

@@ -126,6 +126,19 @@ async def test_open_streams_are_bounded(server_factory: Callable[..., Any], fast
     assert (await admin.get_capped("/api/admin/stream", seconds=1)).status == 200
 
 
+async def test_one_account_cannot_take_every_stream(server_factory: Callable[..., Any], fast_passwords: None) -> None:
+    server = await server_factory(
+        app_options=no_docker(), dashboard_streams_max=5, dashboard_streams_per_user=1, dashboard_interval_s=1
+    )
+    teacher, admin = await server.make_user("teacher"), await server.make_user("admin")
+    first = asyncio.create_task(teacher.get_capped("/api/admin/stream", seconds=3))
+    await asyncio.sleep(1)
+    second = await teacher.get_capped("/api/admin/stream", seconds=1)
+    assert second.status == 503 and second.error_code == "too_many_streams", second
+    assert (await admin.get_capped("/api/admin/stream", seconds=1)).status == 200
+    assert (await first).status == 200
+
+
 async def test_maintenance_refuses_students_new_jobs_with_its_message(
     server_factory: Callable[..., Any], fast_passwords: None
 ) -> None:

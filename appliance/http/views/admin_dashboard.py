@@ -99,13 +99,14 @@ async def _still_allowed(request: web.Request, user: User) -> bool:
     "/api/admin/stream",
     access="staff",
     summary="The dashboard live (Server-Sent Events): a `snapshot` event (as GET /api/admin/dashboard) every"
-    " dashboard_interval_s and at once on queue changes; 503 too_many_streams past dashboard_streams_max",
+    " dashboard_interval_s and at once on queue changes; 503 too_many_streams past dashboard_streams_max (or"
+    " dashboard_streams_per_user of the caller's)",
     response_type="text/event-stream",
 )
 async def dashboard_stream(request: web.Request) -> web.StreamResponse:
     user = current_user(request)
     dashboard, settings, events = request.app[DASHBOARD], request.app[SETTINGS], request.app[EVENTS]
-    with dashboard.stream_slot():
+    with dashboard.stream_slot(user):
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
         await response.prepare(request)
         deadline = time.monotonic() + STREAM_MAX_S
