@@ -113,49 +113,74 @@ function jobButton(job, action, label) {
   return button;
 }
 
-function jobRows(jobs, failed) {
-  if (!jobs.length) return h("p", { class: "empty-state" }, failed ? "None." : "Nothing is waiting or running.");
-  return h(
-    "table",
-    { class: "dash-jobs" },
-    h(
-      "thead",
-      {},
-      h(
-        "tr",
-        {},
-        ["Job", "Kind", "Who", "Problem", "Status", failed ? "Waited" : "Waited / running", ""].map((t) =>
-          h("th", { scope: "col" }, t),
-        ),
-      ),
-    ),
-    h(
-      "tbody",
-      {},
-      jobs.map((job) =>
-        h(
-          "tr",
-          { "data-job-row": job.id, "data-status": job.status },
-          h("td", {}, `#${job.id}`),
-          h("td", {}, `${job.kind} (${job.priority})`),
-          h("td", {}, job.username),
-          h("td", {}, job.problem_title || "—"),
-          h("td", {}, job.status, job.infra_attempts ? ` · ${job.infra_attempts} retries` : ""),
-          h(
-            "td",
-            {},
-            job.status === "running" ? `${seconds(job.waited_s)} / ${seconds(job.elapsed_s)}` : seconds(job.waited_s),
-          ),
-          h(
-            "td",
-            { class: "dash-actions" },
-            job.status === "failed" ? null : jobButton(job, "abort", "Abort"),
-            job.status === "queued" ? null : jobButton(job, "requeue", "Requeue"),
-          ),
-        ),
-      ),
-    ),
+// A row's cells as text; the row element and its buttons are kept from one picture to the next
+// (only their text changes), so a click that lands while a picture arrives is not lost.
+function jobCells(job) {
+  return [
+    `#${job.id}`,
+    `${job.kind} (${job.priority})`,
+    job.username,
+    job.problem_title || "—",
+    `${job.status}${job.infra_attempts ? ` · ${job.infra_attempts} retries` : ""}`,
+    job.status === "running" ? `${seconds(job.waited_s)} / ${seconds(job.elapsed_s)}` : seconds(job.waited_s),
+  ];
+}
+
+function jobRow(job) {
+  const actions = h(
+    "td",
+    { class: "dash-actions" },
+    job.status === "failed" ? null : jobButton(job, "abort", "Abort"),
+    job.status === "queued" ? null : jobButton(job, "requeue", "Requeue"),
   );
+  return h(
+    "tr",
+    { "data-job-row": job.id, "data-status": job.status },
+    jobCells(job).map((text) => h("td", {}, text)),
+    actions,
+  );
+}
+
+function drawJobs(el, jobs, failed) {
+  if (!jobs.length) {
+    replace(el, h("p", { class: "empty-state" }, failed ? "None." : "Nothing is waiting or running."));
+    return;
+  }
+  let body = $("tbody", el);
+  if (!body) {
+    body = h("tbody");
+    const heads = ["Job", "Kind", "Who", "Problem", "Status", failed ? "Waited" : "Waited / running", ""];
+    replace(
+      el,
+      h(
+        "table",
+        { class: "dash-jobs" },
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            heads.map((t) => h("th", { scope: "col" }, t)),
+          ),
+        ),
+        body,
+      ),
+    );
+  }
+  const kept = new Map(Array.from(body.rows, (row) => [row.dataset.jobRow, row]));
+  const rows = jobs.map((job) => {
+    const row = kept.get(String(job.id));
+    if (!row || row.dataset.status !== job.status) return jobRow(job); // new buttons for a new status
+    jobCells(job).forEach((text, i) => {
+      if (row.cells[i].textContent !== text) row.cells[i].textContent = text;
+    });
+    return row;
+  });
+  rows.forEach((row, i) => {
+    if (body.rows[i] !== row) body.insertBefore(row, body.rows[i] || null);
+  });
+  while (body.rows.length > rows.length) body.rows[rows.length].remove();
 }
 
 function drawThroughput(throughput) {
@@ -239,8 +264,8 @@ function drawAdmin(picture) {
 function draw(picture) {
   last = picture;
   drawQueue(picture.queue, picture.at);
-  replace($("#jobs-table"), jobRows(picture.jobs, false));
-  replace($("#failed-table"), jobRows(picture.failed, true));
+  drawJobs($("#jobs-table"), picture.jobs, false);
+  drawJobs($("#failed-table"), picture.failed, true);
   drawThroughput(picture.throughput);
   if (isAdmin && picture.runner) drawAdmin(picture);
 }
