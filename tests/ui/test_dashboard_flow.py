@@ -14,7 +14,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.conftest import ApiClient
-from tests.ui.conftest import LAPTOP, Room, make_room
+from tests.ui.conftest import LAPTOP, TABLET, Room, make_room, no_docker
 from tests.ui.helpers import JOB_TIMEOUT_MS, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
@@ -170,3 +170,29 @@ def _events_key() -> Any:
     from appliance.app_keys import EVENTS
 
     return EVENTS
+
+
+async def test_a_teachers_dashboard_on_a_tablet_shows_their_classes_only(
+    server_factory: Callable[..., Any], browser: Any, shot: Callable[..., Any], fast_passwords: None
+) -> None:
+    server = await server_factory(app_options=no_docker(), dashboard_interval_s=1)
+    admin = await server.make_user("admin")
+    assert (await admin.post("/api/admin/queue", json={"paused": True})).status == 200  # jobs wait
+    mine, theirs = await make_room(server, title="Mine"), await make_room(server, title="Theirs")
+    [my_job] = await submit_all(mine, [mine.student], SOLUTION)
+    [their_job] = await submit_all(theirs, [theirs.student], SOLUTION)
+
+    context = await browser.new_context(viewport=TABLET)
+    page = await context.new_page()
+    await log_in(page, server.url, mine.teacher.username)
+    await page.get_by_role("link", name="Live dashboard").click()
+    await expect(page.locator("#dash-connection")).to_have_attribute("data-state", "live")
+    await expect(page.locator(f"[data-job-row='{my_job}']")).to_be_visible()
+    await expect(page.locator("#queue-queued")).to_have_attribute("data-value", "1")
+    assert await page.locator(f"[data-job-row='{their_job}']").count() == 0
+    assert theirs.student.username not in await page.locator("main").inner_text()
+    assert await page.locator("#pause-button, #storage, #runner-health").count() == 0
+    fits = await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert fits, "the dashboard scrolls sideways on a tablet"
+    await shot(page, "dashboard-teacher-tablet")
+    await context.close()

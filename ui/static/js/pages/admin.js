@@ -31,7 +31,15 @@ const bytes = (n) => {
   return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
 };
 
-function chart(id, series, data) {
+function xRange(xs, minSpan) {
+  if (!xs.length) return [0, 1];
+  const last = xs[xs.length - 1];
+  return [Math.min(xs[0], last - Math.max(minSpan, 1)), last];
+}
+
+// `minSpan`: the least time the x axis covers (seconds), so a chart with few points is not
+// stretched over a made-up range.
+function chart(id, series, data, minSpan = 0) {
   const el = $(`#${id}`);
   const width = Math.max(240, el.clientWidth || 600);
   if (!charts[id]) {
@@ -41,7 +49,8 @@ function chart(id, series, data) {
         height: 180,
         series: [{}, ...series],
         axes: [{}, { size: 50 }],
-        scales: { x: { time: true } },
+        // From the data itself: uPlot stretches a single point over a thousand days.
+        scales: { x: { time: true, range: (u) => xRange(u.data[0], minSpan) } },
         legend: { show: true },
       },
       data,
@@ -93,6 +102,7 @@ function drawQueue(queue, at) {
       { label: "running", stroke: "#116329", width: 2 },
     ],
     [history.t, history.queued, history.running],
+    60,
   );
 }
 
