@@ -143,6 +143,8 @@ class Dashboard:
     modes: ServiceModes
     errors: ErrorTail
     streams: int = 0
+    # The server is shutting down: open streams end now rather than hold the shutdown up.
+    closing: bool = False
     _per_user: dict[int, int] = field(default_factory=dict)
     _storage: dict[str, int] | None = None
     _storage_at: float = 0.0

@@ -86,6 +86,13 @@ def _runner_ctx(sandbox: SandboxProvider) -> Callable[[web.Application], AsyncIt
     return runner
 
 
+async def _end_dashboard_streams(app: web.Application) -> None:
+    """Open dashboard streams end at once (their pages reconnect to the next server)."""
+    if DASHBOARD in app:
+        app[DASHBOARD].closing = True
+        app[EVENTS].poke()
+
+
 async def _close_live_sockets(app: web.Application) -> None:
     """Before the runner stops: each live run's page hears the server is going away, and its
     session stops the program and hands its sandbox back."""
@@ -106,6 +113,7 @@ def create_app(settings: Settings, *, sandbox: SandboxProvider | None = None) ->
     app[MODES] = ServiceModes()
     app[METRICS] = Metrics()
     app.on_shutdown.append(_close_live_sockets)
+    app.on_shutdown.append(_end_dashboard_streams)
     app.cleanup_ctx.append(_storage)
     if sandbox is None:
         from appliance.sandbox_wiring import DockerSandbox

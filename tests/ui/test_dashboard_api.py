@@ -255,3 +255,14 @@ async def test_verbose_runner_logging_switches_itself_back(
     picture = (await admin.get("/api/admin/dashboard")).json
     assert picture["controls"]["verbose_until"] is None
     assert any("verbose runner logging off" in line for line in picture["errors"]), picture["errors"]
+
+
+async def test_open_streams_end_when_the_server_stops(server_factory: Callable[..., Any], fast_passwords: None) -> None:
+    server = await server_factory(app_options=no_docker(), dashboard_interval_s=1)
+    admin = await server.make_user("admin")
+    stream = asyncio.create_task(admin.get_capped("/api/admin/stream", seconds=120))
+    await asyncio.sleep(1.5)
+    # Without the shutdown hook the stream would hold the shutdown up for its whole life.
+    await asyncio.wait_for(server.test_server.close(), 30)
+    reply = await asyncio.wait_for(stream, 5)
+    assert reply.status == 200 and stream_pictures(reply), reply

@@ -21,7 +21,6 @@ from appliance.http.routing import Routes
 from appliance.http.runner_access import stop_job, wake_runner
 from appliance.http.shapes import ANY, BOOLEAN, INTEGER, NUMBER, STRING, enum, nullable, obj
 from appliance.http.views.ui_pages import page, render
-from appliance.jobs.queue_controls import abort_job, requeue_job
 from appliance.settings import Settings
 from appliance.validation import F, Schema
 
@@ -112,7 +111,7 @@ async def dashboard_stream(request: web.Request) -> web.StreamResponse:
         deadline = time.monotonic() + STREAM_MAX_S
         try:
             await response.write(f"retry: {round(settings.dashboard_interval_s * 1000)}\n\n".encode())
-            while time.monotonic() < deadline and await _still_allowed(request, user):
+            while not dashboard.closing and time.monotonic() < deadline and await _still_allowed(request, user):
                 picture = await dashboard.snapshot(user, request.app.get(RUNNER))
                 data = json.dumps(picture, ensure_ascii=False)
                 await response.write(f"event: snapshot\ndata: {data}\n\n".encode())
@@ -148,7 +147,7 @@ def _stopper(request: web.Request) -> Callable[[int], bool]:
 async def abort(request: web.Request) -> web.Response:
     await body(request)
     job_id = path_id(request)
-    outcome = await abort_job(request.app[DB], current_user(request), job_id, _stopper(request))
+    outcome = await jobs.abort_job(request.app[DB], current_user(request), job_id, _stopper(request))
     request.app[EVENTS].changed(job_id)
     status, _ = await jobs.job_status(request.app[DB], job_id)
     return json_response({"id": job_id, "outcome": outcome, "status": status}, status=202)
@@ -166,7 +165,7 @@ async def abort(request: web.Request) -> web.Response:
 async def requeue(request: web.Request) -> web.Response:
     await body(request)
     job_id = path_id(request)
-    await requeue_job(request.app[DB], current_user(request), job_id, _stopper(request))
+    await jobs.requeue_job(request.app[DB], current_user(request), job_id, _stopper(request))
     request.app[EVENTS].changed(job_id)
     wake_runner(request)
     status, _ = await jobs.job_status(request.app[DB], job_id)
