@@ -177,9 +177,11 @@ class Accounts:
         return User.from_row(row)
 
     async def login(self, username: str, password: str, address: str) -> tuple[User, str]:
-        # The attempt is reserved before the first await: concurrent guesses count at once.
+        # The attempt is reserved before any other await: concurrent guesses count at once.
         try:
-            attempt = self.login_throttle.reserve(username.lower(), address)
+            attempt = await self.login_throttle.admit(
+                username.lower(), address, patience_s=self.settings.login_settle_wait_s
+            )
         except Throttled as exc:
             raise RateLimited(
                 "too_many_attempts",

@@ -12,6 +12,7 @@ from appliance.db import Database
 from appliance.job_events import JobEvents
 from appliance.live_runs import LiveRuns
 from appliance.metrics import Metrics
+from appliance.rate_limits import UserRates
 from appliance.runner_service import RunnerService
 from appliance.service_modes import ServiceModes
 from appliance.settings import Settings
@@ -24,6 +25,8 @@ EVENTS = web.AppKey("events", JobEvents)
 # The runner, set once it has started: absent (`app.get(RUNNER)` is None) before that.
 RUNNER = web.AppKey("runner", RunnerService)
 LIVE_RUNS = web.AppKey("live_runs", LiveRuns)
+# Per-student windows of runs, submissions and wrong join codes (in memory).
+USER_RATES = web.AppKey("user_rates", UserRates)
 # The open live-run sockets, closed when the server shuts down.
 LIVE_SOCKETS = web.AppKey("live_sockets", set[web.WebSocketResponse])
 # The admin's switches (queue paused, maintenance, verbose runner logging), loaded at start-up.

@@ -9,6 +9,7 @@ from appliance.accounts import User
 from appliance.clock import api_iso
 from appliance.db import Database, Row
 from appliance.errors import Conflict, Forbidden, Invalid, NotFound
+from appliance.rate_limits import UserRates
 from appliance.store import classes as class_store
 from appliance.store import users as user_store
 
@@ -78,10 +79,16 @@ async def get_for(db: Database, user: User, class_id: int) -> dict[str, Any]:
     return _class_json(row, with_code=False)
 
 
-async def join(db: Database, user: User, code: str) -> dict[str, Any]:
+async def join(db: Database, rates: UserRates, user: User, code: str) -> dict[str, Any]:
+    """Wrong codes count against the student's account (code guessing), never their address."""
     if user.role != "student":
         raise Forbidden("students_only", "only students join classes; teachers create them")
-    row = await class_store.by_join_code(db, code.strip().upper())
+    attempt = rates.join_attempt(user.id)
+    row = None
+    try:
+        row = await class_store.by_join_code(db, code.strip().upper())
+    finally:
+        attempt.finish(found=row is not None)
     if row is None:
         raise NotFound("invalid_join_code", "no class has that join code; check it with your teacher")
     await class_store.add_members(db, row["id"], [user.id], by_code=True)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from appliance import migrations
+from appliance import migrations, server_record
 from appliance.lan import lan_addresses
 from appliance.settings import ENVIRONMENTS, Settings, SettingsError, load_settings
 
@@ -31,6 +31,8 @@ async def _serve(settings: Settings) -> None:
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
+    # Where this server listens, for `labrunner desktop` to attach to (removed at a clean stop).
+    server_record.write(settings.data_dir, settings.host, settings.port)
     print("Labrunner is running. Students open:", flush=True)
     for url in _urls(settings):
         print(f"  {url}", flush=True)
@@ -45,6 +47,7 @@ async def _serve(settings: Settings) -> None:
         await stop.wait()
     finally:
         print("Labrunner is stopping…", flush=True)
+        server_record.remove(settings.data_dir)
         await runner.cleanup()
 
 
@@ -231,6 +234,12 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_desktop(settings: Settings, args: argparse.Namespace) -> int:
+    from ui.desktop import run
+
+    return run(settings, args.user)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labrunner", description="Labrunner classroom code runner")
     parser.add_argument("--data-dir", help="data folder (default: per-environment platform folder)")
@@ -241,6 +250,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.set_defaults(func=cmd_serve)
+
+    desktop = commands.add_parser(
+        "desktop", help="the teacher's window: starts the server (or attaches to a running one) and logs in"
+    )
+    desktop.add_argument("--user", help="the teacher or admin to log in (default: the only or newest teacher)")
+    desktop.add_argument("--host", help="address the server listens on when the window starts it")
+    desktop.add_argument("--port", type=int)
+    desktop.set_defaults(func=cmd_desktop)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--status", action="store_true", help="list migrations and whether they are applied")

@@ -78,3 +78,12 @@ def maintenance(data_dir: Path, what: str, *, wait: bool = False) -> Iterator[No
         yield
     finally:
         held.release()
+
+
+def server_running(data_dir: Path) -> bool:
+    """Whether a server (or a restore) holds `data_dir` now: asked by trying the lock, never waiting."""
+    held = _take(data_dir / SERVER_LOCK, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    if held is None:
+        return True
+    held.release()
+    return False

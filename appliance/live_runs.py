@@ -3,8 +3,9 @@
 A live run is created by a request (its code, language and files checked as a run's are), then
 started when its page connects; it waits `live_connect_s` for that. It needs no queue worker, only
 the student's sandbox, so the limits here are its own: one live run per user at a time, and
-`live_sessions_max` on the machine. What passes between the page and the program is translated
-here, both ways, so the HTTP handler only carries messages.
+`live_sessions_max` on the machine; it also counts as a run against the student's runs a minute.
+What passes between the page and the program is translated here, both ways, so the HTTP handler
+only carries messages.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from appliance import user_files
+from appliance import limit_overrides, user_files
 from appliance.accounts import User
 from appliance.blobs import BlobStore
 from appliance.db import Database
 from appliance.errors import Conflict, Invalid, NotFound, Unavailable
 from appliance.jobs.queueing import check_language
+from appliance.rate_limits import UserRates
 from appliance.settings import Settings
 from runner import graphics
 from runner.executor import ExecRequest, InputFile, TestInput
@@ -49,8 +51,9 @@ class LiveRun:
 class LiveRuns:
     """The live runs of this appliance, from creation to their page's disconnection."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, rates: UserRates) -> None:
         self._settings = settings
+        self._rates = rates
         self._runs: dict[str, LiveRun] = {}
         self._by_user: dict[int, str] = {}
 
@@ -75,8 +78,10 @@ class LiveRuns:
         for file_id in checked:
             row, data = await user_files.content_for(db, blobs, user, file_id)
             files.append(InputFile(row["name"], data))
+        limits = await limit_overrides.effective(db, settings, user)
         # Again, with no await before the run takes its place: others may have got in meanwhile.
         self._check_room(user)
+        self._rates.admit("run", user.id, limits.runs_per_user_per_minute).commit()
         is_graphical = graphics.is_graphical(language, code) if graphical is None else graphical
         request = ExecRequest(
             language=language,

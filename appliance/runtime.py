@@ -23,6 +23,7 @@ from appliance.app_keys import (
     MODES,
     RUNNER,
     SETTINGS,
+    USER_RATES,
 )
 from appliance.blobs import BlobStore
 from appliance.dashboard import Dashboard
@@ -34,6 +35,7 @@ from appliance.job_events import JobEvents
 from appliance.live_runs import LiveRuns
 from appliance.logs import ErrorTail
 from appliance.metrics import Metrics
+from appliance.rate_limits import UserRates
 from appliance.runner_service import RunnerService, SandboxProvider
 from appliance.scheduler import Scheduler, scheduler_ctx
 from appliance.service_modes import ServiceModes
@@ -108,7 +110,8 @@ def create_app(settings: Settings, *, sandbox: SandboxProvider | None = None) ->
     )
     app[SETTINGS] = settings
     app[EVENTS] = JobEvents()
-    app[LIVE_RUNS] = LiveRuns(settings)
+    app[USER_RATES] = UserRates(settings)
+    app[LIVE_RUNS] = LiveRuns(settings, app[USER_RATES])
     app[LIVE_SOCKETS] = set()
     app[MODES] = ServiceModes()
     app[METRICS] = Metrics()

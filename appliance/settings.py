@@ -79,10 +79,25 @@ class Settings:
     )
     login_backoff_max_s: float = setting(30.0, "Longest delay between login attempts on one account (seconds).")
     login_failure_window_s: int = setting(300, "Window for counting failed logins (seconds).", minimum=1)
+    login_settle_wait_s: float = setting(
+        10.0,
+        "Longest a login waits for others from its address still being checked before 429 (a class logging in"
+        " at once), seconds.",
+    )
     register_max_per_address: int = setting(
-        10, "Self-registrations from one address within the window before 429.", minimum=1
+        60,
+        "Self-registrations from one address within the window before 429 (a whole class registers from one"
+        " school address at its first lesson).",
+        minimum=1,
     )
     register_window_s: int = setting(3600, "Window for counting self-registrations (seconds).", minimum=1)
+    join_max_failures_per_user: int = setting(
+        10,
+        "Wrong join codes one account may try within the window before 429 (per account, not per address:"
+        " a whole class joins at once from one address).",
+        minimum=1,
+    )
+    join_failure_window_s: int = setting(600, "Window for counting wrong join codes (seconds).", minimum=1)
     token_days: int = setting(90, "How long an API token lasts when its creator does not say (days).", minimum=1)
     token_max_days: int = setting(365, "Longest lifetime an API token may be given (days).")
     password_min_length: int = setting(8, "Shortest password accepted.")
@@ -97,7 +112,9 @@ class Settings:
         " (the kernel shares the CPU between sandboxes evenly).",
     )
     queue_max: int = setting(500, "Jobs waiting at most; further jobs get 503.")
-    max_jobs_in_flight_per_user: int = setting(3, "Queued or running jobs one student may have.")
+    max_jobs_in_flight_per_user: int = setting(
+        3, "Queued or running jobs one student may have (staff exempt; 0: no limit)."
+    )
     dedup_window_s: int = setting(30, "A same-code resubmission within this window returns the earlier job.")
     submissions_per_problem_per_hour: int = setting(
         30, "Submissions one student may make to one problem in an hour; more get 429 (staff exempt; 0: no limit)."
@@ -107,6 +124,16 @@ class Settings:
     )
     max_running_jobs_per_user: int = setting(
         0, "Workers one student may hold at once (rejudges share one such limit); 0: a third of them, at least 1."
+    )
+    runs_per_user_per_minute: int = setting(
+        30,
+        "Runs (live runs too) one student may start in any minute, whatever address they use; more get 429"
+        " rate_limited (staff exempt; 0: no limit).",
+    )
+    submissions_per_user_per_minute: int = setting(
+        10,
+        "Submissions one student may make in any minute, to all problems together; more get 429 rate_limited"
+        " (staff exempt; 0: no limit).",
     )
     job_lease_s: int = setting(120, "How long a worker holds a claimed job before it is requeued.")
     infra_max_attempts: int = setting(4, "Infrastructure failures retried at most this many times per job.")
@@ -238,6 +265,22 @@ class Settings:
     )
     backup_free_reserve_mb: int = setting(100, "Free space a backup must leave on the disks it writes to (MiB).")
     job_history_days: int = setting(90, "Runs of backups, restores and purges are listed this long (days).")
+    desktop_login_link_s: int = setting(
+        60, "How long a one-time login link made by `labrunner desktop` stays valid (seconds).", minimum=1
+    )
+    desktop_setup_link_s: int = setting(
+        900, "How long the first-start setup link (create the admin and the teacher) stays valid (seconds).", minimum=1
+    )
+    desktop_attach_wait_s: int = setting(
+        30,
+        "How long `labrunner desktop` waits for a starting server of its data folder to say where it listens.",
+        minimum=1,
+    )
+    desktop_stop_wait_s: int = setting(
+        120,
+        "How long closing the window waits for the server to stop (running jobs finish or are requeued).",
+        minimum=1,
+    )
     dashboard_interval_s: float = setting(
         1.5,
         "The admin dashboard's live stream sends a fresh picture this often, and at once on queue changes (s).",

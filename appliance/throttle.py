@@ -14,16 +14,21 @@ Logins are throttled three ways (security review, issue 9):
 
 An attempt is *reserved* synchronously, before the caller awaits anything (the database, the
 password hash), and counts against every limit while it is in flight, so concurrent attempts
-cannot all pass the check before any of them is recorded. A success releases the reservation and
+cannot all pass the check before any of them is recorded. An attempt held up only by others still
+in flight is not refused but waits for them to settle (`admit`): a class of 30 logging in at once
+from one school address has more logins being checked than the address may fail, and none of
+them has failed yet. A success releases the reservation and
 clears the pair's and the account's failures (never the address's: a sprayer must not reset its
 count by logging into an account of its own).
 
 Every key leaves memory once its last failure has left the window (`sweep`, run as attempts
-come in, so memory grows only with recent activity).
+come in, so memory grows only with recent activity). `WindowCounter` also keeps the per-student
+rates of `appliance.rate_limits`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import Counter
@@ -35,14 +40,18 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
 Clock = Callable[[], float]
+# How often a login held up by others in flight looks again (a password check takes ~0.1 s).
+_SETTLE_POLL_S = 0.05
 
 
 class Throttled(Exception):
     """Refused by a throttle; `retry_after` is in whole seconds (at least 1)."""
 
-    def __init__(self, retry_after: float) -> None:
+    def __init__(self, retry_after: float, *, settling: bool = False) -> None:
         super().__init__(f"throttled for {retry_after:.1f} s")
         self.retry_after = max(1, math.ceil(retry_after))
+        # Only reservations in flight stand in the way: once they settle, the attempt may pass.
+        self.settling = settling
 
 
 def _escape(identifier: str) -> str:
@@ -73,10 +82,13 @@ class WindowCounter:
     def _ids(self, key: str) -> str:
         return _escape(key)
 
+    def recorded(self, key: str) -> int:
+        """Events recorded within the window."""
+        return self.limit - self._limiter.get_window_stats(self._item, self._ids(key)).remaining
+
     def count(self, key: str) -> int:
         """Events recorded within the window, plus reservations in flight."""
-        stats = self._limiter.get_window_stats(self._item, self._ids(key))
-        return self.limit - stats.remaining + self._pending[key]
+        return self.recorded(key) + self._pending[key]
 
     def allows(self, key: str) -> bool:
         return self.count(key) < self.limit
@@ -102,6 +114,21 @@ class WindowCounter:
         if recorded:
             self._expires[key] = self._clock() + self.window_s
         return recorded
+
+    def reserve_within(self, key: str, limit: int) -> None:
+        """Reserve one event while fewer than `limit` (capped at the counter's own) are recorded or
+        in flight, else raise Throttled: for a limit that differs per key and may change between
+        calls (quota overrides), all counted in one window of the same key."""
+        limit = min(limit, self.limit)
+        if self.count(key) < limit:
+            self.reserve(key)
+            return
+        stats = self._limiter.get_window_stats(self._item, self._ids(key))
+        if self.limit - stats.remaining < limit:
+            raise Throttled(1.0)  # only reservations in flight block: they settle within a moment
+        # When the oldest event leaves. Exact while the limit stays put; after it was lowered the
+        # caller may be told again, later, to wait a little longer.
+        raise Throttled(stats.reset_time - time.time())
 
     def take(self, key: str) -> None:
         """Record one event, or raise Throttled without recording when the limit is reached."""
@@ -181,15 +208,17 @@ class LoginThrottle:
             self.sweep()
         pair = self._pair_key(account, address)
         waits: list[float] = []
-        if not self.pair.allows(pair):
-            waits.append(self.pair.retry_after(pair))
-        if not self.address.allows(address):
-            waits.append(self.address.retry_after(address))
+        settling = True
+        for counter, key in ((self.pair, pair), (self.address, address)):
+            if not counter.allows(key):
+                waits.append(counter.retry_after(key))
+                settling = settling and counter.recorded(key) < counter.limit
         excess = self.account.count(account) - self.account_allowance + 1
         if excess > 0 and (not_before := self._not_before.get(account, 0.0)) > now:
             waits.append(not_before - now)
+            settling = False
         if waits:
-            raise Throttled(max(waits))
+            raise Throttled(max(waits), settling=settling)
         self.pair.reserve(pair)
         self.address.reserve(address)
         self.account.reserve(account)
@@ -197,6 +226,17 @@ class LoginThrottle:
             # Counted as the failure it will most likely be; a success clears it.
             self._not_before[account] = now + self.delay(excess)
         return LoginAttempt(self, account, address)
+
+    async def admit(self, account: str, address: str, *, patience_s: float) -> LoginAttempt:
+        """`reserve`, waiting up to `patience_s` while only attempts in flight stand in the way."""
+        deadline = time.monotonic() + patience_s
+        while True:
+            try:
+                return self.reserve(account, address)
+            except Throttled as exc:
+                if not exc.settling or time.monotonic() >= deadline:
+                    raise
+            await asyncio.sleep(_SETTLE_POLL_S)
 
     def _finish(self, attempt: LoginAttempt, success: bool) -> None:
         pair = self._pair_key(attempt.account, attempt.address)

@@ -76,7 +76,9 @@ def refuse_lone_surrogates(data: Any) -> None:
 
 def _parse_object(data: Any, fields: dict[str, F], prefix: str) -> dict[str, Any]:
     if not isinstance(data, dict):
-        raise Invalid("invalid_type", f"{prefix or 'the body'} must be a JSON object", field=prefix or None)
+        where = prefix.removesuffix(".")  # a nested object's prefix is its path and a dot
+        message = f"field {where!r} must be a JSON object" if where else "the body must be a JSON object"
+        raise Invalid("invalid_type", message, field=where or None)
     unknown = sorted(set(data) - set(fields))
     if unknown:
         name = prefix + unknown[0]

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Make sure the desktop window can open on this machine: Xvfb (a virtual screen for the window's
-# tests), ImageMagick's `import` (its screenshots) and the shared libraries Qt WebEngine from
+# tests), ImageMagick's `import` (its screenshots), xdotool (finds the window to close it) and the shared libraries Qt WebEngine from
 # PyPI loads. Idempotent, run as root by the test script; pywebview and PyQt6 themselves come
 # with the venv's `desktop` extra.
 set -euo pipefail
 
 PACKAGES=(
-    xvfb xauth imagemagick
+    xvfb xauth imagemagick xdotool
     libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0
     libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libegl1 libgl1 libnss3
     libxcomposite1 libxdamage1 libxrandr2 libxtst6 libasound2 libxkbfile1 libfontconfig1

@@ -1,9 +1,11 @@
 """Queueing runs and submissions: the policy that admits a job or refuses it.
 
-Duplicates return the earlier job, each student has a cap on jobs in flight and a submission
-budget per problem, and the class queue has a bound. Every decision is made under the writer
-lock, from facts the store reads in the same transaction, so two requests at once cannot both
-pass a check that only one of them may.
+Duplicates return the earlier job, each student has a cap on jobs in flight, a rate of runs and
+of submissions a minute (appliance.rate_limits) and a submission budget per problem, all of them
+as overridden for the student (appliance.limit_overrides), and the class queue has a bound. Every
+decision is made under the writer lock, from facts the store reads in the same transaction (the
+rates: reserved in memory in it), so two requests at once cannot both pass a check that only one
+of them may.
 """
 
 from __future__ import annotations
@@ -11,14 +13,16 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from appliance import deadlines, problems, user_files
+from appliance import deadlines, limit_overrides, problems, user_files
 from appliance.accounts import User
 from appliance.db import Database
 from appliance.errors import Invalid, NotFound, RateLimited, Unavailable
+from appliance.limit_overrides import Limits
+from appliance.rate_limits import Admission, AdmissionSlot, UserRates
 from appliance.settings import Settings
 from appliance.store import files as file_store
 from appliance.store import jobs as job_store
@@ -63,14 +67,14 @@ class SubmissionBudget:
     per: str  # how the window reads in a message: "minute", "hour"
 
 
-def submission_budgets(settings: Settings) -> list[SubmissionBudget]:
-    """The budgets in force: a short burst limit and an hourly one (0 turns one off). They bound
+def submission_budgets(limits: Limits) -> list[SubmissionBudget]:
+    """The budgets in force: a short burst limit and an hourly one (None: no limit). They bound
     how much a program can learn of hidden tests by choosing how it fails on them."""
     budgets = [
-        SubmissionBudget(settings.submissions_per_problem_per_minute, 60.0, "minute"),
-        SubmissionBudget(settings.submissions_per_problem_per_hour, 3600.0, "hour"),
+        (limits.submissions_per_problem_per_minute, 60.0, "minute"),
+        (limits.submissions_per_problem_per_hour, 3600.0, "hour"),
     ]
-    return [b for b in budgets if b.limit > 0]
+    return [SubmissionBudget(limit, window_s, per) for limit, window_s, per in budgets if limit]
 
 
 def _check_budgets(budgets: Sequence[SubmissionBudget], times: Sequence[float], now: float) -> None:
@@ -113,13 +117,16 @@ async def enqueue(
     graphical: bool | None = None,
     budgets: Sequence[SubmissionBudget] = (),
     late: bool = False,
+    admit: Callable[[], Admission] | None = None,
 ) -> tuple[int, bool]:
     """Queue a job, or return the user's identical pending one. Returns (job id, deduplicated).
 
     `files` are ids of the user's files, already checked by the caller; they are snapshotted into
     the job in this same transaction (`code_hash` must cover them, so dedup tells file sets apart).
     `budgets` (a submission's, to `problem_id`) are checked under the same writer lock; a
-    deduplicated job is returned before they are, so it costs nothing.
+    deduplicated job is returned before they are, so it costs nothing. So is `admit` (the user's
+    rate a minute): its reservation becomes an event once the job is committed, and is dropped
+    when anything refuses the job.
     """
     job = job_store.NewJob(
         kind=kind,
@@ -135,7 +142,8 @@ async def enqueue(
         graphical=graphical,
         late=late,
     )
-    async with db.transaction() as conn:
+    slot = AdmissionSlot(admit)
+    async with slot, db.transaction() as conn:
         if dedup_window_s is not None:
             existing = await job_store.pending_duplicate(
                 conn,
@@ -148,6 +156,8 @@ async def enqueue(
             )
             if existing is not None:
                 return existing, True
+        # Synchronous, after the dedup answer (free) and before anything else is awaited.
+        slot.take()
         if budgets and problem_id is not None:
             now = time.time()
             since = now - max(b.window_s for b in budgets)
@@ -179,6 +189,7 @@ async def queued(db: Database, job_id: int, deduplicated: bool) -> Queued:
 async def _enqueue_interactive(
     db: Database,
     settings: Settings,
+    rates: UserRates,
     user: User,
     *,
     problem_id: int | None,
@@ -189,13 +200,17 @@ async def _enqueue_interactive(
     graphical: bool | None = None,
     late: bool = False,
 ) -> Queued:
-    """A user's own run or submission: capped per student, bounded by the queue, deduplicated
-    (submissions only: a run with the same code may have new stdin)."""
+    """A user's own run or submission: capped per student as overridden for them (staff have no
+    caps), bounded by the queue, deduplicated (submissions only: a run with the same code may have
+    new stdin)."""
     check_language(language)
     file_ids = await user_files.check_job_files(db, settings, user, file_ids, problem_id)
+    limits = await limit_overrides.effective(db, settings, user)
+    kind = "run" if problem_id is None else "submission"
+    per_minute = limits.runs_per_user_per_minute if kind == "run" else limits.submissions_per_user_per_minute
     job_id, dedup = await enqueue(
         db,
-        kind="run" if problem_id is None else "submission",
+        kind=kind,
         user_id=user.id,
         problem_id=problem_id,
         language=language,
@@ -204,13 +219,13 @@ async def _enqueue_interactive(
         stdin=stdin,
         priority=_priority(user),
         dedup_window_s=None if problem_id is None else settings.dedup_window_s,
-        in_flight_cap=None if user.is_staff else settings.max_jobs_in_flight_per_user,
+        in_flight_cap=limits.max_jobs_in_flight_per_user,
         queue_max=settings.queue_max,
         files=file_ids,
         graphical=graphical,
-        # Staff are exempt; runs are not limited.
-        budgets=() if problem_id is None or user.is_staff else submission_budgets(settings),
+        budgets=() if problem_id is None else submission_budgets(limits),
         late=late,
+        admit=lambda: rates.admit(kind, user.id, per_minute),
     )
     return await queued(db, job_id, dedup)
 
@@ -218,6 +233,7 @@ async def _enqueue_interactive(
 async def submit(
     db: Database,
     settings: Settings,
+    rates: UserRates,
     user: User,
     problem_id: int,
     language: str,
@@ -227,13 +243,23 @@ async def submit(
     await problems.readable_row(db, user, problem_id)
     late = await deadlines.admit_submission(db, user, problem_id)
     return await _enqueue_interactive(
-        db, settings, user, problem_id=problem_id, language=language, code=code, stdin="", file_ids=file_ids, late=late
+        db,
+        settings,
+        rates,
+        user,
+        problem_id=problem_id,
+        language=language,
+        code=code,
+        stdin="",
+        file_ids=file_ids,
+        late=late,
     )
 
 
 async def run(
     db: Database,
     settings: Settings,
+    rates: UserRates,
     user: User,
     language: str,
     code: str,
@@ -245,6 +271,7 @@ async def run(
     return await _enqueue_interactive(
         db,
         settings,
+        rates,
         user,
         problem_id=None,
         language=language,

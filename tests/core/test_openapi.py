@@ -342,6 +342,17 @@ async def _walk(server: LiveServer, walk: Walk, anon: ApiClient) -> None:
     rejudged = await call(teacher, "GET", f"/api/problems/{problem_id}/rejudges?wait=5")
     assert rejudged.status == 200 and rejudged.json["submissions"], rejudged
     assert (await call(teacher, "GET", f"/api/submissions/{submitted.json['id']}")).json["tests"][0]["test_data_kept"]
+    # Quota overrides: the class's and the student's, set and read; the student reads their own.
+    limits = {"limits": {"runs_per_user_per_minute": 60, "max_jobs_in_flight_per_user": 0}, "until": None}
+    assert (await call(teacher, "PUT", f"/api/classes/{class_id}/limits", json=limits)).status == 200
+    await call(teacher, "GET", f"/api/classes/{class_id}/limits")
+    student_id = (await call(student, "GET", "/api/me")).json["id"]
+    own = {"limits": {"submissions_per_user_per_minute": 3}, "until": "2999-01-01T00:00:00Z"}
+    assert (await call(teacher, "PUT", f"/api/users/{student_id}/limits", json=own)).status == 200
+    assert (await call(student, "GET", f"/api/users/{student_id}/limits")).status == 200
+    admin = await server.make_user("admin")
+    listed = await call(admin, "GET", "/api/admin/overrides")
+    assert len(listed.json["overrides"]) == 3, listed
     assert (await call(student, "POST", "/api/auth/logout")).status == 200
     for client in (teacher, student):
         await client.close()

@@ -11,6 +11,7 @@ from aiohttp import web
 from appliance.http.middleware import NOT_FOUND_PAGE
 from appliance.http.routing import add_routes
 from appliance.http.views import (
+    admin_accounts,
     admin_backups,
     admin_dashboard,
     assets,
@@ -18,12 +19,14 @@ from appliance.http.views import (
     classes,
     classroom,
     comments,
+    desktop,
     drafts,
     files,
     jobs,
     live,
     meta,
     metrics,
+    overrides,
     pages,
     problems,
     retention,
@@ -32,6 +35,7 @@ from appliance.http.views import (
 )
 
 MODULES = (
+    admin_accounts,
     admin_backups,
     admin_dashboard,
     files,
@@ -43,9 +47,11 @@ MODULES = (
     metrics,
     comments,
     classroom,
+    desktop,
     student_data,
     drafts,
     meta,
+    overrides,
     pages,
     problems,
     retention,

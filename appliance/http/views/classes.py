@@ -3,7 +3,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from appliance import classes
-from appliance.app_keys import DB
+from appliance.app_keys import DB, USER_RATES
 from appliance.http.jsonio import body, json_response, path_id
 from appliance.http.middleware import current_user
 from appliance.http.routing import Routes
@@ -60,11 +60,18 @@ async def get_class(request: web.Request) -> web.Response:
 
 
 @routes.route(
-    "POST", "/api/classes/join", access="user", summary="Join a class by its code (students)", body=JOIN, response=CLASS
+    "POST",
+    "/api/classes/join",
+    access="user",
+    summary="Join a class by its code (students); too many wrong codes from one account → 429"
+    " too_many_join_attempts with Retry-After",
+    body=JOIN,
+    response=CLASS,
 )
 async def join_class(request: web.Request) -> web.Response:
     data = await body(request)
-    return json_response(await classes.join(request.app[DB], current_user(request), data["code"]))
+    rates = request.app[USER_RATES]
+    return json_response(await classes.join(request.app[DB], rates, current_user(request), data["code"]))
 
 
 @routes.route(

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from appliance import jobs
-from appliance.app_keys import BLOBS, DB, EVENTS, LIVE_RUNS, MODES, RUNNER, SETTINGS
+from appliance.app_keys import BLOBS, DB, EVENTS, LIVE_RUNS, MODES, RUNNER, SETTINGS, USER_RATES
 from appliance.errors import Invalid, NotFound
 from appliance.http.jsonio import body, json_response, path_id
 from appliance.http.middleware import current_user
@@ -252,7 +252,8 @@ async def languages(request: web.Request) -> web.Response:
     "POST",
     "/api/runs",
     access="user",
-    summary="Run code with stdin (no grading) → 202",
+    summary="Run code with stdin (no grading) → 202; a student past their runs a minute gets 429 rate_limited"
+    " with Retry-After, and nothing is queued",
     body=run_schema,
     status=202,
     response=QUEUED,
@@ -265,6 +266,7 @@ async def create_run(request: web.Request) -> web.Response:
     queued = await jobs.run(
         request.app[DB],
         settings,
+        request.app[USER_RATES],
         user,
         data["language"],
         data["code"],
@@ -338,7 +340,8 @@ async def run_picture(request: web.Request) -> web.Response:
     "/api/problems/{id}/submissions",
     access="user",
     summary="Submit code against a problem's tests → 202 {id, status, deduplicated}; a student past the"
-    " problem's submission budget gets 429 too_many_submissions with Retry-After; after the student's due date"
+    " problem's submission budget gets 429 too_many_submissions, past their submissions a minute 429 rate_limited,"
+    " both with Retry-After (a same-code resubmission returns the earlier job and costs nothing); after the due date"
     " the submission is marked late (late_policy accept_late) or refused with 403 problem_closed (close)",
     body=submission_schema,
     status=202,
@@ -350,7 +353,14 @@ async def create_submission(request: web.Request) -> web.Response:
     user = current_user(request)
     request.app[MODES].refuse_student_jobs(user)
     queued = await jobs.submit(
-        request.app[DB], settings, user, path_id(request), data["language"], data["code"], data.get("files", [])
+        request.app[DB],
+        settings,
+        request.app[USER_RATES],
+        user,
+        path_id(request),
+        data["language"],
+        data["code"],
+        data.get("files", []),
     )
     wake_runner(request)
     return json_response(queued.to_json(), status=202)

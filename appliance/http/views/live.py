@@ -42,7 +42,8 @@ def live_schema(settings: Settings) -> Schema:
     "POST",
     "/api/live-runs",
     access="user",
-    summary="Start a live run: input typed while it runs, output as it comes, a playable window → 201",
+    summary="Start a live run: input typed while it runs, output as it comes, a playable window → 201; it"
+    " counts against the student's runs a minute (429 rate_limited with Retry-After past them)",
     body=live_schema,
     status=201,
     response=LIVE_RUN,

@@ -2,6 +2,7 @@
 // to its input, a graphical program's window is shown and played with the keyboard and mouse, and
 // Stop ends it. One WebSocket per run; the server says how it ended.
 import { api } from "./api.js";
+import { waitOut } from "./countdown.js";
 import { $, h } from "./dom.js";
 
 const ENDINGS = {
@@ -60,7 +61,7 @@ async function startLive(bench) {
   try {
     run = await api("POST", "/api/live-runs", body);
   } catch (error) {
-    status.textContent = error.message;
+    if (!waitOut(error, $("#live-button"), status, "run live")) status.textContent = error.message;
     return null;
   }
   section.dataset.socket = run.socket;

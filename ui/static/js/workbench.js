@@ -2,6 +2,7 @@
 // server-saved draft, the input box, uploaded files, Run with live status, and the output.
 import { createEditor } from "/static/vendor/codemirror.js";
 import { api } from "./api.js";
+import { isWaiting, waitOut } from "./countdown.js";
 import { $, announce, h, replace } from "./dom.js";
 import { DraftKeeper, SAVE_STATES } from "./drafts.js";
 import { describeFinishedRun, describeStatus, followJob } from "./jobs.js";
@@ -200,9 +201,9 @@ async function runCode(bench) {
     // Said in the live region; focus stays in the editor so typing can go on.
     status.textContent = describeFinishedRun(run);
   } catch (error) {
-    status.textContent = error.message;
+    if (!waitOut(error, button, status, "run")) status.textContent = error.message;
   } finally {
-    button.disabled = false;
+    if (!isWaiting(button)) button.disabled = false;
   }
 }
 

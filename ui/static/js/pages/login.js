@@ -1,5 +1,6 @@
 import "../app.js";
 import { api } from "../api.js";
+import { waitOut } from "../countdown.js";
 import { $, busy, hideError, nextPath, showError } from "../dom.js";
 
 const form = $("#login-form");
@@ -19,7 +20,8 @@ form.addEventListener("submit", (event) => {
     );
     return;
   }
-  busy(form.querySelector("button[type=submit]"), async () => {
+  const button = form.querySelector("button[type=submit]");
+  busy(button, async () => {
     try {
       const { user } = await api("POST", "/api/auth/login", { username, password });
       const fallback = user.role === "student" ? "/" : "/teach";
@@ -28,6 +30,8 @@ form.addEventListener("submit", (event) => {
       );
     } catch (failure) {
       showError(error, failure, form);
+      return failure;
     }
-  });
+    return null;
+  }).then((failure) => waitOut(failure, button, error, "log in"));
 });

@@ -1,5 +1,6 @@
 import "../app.js";
 import { api } from "../api.js";
+import { isWaiting, waitOut } from "../countdown.js";
 import { $, announce, h, replace, when } from "../dom.js";
 import { badge, renderSubmission, score } from "../results.js";
 import { setupLive } from "../live.js";
@@ -49,9 +50,9 @@ async function submit() {
     await loadHistory();
     await follow(queued.id, { show: true });
   } catch (error) {
-    status.textContent = error.message;
+    if (!waitOut(error, button, status, "submit")) status.textContent = error.message;
   } finally {
-    button.disabled = false;
+    if (!isWaiting(button)) button.disabled = false;
   }
 }
 
