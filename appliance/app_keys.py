@@ -7,12 +7,15 @@ from aiohttp import web
 
 from appliance.accounts import Accounts
 from appliance.blobs import BlobStore
+from appliance.dashboard import Dashboard
 from appliance.db import Database
 from appliance.job_events import JobEvents
 from appliance.live_runs import LiveRuns
+from appliance.metrics import Metrics
 from appliance.presence import Presence
 from appliance.rate_limits import UserRates
 from appliance.runner_service import RunnerService
+from appliance.service_modes import ServiceModes
 from appliance.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -29,3 +32,8 @@ USER_RATES = web.AppKey("user_rates", UserRates)
 LIVE_SOCKETS = web.AppKey("live_sockets", set[web.WebSocketResponse])
 # When each user was last seen (exam mode's live view), fed by the auth middleware.
 PRESENCE = web.AppKey("presence", Presence)
+# The admin's switches (queue paused, maintenance, verbose runner logging), loaded at start-up.
+MODES = web.AppKey("modes", ServiceModes)
+# The live dashboard (set once the database is open) and the Prometheus metrics of this app.
+DASHBOARD = web.AppKey("dashboard", Dashboard)
+METRICS = web.AppKey("metrics", Metrics)

@@ -19,6 +19,11 @@ class JobEvents:
         self._any.set()
         self._any = asyncio.Event()
 
+    def poke(self) -> None:
+        """Something every stream shows changed (a switch, not a job): wake them all once."""
+        self._any.set()
+        self._any = asyncio.Event()
+
     async def wait_job(self, job_id: int, seconds: float) -> None:
         event = self._per_job.setdefault(job_id, asyncio.Event())
         with contextlib.suppress(TimeoutError):

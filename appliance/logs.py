@@ -13,6 +13,7 @@ covers every logger, the runner's included, without the runner importing the app
 
 from __future__ import annotations
 
+import collections
 import logging
 import re
 import sys
@@ -89,3 +90,29 @@ def configure_logging(stream: IO[str] | None = None, level: int = logging.INFO) 
     root.addHandler(handler)
     root.setLevel(level)
     return handler
+
+
+class ErrorTail(logging.Handler):
+    """The last `lines` warnings and errors of every logger, formatted as the log shows them, for
+    the admin's dashboard (the appliance may log to a terminal nobody watches)."""
+
+    def __init__(self, lines: int) -> None:
+        super().__init__(logging.WARNING)
+        self.setFormatter(SafeFormatter(FORMAT))
+        self._lines: collections.deque[str] = collections.deque(maxlen=lines)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            # The first line only: a traceback would push the other records out of a short tail.
+            self._lines.append(self.format(record).split("\n", 1)[0])
+        except Exception:  # a broken record must not break the code that logged it
+            self.handleError(record)
+
+    def lines(self) -> list[str]:
+        return list(self._lines)
+
+    def install(self) -> None:
+        logging.getLogger().addHandler(self)
+
+    def remove(self) -> None:
+        logging.getLogger().removeHandler(self)

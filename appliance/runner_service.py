@@ -13,7 +13,7 @@ from appliance.settings import Settings
 from appliance.store.queue import SqliteJobStore
 from runner.executor import ExecRequest, Executor
 from runner.live_session import LiveSession
-from runner.worker import Runner, WorkerSettings
+from runner.worker import Runner, WorkerSettings, rss_mb
 
 
 class SandboxProvider(Protocol):
@@ -73,6 +73,10 @@ class RunnerService:
     def live(self, request: ExecRequest) -> contextlib.AbstractAsyncContextManager[LiveSession]:
         return self.runner.live(request)
 
+    def pause_queue(self, paused: bool) -> None:
+        """The admin's pause: workers claim nothing until resumed; accepted jobs stay queued."""
+        self.runner.pause_claiming(paused)
+
     def _state(self) -> str:
         return "paused" if self.runner.engine_paused else "ok"
 
@@ -89,4 +93,11 @@ class RunnerService:
             "workers": self.runner.settings.workers,
             "jobs_done": self.runner.jobs_done,
             "last_infra_error": self.runner.last_infra_error,
+            # A Docker sandbox names its engine and image; a stand-in sandbox (tests) need not.
+            "engine": getattr(self.sandbox, "engine_name", type(self.sandbox).__name__),
+            "image_ref": getattr(self.sandbox, "image_ref", None),
+            "queue_paused": self.runner.claiming_paused,
+            "infra_retries": self.runner.infra_retries,
+            "executor_recycles": self.runner.executor_recycles,
+            "executor_rss_mb": round(rss_mb(), 1),
         }

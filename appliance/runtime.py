@@ -14,26 +14,33 @@ from appliance.accounts import Accounts
 from appliance.app_keys import (
     ACCOUNTS,
     BLOBS,
+    DASHBOARD,
     DB,
     EVENTS,
     LIVE_RUNS,
     LIVE_SOCKETS,
+    METRICS,
+    MODES,
     PRESENCE,
     RUNNER,
     SETTINGS,
     USER_RATES,
 )
 from appliance.blobs import BlobStore
+from appliance.dashboard import Dashboard
 from appliance.db import Database
 from appliance.http.middleware import auth_middleware, errors_middleware, security_headers_middleware
 from appliance.http.static_files import StaticFiles
 from appliance.http.views import setup_routes
 from appliance.job_events import JobEvents
 from appliance.live_runs import LiveRuns
+from appliance.logs import ErrorTail
+from appliance.metrics import Metrics
 from appliance.presence import Presence
 from appliance.rate_limits import UserRates
 from appliance.runner_service import RunnerService, SandboxProvider
 from appliance.scheduler import Scheduler, scheduler_ctx
+from appliance.service_modes import ServiceModes
 from appliance.settings import Settings
 from ui import STATIC_DIR, TEMPLATE_DIR
 
@@ -59,7 +66,13 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     app[DB] = db
     app[BLOBS] = blobs
     app[ACCOUNTS] = Accounts(db, settings)
+    await app[MODES].load(db)
+    errors = ErrorTail(settings.dashboard_error_lines)
+    errors.install()
+    app[DASHBOARD] = Dashboard(db, settings, app[MODES], errors)
     yield
+    errors.remove()
+    app[MODES].close()
     await db.close()
     server_lock.release()
 
@@ -67,12 +80,21 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
 def _runner_ctx(sandbox: SandboxProvider) -> Callable[[web.Application], AsyncIterator[None]]:
     async def runner(app: web.Application) -> AsyncIterator[None]:
         service = RunnerService(app[DB], app[BLOBS], app[EVENTS], app[SETTINGS], sandbox)
+        # Paused before a worker can claim: a queue paused before a restart stays paused.
+        service.pause_queue(app[MODES].modes.queue_paused)
         await service.start()
         app[RUNNER] = service
         yield
         await service.stop()
 
     return runner
+
+
+async def _end_dashboard_streams(app: web.Application) -> None:
+    """Open dashboard streams end at once (their pages reconnect to the next server)."""
+    if DASHBOARD in app:
+        app[DASHBOARD].closing = True
+        app[EVENTS].poke()
 
 
 async def _close_live_sockets(app: web.Application) -> None:
@@ -94,7 +116,10 @@ def create_app(settings: Settings, *, sandbox: SandboxProvider | None = None) ->
     app[LIVE_RUNS] = LiveRuns(settings, app[USER_RATES])
     app[LIVE_SOCKETS] = set()
     app[PRESENCE] = Presence()
+    app[MODES] = ServiceModes()
+    app[METRICS] = Metrics()
     app.on_shutdown.append(_close_live_sockets)
+    app.on_shutdown.append(_end_dashboard_streams)
     app.cleanup_ctx.append(_storage)
     if sandbox is None:
         from appliance.sandbox_wiring import DockerSandbox

@@ -119,11 +119,18 @@ def instance_label(data_dir: Path) -> str:
 class DockerSandbox:
     """Owns the engine client; hands the runner fresh executors and answers health probes."""
 
+    engine_name = "docker"
+
     def __init__(self, settings: Settings) -> None:
         self.settings = sandbox_settings(settings)
         self._client: docker.DockerClient | None = None
         self._swept = False
         self._lock = asyncio.Lock()
+
+    @property
+    def image_ref(self) -> str:
+        """The sandbox image this appliance runs jobs in (by default the tag derived from the recipe)."""
+        return self.settings.image or image.expected_ref()
 
     async def _connected(self) -> docker.DockerClient:
         async with self._lock:

@@ -289,6 +289,31 @@ class Settings:
         "How long closing the window waits for the server to stop (running jobs finish or are requeued).",
         minimum=1,
     )
+    dashboard_interval_s: float = setting(
+        1.5,
+        "The admin dashboard's live stream sends a fresh picture this often, and at once on queue changes (s).",
+        minimum=1,
+    )
+    dashboard_streams_max: int = setting(
+        20, "Dashboard streams open at once (every admin's and teacher's tab); more get 503.", minimum=1
+    )
+    dashboard_streams_per_user: int = setting(
+        3, "Dashboard streams one account may hold open at once, so no one teacher fills every slot.", minimum=1
+    )
+    dashboard_jobs_max: int = setting(200, "Queued and running jobs the dashboard lists (all are counted).", minimum=1)
+    dashboard_error_lines: int = setting(50, "Recent warning and error log lines the dashboard shows.", minimum=1)
+    dashboard_storage_refresh_s: float = setting(
+        30.0, "How often the dashboard and /metrics measure the database, blob store and free disk (s)."
+    )
+    runner_verbose_s: float = setting(
+        900.0, "Verbose runner logging, switched on from the dashboard, switches itself back after this (s).", minimum=1
+    )
+    maintenance_message_max_chars: int = setting(
+        500, "Longest maintenance message for students (characters).", minimum=1
+    )
+    maintenance_poll_s: float = setting(
+        15.0, "Students' pages ask this often whether maintenance mode began or ended (s).", minimum=1
+    )
 
     @property
     def running_jobs_per_user(self) -> int:

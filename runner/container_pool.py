@@ -32,6 +32,11 @@ class ContainerPool:
         self._wanted = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def ready(self) -> int:
+        """Containers started and waiting for their first user now."""
+        return len(self._idle)
+
     def start(self) -> None:
         if self._task is None and self._size > 0:
             self._task = asyncio.create_task(self._maintain(), name="sandbox-pool")

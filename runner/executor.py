@@ -114,6 +114,7 @@ class WarmCounts:
     idle: int  # warm sandboxes waiting for their user's next job
     users: int  # users who have one
     memory_bytes: int  # what the idle ones hold together
+    pooled: int = 0  # started containers waiting for their first user
 
 
 @runtime_checkable

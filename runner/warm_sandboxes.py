@@ -159,7 +159,7 @@ class WarmSandboxes:
 
     def counts(self) -> WarmCounts:
         idle = self._all_idle()
-        return WarmCounts(len(idle), len(self._idle), sum(s.idle_memory_bytes for s in idle))
+        return WarmCounts(len(idle), len(self._idle), sum(s.idle_memory_bytes for s in idle), self._pool.ready)
 
     async def _expire(self) -> None:
         # A sandbox that goes idle expires after every one already idle: sleeping until the oldest

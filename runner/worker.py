@@ -159,10 +159,25 @@ class Runner:
         self._stopping: set[int] = set()
         self.last_infra_error: str | None = None
         self.jobs_done = 0
+        self.infra_retries = 0  # infrastructure failures since start (each one retried or failed for good)
+        # The admin paused the queue: workers claim nothing; accepted jobs wait, running ones finish.
+        self.claiming_paused = False
 
     @property
     def engine_paused(self) -> bool:
         return self._paused_until > 0
+
+    @property
+    def executor_recycles(self) -> int:
+        return self._executors.recycles
+
+    def pause_claiming(self, paused: bool) -> None:
+        """Stop (or resume) taking jobs off the queue; resuming wakes the idle workers now."""
+        resuming = self.claiming_paused and not paused
+        self.claiming_paused = paused
+        # Only on a real resume: a wake-up racing the runner's stop is lost to wait_for (3.11).
+        if resuming:
+            self._wake.set()
 
     async def start(self) -> None:
         requeued = await self.store.requeue_all_running(self.settings.infra_max_attempts)
@@ -248,12 +263,19 @@ class Runner:
                 if self._paused_until:
                     await self._wait_for_engine()
                     continue
+                if self.claiming_paused:
+                    await self._idle(self.settings.poll_interval_s)
+                    continue
                 job = await self.store.claim(worker_id, self.settings.lease_s, self.settings.max_running_per_user)
                 if job is None:
                     await self._idle(self.settings.poll_interval_s)
                     continue
+                log.debug(
+                    "worker %s claimed job %d (%s, attempt %d)", worker_id, job.id, job.kind, job.infra_attempts + 1
+                )
                 self._listener(job.id)
                 await self._run(worker_id, job)
+                log.debug("worker %s finished job %d", worker_id, job.id)
                 self._listener(job.id)
             except asyncio.CancelledError:
                 raise
@@ -353,6 +375,7 @@ class Runner:
 
     async def _infra_failure(self, job: ClaimedJob, worker_id: str, code: str, message: str) -> None:
         self.last_infra_error = f"{code}: {message}"
+        self.infra_retries += 1
         status = await self.store.infra_failure(
             job.id, worker_id, code, message, self.settings.infra_max_attempts, self.settings.infra_backoff_s
         )

@@ -1,6 +1,7 @@
 """Runs and submissions, by concern: queueing them under caps and budgets (`queueing`), their
 results as each reader may see them (`results`), submission lists (`listing`), rejudges
-(`rejudges`), stopping a run (`stopping`), the admin's view of the queue (`queue_admin`) and the
+(`rejudges`), stopping a run (`stopping`), the admin's view of the queue (`queue_admin`), the
+dashboard's abort and requeue buttons (`queue_controls`) and the
 expiry of stored full outputs (`output_expiry`). What the HTTP views and the other domain modules
 call is re-exported here."""
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 from appliance.jobs.listing import list_submissions
 from appliance.jobs.output_expiry import purge_expired_outputs
 from appliance.jobs.queue_admin import requeue_failed, stats
+from appliance.jobs.queue_controls import abort_job, requeue_job
 from appliance.jobs.queueing import Queued, run, submit
 from appliance.jobs.rejudges import publish_rejudge, rejudge, rejudge_results
 from appliance.jobs.results import (
@@ -26,6 +28,7 @@ from appliance.jobs.stopping import stop_run
 __all__ = [
     "FINAL",
     "Queued",
+    "abort_job",
     "full_output",
     "job_status",
     "list_submissions",
@@ -36,6 +39,7 @@ __all__ = [
     "rejudge",
     "rejudge_results",
     "requeue_failed",
+    "requeue_job",
     "run",
     "run_json",
     "stats",

@@ -141,8 +141,9 @@ async def _judged_data(blobs: BlobStore, rows: Sequence[Row]) -> list[dict[str, 
 def student_verdict(verdict: str | None, hidden_feedback: str, first_visible_failure: str | None) -> str | None:
     """The overall verdict a student is shown. It is the first failing test's, so with summary
     feedback a failing hidden test would tell its own verdict through it: then the student sees
-    the verdict of the first failing test they can see, or wrong_answer if only hidden ones failed."""
-    if hidden_feedback != "summary" or verdict in (None, "accepted", "compile_error"):
+    the verdict of the first failing test they can see, or wrong_answer if only hidden ones failed.
+    A job stopped by staff (the dashboard's Abort) says so: no test decided it."""
+    if hidden_feedback != "summary" or verdict in (None, "accepted", "compile_error", "stopped"):
         return verdict
     return first_visible_failure or "wrong_answer"
 

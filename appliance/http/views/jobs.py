@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from appliance import jobs
-from appliance.app_keys import BLOBS, DB, EVENTS, LIVE_RUNS, RUNNER, SETTINGS, USER_RATES
+from appliance.app_keys import BLOBS, DB, EVENTS, LIVE_RUNS, MODES, RUNNER, SETTINGS, USER_RATES
 from appliance.errors import Invalid, NotFound
 from appliance.http.jsonio import body, json_response, path_id
 from appliance.http.middleware import current_user
@@ -262,6 +262,7 @@ async def create_run(request: web.Request) -> web.Response:
     data = await body(request)
     settings = request.app[SETTINGS]
     user = current_user(request)
+    request.app[MODES].refuse_student_jobs(user)
     queued = await jobs.run(
         request.app[DB],
         settings,
@@ -350,6 +351,7 @@ async def create_submission(request: web.Request) -> web.Response:
     data = await body(request)
     settings = request.app[SETTINGS]
     user = current_user(request)
+    request.app[MODES].refuse_student_jobs(user)
     queued = await jobs.submit(
         request.app[DB],
         settings,

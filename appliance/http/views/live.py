@@ -15,7 +15,7 @@ import time
 from aiohttp import WSMsgType, web
 
 from appliance import live_runs
-from appliance.app_keys import BLOBS, DB, LIVE_RUNS, LIVE_SOCKETS, RUNNER, SETTINGS
+from appliance.app_keys import BLOBS, DB, LIVE_RUNS, LIVE_SOCKETS, MODES, RUNNER, SETTINGS
 from appliance.errors import AppError, Unavailable
 from appliance.http.jsonio import body, json_response
 from appliance.http.middleware import current_user
@@ -50,6 +50,7 @@ def live_schema(settings: Settings) -> Schema:
 )
 async def create_live_run(request: web.Request) -> web.Response:
     data = await body(request)
+    request.app[MODES].refuse_student_jobs(current_user(request))
     run = await request.app[LIVE_RUNS].create(
         request.app[DB],
         request.app[BLOBS],

@@ -24,7 +24,7 @@ from markupsafe import Markup
 from appliance import legal as legal_texts
 from appliance import markdown, problem_assets, problems
 from appliance.accounts import User
-from appliance.app_keys import DB, SETTINGS
+from appliance.app_keys import DB, MODES, SETTINGS
 from appliance.errors import NotFound
 from appliance.http.middleware import USER, session_was_ended
 from appliance.http.routing import Handler, Routes
@@ -56,6 +56,9 @@ def render(
     user: User | None = request.get(USER)
     nav = _NAV["anonymous" if user is None else "staff" if user.is_staff else "student"]
     shell = {"page": page, "title": title, "user": user, "nav": nav, "current": request.path, "main_class": main_class}
+    # Every page shows the maintenance notice, and its script asks now and then whether it changed.
+    shell["maintenance"] = request.app[MODES].modes.maintenance
+    shell["maintenance_poll_s"] = request.app[SETTINGS].maintenance_poll_s
     response = aiohttp_jinja2.render_template(f"pages/{page}.html", request, {**shell, **(values or {})}, status=status)
     # Pages name the logged-in user: never keep them in a shared classroom browser's cache.
     response.headers["Cache-Control"] = "no-store"

@@ -21,6 +21,21 @@ if (logout) {
 }
 
 startExamBanner();
+// Maintenance mode: the notice comes with the page, and appears or goes while the page is open.
+const maintenance = $("#maintenance-banner");
+if (maintenance) {
+  const every = Math.max(1, Number(maintenance.dataset.pollS) || 15) * 1000;
+  const check = async () => {
+    try {
+      const state = await api("GET", "/api/maintenance");
+      $("#maintenance-message").textContent = state.message;
+      maintenance.hidden = !state.on;
+    } catch {
+      // Offline or restarting: keep showing what we knew.
+    }
+  };
+  setInterval(check, every);
+}
 
 export const role = document.body.dataset.role || "";
 export const isStaff = role === "teacher" || role === "admin";
