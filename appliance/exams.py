@@ -324,6 +324,27 @@ async def refuse_token_during_exam(db: Database, user: User) -> None:
         )
 
 
+async def refuse_export_during_exam(db: Database, student: User) -> None:
+    """A student's data export holds every submission and draft, the other problems' too: none is
+    made while the student is in an exam (403 exam_export_refused), for them or their teacher."""
+    running = await running_for(db, student)
+    if running:
+        raise Forbidden(
+            "exam_export_refused",
+            f"{student.username} is in the exam {running[0]['title']!r} until {api_iso(running[0]['ends_at'])};"
+            " their data can be exported after it",
+        )
+
+
+async def end_if_superseded(db: Database, user: User, session_token: str) -> bool:
+    """During their exam a student keeps only their newest session: an older one (made before the
+    exam started, when a login ends no other) ends at its next request, as if they had logged in
+    elsewhere. True when this session was ended."""
+    if user.is_staff or not await running_for(db, user):
+        return False
+    return await exam_store.end_if_older_session(db, user.id, hash_token(session_token))
+
+
 async def after_login(db: Database, user: User, session_token: str) -> int:
     """A student logging in during their exam keeps only this new session: the others end (and
     their browsers are told why: `session_was_ended`). Returns how many ended."""

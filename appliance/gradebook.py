@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from appliance import classes, jobs
+from appliance import classes, exams, jobs
 from appliance.accounts import User
 from appliance.clock import api_iso
 from appliance.csvio import write_csv
@@ -150,7 +150,8 @@ def wide_csv(book: dict[str, Any]) -> bytes:
 
 async def progress(db: Database, user: User) -> list[dict[str, Any]]:
     """The caller's standing on every problem they submitted to (for their problem list)."""
-    rows: list[Any] = list(await gradebook_store.user_submissions(db, user.id))
+    # During their exam a student's standing elsewhere is hidden like the problems themselves.
+    rows: list[Any] = list(await gradebook_store.user_submissions(db, user.id, await exams.problem_scope(db, user)))
     if not user.is_staff:
         rows = [
             {

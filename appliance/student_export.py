@@ -20,7 +20,7 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from appliance import comments, jobs
+from appliance import comments, exams, jobs
 from appliance.accounts import User
 from appliance.blobs import BlobStore
 from appliance.clock import api_iso, db_now
@@ -210,6 +210,7 @@ async def export(
     """The student's row and their export as an open temporary file (gone once closed). The
     student may export their own data; otherwise as `managed_student` says."""
     student = await managed_student(db, actor, user_id, self_allowed=True)
+    await exams.refuse_export_during_exam(db, User.from_row(student))
     archive = await _collect(db, blobs, student)
     # On disk, not in memory: a student's files, outputs and pictures may add up to many megabytes.
     out = tempfile.TemporaryFile(dir=settings.data_dir)

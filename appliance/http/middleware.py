@@ -154,6 +154,10 @@ async def authenticate(request: web.Request) -> tuple[User | None, str | None]:
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     user, via = await authenticate(request)
+    if via == "cookie" and user is not None and user.role == "student":
+        # A second browser logged in before the exam began: from now on it is logged out, and told why.
+        if await exams.end_if_superseded(request.app[DB], user, request.cookies[SESSION_COOKIE]):
+            user = None
     request[USER] = user
     request[AUTH_VIA] = via
     # A WebSocket opens with a GET, but what it carries acts for the user: it is checked as unsafe
@@ -201,6 +205,12 @@ async def session_was_ended(request: web.Request) -> bool:
     """The request carries a session cookie that a login elsewhere ended (exam mode)."""
     cookie = request.cookies.get(SESSION_COOKIE)
     return bool(cookie) and await exams.session_was_ended(request.app[DB], cookie)
+
+
+async def still_allowed(request: web.Request, user: User) -> bool:
+    """A long stream's caller is still logged in with the same role (not logged out, not disabled)."""
+    now, _ = await authenticate(request)
+    return now is not None and now.id == user.id and now.role == user.role
 
 
 def current_user(request: web.Request) -> User:

@@ -201,6 +201,29 @@ async def end_other_sessions(db: Database, user_id: int, keep_hash: str) -> int:
     return ended
 
 
+async def end_if_older_session(db: Database, user_id: int, id_hash: str) -> bool:
+    """End the session `id_hash` (remembering it as ended) if the user has a newer one; True if it ended."""
+    stamp = db_now()
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "SELECT 1 FROM sessions s JOIN sessions mine ON mine.id_hash = ? AND mine.user_id = s.user_id"
+            " WHERE s.user_id = ? AND s.id_hash != mine.id_hash AND (s.created_at > mine.created_at"
+            " OR (s.created_at = mine.created_at AND s.rowid > mine.rowid)) LIMIT 1",
+            (id_hash, user_id),
+        )
+        newer = await cursor.fetchone()
+        await cursor.close()
+        if newer is None:
+            return False
+        await conn.execute(
+            "INSERT OR REPLACE INTO ended_sessions (id_hash, user_id, ended_at, expires_at)"
+            " SELECT id_hash, user_id, ?, expires_at FROM sessions WHERE id_hash = ?",
+            (stamp, id_hash),
+        )
+        await conn.execute("DELETE FROM sessions WHERE id_hash = ?", (id_hash,))
+    return True
+
+
 async def session_was_ended(db: Database, id_hash: str) -> bool:
     row = await db.fetchone("SELECT 1 FROM ended_sessions WHERE id_hash = ? AND expires_at > ?", (id_hash, db_now()))
     return row is not None

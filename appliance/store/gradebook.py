@@ -6,8 +6,10 @@ list, so the gradebook and the student's own page always agree.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from appliance.clock import db_now
-from appliance.db import Database, Row
+from appliance.db import Database, Row, placeholders
 from appliance.store.jobs import first_visible_failure_sql
 
 _EFFECTIVE = (
@@ -34,14 +36,16 @@ async def class_problems(db: Database, class_id: int) -> list[Row]:
     )
 
 
-async def user_submissions(db: Database, user_id: int) -> list[Row]:
+async def user_submissions(db: Database, user_id: int, problem_ids: Sequence[int] | None = None) -> list[Row]:
     """The user's submissions as `_EFFECTIVE` gives them, with what a student's view of their
-    verdicts needs: the problem's hidden-test feedback and the first failing test they can see."""
+    verdicts needs: the problem's hidden-test feedback and the first failing test they can see;
+    only to `problem_ids` when given (a student's exam)."""
+    only = "" if problem_ids is None else f" AND j.problem_id IN ({placeholders(problem_ids)})"
     return await db.fetchall(
         "SELECT j.user_id, j.problem_id, j.status, COALESCE(r.verdict, j.verdict) AS verdict,"
         " COALESCE(r.score, j.score) AS score, j.late, j.created_at, p.hidden_feedback,"
         f" {first_visible_failure_sql('COALESCE(r.id, j.id)')} AS first_visible_failure"
         " FROM jobs j JOIN problems p ON p.id = j.problem_id LEFT JOIN jobs r ON r.id = j.published_rejudge"
-        " WHERE j.kind = 'submission' AND j.user_id = ? ORDER BY j.id",
-        (db_now(), user_id),
+        f" WHERE j.kind = 'submission' AND j.user_id = ?{only} ORDER BY j.id",
+        (db_now(), user_id, *(problem_ids or ())),
     )

@@ -16,7 +16,7 @@ from appliance.accounts import User
 from appliance.app_keys import DASHBOARD, DB, EVENTS, MODES, RUNNER, SETTINGS
 from appliance.errors import Invalid
 from appliance.http.jsonio import body, json_response, path_id
-from appliance.http.middleware import authenticate, current_user
+from appliance.http.middleware import current_user, still_allowed
 from appliance.http.routing import Routes
 from appliance.http.runner_access import stop_job, wake_runner
 from appliance.http.shapes import ANY, BOOLEAN, INTEGER, NUMBER, STRING, enum, nullable, obj
@@ -87,12 +87,6 @@ async def dashboard_snapshot(request: web.Request) -> web.Response:
     return json_response(await request.app[DASHBOARD].snapshot(current_user(request), request.app.get(RUNNER)))
 
 
-async def _still_allowed(request: web.Request, user: User) -> bool:
-    """The stream's caller is still logged in with the same role (not logged out, not disabled)."""
-    now, _ = await authenticate(request)
-    return now is not None and now.id == user.id and now.role == user.role
-
-
 @routes.route(
     "GET",
     "/api/admin/stream",
@@ -111,7 +105,7 @@ async def dashboard_stream(request: web.Request) -> web.StreamResponse:
         deadline = time.monotonic() + STREAM_MAX_S
         try:
             await response.write(f"retry: {round(settings.dashboard_interval_s * 1000)}\n\n".encode())
-            while not dashboard.closing and time.monotonic() < deadline and await _still_allowed(request, user):
+            while not dashboard.closing and time.monotonic() < deadline and await still_allowed(request, user):
                 picture = await dashboard.snapshot(user, request.app.get(RUNNER))
                 data = json.dumps(picture, ensure_ascii=False)
                 await response.write(f"event: snapshot\ndata: {data}\n\n".encode())

@@ -13,7 +13,7 @@ from appliance.accounts import User
 from appliance.app_keys import DB, EVENTS, PRESENCE, SETTINGS
 from appliance.errors import AppError, NotFound
 from appliance.http.jsonio import body, json_response, path_id
-from appliance.http.middleware import current_user
+from appliance.http.middleware import current_user, still_allowed
 from appliance.http.routing import Routes
 from appliance.http.shapes import BOOLEAN, INTEGER, NUMBER, STRING, TIMESTAMP, array, enum, listing, nullable, obj
 from appliance.http.views.ui_pages import not_found, page, render
@@ -160,6 +160,9 @@ async def exam_live(request: web.Request) -> web.StreamResponse:
                 break
             # A submission wakes the stream at once; presence changes show within `refresh`.
             await request.app[EVENTS].wait_any(refresh)
+            # Logged out or disabled meanwhile: the class is no longer theirs to watch.
+            if not await still_allowed(request, user):
+                break
             try:
                 snapshot = await _live_view(request, user, exam_id)
             except AppError:  # the exam was deleted meanwhile

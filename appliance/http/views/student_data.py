@@ -31,7 +31,7 @@ CHUNK = 65536
     "/api/users/{id}/export",
     access="user",
     summary="A student's data as a zip (profile, submissions, runs, drafts, files, pictures): "
-    "for the student, their teacher or an admin",
+    "for the student, their teacher or an admin; 403 exam_export_refused while the student is in an exam",
     response_type="application/zip",
 )
 async def export_student(request: web.Request) -> web.StreamResponse:
