@@ -11,6 +11,7 @@ import zipfile
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.core.test_openapi import Walk
@@ -184,3 +185,17 @@ async def test_a_burst_of_submissions_cannot_exceed_the_limit(exam: Exam) -> Non
     assert all(r.status == 403 and r.error_code == "exam_submission_limit" for r in refused), refused
     mine = (await student.get("/api/me/exam")).json["exams"][0]["problems"][0]
     assert mine["submissions_used"] == limit
+
+
+async def test_a_live_run_made_before_the_exam_does_not_start_in_it(exam: Exam) -> None:
+    student = exam.room.student
+    created = await student.post("/api/live-runs", json={"language": PYTHON, "code": "exec(input())"})
+    assert created.status == 201, created
+    assert (await exam.schedule(running(), runs_allowed=False)).status == 201
+    # An interpreter fed over the socket would be every run the exam turns off.
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        async with student.websocket(created.json["socket"]):
+            pass
+    assert refused.value.status == 403
+    again = await student.post("/api/live-runs", json={"language": PYTHON, "code": "print(1)"})
+    assert again.status == 403 and again.error_code == "exam_runs_disabled", again

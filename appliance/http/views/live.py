@@ -14,7 +14,7 @@ import time
 
 from aiohttp import WSMsgType, web
 
-from appliance import live_runs
+from appliance import exams, live_runs
 from appliance.app_keys import BLOBS, DB, LIVE_RUNS, LIVE_SOCKETS, MODES, RUNNER, SETTINGS
 from appliance.errors import AppError, Unavailable
 from appliance.http.jsonio import body, json_response
@@ -77,6 +77,8 @@ async def live_run_socket(request: web.Request) -> web.StreamResponse:
     runs = request.app[LIVE_RUNS]
     run = runs.connect(request.match_info["id"], current_user(request))
     try:
+        # Made just before an exam without runs began, it would run (typed input and all) into the exam.
+        await exams.refuse_runs_if_disabled(request.app[DB], current_user(request))
         service = request.app.get(RUNNER)
         if service is None:
             raise Unavailable("runner_unavailable", "the runner is not running")
