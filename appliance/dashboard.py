@@ -156,9 +156,9 @@ class Dashboard:
         mine = self._per_user.get(user.id, 0)
         if self.streams >= settings.dashboard_streams_max or mine >= settings.dashboard_streams_per_user:
             limit = (
-                f"{settings.dashboard_streams_max} dashboards are open already"
+                f"{settings.dashboard_streams_max} live staff pages are open already"
                 if self.streams >= settings.dashboard_streams_max
-                else f"you have {mine} dashboards open already"
+                else f"you have {mine} live staff pages open already"
             )
             raise Unavailable(
                 "too_many_streams",

@@ -295,10 +295,16 @@ class Settings:
         minimum=1,
     )
     dashboard_streams_max: int = setting(
-        20, "Dashboard streams open at once (every admin's and teacher's tab); more get 503.", minimum=1
+        20,
+        "Live staff streams open at once (dashboards and exam live views, every admin's and teacher's tab);"
+        " more get 503.",
+        minimum=1,
     )
     dashboard_streams_per_user: int = setting(
-        3, "Dashboard streams one account may hold open at once, so no one teacher fills every slot.", minimum=1
+        3,
+        "Live staff streams (dashboards, exam live views) one account may hold open at once, so no one teacher"
+        " fills every slot.",
+        minimum=1,
     )
     dashboard_jobs_max: int = setting(200, "Queued and running jobs the dashboard lists (all are counted).", minimum=1)
     dashboard_error_lines: int = setting(50, "Recent warning and error log lines the dashboard shows.", minimum=1)

@@ -6,6 +6,7 @@ here needs a program to really run."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -355,3 +356,16 @@ async def test_a_student_in_two_classes_is_restricted_while_either_is_in_an_exam
     assert (await exam.schedule(running())).status == 201
     assert await listed(room.student) == {room.problem_id}
     assert (await room.student.get(f"/api/problems/{club_problem.json['id']}")).status == 404
+
+
+async def test_a_live_view_takes_one_of_the_bounded_staff_stream_slots(server_factory: Callable[..., Any]) -> None:
+    room = await make_room(await server_factory(app_options=echo(), dashboard_streams_per_user=1))
+    body = {"title": "Midterm", "problem_ids": [room.problem_id], **running()}
+    created = await room.teacher.post(f"/api/classes/{room.class_id}/exams", json=body)
+    assert created.status == 201, created
+    live = f"/api/exams/{created.json['id']}/live"
+    first = asyncio.create_task(room.teacher.get_capped(live, seconds=3))
+    await asyncio.sleep(1)
+    second = await room.teacher.get_capped(live, seconds=1)
+    assert second.status == 503 and second.error_code == "too_many_streams", second
+    assert (await first).status == 200

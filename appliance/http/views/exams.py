@@ -10,7 +10,7 @@ from aiohttp import web
 
 from appliance import classes, exams
 from appliance.accounts import User
-from appliance.app_keys import DB, EVENTS, PRESENCE, SETTINGS
+from appliance.app_keys import DASHBOARD, DB, EVENTS, PRESENCE, SETTINGS
 from appliance.errors import AppError, NotFound
 from appliance.http.jsonio import body, json_response, path_id
 from appliance.http.middleware import current_user, still_allowed
@@ -145,32 +145,35 @@ async def exam_progress(request: web.Request) -> web.Response:
 async def exam_live(request: web.Request) -> web.StreamResponse:
     user, exam_id = current_user(request), path_id(request)
     snapshot = await _live_view(request, user, exam_id)  # 404 before the stream opens
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
-    await response.prepare(request)
-    refresh = request.app[SETTINGS].exam_live_refresh_s
-    deadline = time.monotonic() + STREAM_MAX_S
-    last = ""
-    try:
-        while True:
-            payload = json.dumps(snapshot, ensure_ascii=False)
-            if payload != last:
-                await response.write(f"event: progress\ndata: {payload}\n\n".encode())
-                last = payload
-            if time.monotonic() >= deadline:
-                break
-            # A submission wakes the stream at once; presence changes show within `refresh`.
-            await request.app[EVENTS].wait_any(refresh)
-            # Logged out or disabled meanwhile: the class is no longer theirs to watch.
-            if not await still_allowed(request, user):
-                break
-            try:
-                snapshot = await _live_view(request, user, exam_id)
-            except AppError:  # the exam was deleted meanwhile
-                break
-        await response.write_eof()
-    except ConnectionResetError:  # the page went away
-        pass
-    return response
+    # The dashboard's bounded stream slots and shutdown flag: a live view is one more staff stream.
+    streams = request.app[DASHBOARD]
+    with streams.stream_slot(user):
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
+        await response.prepare(request)
+        refresh = request.app[SETTINGS].exam_live_refresh_s
+        deadline = time.monotonic() + STREAM_MAX_S
+        last = ""
+        try:
+            while not streams.closing:
+                payload = json.dumps(snapshot, ensure_ascii=False)
+                if payload != last:
+                    await response.write(f"event: progress\ndata: {payload}\n\n".encode())
+                    last = payload
+                if time.monotonic() >= deadline:
+                    break
+                # A submission wakes the stream at once; presence changes show within `refresh`.
+                await request.app[EVENTS].wait_any(refresh)
+                # Logged out or disabled meanwhile: the class is no longer theirs to watch.
+                if not await still_allowed(request, user):
+                    break
+                try:
+                    snapshot = await _live_view(request, user, exam_id)
+                except AppError:  # the exam was deleted meanwhile
+                    break
+            await response.write_eof()
+        except ConnectionResetError:  # the page went away
+            pass
+        return response
 
 
 @routes.route(
