@@ -256,6 +256,12 @@ class Settings:
     exam_live_refresh_s: int = setting(
         5, "How often an exam's live view is recomputed at most while nothing is submitted (seconds).", minimum=1
     )
+    exam_live_run_check_s: int = setting(
+        10,
+        "How often an open live run checks whether an exam without runs has begun for its student, and stops"
+        " (seconds).",
+        minimum=1,
+    )
     backup_folder: str = setting(
         "", "Folder the backups are written to (a USB disk or a network share); empty: the data dir's backups/."
     )

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
 
+from appliance.clock import iso, now
 from appliance.sandbox_wiring import instance_label
 from runner import engine
 from runner.sandbox_container import LABEL_INSTANCE
 from tests.conftest import ApiClient, LiveServer
+from tests.ui.conftest import make_room
 
 GREETER = 'name = input("Name? ")\nprint("Hello,", name)\nprint("Bye", input("Again? "))\n'
 
@@ -167,3 +170,24 @@ async def test_a_flood_of_messages_is_cut_to_the_setting_and_the_page_is_told(
         rest, ended = await _messages_until(ws, "never printed")
     assert ended is not None and ended["ending"] == "finished", ended
     assert output + rest == "".join(f"got {i}\n" for i in range(5)), output + rest
+
+
+async def test_a_live_run_open_when_an_exam_without_runs_begins_is_stopped(
+    server_factory: Callable[..., Awaitable[LiveServer]], sandbox_ready: None
+) -> None:
+    server = await server_factory(exam_live_run_check_s=1)
+    room = await make_room(server)
+    run = await start_live(room.student)
+    async with room.student.websocket(run["socket"]) as ws:
+        assert (await ws.receive_json())["type"] == "started"
+        output, ended = await _messages_until(ws, "Name? ")
+        assert ended is None and output == "Name? "
+        window = {"starts_at": iso(now() - timedelta(minutes=1)), "ends_at": iso(now() + timedelta(hours=1))}
+        exam = {"title": "Midterm", "problem_ids": [room.problem_id], "runs_allowed": False, **window}
+        assert (await room.teacher.post(f"/api/classes/{room.class_id}/exams", json=exam)).status == 201
+        # The program waits for a name it will never get: only the exam's check can end it.
+        async with asyncio.timeout(30):
+            said = await ws.receive_json()
+            assert said["type"] == "error" and said["code"] == "exam_runs_disabled", said
+            ended = await ws.receive_json()
+        assert ended["type"] == "ended" and ended["ending"] == "stopped", ended

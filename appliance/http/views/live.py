@@ -88,7 +88,13 @@ async def live_run_socket(request: web.Request) -> web.StreamResponse:
         try:
             async with service.live(run.request) as session:
                 await socket.send_json({"type": "started", "graphical": run.graphical})
-                await _follow(socket, session, settings, request.transport)
+                exam = asyncio.create_task(_stop_when_an_exam_begins(request, socket, session))
+                try:
+                    await _follow(socket, session, settings, request.transport)
+                finally:
+                    exam.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await exam
         except InfraError as exc:
             if not socket.closed:
                 await socket.send_json({"type": "error", "code": exc.code, "message": exc.message})
@@ -98,6 +104,21 @@ async def live_run_socket(request: web.Request) -> web.StreamResponse:
         return socket
     finally:
         runs.end(run)
+
+
+async def _stop_when_an_exam_begins(request: web.Request, socket: web.WebSocketResponse, session: LiveSession) -> None:
+    """A live run open when an exam without runs begins for its student stops within
+    `exam_live_run_check_s`, instead of running (typed input and all) into the exam."""
+    db, user, every = request.app[DB], current_user(request), request.app[SETTINGS].exam_live_run_check_s
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await exams.refuse_runs_if_disabled(db, user)
+        except AppError as exc:
+            with contextlib.suppress(ConnectionResetError):
+                await socket.send_json({"type": "error", "code": exc.code, "message": exc.message})
+            await session.stop()
+            return
 
 
 async def _follow(
