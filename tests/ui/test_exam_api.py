@@ -65,11 +65,13 @@ class Exam:
         assert reply.status == 200, reply
 
 
-@pytest.fixture
-async def exam(server_factory: Callable[..., Any]) -> Exam:
+async def exam_room(server_factory: Callable[..., Any], **settings: Any) -> Exam:
+    """A room with a second problem kept out of the exam; `settings` go to the server."""
     # The appliance's own per-minute submission budget is not what these tests are about.
     room = await make_room(
-        await server_factory(app_options=echo(), submissions_per_problem_per_minute=0, max_jobs_in_flight_per_user=20)
+        await server_factory(
+            app_options=echo(), submissions_per_problem_per_minute=0, max_jobs_in_flight_per_user=20, **settings
+        )
     )
     other = await room.teacher.post(
         "/api/problems",
@@ -84,6 +86,11 @@ async def exam(server_factory: Callable[..., Any]) -> Exam:
     assert other.status == 201, other
     doc = await room.teacher.get("/api/openapi.json")
     return Exam(room, Walk(doc.json), other.json["id"])
+
+
+@pytest.fixture
+async def exam(server_factory: Callable[..., Any]) -> Exam:
+    return await exam_room(server_factory)
 
 
 async def submit(client: ApiClient, problem_id: int, code: str) -> Reply:

@@ -14,36 +14,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.core.test_openapi import Walk
-from tests.ui.conftest import echo, make_room
-from tests.ui.test_exam_api import PYTHON, Exam, at, running, submit
+from tests.ui.test_exam_api import PYTHON, Exam, at, exam_room, running, submit
 
 pytestmark = pytest.mark.usefixtures("fast_passwords")
 
 
 @pytest.fixture
 async def exam(server_factory: Callable[..., Any]) -> Exam:
-    room = await make_room(
-        await server_factory(
-            app_options=echo(),
-            submissions_per_problem_per_minute=0,
-            max_jobs_in_flight_per_user=20,
-            exam_live_refresh_s=1,
-        )
-    )
-    other = await room.teacher.post(
-        "/api/problems",
-        json={
-            "title": "Homework kept out of the exam",
-            "statement": "Homework.",
-            "language": PYTHON,
-            "classes": [room.class_id],
-            "test_cases": [{"stdin": "", "expected_stdout": "x\n", "visible": True}],
-        },
-    )
-    assert other.status == 201, other
-    doc = await room.teacher.get("/api/openapi.json")
-    return Exam(room, Walk(doc.json), other.json["id"])
+    return await exam_room(server_factory, exam_live_refresh_s=1)
 
 
 HOMEWORK_CODE = "print('homework answer kept for later')"
