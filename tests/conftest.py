@@ -31,7 +31,7 @@ import asyncio
 import itertools
 import json as jsonlib
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -316,6 +316,32 @@ class LiveServer:
         for client in self.clients:
             await client.close()
         await self.test_server.close()
+
+
+async def class_with(teacher: ApiClient, students: Sequence[ApiClient], name: str = "7B") -> dict[str, Any]:
+    """A class of `teacher`'s that every one of `students` joined by its code; its JSON."""
+    klass = await teacher.post("/api/classes", json={"name": name})
+    assert klass.status == 201, klass
+    for student in students:
+        joined = await student.post("/api/classes/join", json={"code": klass.json["join_code"]})
+        assert joined.status == 200, joined
+    return klass.json
+
+
+async def problem_for(teacher: ApiClient, class_id: int, title: str, test_case: dict[str, Any]) -> int:
+    """A Python problem of `teacher`'s with one test case, assigned to `class_id`; its id."""
+    problem = await teacher.post(
+        "/api/problems",
+        json={
+            "title": title,
+            "statement": "Print the input.",
+            "language": "python",
+            "classes": [class_id],
+            "test_cases": [{"name": "t", **test_case}],
+        },
+    )
+    assert problem.status == 201, problem
+    return problem.json["id"]
 
 
 def _age(birthdate: str | None) -> int:

@@ -27,7 +27,7 @@ from appliance.http.middleware import current_user
 from appliance.http.routing import DECLARED, Routes, add_routes
 from appliance.runtime import create_app
 from appliance.settings import Settings
-from tests.conftest import ApiClient, LiveServer, dump_db, unique_username
+from tests.conftest import ApiClient, LiveServer, class_with, dump_db, problem_for, unique_username
 from tests.ui.conftest import FakeSandbox, NoExecutor
 
 GUARDED_PREFIX = "/api/admin/"
@@ -110,20 +110,13 @@ class Cast:
         # Another teacher, with a class, a problem and a student: what a teacher must never see.
         other = await server.make_user("teacher", username=unique_username("otherteacher"))
         pupil = await server.make_user("student", username=unique_username("otherpupil"))
-        klass = await other.post("/api/classes", json={"name": "OTHER-CLASS-7Q"})
-        assert klass.status == 201, klass
-        assert (await pupil.post("/api/classes/join", json={"code": klass.json["join_code"]})).status == 200
-        problem = await other.post(
-            "/api/problems",
-            json={
-                "title": "OTHER-PROBLEM-7Q",
-                "statement": "x",
-                "language": "python",
-                "classes": [klass.json["id"]],
-                "test_cases": [{"name": "t", "stdin": "", "expected_stdout": "OTHER-SECRET-7Q", "visible": False}],
-            },
+        klass = await class_with(other, [pupil], "OTHER-CLASS-7Q")
+        await problem_for(
+            other,
+            klass["id"],
+            "OTHER-PROBLEM-7Q",
+            {"stdin": "", "expected_stdout": "OTHER-SECRET-7Q", "visible": False},
         )
-        assert problem.status == 201, problem
         self.markers = [other.username, pupil.username, "OTHER-CLASS-7Q", "OTHER-PROBLEM-7Q", "OTHER-SECRET-7Q"]
         # The object a path's {id} names: a staff account (so a granted call would change something).
         self.victim_id = other.user_id

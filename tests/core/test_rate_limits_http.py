@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.app_keys import LIVE_RUNS
-from tests.conftest import ApiClient, LiveServer, Reply
+from tests.conftest import ApiClient, LiveServer, Reply, class_with, problem_for
 from tests.ui.conftest import engine_down
 
 CLASS_SIZE = 30
@@ -41,24 +41,12 @@ class Lesson:
 
 async def lesson(server: LiveServer, size: int) -> Lesson:
     teacher = await server.make_user("teacher")
-    klass = await teacher.post("/api/classes", json={"name": "7B"})
-    assert klass.status == 201, klass
     students = [await server.make_user("student") for _ in range(size)]
-    for student in students:
-        joined = await student.post("/api/classes/join", json={"code": klass.json["join_code"]})
-        assert joined.status == 200, joined
-    problem = await teacher.post(
-        "/api/problems",
-        json={
-            "title": "Echo",
-            "statement": "Print the input.",
-            "language": "python",
-            "classes": [klass.json["id"]],
-            "test_cases": [{"name": "one", "stdin": "1\n", "expected_stdout": "1\n", "visible": True}],
-        },
+    klass = await class_with(teacher, students)
+    problem_id = await problem_for(
+        teacher, klass["id"], "Echo", {"stdin": "1\n", "expected_stdout": "1\n", "visible": True}
     )
-    assert problem.status == 201, problem
-    return Lesson(server, teacher, students, klass.json["id"], klass.json["join_code"], problem.json["id"])
+    return Lesson(server, teacher, students, klass["id"], klass["join_code"], problem_id)
 
 
 def jobs_of(server: LiveServer, user_id: int) -> list[tuple[Any, ...]]:
