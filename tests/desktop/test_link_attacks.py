@@ -80,3 +80,36 @@ async def test_two_setup_links_used_at_once_make_one_admin(both_sides: LiveServe
     replies = await asyncio.gather(*(both_sides.client().post("/api/desktop/setup", json=b) for b in bodies))
     assert sorted(r.status for r in replies) == [201, 409], replies
     assert await user_store.count(db) == 2
+
+
+LOOPBACK_CLAIMS = {
+    "Host": "127.0.0.1",
+    "Forwarded": "for=127.0.0.1;host=127.0.0.1;proto=http",
+    "X-Forwarded-For": "127.0.0.1",
+    "X-Forwarded-Host": "localhost",
+    "X-Real-IP": "::1",
+}
+
+
+async def test_a_stranger_claiming_loopback_in_headers_gets_no_link(both_sides: LiveServer) -> None:
+    await both_sides.create_account("teacher", "tina")
+    link = await login_link(both_sides)
+    stranger = lan_client(both_sides)
+    reply = await stranger.get(link, headers=LOOPBACK_CLAIMS)
+    assert reply.status == 403 and refusal(reply) == "link_not_local", reply
+    assert (await stranger.get("/api/me")).status == 401
+
+
+async def test_a_cross_site_page_in_the_machines_browser_cannot_post_the_setup(both_sides: LiveServer) -> None:
+    """A page of another site open in the classroom machine's browser posts to the loopback
+    server (even had it the token): the browser says where it came from, and it is refused."""
+    db = both_sides.app[DB]
+    token = await login_links.create_setup_link(db, both_sides.settings)
+    body = await setup_body(both_sides, token)
+    for headers in ({"Origin": "http://192.0.2.50"}, {"Origin": "null"}, {"Sec-Fetch-Site": "cross-site"}):
+        page = both_sides.client(origin=None)
+        reply = await page.post("/api/desktop/setup", json=body, headers=headers)
+        assert reply.status == 403 and reply.error_code == "csrf_failed", (headers, reply)
+    assert await user_store.count(db) == 0
+    # Nothing was spent: the person at the machine still sets up with it.
+    assert (await both_sides.client().post("/api/desktop/setup", json=body)).status == 201
