@@ -4,12 +4,16 @@ login racing the reset that should have ended it."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import pytest
 
 from appliance import accounts as accounts_module
+from appliance.app_keys import DB, EVENTS
 from tests.conftest import LiveServer
+from tests.ui.conftest import engine_down
 
 
 class HeldLogin:
@@ -65,3 +69,45 @@ async def test_a_teacher_cannot_reset_an_admins_password_by_the_older_route(serv
     assert reply.status == 404 and reply.error_code == "not_found", reply
     assert (await server.client().login(admin.username, admin.password)).status == 200
     assert (await admin.get("/api/me")).status == 200
+
+
+async def test_a_disabled_teachers_open_status_stream_says_no_more(
+    server_factory: Callable[..., Awaitable[LiveServer]],
+) -> None:
+    """A teacher follows a student's submission live; an admin disables the teacher. The stream
+    already open must not go on telling them about it: it ends at its next change."""
+    server = await server_factory(app_options=engine_down())
+    admin = await server.make_user("admin")
+    teacher = await server.make_user("teacher")
+    klass = await teacher.post("/api/classes", json={"name": "7B"})
+    student = await server.make_user("student")
+    assert (await student.post("/api/classes/join", json={"code": klass.json["join_code"]})).status == 200
+    problem = await teacher.post(
+        "/api/problems",
+        json={
+            "title": "Echo",
+            "statement": "Print the input.",
+            "language": "python",
+            "classes": [klass.json["id"]],
+            "test_cases": [{"name": "one", "stdin": "1\n", "expected_stdout": "1\n", "visible": True}],
+        },
+    )
+    sent = await student.post(
+        f"/api/problems/{problem.json['id']}/submissions", json={"language": "python", "code": "print(1)"}
+    )
+    job_id = sent.json["id"]
+    cookie = {"labrunner_session": teacher.session_cookie or ""}
+    async with (
+        aiohttp.ClientSession(cookies=cookie) as browser,
+        browser.get(f"{server.url}/api/submissions/{job_id}/events") as stream,
+    ):
+        assert stream.status == 200
+        assert (await asyncio.wait_for(stream.content.readuntil(b"\n\n"), 30)).startswith(b"event: status")
+        disabled = await admin.patch(f"/api/admin/accounts/{teacher.user_id}", json={"disabled": True})
+        assert disabled.status == 200, disabled
+        # The submission finishes after that: news the stream would carry (whatever the waiting
+        # job's status did before the disabling, this comes after it).
+        await server.app[DB].execute("UPDATE jobs SET status = 'done' WHERE id = ?", (job_id,))
+        server.app[EVENTS].changed(job_id)
+        rest = await asyncio.wait_for(stream.content.read(), 30)
+    assert b'"done"' not in rest, rest

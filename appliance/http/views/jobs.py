@@ -9,9 +9,9 @@ from aiohttp import web
 
 from appliance import jobs
 from appliance.app_keys import BLOBS, DB, EVENTS, LIVE_RUNS, RUNNER, SETTINGS, USER_RATES
-from appliance.errors import Invalid, NotFound
+from appliance.errors import AppError, Invalid, NotFound
 from appliance.http.jsonio import body, json_response, path_id
-from appliance.http.middleware import current_user
+from appliance.http.middleware import authenticate, current_user
 from appliance.http.routing import Routes
 from appliance.http.runner_access import stop_job, wake_runner
 from appliance.http.shapes import ANY, BOOLEAN, INTEGER, NUMBER, QUEUED, STRING, array, enum, nullable, obj
@@ -201,6 +201,8 @@ async def _stream(request: web.Request, kind: str) -> web.StreamResponse:
     events = request.app[EVENTS]
     while time.monotonic() < deadline:
         state = await jobs.job_status(request.app[DB], job_id)
+        if state != last and last is not None and not await _still_signed_in(request):
+            break
         if state != last:
             payload = json.dumps({"status": state[0], "position": state[1]})
             await response.write(f"event: status\ndata: {payload}\n\n".encode())
@@ -210,6 +212,16 @@ async def _stream(request: web.Request, kind: str) -> web.StreamResponse:
         await events.wait_any(5.0)
     await response.write_eof()
     return response
+
+
+async def _still_signed_in(request: web.Request) -> bool:
+    """Whether the session or token that opened a stream still stands: an account disabled, reset
+    or logged out since gets no more news (checked at each change, not at each wake-up)."""
+    try:
+        user, _ = await authenticate(request)
+    except AppError:
+        return False
+    return user is not None and user.id == current_user(request).id
 
 
 async def _output(request: web.Request, kind: str) -> web.Response:
