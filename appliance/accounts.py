@@ -198,9 +198,11 @@ class Accounts:
         if not good or row is None:
             raise Unauthorized("invalid_credentials", "wrong username or password")
         token = secrets.token_urlsafe(32)
-        await session_store.create_session(
-            self.db, hash_token(token), row["id"], timedelta(days=self.settings.session_days)
-        )
+        lifetime = timedelta(days=self.settings.session_days)
+        if not await session_store.create_session_if_password(
+            self.db, hash_token(token), row["id"], lifetime, row["password_hash"]
+        ):
+            raise Unauthorized("invalid_credentials", "wrong username or password")  # reset meanwhile
         return User.from_row(row), token
 
     async def logout(self, session_token: str) -> None:

@@ -1,7 +1,8 @@
 """One-time links made by the local desktop process (Datasette's `--root` link is the model).
 
 A login link logs a teacher (or an admin) in without a password; a setup link opens the first-start
-page that creates the admin and the teacher while no account exists. Both are made by a process
+page that creates the admin and the teacher while no teacher or admin exists (students may: anyone
+on the network can register one meanwhile, which must not take the setup away). Both are made by a process
 on this machine that can write the database (the window's own server, or `labrunner desktop`
 beside a running service), so whoever can use them already owns the data folder.
 
@@ -69,7 +70,7 @@ async def create_login_link(db: Database, settings: Settings, username: str | No
 
 
 async def create_setup_link(db: Database, settings: Settings) -> str:
-    """A setup link token; only while no account exists (Conflict `accounts_exist` otherwise)."""
+    """A setup link token; only while no teacher or admin exists (Conflict `accounts_exist` otherwise)."""
     await _no_accounts(db)
     token = _new_token()
     await link_store.create(db, hash_token(token), SETUP, None, timedelta(seconds=settings.desktop_setup_link_s))
@@ -77,12 +78,14 @@ async def create_setup_link(db: Database, settings: Settings) -> str:
 
 
 async def needs_setup(db: Database) -> bool:
-    return await link_store.user_count(db) == 0
+    return await link_store.staff_count(db) == 0
 
 
 async def _no_accounts(db: Database) -> None:
     if not await needs_setup(db):
-        raise Conflict("accounts_exist", "this appliance already has accounts: setup is only for the first start")
+        raise Conflict(
+            "accounts_exist", "this appliance already has a teacher or an admin: setup is only for the first start"
+        )
 
 
 def _check_local(address: str | None) -> None:
@@ -161,6 +164,9 @@ async def complete_setup(
         _check_password(settings, password, f"{role}_password")
     if admin[0].lower() == teacher[0].lower():
         raise Conflict("username_taken", "the admin and the teacher need different usernames", field="teacher_username")
+    for (username, _password), role in ((admin, "admin"), (teacher, "teacher")):
+        if await link_store.username_taken(db, username):  # a student registered it
+            raise Conflict("username_taken", f"the username {username!r} is already taken", field=f"{role}_username")
     await legal.check_acceptance(db, accepted)
     teacher_id = await link_store.create_first_accounts(
         db,
@@ -170,7 +176,9 @@ async def complete_setup(
         hash_token(token),
     )
     if teacher_id is None:  # another request was quicker
-        raise Conflict("accounts_exist", "this appliance already has accounts: setup is only for the first start")
+        raise Conflict(
+            "accounts_exist", "this appliance already has a teacher or an admin: setup is only for the first start"
+        )
     user_row = await link_store.desktop_user_by_id(db, teacher_id)
     assert user_row is not None
     return User.from_row(user_row), await start_session(db, settings, teacher_id)

@@ -208,8 +208,12 @@ async def session_was_ended(request: web.Request) -> bool:
 
 
 async def still_allowed(request: web.Request, user: User) -> bool:
-    """A long stream's caller is still logged in with the same role (not logged out, not disabled)."""
-    now, _ = await authenticate(request)
+    """A long stream's caller is still logged in with the same role: not logged out, disabled, reset
+    or ended by a login elsewhere since the stream opened."""
+    try:
+        now, _ = await authenticate(request)
+    except AppError:
+        return False
     return now is not None and now.id == user.id and now.role == user.role
 
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
 
 from appliance.clock import db_later, db_now
 from appliance.db import Database, Row
+from appliance.errors import Conflict
 from appliance.store.users import USER_COLUMNS
+
+# The appliance is set up once it has a teacher or an admin. Students do not count: anyone on the
+# network can register one while the setup page waits for the person at the machine.
+_STAFF_COUNT = "SELECT COUNT(*) FROM users WHERE role IN ('teacher', 'admin')"
 
 
 async def create(db: Database, token_hash: str, purpose: str, user_id: int | None, lifetime: timedelta) -> None:
@@ -65,10 +71,24 @@ async def create_first_accounts(
     token_hash: str,
 ) -> int | None:
     """Create the admin and the teacher (username, password hash) and mark the setup link used, all
-    in one transaction that first checks no account exists and the link is still unused; returns
-    the teacher's id, or None (and changes nothing) when either check fails."""
+    in one transaction that first checks no teacher or admin exists and the link is still unused;
+    returns the teacher's id, or None (and changes nothing) when either check fails. Conflict
+    (`username_taken`) when a student registered one of the names meanwhile."""
+    try:
+        return await _create_first_accounts(db, admin, teacher, acceptances, token_hash)
+    except sqlite3.IntegrityError as exc:
+        raise Conflict("username_taken", "one of these usernames was taken meanwhile: choose another") from exc
+
+
+async def _create_first_accounts(
+    db: Database,
+    admin: tuple[str, str],
+    teacher: tuple[str, str],
+    acceptances: dict[str, str],
+    token_hash: str,
+) -> int | None:
     async with db.transaction() as conn:
-        cursor = await conn.execute("SELECT COUNT(*) FROM users")
+        cursor = await conn.execute(_STAFF_COUNT)
         row = await cursor.fetchone()
         await cursor.close()
         if row is None or row[0] != 0:
@@ -96,5 +116,9 @@ async def create_first_accounts(
         return ids[1]
 
 
-async def user_count(db: Database) -> int:
-    return int(await db.fetchval("SELECT COUNT(*) FROM users"))
+async def staff_count(db: Database) -> int:
+    return int(await db.fetchval(_STAFF_COUNT))
+
+
+async def username_taken(db: Database, username: str) -> bool:
+    return await db.fetchone("SELECT 1 FROM users WHERE username = ?", (username,)) is not None

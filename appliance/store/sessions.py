@@ -18,6 +18,20 @@ async def create_session(db: Database, id_hash: str, user_id: int, lifetime: tim
     )
 
 
+async def create_session_if_password(
+    db: Database, id_hash: str, user_id: int, lifetime: timedelta, password_hash: str
+) -> bool:
+    """A login's session, only if the account still has the password hash the login checked and
+    is enabled: a reset (or a disable) committed while the password was being checked, which is
+    slow on purpose, ended every session, and must end this one too. False: nothing created."""
+    created = await db.execute_rowcount(
+        "INSERT INTO sessions (id_hash, user_id, created_at, expires_at) SELECT ?, ?, ?, ?"
+        " WHERE EXISTS (SELECT 1 FROM users WHERE id = ? AND password_hash = ? AND disabled = 0)",
+        (id_hash, user_id, db_now(), db_later(lifetime), user_id, password_hash),
+    )
+    return created == 1
+
+
 async def user_for_session(db: Database, id_hash: str) -> Row | None:
     return await db.fetchone(
         f"SELECT {_USER_COLS} FROM sessions s JOIN users u ON u.id = s.user_id"

@@ -1,6 +1,6 @@
 """What the window shows and stops: a server of the data folder (one already running, or one
-started here) and the one-time link that logs the teacher in (or, with no account yet, the setup
-link). The links are made by this process in the database, so they work with either server."""
+started here) and the one-time link that logs the teacher in (or, with no teacher or admin yet, the
+setup link). The links are made by this process in the database, so they work with either server."""
 
 from __future__ import annotations
 

@@ -96,7 +96,7 @@ async def setup_page(request: web.Request) -> web.Response:
     "/api/desktop/setup",
     access="anyone",
     summary="First start: create the admin and the teacher with a setup link's token (loopback only, while no"
-    " account exists), then log the teacher in",
+    " teacher or admin exists), then log the teacher in",
     body=SETUP,
     status=201,
     response=obj(user=ME, next=STRING),

@@ -11,7 +11,7 @@ from appliance import jobs
 from appliance.app_keys import BLOBS, DB, EVENTS, LIVE_RUNS, MODES, RUNNER, SETTINGS, USER_RATES
 from appliance.errors import Invalid, NotFound
 from appliance.http.jsonio import body, json_response, path_id
-from appliance.http.middleware import current_user
+from appliance.http.middleware import current_user, still_allowed
 from appliance.http.routing import Routes
 from appliance.http.runner_access import stop_job, wake_runner
 from appliance.http.shapes import ANY, BOOLEAN, INTEGER, NUMBER, QUEUED, STRING, array, enum, nullable, obj
@@ -201,6 +201,8 @@ async def _stream(request: web.Request, kind: str) -> web.StreamResponse:
     events = request.app[EVENTS]
     while time.monotonic() < deadline:
         state = await jobs.job_status(request.app[DB], job_id)
+        if state != last and last is not None and not await still_allowed(request, current_user(request)):
+            break
         if state != last:
             payload = json.dumps({"status": state[0], "position": state[1]})
             await response.write(f"event: status\ndata: {payload}\n\n".encode())
