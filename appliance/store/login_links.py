@@ -27,7 +27,10 @@ async def create(db: Database, token_hash: str, purpose: str, user_id: int | Non
 
 async def consume(db: Database, token_hash: str) -> Row | None:
     """Mark the link used and return it as it was before (its `used_at` NULL unless used before);
-    None for an unknown token. In one write transaction, so two requests cannot both find it unused."""
+    None for an unknown token. In one write transaction, so two requests cannot both find it unused;
+    an unknown token (a guess, garbage) is answered from a read and never takes the writer."""
+    if await get(db, token_hash) is None:
+        return None
     async with db.transaction() as conn:
         cursor = await conn.execute("SELECT * FROM login_links WHERE token_hash = ?", (token_hash,))
         row = await cursor.fetchone()

@@ -4,6 +4,7 @@ school's network, a student, and two uses of one link at the same moment."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 import pytest
 
@@ -113,3 +114,16 @@ async def test_a_cross_site_page_in_the_machines_browser_cannot_post_the_setup(b
     assert await user_store.count(db) == 0
     # Nothing was spent: the person at the machine still sets up with it.
     assert (await both_sides.client().post("/api/desktop/setup", json=body)).status == 201
+
+
+async def test_garbage_links_are_answered_while_another_process_holds_the_writer(both_sides: LiveServer) -> None:
+    """Unknown links cost a read, never the single writer: a flood of guesses cannot queue up
+    behind (or in front of) the class's writes. Another process holds the write lock throughout."""
+    holder = sqlite3.connect(both_sides.settings.db_path, isolation_level=None, check_same_thread=False)
+    try:
+        await asyncio.to_thread(holder.execute, "BEGIN IMMEDIATE")
+        reply = await both_sides.client().get(f"/desktop/login/{'x' * 43}")
+        assert reply.status == 404 and refusal(reply) == "link_unknown", reply
+    finally:
+        await asyncio.to_thread(holder.execute, "ROLLBACK")
+        holder.close()
