@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from appliance import data_locks, server_record
+from ui.desktop.progress import Progress
+from ui.desktop.session import DesktopError, Session
 
 
 def test_no_server_no_record_even_if_a_killed_one_left_its_file(tmp_path: Path) -> None:
@@ -27,3 +31,18 @@ def test_a_running_server_is_found_where_it_listens(tmp_path: Path) -> None:
     finally:
         held.release()
     assert not (tmp_path / server_record.RECORD_FILE).exists()
+
+
+def test_a_running_server_on_one_lan_address_alone_is_not_attached_to(settings_factory: Callable[..., Any]) -> None:
+    """The window's link is accepted from loopback only: attaching to a server that listens on a
+    LAN address alone would have its link refused and spent, so the window says what to do instead."""
+    settings = settings_factory()
+    held = data_locks.hold_server(settings.data_dir)
+    try:
+        server_record.write(settings.data_dir, "192.0.2.2", 8123)
+        session = Session(settings, None, Progress(lambda _line: None))
+        with pytest.raises(DesktopError, match=r"listens on 192\.0\.2\.2 only.*--host 0\.0\.0\.0"):
+            session.prepare()
+        assert not session.attached
+    finally:
+        held.release()

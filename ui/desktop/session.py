@@ -22,6 +22,16 @@ class DesktopError(Exception):
     """Start-up cannot go on; the message says why and what to do."""
 
 
+def _check_local_host(host: str, who: str) -> None:
+    """The window's one-time link is accepted from loopback only: a server on one LAN address alone
+    would refuse (and spend) it."""
+    if host not in _LOCAL_HOSTS and not host.startswith("127."):
+        raise DesktopError(
+            f"{who} on {host} only, where the window's one-time link is refused:"
+            " use --host 0.0.0.0 (every interface) or 127.0.0.1"
+        )
+
+
 class Session:
     def __init__(self, settings: Settings, username: str | None, progress: Progress) -> None:
         self.settings = settings
@@ -41,6 +51,7 @@ class Session:
         except TimeoutError as exc:
             raise DesktopError(str(exc)) from None
         if record is not None:
+            _check_local_host(record.host, "the server already running for this data folder listens")
             self.attached = True
             self.base_url = record.local_url
             for key in ("engine", "image", "database"):
@@ -55,11 +66,7 @@ class Session:
 
     def _start_server(self) -> None:
         settings = self.settings
-        if settings.host not in _LOCAL_HOSTS and not settings.host.startswith("127."):
-            raise DesktopError(
-                f"the server would listen on {settings.host} only, where the window's one-time link is refused:"
-                " use --host 0.0.0.0 (every interface) or 127.0.0.1"
-            )
+        _check_local_host(settings.host, "the server would listen")
         startup.ensure_image(startup.check_engine(self.progress), self.progress)
         startup.migrate(settings, self.progress)
         self.progress.update("server", "running")
