@@ -172,7 +172,10 @@ async def test_the_first_start_sets_up_the_admin_and_the_teacher(
     assert accounts == [("admin", "admin"), ("tina", "teacher")]
 
 
-async def test_without_a_display_the_system_browser_gets_the_link(desktops: list[Desktop], tmp_path: Path) -> None:
+@pytest.mark.parametrize("script", [False, True], ids=["command", "packaging-desktop-sh"])
+async def test_without_a_display_the_system_browser_gets_the_link(
+    desktops: list[Desktop], tmp_path: Path, script: bool
+) -> None:
     port = free_port()
     data = data_folder(tmp_path / "data", port=port, sandbox_pool_size=0)
     await teacher_with_class(data, "tina", "7B Computing")
@@ -180,7 +183,7 @@ async def test_without_a_display_the_system_browser_gets_the_link(desktops: list
     browser = tmp_path / "browser.sh"
     browser.write_text(f'#!/bin/sh\necho "$1" >> {opened}\n')
     browser.chmod(0o755)
-    desktop = Desktop(data, tmp_path / "desktop.log", {"BROWSER": str(browser)})
+    desktop = Desktop(data, tmp_path / "desktop.log", {"BROWSER": str(browser)}, script=script)
     desktops.append(desktop)
 
     wait_until(lambda: opened.exists() or desktop.process.poll() is not None, START_S, "neither browser nor exit")

@@ -165,15 +165,23 @@ def window_name(display: str, window: int) -> str:
 
 
 class Desktop:
-    """`labrunner desktop` on `data_dir`, with its output in `log`."""
+    """`labrunner desktop` on `data_dir`, with its output in `log`; `script` starts it as the README
+    tells a teacher to, through packaging/desktop.sh (which installs what the window needs first)."""
 
-    def __init__(self, data_dir: Path, log: Path, env: dict[str, str], *args: str) -> None:
+    def __init__(self, data_dir: Path, log: Path, env: dict[str, str], *args: str, script: bool = False) -> None:
         self.data_dir = data_dir
         self.log = log
         base = {k: v for k, v in os.environ.items() if not k.startswith(("LABRUNNER_", "QTWEBENGINE_"))}
+        command = (
+            ["bash", "packaging/desktop.sh", *args]
+            if script
+            else [sys.executable, "-m", "appliance", "--data-dir", str(data_dir), "desktop", *args]
+        )
+        if script:
+            env = {**env, "LABRUNNER_DATA_DIR": str(data_dir)}
         with open(log, "ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "appliance", "--data-dir", str(data_dir), "desktop", *args],
+                command,
                 cwd=REPO_ROOT,
                 stdout=out,
                 stderr=subprocess.STDOUT,
