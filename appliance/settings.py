@@ -256,10 +256,10 @@ class Settings:
     exam_live_refresh_s: int = setting(
         5, "How often an exam's live view is recomputed at most while nothing is submitted (seconds).", minimum=1
     )
-    exam_live_run_check_s: int = setting(
+    live_access_check_s: int = setting(
         10,
-        "How often an open live run checks whether an exam without runs has begun for its student, and stops"
-        " (seconds).",
+        "How often an open live run checks that its student may still run code (still logged in, no exam"
+        " without runs begun) and stops otherwise (seconds).",
         minimum=1,
     )
     backup_folder: str = setting(

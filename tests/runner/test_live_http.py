@@ -175,7 +175,7 @@ async def test_a_flood_of_messages_is_cut_to_the_setting_and_the_page_is_told(
 async def test_a_live_run_open_when_an_exam_without_runs_begins_is_stopped(
     server_factory: Callable[..., Awaitable[LiveServer]], sandbox_ready: None
 ) -> None:
-    server = await server_factory(exam_live_run_check_s=1)
+    server = await server_factory(live_access_check_s=1)
     room = await make_room(server)
     run = await start_live(room.student)
     async with room.student.websocket(run["socket"]) as ws:
@@ -189,5 +189,24 @@ async def test_a_live_run_open_when_an_exam_without_runs_begins_is_stopped(
         async with asyncio.timeout(30):
             said = await ws.receive_json()
             assert said["type"] == "error" and said["code"] == "exam_runs_disabled", said
+            ended = await ws.receive_json()
+        assert ended["type"] == "ended" and ended["ending"] == "stopped", ended
+
+
+async def test_a_live_run_whose_login_ends_is_stopped(
+    server_factory: Callable[..., Awaitable[LiveServer]], sandbox_ready: None
+) -> None:
+    server = await server_factory(live_access_check_s=1)
+    student = await server.make_user("student")
+    run = await start_live(student)
+    async with student.websocket(run["socket"]) as ws:
+        assert (await ws.receive_json())["type"] == "started"
+        output, ended = await _messages_until(ws, "Name? ")
+        assert ended is None and output == "Name? "
+        # Logged out in another tab (or disabled by their teacher): the open program ends too.
+        assert (await student.post("/api/auth/logout")).status in (200, 204)
+        async with asyncio.timeout(30):
+            said = await ws.receive_json()
+            assert said["type"] == "error" and said["code"] == "login_ended", said
             ended = await ws.receive_json()
         assert ended["type"] == "ended" and ended["ending"] == "stopped", ended

@@ -16,9 +16,9 @@ from aiohttp import WSMsgType, web
 
 from appliance import exams, live_runs
 from appliance.app_keys import BLOBS, DB, LIVE_RUNS, LIVE_SOCKETS, MODES, RUNNER, SETTINGS
-from appliance.errors import AppError, Unavailable
+from appliance.errors import AppError, Unauthorized, Unavailable
 from appliance.http.jsonio import body, json_response
-from appliance.http.middleware import current_user
+from appliance.http.middleware import current_user, still_allowed
 from appliance.http.routing import Routes
 from appliance.http.shapes import BOOLEAN, STRING, obj
 from appliance.http.views.jobs import run_schema
@@ -88,13 +88,13 @@ async def live_run_socket(request: web.Request) -> web.StreamResponse:
         try:
             async with service.live(run.request) as session:
                 await socket.send_json({"type": "started", "graphical": run.graphical})
-                exam = asyncio.create_task(_stop_when_an_exam_begins(request, socket, session))
+                access = asyncio.create_task(_stop_when_no_longer_allowed(request, socket, session))
                 try:
                     await _follow(socket, session, settings, request.transport)
                 finally:
-                    exam.cancel()
+                    access.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
-                        await exam
+                        await access
         except InfraError as exc:
             if not socket.closed:
                 await socket.send_json({"type": "error", "code": exc.code, "message": exc.message})
@@ -106,13 +106,18 @@ async def live_run_socket(request: web.Request) -> web.StreamResponse:
         runs.end(run)
 
 
-async def _stop_when_an_exam_begins(request: web.Request, socket: web.WebSocketResponse, session: LiveSession) -> None:
-    """A live run open when an exam without runs begins for its student stops within
-    `exam_live_run_check_s`, instead of running (typed input and all) into the exam."""
-    db, user, every = request.app[DB], current_user(request), request.app[SETTINGS].exam_live_run_check_s
+async def _stop_when_no_longer_allowed(
+    request: web.Request, socket: web.WebSocketResponse, session: LiveSession
+) -> None:
+    """A live run stops within `live_access_check_s` once its student may no longer run code: their
+    login ended (logged out, disabled, reset, or a login elsewhere during an exam), or an exam
+    without runs began. Otherwise it would run, typed input and all, up to its wall time."""
+    db, user, every = request.app[DB], current_user(request), request.app[SETTINGS].live_access_check_s
     while True:
         await asyncio.sleep(every)
         try:
+            if not await still_allowed(request, user):
+                raise Unauthorized("login_ended", "your login ended, so your program was stopped: log in again")
             await exams.refuse_runs_if_disabled(db, user)
         except AppError as exc:
             with contextlib.suppress(ConnectionResetError):
