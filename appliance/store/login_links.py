@@ -78,45 +78,35 @@ async def create_first_accounts(
     returns the teacher's id, or None (and changes nothing) when either check fails. Conflict
     (`username_taken`) when a student registered one of the names meanwhile."""
     try:
-        return await _create_first_accounts(db, admin, teacher, acceptances, token_hash)
+        async with db.transaction() as conn:
+            cursor = await conn.execute(_STAFF_COUNT)
+            row = await cursor.fetchone()
+            await cursor.close()
+            if row is None or row[0] != 0:
+                return None
+            cursor = await conn.execute(
+                "UPDATE login_links SET used_at = ? WHERE token_hash = ? AND purpose = 'setup' AND used_at IS NULL",
+                (db_now(), token_hash),
+            )
+            if cursor.rowcount != 1:
+                return None
+            ids = []
+            for (username, password_hash), role in ((admin, "admin"), (teacher, "teacher")):
+                cursor = await conn.execute(
+                    "INSERT INTO users (username, password_hash, role, birthdate, created_by, created_at)"
+                    " VALUES (?, ?, ?, NULL, NULL, ?)",
+                    (username, password_hash, role, db_now()),
+                )
+                ids.append(int(cursor.lastrowid or 0))
+            # The teacher is the person at the machine: the texts they accepted on the setup page count.
+            for kind, version in acceptances.items():
+                await conn.execute(
+                    "INSERT INTO legal_acceptances (user_id, kind, version, accepted_at) VALUES (?, ?, ?, ?)",
+                    (ids[1], kind, version, db_now()),
+                )
+            return ids[1]
     except sqlite3.IntegrityError as exc:
         raise Conflict("username_taken", "one of these usernames was taken meanwhile: choose another") from exc
-
-
-async def _create_first_accounts(
-    db: Database,
-    admin: tuple[str, str],
-    teacher: tuple[str, str],
-    acceptances: dict[str, str],
-    token_hash: str,
-) -> int | None:
-    async with db.transaction() as conn:
-        cursor = await conn.execute(_STAFF_COUNT)
-        row = await cursor.fetchone()
-        await cursor.close()
-        if row is None or row[0] != 0:
-            return None
-        cursor = await conn.execute(
-            "UPDATE login_links SET used_at = ? WHERE token_hash = ? AND purpose = 'setup' AND used_at IS NULL",
-            (db_now(), token_hash),
-        )
-        if cursor.rowcount != 1:
-            return None
-        ids = []
-        for (username, password_hash), role in ((admin, "admin"), (teacher, "teacher")):
-            cursor = await conn.execute(
-                "INSERT INTO users (username, password_hash, role, birthdate, created_by, created_at)"
-                " VALUES (?, ?, ?, NULL, NULL, ?)",
-                (username, password_hash, role, db_now()),
-            )
-            ids.append(int(cursor.lastrowid or 0))
-        # The teacher is the person at the machine: the texts they accepted on the setup page count.
-        for kind, version in acceptances.items():
-            await conn.execute(
-                "INSERT INTO legal_acceptances (user_id, kind, version, accepted_at) VALUES (?, ?, ?, ?)",
-                (ids[1], kind, version, db_now()),
-            )
-        return ids[1]
 
 
 async def staff_count(db: Database) -> int:

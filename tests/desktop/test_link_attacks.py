@@ -69,20 +69,6 @@ async def test_a_link_of_an_account_disabled_since_logs_no_one_in(both_sides: Li
     assert (await browser.get("/api/me")).status == 401
 
 
-async def test_two_setup_links_used_at_once_make_one_admin(both_sides: LiveServer) -> None:
-    """Two windows started at once each made a setup link: only one setup can win."""
-    db = both_sides.app[DB]
-    first = await login_links.create_setup_link(db, both_sides.settings)
-    second = await login_links.create_setup_link(db, both_sides.settings)
-    bodies = [
-        await setup_body(both_sides, first, admin_username="admin1", teacher_username="tina1"),
-        await setup_body(both_sides, second, admin_username="admin2", teacher_username="tina2"),
-    ]
-    replies = await asyncio.gather(*(both_sides.client().post("/api/desktop/setup", json=b) for b in bodies))
-    assert sorted(r.status for r in replies) == [201, 409], replies
-    assert await user_store.count(db) == 2
-
-
 LOOPBACK_CLAIMS = {
     "Host": "127.0.0.1",
     "Forwarded": "for=127.0.0.1;host=127.0.0.1;proto=http",
