@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from appliance.clock import iso, now
-from tests.conftest import ApiClient, LiveServer, Reply
+from tests.conftest import ApiClient, LiveServer, Reply, class_with, problem_for
 from tests.core.test_openapi import Walk
 from tests.ui.conftest import Room, echo, make_room
 
@@ -273,16 +273,8 @@ async def test_bad_exams_are_refused_with_codes_and_change_nothing(exam: Exam) -
         json={"title": "Not shown", "statement": "", "language": PYTHON, "test_cases": [{"expected_stdout": ""}]},
     )
     stranger = await room.server.make_user("teacher")
-    theirs_class = await stranger.post("/api/classes", json={"name": "9C"})
-    theirs = await stranger.post(
-        "/api/problems",
-        json={
-            "title": "Theirs",
-            "statement": "",
-            "language": PYTHON,
-            "classes": [theirs_class.json["id"]],
-            "test_cases": [{"expected_stdout": ""}],
-        },
+    theirs = await problem_for(
+        stranger, (await class_with(stranger, [], "9C"))["id"], "Theirs", {"expected_stdout": ""}
     )
     window = upcoming()
     assert (await exam.schedule(window)).status == 201
@@ -294,7 +286,7 @@ async def test_bad_exams_are_refused_with_codes_and_change_nothing(exam: Exam) -
         ({"starts_at": at(10), "ends_at": at(10 + limit + 1)}, {}, 400, "exam_too_long"),
         ({"starts_at": "tomorrow", "ends_at": at(10)}, {}, 400, "invalid_datetime"),
         (running(), {"problem_ids": [mine.json["id"]]}, 400, "problem_not_in_class"),
-        (running(), {"problem_ids": [theirs.json["id"]]}, 400, "problem_not_in_class"),
+        (running(), {"problem_ids": [theirs]}, 400, "problem_not_in_class"),
         (running(), {"problem_ids": [room.problem_id, room.problem_id]}, 400, "duplicate_problem"),
         (running(), {"problem_ids": []}, 400, "no_problems"),
         (running(), {"max_submissions_per_problem": 0}, 400, None),
@@ -346,23 +338,12 @@ async def test_the_teacher_sees_who_is_online_and_their_submissions(exam: Exam) 
 
 async def test_a_student_in_two_classes_is_restricted_while_either_is_in_an_exam(exam: Exam) -> None:
     room = exam.room
-    other_class = await room.teacher.post("/api/classes", json={"name": "Club"})
-    joined = await room.student.post("/api/classes/join", json={"code": other_class.json["join_code"]})
-    assert joined.status == 200
-    club_problem = await room.teacher.post(
-        "/api/problems",
-        json={
-            "title": "Club",
-            "statement": "",
-            "language": PYTHON,
-            "classes": [other_class.json["id"]],
-            "test_cases": [{"expected_stdout": ""}],
-        },
-    )
-    assert await listed(room.student) == {room.problem_id, exam.other, club_problem.json["id"]}
+    club = await class_with(room.teacher, [room.student], "Club")
+    club_problem = await problem_for(room.teacher, club["id"], "Club", {"expected_stdout": ""})
+    assert await listed(room.student) == {room.problem_id, exam.other, club_problem}
     assert (await exam.schedule(running())).status == 201
     assert await listed(room.student) == {room.problem_id}
-    assert (await room.student.get(f"/api/problems/{club_problem.json['id']}")).status == 404
+    assert (await room.student.get(f"/api/problems/{club_problem}")).status == 404
 
 
 async def test_a_live_view_takes_one_of_the_bounded_staff_stream_slots(server_factory: Callable[..., Any]) -> None:
