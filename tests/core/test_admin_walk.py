@@ -32,17 +32,18 @@ from tests.ui.conftest import FakeSandbox, NoExecutor
 
 GUARDED_PREFIX = "/api/admin/"
 GUARDED_PATHS = ("/metrics",)
-# Admin routes a teacher may call too (e.g. a dashboard stream filtered to the teacher's own
-# classes), as (method, path) -> why. For these a teacher's answer may succeed but must hold no
-# other teacher's data; students and anonymous callers are still refused. Each entry needs a comment.
+# Every /api/admin/ route is for admins alone. The dashboard's routes that teachers share (cut to
+# their own classes) live outside that prefix and are walked too, as (method, path) -> why: a
+# teacher's answer may succeed but must hold no other teacher's data; students and anonymous
+# callers are refused. Each entry needs a comment.
 TEACHER_VISIBLE: dict[tuple[str, str], str] = {
     # The live dashboard: a teacher's picture is cut at the query to their own jobs and their
     # problems' jobs (appliance/store/dashboard.py), with no runner, storage, log or switch panels.
-    ("GET", "/api/admin/dashboard"): "one picture of the dashboard, the teacher's own classes only",
-    ("GET", "/api/admin/stream"): "the same picture, live over Server-Sent Events",
+    ("GET", "/api/dashboard"): "one picture of the dashboard, the teacher's own classes only",
+    ("GET", "/api/dashboard/stream"): "the same picture, live over Server-Sent Events",
     # The dashboard's buttons: on a job outside the teacher's own and their problems', 404.
-    ("POST", "/api/admin/jobs/{id}/abort"): "abort a job the teacher's dashboard shows",
-    ("POST", "/api/admin/jobs/{id}/requeue"): "requeue a job the teacher's dashboard shows",
+    ("POST", "/api/jobs/{id}/abort"): "abort a job the teacher's dashboard shows",
+    ("POST", "/api/jobs/{id}/requeue"): "requeue a job the teacher's dashboard shows",
 }
 # Routes that answer a refused caller 404 (hiding that they exist) rather than 401/403, -> why.
 HIDDEN: dict[tuple[str, str], str] = {}
@@ -53,12 +54,15 @@ ANSWER_S = 10.0
 
 
 def guarded_routes(app: web.Application) -> list[tuple[str, str]]:
-    """(method, path template) of every admin route the app's router serves."""
+    """(method, path template) of every admin route the app's router serves, and of the dashboard's
+    teacher-scoped routes."""
     found: set[tuple[str, str]] = set()
     for route in app.router.routes():
         path = route.resource.canonical if route.resource is not None else ""
+        methods = ALL_METHODS if route.method == "*" else (route.method,)
         if path.startswith(GUARDED_PREFIX) or path in GUARDED_PATHS:
-            found.update((method, path) for method in (ALL_METHODS if route.method == "*" else (route.method,)))
+            found.update((method, path) for method in methods)
+        found.update((method, path) for method in methods if (method, path) in TEACHER_VISIBLE)
     return sorted(found)
 
 
@@ -228,6 +232,8 @@ async def test_no_one_but_an_admin_gets_through_any_admin_route(server: LiveServ
         ("POST", "/api/admin/accounts"),
         ("PATCH", "/api/admin/accounts/{id}"),
         ("POST", "/api/admin/accounts/{id}/password"),
+        ("GET", "/metrics"),
+        *TEACHER_VISIBLE,
     } <= set(routes), routes
     assert await walk(server, cast) == []
     # The refusals are about the role: an admin gets through every GET (/metrics with the admin's

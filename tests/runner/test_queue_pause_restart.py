@@ -48,7 +48,7 @@ async def test_a_paused_queue_stays_paused_across_a_restart_and_loses_nothing(
 
         proc.stop()
         proc.start()
-        picture = (await client.get("/api/admin/dashboard")).json
+        picture = (await client.get("/api/dashboard")).json
         assert picture["controls"]["queue_paused"] is True, picture["controls"]
         assert picture["runner"]["queue_paused"] is True, picture["runner"]
         assert picture["queue"]["by_status"] == {"queued": JOBS, "running": 0}

@@ -53,7 +53,7 @@ async def test_a_teacher_sees_only_their_classes_jobs(server_factory: Callable[.
     outsiders_run = await b.student.post("/api/runs", json={"language": "python", "code": "print(1)"})
     assert outsiders_run.status == 202
 
-    reply = await a.teacher.get_capped("/api/admin/stream", seconds=2.5)
+    reply = await a.teacher.get_capped("/api/dashboard/stream", seconds=2.5)
     assert reply.status == 200 and reply.headers["Content-Type"].startswith("text/event-stream"), reply
     pictures = stream_pictures(reply)
     assert pictures, reply
@@ -67,34 +67,34 @@ async def test_a_teacher_sees_only_their_classes_jobs(server_factory: Callable[.
     # The other class's student's name and problem appear nowhere in what teacher A got.
     assert b.student.username not in reply.text and "Class B" not in reply.text
 
-    everything = await admin.get("/api/admin/dashboard")
+    everything = await admin.get("/api/dashboard")
     assert everything.status == 200
     ids = {job["id"] for job in everything.json["jobs"]}
     assert {job_a, job_b, outsiders_run.json["id"]} <= ids
     assert {"runner", "storage", "errors", "controls"} <= everything.json.keys()
 
     # A student: not found for the page's data and the stream, forbidden for the buttons.
-    for path in ("/api/admin/dashboard", "/api/admin/stream"):
+    for path in ("/api/dashboard", "/api/dashboard/stream"):
         assert (await a.student.get(path)).status == 404
-    assert (await a.student.post(f"/api/admin/jobs/{job_a}/abort", json={})).status == 403
+    assert (await a.student.post(f"/api/jobs/{job_a}/abort", json={})).status == 403
     page = await a.student.get("/admin", headers={"Accept": "text/html"})
     assert page.status == 404
 
     # Teacher A cannot touch class B's job (as if it did not exist), nor pause the queue.
     for action in ("abort", "requeue"):
-        reply = await a.teacher.post(f"/api/admin/jobs/{job_b}/{action}", json={})
+        reply = await a.teacher.post(f"/api/jobs/{job_b}/{action}", json={})
         assert reply.status == 404 and reply.error_code == "not_found", reply
     assert (await a.teacher.post("/api/admin/queue", json={"paused": True})).status == 403
     assert (await admin.get(f"/api/submissions/{job_b}")).json["status"] == "queued"
 
     # But aborts their own class's waiting job: it ends at once, stopped.
-    aborted = await a.teacher.post(f"/api/admin/jobs/{job_a}/abort", json={})
+    aborted = await a.teacher.post(f"/api/jobs/{job_a}/abort", json={})
     assert aborted.status == 202 and aborted.json["outcome"] == "cancelled", aborted
     result = await a.student.get(f"/api/submissions/{job_a}")
     assert (result.json["status"], result.json["verdict"]) == ("done", "stopped")
-    again = await a.teacher.post(f"/api/admin/jobs/{job_a}/abort", json={})
+    again = await a.teacher.post(f"/api/jobs/{job_a}/abort", json={})
     assert again.status == 409 and again.error_code == "job_finished"
-    assert (await a.teacher.post(f"/api/admin/jobs/{job_a}/requeue", json={})).error_code == "not_requeueable"
+    assert (await a.teacher.post(f"/api/jobs/{job_a}/requeue", json={})).error_code == "not_requeueable"
 
 
 async def test_requeue_brings_back_a_failed_job(server_factory: Callable[..., Any], fast_passwords: None) -> None:
@@ -103,11 +103,11 @@ async def test_requeue_brings_back_a_failed_job(server_factory: Callable[..., An
 
     with sqlite3.connect(server.settings.db_path) as conn:  # the runner gave up on it
         conn.execute("UPDATE jobs SET status = 'failed', infra_attempts = 4 WHERE id = ?", (job,))
-    failed = (await admin.get("/api/admin/dashboard")).json["failed"]
+    failed = (await admin.get("/api/dashboard")).json["failed"]
     assert [j["id"] for j in failed] == [job]
-    reply = await a.teacher.post(f"/api/admin/jobs/{job}/requeue", json={})
+    reply = await a.teacher.post(f"/api/jobs/{job}/requeue", json={})
     assert reply.status == 202 and reply.json["status"] == "queued", reply
-    picture = (await admin.get("/api/admin/dashboard")).json
+    picture = (await admin.get("/api/dashboard")).json
     assert picture["failed"] == [] and job in {j["id"] for j in picture["jobs"]}
 
 
@@ -115,15 +115,15 @@ async def test_open_streams_are_bounded(server_factory: Callable[..., Any], fast
     server = await server_factory(app_options=no_docker(), dashboard_streams_max=1, dashboard_interval_s=1)
     admin = await server.make_user("admin")
 
-    first = asyncio.create_task(admin.get_capped("/api/admin/stream", seconds=3))
+    first = asyncio.create_task(admin.get_capped("/api/dashboard/stream", seconds=3))
     await asyncio.sleep(1)
-    second = await admin.get_capped("/api/admin/stream", seconds=1)
+    second = await admin.get_capped("/api/dashboard/stream", seconds=1)
     assert second.status == 503 and second.error_code == "too_many_streams", second
     assert second.headers.get("Retry-After")
     assert (await first).status == 200
     # The slot is free again once the first stream is gone.
     await asyncio.sleep(0.5)
-    assert (await admin.get_capped("/api/admin/stream", seconds=1)).status == 200
+    assert (await admin.get_capped("/api/dashboard/stream", seconds=1)).status == 200
 
 
 async def test_one_account_cannot_take_every_stream(server_factory: Callable[..., Any], fast_passwords: None) -> None:
@@ -131,11 +131,11 @@ async def test_one_account_cannot_take_every_stream(server_factory: Callable[...
         app_options=no_docker(), dashboard_streams_max=5, dashboard_streams_per_user=1, dashboard_interval_s=1
     )
     teacher, admin = await server.make_user("teacher"), await server.make_user("admin")
-    first = asyncio.create_task(teacher.get_capped("/api/admin/stream", seconds=3))
+    first = asyncio.create_task(teacher.get_capped("/api/dashboard/stream", seconds=3))
     await asyncio.sleep(1)
-    second = await teacher.get_capped("/api/admin/stream", seconds=1)
+    second = await teacher.get_capped("/api/dashboard/stream", seconds=1)
     assert second.status == 503 and second.error_code == "too_many_streams", second
-    assert (await admin.get_capped("/api/admin/stream", seconds=1)).status == 200
+    assert (await admin.get_capped("/api/dashboard/stream", seconds=1)).status == 200
     assert (await first).status == 200
 
 
@@ -219,8 +219,8 @@ async def test_requeue_takes_a_stuck_running_job_back(server_factory: Callable[.
         await asyncio.sleep(0.1)
     # Another teacher's class: not theirs to touch.
     stranger = await server.make_user("teacher")
-    assert (await stranger.post(f"/api/admin/jobs/{run_id}/requeue", json={})).status == 404
-    reply = await admin.post(f"/api/admin/jobs/{run_id}/requeue", json={})
+    assert (await stranger.post(f"/api/jobs/{run_id}/requeue", json={})).status == 404
+    reply = await admin.post(f"/api/jobs/{run_id}/requeue", json={})
     assert reply.status == 202 and reply.json["status"] == "queued", reply
     gate.set()
     result = await room.student.get(f"/api/runs/{run_id}", params={"wait": "10"})
@@ -252,7 +252,7 @@ async def test_verbose_runner_logging_switches_itself_back(
     assert logging.getLogger("runner").getEffectiveLevel() == logging.DEBUG
     await asyncio.sleep(1.5)
     assert logging.getLogger("runner").getEffectiveLevel() == before
-    picture = (await admin.get("/api/admin/dashboard")).json
+    picture = (await admin.get("/api/dashboard")).json
     assert picture["controls"]["verbose_until"] is None
     assert any("verbose runner logging off" in line for line in picture["errors"]), picture["errors"]
 
@@ -260,7 +260,7 @@ async def test_verbose_runner_logging_switches_itself_back(
 async def test_open_streams_end_when_the_server_stops(server_factory: Callable[..., Any], fast_passwords: None) -> None:
     server = await server_factory(app_options=no_docker(), dashboard_interval_s=1)
     admin = await server.make_user("admin")
-    stream = asyncio.create_task(admin.get_capped("/api/admin/stream", seconds=120))
+    stream = asyncio.create_task(admin.get_capped("/api/dashboard/stream", seconds=120))
     await asyncio.sleep(1.5)
     # Without the shutdown hook the stream would hold the shutdown up for its whole life.
     await asyncio.wait_for(server.test_server.close(), 30)

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("fast_passwords")
 
 async def test_a_stream_ends_when_its_teacher_logs_out(server_factory: Callable[..., Any]) -> None:
     _, a, _, _ = await two_rooms(server_factory, dashboard_interval_s=1)
-    stream = asyncio.create_task(a.teacher.get_capped("/api/admin/stream", seconds=60))
+    stream = asyncio.create_task(a.teacher.get_capped("/api/dashboard/stream", seconds=60))
     await asyncio.sleep(1)
     assert (await a.teacher.post("/api/auth/logout")).status in (200, 204)
     await submit(a)  # a queue change wakes the stream at once
@@ -36,8 +36,8 @@ async def test_cross_site_posts_to_the_switches_are_refused(server_factory: Call
         ("/api/admin/queue", {"paused": False}),
         ("/api/admin/maintenance", {"on": True, "message": "owned"}),
         ("/api/admin/runner/verbose", {"on": True}),
-        (f"/api/admin/jobs/{job}/abort", {}),
-        (f"/api/admin/jobs/{job}/requeue", {}),
+        (f"/api/jobs/{job}/abort", {}),
+        (f"/api/jobs/{job}/requeue", {}),
     ):
         reply = await admin.post(path, json=body, headers=evil)
         assert reply.status == 403 and reply.error_code == "csrf_failed", (path, reply)
@@ -87,7 +87,7 @@ async def test_a_teacher_cannot_stop_their_own_students_scratchpad_run(server_fa
     assert run.status == 202, run
     # The scratchpad is the student's own: the dashboard shows it to admins only, so only they may stop it.
     for action in ("abort", "requeue"):
-        reply = await a.teacher.post(f"/api/admin/jobs/{run.json['id']}/{action}", json={})
+        reply = await a.teacher.post(f"/api/jobs/{run.json['id']}/{action}", json={})
         assert reply.status == 404 and reply.error_code == "not_found", reply
     assert (await a.student.get(f"/api/runs/{run.json['id']}")).json["status"] == "queued"
-    assert (await admin.post(f"/api/admin/jobs/{run.json['id']}/abort", json={})).status == 202
+    assert (await admin.post(f"/api/jobs/{run.json['id']}/abort", json={})).status == 202

@@ -78,7 +78,7 @@ async def admin_page(request: web.Request, user: User) -> web.Response:
 
 @routes.route(
     "GET",
-    "/api/admin/dashboard",
+    "/api/dashboard",
     access="staff",
     summary="One picture of the dashboard: admins see everything, a teacher the jobs of their own classes only",
     response=SNAPSHOT,
@@ -89,9 +89,9 @@ async def dashboard_snapshot(request: web.Request) -> web.Response:
 
 @routes.route(
     "GET",
-    "/api/admin/stream",
+    "/api/dashboard/stream",
     access="staff",
-    summary="The dashboard live (Server-Sent Events): a `snapshot` event (as GET /api/admin/dashboard) every"
+    summary="The dashboard live (Server-Sent Events): a `snapshot` event (as GET /api/dashboard) every"
     " dashboard_interval_s and at once on queue changes; 503 too_many_streams past dashboard_streams_max (or"
     " dashboard_streams_per_user of the caller's)",
     response_type="text/event-stream",
@@ -131,7 +131,7 @@ def _stopper(request: web.Request) -> Callable[[int], bool]:
 
 @routes.route(
     "POST",
-    "/api/admin/jobs/{id}/abort",
+    "/api/jobs/{id}/abort",
     access="staff",
     summary="Abort a job: a queued one ends at once with the verdict stopped, a running one is stopped in its"
     " sandbox and ends so; teachers: only their classes' jobs (others: 404); 409 job_finished",
@@ -149,7 +149,7 @@ async def abort(request: web.Request) -> web.Response:
 
 @routes.route(
     "POST",
-    "/api/admin/jobs/{id}/requeue",
+    "/api/jobs/{id}/requeue",
     access="staff",
     summary="Queue a job again: one the infrastructure gave up on (fresh retries), or a running one that is"
     " stuck; teachers: only their classes' jobs (others: 404); 409 not_requeueable",

@@ -1,4 +1,4 @@
-// The live dashboard: one Server-Sent Events stream (/api/admin/stream) draws every figure; the
+// The live dashboard: one Server-Sent Events stream (/api/dashboard/stream) draws every figure; the
 // buttons call the API and the next picture shows their effect. A teacher's stream carries only
 // their classes' jobs and none of the admin's panels (the server cuts it, not this script).
 import "../app.js";
@@ -119,7 +119,7 @@ async function act(button, path, body = {}) {
 
 function jobButton(job, action, label) {
   const button = h("button", { type: "button", class: "small", "data-action": action, "data-job": job.id }, label);
-  button.addEventListener("click", () => act(button, `/api/admin/jobs/${job.id}/${action}`));
+  button.addEventListener("click", () => act(button, `/api/jobs/${job.id}/${action}`));
   return button;
 }
 
@@ -288,7 +288,7 @@ function connection(state, text) {
 
 function connect() {
   // EventSource reconnects by itself after a drop (the server's `retry:` says how soon).
-  const source = new EventSource("/api/admin/stream");
+  const source = new EventSource("/api/dashboard/stream");
   source.addEventListener("open", () => connection("live", "Live"));
   source.addEventListener("snapshot", (event) => {
     connection("live", "Live");
