@@ -56,19 +56,13 @@ class TimedDatabase(Database):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._write_lock:
+        # Timed from inside the write lock (BEGIN taken) to after COMMIT: how long the writer is held.
+        async with super().transaction() as conn:
             start = time.perf_counter()
-            conn = self.writer
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
-            await conn.execute("COMMIT")
-            hold = time.perf_counter() - start
-            self.holds.append(hold)
-            self.longest[self.label] = max(hold, self.longest.get(self.label, 0.0))
+            yield conn
+        hold = time.perf_counter() - start
+        self.holds.append(hold)
+        self.longest[self.label] = max(hold, self.longest.get(self.label, 0.0))
 
 
 def ago(days: float) -> str:

@@ -12,7 +12,7 @@ import pytest
 
 from appliance import accounts as accounts_module
 from appliance.app_keys import DB, EVENTS
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, class_with, problem_for
 from tests.ui.conftest import engine_down
 
 
@@ -79,21 +79,13 @@ async def test_a_disabled_teachers_open_status_stream_says_no_more(
     server = await server_factory(app_options=engine_down())
     admin = await server.make_user("admin")
     teacher = await server.make_user("teacher")
-    klass = await teacher.post("/api/classes", json={"name": "7B"})
     student = await server.make_user("student")
-    assert (await student.post("/api/classes/join", json={"code": klass.json["join_code"]})).status == 200
-    problem = await teacher.post(
-        "/api/problems",
-        json={
-            "title": "Echo",
-            "statement": "Print the input.",
-            "language": "python",
-            "classes": [klass.json["id"]],
-            "test_cases": [{"name": "one", "stdin": "1\n", "expected_stdout": "1\n", "visible": True}],
-        },
+    klass = await class_with(teacher, [student])
+    problem_id = await problem_for(
+        teacher, klass["id"], "Echo", {"stdin": "1\n", "expected_stdout": "1\n", "visible": True}
     )
     sent = await student.post(
-        f"/api/problems/{problem.json['id']}/submissions", json={"language": "python", "code": "print(1)"}
+        f"/api/problems/{problem_id}/submissions", json={"language": "python", "code": "print(1)"}
     )
     job_id = sent.json["id"]
     cookie = {"labrunner_session": teacher.session_cookie or ""}

@@ -4,7 +4,8 @@ owner-only socket, one live run per student, the machine's capacity, and nothing
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -39,6 +40,26 @@ async def start_live(client: ApiClient, code: str = GREETER) -> dict[str, Any]:
     return reply.json
 
 
+@asynccontextmanager
+async def at_first_prompt(client: ApiClient) -> AsyncIterator[Any]:
+    """A live GREETER run of `client`'s, its socket open and the program waiting for a name."""
+    run = await start_live(client)
+    async with client.websocket(run["socket"]) as ws:
+        assert (await ws.receive_json())["type"] == "started"
+        output, ended = await _messages_until(ws, "Name? ")
+        assert ended is None and output == "Name? "
+        yield ws
+
+
+async def assert_stopped_for(ws: Any, code: str) -> None:
+    """The program waits for a name it will never get: only the access check can end it, saying why."""
+    async with asyncio.timeout(30):
+        said = await ws.receive_json()
+        assert said["type"] == "error" and said["code"] == code, said
+        ended = await ws.receive_json()
+    assert ended["type"] == "ended" and ended["ending"] == "stopped", ended
+
+
 def sandboxes_of(server: LiveServer) -> list[Any]:
     client = engine.connect(timeout_s=30)
     try:
@@ -53,11 +74,7 @@ async def test_a_student_answers_each_prompt_as_it_comes(
 ) -> None:
     server = await server_factory()
     student = await server.make_user("student")
-    run = await start_live(student)
-    async with student.websocket(run["socket"]) as ws:
-        assert (await ws.receive_json())["type"] == "started"
-        output, ended = await _messages_until(ws, "Name? ")
-        assert ended is None and output == "Name? "
+    async with at_first_prompt(student) as ws:
         await ws.send_json({"type": "stdin", "text": "Ada\n"})
         output, ended = await _messages_until(ws, "Again? ")
         assert output == "Hello, Ada\nAgain? "
@@ -177,20 +194,11 @@ async def test_a_live_run_open_when_an_exam_without_runs_begins_is_stopped(
 ) -> None:
     server = await server_factory(live_access_check_s=1)
     room = await make_room(server)
-    run = await start_live(room.student)
-    async with room.student.websocket(run["socket"]) as ws:
-        assert (await ws.receive_json())["type"] == "started"
-        output, ended = await _messages_until(ws, "Name? ")
-        assert ended is None and output == "Name? "
+    async with at_first_prompt(room.student) as ws:
         window = {"starts_at": iso(now() - timedelta(minutes=1)), "ends_at": iso(now() + timedelta(hours=1))}
         exam = {"title": "Midterm", "problem_ids": [room.problem_id], "runs_allowed": False, **window}
         assert (await room.teacher.post(f"/api/classes/{room.class_id}/exams", json=exam)).status == 201
-        # The program waits for a name it will never get: only the exam's check can end it.
-        async with asyncio.timeout(30):
-            said = await ws.receive_json()
-            assert said["type"] == "error" and said["code"] == "exam_runs_disabled", said
-            ended = await ws.receive_json()
-        assert ended["type"] == "ended" and ended["ending"] == "stopped", ended
+        await assert_stopped_for(ws, "exam_runs_disabled")
 
 
 async def test_a_live_run_whose_login_ends_is_stopped(
@@ -198,15 +206,7 @@ async def test_a_live_run_whose_login_ends_is_stopped(
 ) -> None:
     server = await server_factory(live_access_check_s=1)
     student = await server.make_user("student")
-    run = await start_live(student)
-    async with student.websocket(run["socket"]) as ws:
-        assert (await ws.receive_json())["type"] == "started"
-        output, ended = await _messages_until(ws, "Name? ")
-        assert ended is None and output == "Name? "
+    async with at_first_prompt(student) as ws:
         # Logged out in another tab (or disabled by their teacher): the open program ends too.
         assert (await student.post("/api/auth/logout")).status in (200, 204)
-        async with asyncio.timeout(30):
-            said = await ws.receive_json()
-            assert said["type"] == "error" and said["code"] == "login_ended", said
-            ended = await ws.receive_json()
-        assert ended["type"] == "ended" and ended["ending"] == "stopped", ended
+        await assert_stopped_for(ws, "login_ended")

@@ -20,8 +20,7 @@ from runner.executor import ExecRequest, ExecResult, Image, TestOutcome
 from tests.conftest import ApiClient, LiveServer
 from tests.ui.conftest import FakeSandbox, echo, make_room
 from tests.ui.test_classroom_api import submit
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+from tests.ui.test_student_data_api import PNG_SIGNATURE
 
 
 class StdinEcho:
