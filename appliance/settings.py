@@ -326,6 +326,15 @@ class Settings:
     maintenance_poll_s: float = setting(
         15.0, "Students' pages ask this often whether maintenance mode began or ended (s).", minimum=1
     )
+    sync_real_names: bool = setting(
+        False,
+        "Sync bundles carry usernames; off: each user travels under a stable pseudonym of this appliance"
+        " (birth dates never travel).",
+    )
+    sync_submission_code: bool = setting(False, "Sync bundles carry submissions' code, not only verdicts and scores.")
+    sync_bundle_max_bytes: int = setting(
+        268_435_456, "Largest sync bundle `labrunner import` reads, packed or unpacked (bytes).", minimum=1
+    )
 
     @property
     def running_jobs_per_user(self) -> int:
