@@ -149,7 +149,7 @@ def read(raw: bytes, max_bytes: int) -> Bundle:
     try:
         archive = zipfile.ZipFile(io.BytesIO(raw))
         infos = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError):
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError, NotImplementedError):
         raise _malformed("not a zip file") from None
     names = [info.filename for info in infos]
     if len(set(names)) != len(names):
@@ -165,8 +165,9 @@ def read(raw: bytes, max_bytes: int) -> Bundle:
             if info.filename == MANIFEST and info.file_size > _MANIFEST_MAX_BYTES:
                 raise _malformed("the manifest is too large")
             members[info.filename] = archive.read(info)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-        # A CRC or length that no longer matches its bytes: the zip was altered.
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError, NotImplementedError):
+        # A CRC or length that no longer matches its bytes, a flag or method this writer never sets
+        # (encrypted: RuntimeError; another compression: NotImplementedError): the zip was altered.
         raise _tampered("a member's bytes do not match its checksum") from None
     manifest_bytes = members.pop(MANIFEST)
     signature = members.pop(SIGNATURE)
