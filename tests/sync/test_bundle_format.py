@@ -98,6 +98,24 @@ def test_pseudonyms_are_stable_per_appliance_and_not_the_erasure_name(tmp_path: 
 def test_public_key_text_round_trips_and_refuses_look_alikes() -> None:
     text = identity.public_key_text(KEY.public_key())
     assert identity.public_key_text(identity.parse_public_key(text)) == text
-    for bad in ("", text[len(identity.KEY_PREFIX) :], text + "A", text[:-1], "ed25519:!!!!"):
+    # The last of 43 base64 characters carries two unused bits: another text for the same key bytes,
+    # which would register one key twice under two spellings.
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    look_alike = text[:-1] + alphabet[alphabet.index(text[-1]) ^ 1]
+    for bad in ("", text[len(identity.KEY_PREFIX) :], text + "A", text[:-1], "ed25519:!!!!", look_alike):
         with pytest.raises(identity.KeyTextError):
             identity.parse_public_key(bad)
+
+
+@pytest.mark.parametrize(
+    ("head", "code"),
+    [
+        ({**HEAD, "kind": "problem_set"}, "bundle_unsupported_kind"),
+        ({**HEAD, "since": 8}, "bundle_malformed"),
+        ({**HEAD, "watermark": "7"}, "bundle_malformed"),
+    ],
+)
+def test_a_manifest_this_version_cannot_take_is_refused(head: dict[str, object], code: str) -> None:
+    with pytest.raises(BundleRefused) as refused:
+        sync_bundle.read(sync_bundle.write(head, _members(), KEY), MAX)
+    assert refused.value.code == code
