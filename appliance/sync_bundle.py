@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ KIND_MEMBERS: dict[str, tuple[str, ...]] = {
 ASSET_PREFIX = "assets/"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _MANIFEST_MAX_BYTES = 1 << 20
+# The central instance keys every synced row by it: appliance/appliance_id.py's form only.
+_APPLIANCE_ID = re.compile(r"^[0-9a-f]{32}\Z")
 
 
 class BundleRefused(Invalid):
@@ -118,7 +121,9 @@ class Bundle:
 
     def records(self, member: str) -> list[dict[str, Any]]:
         try:
-            rows = [json.loads(line) for line in self.members[member].decode("utf-8").splitlines()]
+            # Split on "\n" alone: canonical JSON escapes it inside strings, but not U+2028 or U+0085,
+            # which str.splitlines() would also split a statement at.
+            rows = [json.loads(line) for line in self.members[member].decode("utf-8").split("\n") if line]
         except (KeyError, UnicodeDecodeError, json.JSONDecodeError):
             raise _malformed(f"member {member} is not JSON lines") from None
         if not all(isinstance(row, dict) for row in rows):
@@ -189,6 +194,7 @@ def read(raw: bytes, max_bytes: int) -> Bundle:
     listed = manifest.get("members")
     if not (
         isinstance(manifest.get("appliance_id"), str)
+        and _APPLIANCE_ID.match(manifest["appliance_id"])
         and isinstance(manifest.get("public_key"), str)
         and _is_int(manifest.get("since"))
         and _is_int(manifest.get("watermark"))

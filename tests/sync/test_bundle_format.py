@@ -23,7 +23,8 @@ def _members() -> dict[str, bytes]:
     return {
         "users.jsonl": sync_bundle.json_lines([{"id": 1, "name": "p-x", "role": "student"}]),
         "classes.jsonl": sync_bundle.json_lines([{"id": 1, "name": "7B", "members": [1]}]),
-        "problems.jsonl": sync_bundle.json_lines([{"id": 1, "title": "Sum"}]),
+        # Line and paragraph separators other than "\n" stay inside their record.
+        "problems.jsonl": sync_bundle.json_lines([{"id": 1, "title": "Sum\u2028of\x85two\r"}]),
         "submissions.jsonl": b"",
         "assets/" + hashlib.sha256(ASSET).hexdigest(): ASSET,
     }
@@ -37,6 +38,7 @@ def test_the_same_content_gives_the_same_bytes_whatever_the_order() -> None:
     bundle = sync_bundle.read(sync_bundle.write(HEAD, members, KEY), MAX)
     sync_bundle.verify(bundle, KEY.public_key())
     assert bundle.members == members and bundle.watermark == 7
+    assert bundle.records("problems.jsonl") == [{"id": 1, "title": "Sum\u2028of\x85two\r"}]
 
 
 def test_every_single_byte_changed_is_refused() -> None:
@@ -113,6 +115,7 @@ def test_public_key_text_round_trips_and_refuses_look_alikes() -> None:
         ({**HEAD, "kind": "problem_set"}, "bundle_unsupported_kind"),
         ({**HEAD, "since": 8}, "bundle_malformed"),
         ({**HEAD, "watermark": "7"}, "bundle_malformed"),
+        ({**HEAD, "appliance_id": "../" + "a" * 29}, "bundle_malformed"),
     ],
 )
 def test_a_manifest_this_version_cannot_take_is_refused(head: dict[str, object], code: str) -> None:
