@@ -287,7 +287,10 @@ async def _appliances_list(settings: Settings) -> int:
     for row in rows:
         seen = "never"
         if row["last_imported_at"]:
-            seen = f"up to watermark {row['last_watermark']} at {row['last_imported_at']}"
+            seen = (
+                f"generation {row['last_generation']} up to watermark {row['last_watermark']}"
+                f" at {row['last_imported_at']}"
+            )
         print(f"{row['name']}  {row['fingerprint']}  appliance {row['appliance_id'] or '?'}  imported: {seen}")
     if not rows:
         print("no appliances registered")
@@ -319,7 +322,10 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     partial.write_bytes(result.data)
     os.replace(partial, target)
     counts = ", ".join(f"{n} {what}" for what, n in result.counts.items())
-    print(f"bundle written: {target} (since {result.since}, watermark {result.watermark}: {counts})")
+    print(
+        f"bundle written: {target} (generation {result.generation}, since {result.since},"
+        f" watermark {result.watermark}: {counts})"
+    )
     return 0
 
 

@@ -22,6 +22,7 @@ from appliance import appliance_id
 
 KEY_FILE = "sync-identity.key"
 PSEUDONYM_FILE = "sync-pseudonym.key"
+GENERATION_FILE = "sync-generation"
 # The public key as text, as `labrunner identity` prints it and `labrunner appliances add` takes it.
 KEY_PREFIX = "ed25519:"
 
@@ -35,6 +36,8 @@ class Identity:
     appliance_id: str
     private_key: Ed25519PrivateKey
     pseudonym_secret: bytes
+    # Which life of this appliance's database its change counter counts in (see `bump_generation`).
+    generation: int
 
     @property
     def public_key_text(self) -> str:
@@ -112,9 +115,37 @@ def ensure_keys(data_dir: Path) -> None:
     _load_or_create_secret(data_dir)
 
 
+def generation(data_dir: Path) -> int:
+    path = data_dir / GENERATION_FILE
+    if not path.exists():
+        return 1
+    value = path.read_text(encoding="ascii").strip()
+    if not value.isdigit() or not value.isascii():
+        raise ValueError(f"{path} does not hold a generation number")
+    return int(value)
+
+
+def bump_generation(data_dir: Path) -> int:
+    """After a restore: the database's change counter went back to the backup's, so its watermarks
+    would repeat numbers the central instance already took for other changes. A new generation
+    orders every later bundle after all earlier ones and makes the central instance ask for a full
+    export (which then replaces its copy). Kept beside the key, not in the database the restore
+    brought back."""
+    value = generation(data_dir) + 1
+    tmp = data_dir / (GENERATION_FILE + ".tmp")
+    tmp.write_text(f"{value}\n", encoding="ascii")
+    os.replace(tmp, data_dir / GENERATION_FILE)
+    return value
+
+
 def ensure(data_dir: Path) -> Identity:
     """The whole identity, made at the first need (`labrunner identity`, an export)."""
-    return Identity(appliance_id.ensure(data_dir), _load_or_create_key(data_dir), _load_or_create_secret(data_dir))
+    return Identity(
+        appliance_id.ensure(data_dir),
+        _load_or_create_key(data_dir),
+        _load_or_create_secret(data_dir),
+        generation(data_dir),
+    )
 
 
 def pseudonym(identity: Identity, user_id: int) -> str:

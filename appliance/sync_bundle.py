@@ -108,6 +108,10 @@ class Bundle:
         return str(self.manifest["public_key"])
 
     @property
+    def generation(self) -> int:
+        return int(self.manifest["generation"])
+
+    @property
     def since(self) -> int:
         return int(self.manifest["since"])
 
@@ -196,6 +200,8 @@ def read(raw: bytes, max_bytes: int) -> Bundle:
         isinstance(manifest.get("appliance_id"), str)
         and _APPLIANCE_ID.match(manifest["appliance_id"])
         and isinstance(manifest.get("public_key"), str)
+        and _is_int(manifest.get("generation"))
+        and manifest["generation"] >= 1
         and _is_int(manifest.get("since"))
         and _is_int(manifest.get("watermark"))
         and manifest["since"] <= manifest["watermark"]

@@ -4,7 +4,8 @@ Everything is read in one snapshot, so the bundle is one moment of the data, and
 the change counter of that moment (schema/0020_sync.sql): the same data gives the same bundle,
 byte for byte, and a later edit gives a higher watermark. Users travel under their per-appliance
 pseudonym unless `sync_real_names` allows usernames; birth dates, passwords and join codes never
-travel; submissions' code only with `sync_submission_code`.
+travel; submissions' code only with `sync_submission_code`. Watermarks count within a generation
+(appliance/identity.py: a restore starts a new one), and --since means one of the current generation.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from appliance.store import sync as store
 @dataclass(frozen=True)
 class Exported:
     data: bytes
+    generation: int
     since: int
     watermark: int
     counts: dict[str, int]
@@ -159,6 +161,7 @@ async def export(db: Database, blobs: BlobStore, settings: Settings, me: Identit
         "kind": "classroom",
         "appliance_id": me.appliance_id,
         "public_key": me.public_key_text,
+        "generation": me.generation,
         "since": since,
         "watermark": mark,
         "policy": {"real_names": settings.sync_real_names, "submission_code": settings.sync_submission_code},
@@ -170,4 +173,4 @@ async def export(db: Database, blobs: BlobStore, settings: Settings, me: Identit
         "submissions": len(submissions),
         "deleted": sum(len(ids) for ids in gone.values()),
     }
-    return Exported(sync_bundle.write(head, members_out, me.private_key), since, mark, counts)
+    return Exported(sync_bundle.write(head, members_out, me.private_key), me.generation, since, mark, counts)

@@ -6,12 +6,15 @@ signed by a key no appliance was registered with, naming another appliance than 
 than the last one imported from that appliance (`bundle_replayed`), or starting after a watermark
 this instance never reached (`bundle_gap`: changes in between would be missing).
 
-Replays and repeats: the watermark is the exporting appliance's change counter, so it orders its
-bundles. A bundle below the last imported watermark is refused. The very bundle imported last
+Replays and repeats: (generation, watermark) orders an appliance's bundles: the watermark is its
+change counter, the generation goes up when its database is restored (appliance/identity.py). A
+bundle below the last imported one is refused. The very bundle imported last
 (same SHA-256) is recognised and reported as already imported, writing nothing, so a retried
 import (a lost acknowledgement, later an outbox resend) is harmless. A different bundle at the same
 watermark describes the same data (another --since, another policy) and is applied: its upserts
-write what is already there or what its policy adds.
+write what is already there or what its policy adds. A full bundle (since 0) is the appliance's
+whole state: copies it does not hold are removed, which is how a restored appliance's central copy
+comes back in step (it must send a full bundle first in a new generation).
 """
 
 from __future__ import annotations
@@ -68,20 +71,34 @@ class Imported:
 
 def _check_sequence(bundle: Bundle, registered: Row) -> bool:
     """True when this is the bundle imported last (nothing to do); refuses an older or gapped one."""
-    last = registered["last_watermark"]
+    if registered["last_watermark"] is None:
+        last = None
+    else:
+        last = (int(registered["last_generation"]), int(registered["last_watermark"]))
     if last is not None and bundle.sha256 == registered["last_bundle_sha256"]:
         return True
-    if last is not None and bundle.watermark < last:
+    name = registered["name"]
+    if last is not None and (bundle.generation, bundle.watermark) < last:
         raise BundleRefused(
             "bundle_replayed",
-            f"this bundle from {registered['name']} is older (watermark {bundle.watermark}) than the last one imported"
-            f" from it ({last}); nothing was imported",
+            f"this bundle from {name} (generation {bundle.generation}, watermark {bundle.watermark}) is older than"
+            f" the last one imported from it (generation {last[0]}, watermark {last[1]}); nothing was imported",
         )
-    if bundle.since > (last or 0):
+    if bundle.since == 0:
+        return False
+    if last is None or bundle.generation != last[0]:
+        # A new generation: the appliance's database was restored, its counter counts anew.
         raise BundleRefused(
             "bundle_gap",
-            f"this bundle holds changes after watermark {bundle.since}, but the last imported from"
-            f" {registered['name']} ended at {last or 0}; export again with --since {last or 0}; nothing was imported",
+            f"this bundle holds only changes after watermark {bundle.since}, but nothing of {name}'s"
+            f" {'data' if last is None else 'restored data'} was imported here yet; export again with --since 0;"
+            " nothing was imported",
+        )
+    if bundle.since > last[1]:
+        raise BundleRefused(
+            "bundle_gap",
+            f"this bundle holds changes after watermark {bundle.since}, but the last imported from {name} ended at"
+            f" {last[1]}; export again with --since {last[1]}; nothing was imported",
         )
     return False
 
@@ -109,6 +126,7 @@ async def _apply(conn: aiosqlite.Connection, bundle: Bundle) -> dict[str, dict[s
     counts: dict[str, dict[str, int]] = {}
     for member, entity in _MEMBERS:
         tally = {"new": 0, "updated": 0, "same": 0, "deleted": 0}
+        kept: list[int] = []
         for record in bundle.records(member):
             try:
                 local_id = int(record["id"])
@@ -129,6 +147,11 @@ async def _apply(conn: aiosqlite.Connection, bundle: Bundle) -> dict[str, dict[s
             tally[outcome] += 1
             if entity == "problem" and outcome != "same":
                 await store.replace_assets(conn, bundle.appliance_id, local_id, assets)
+            kept.append(local_id)
+        if bundle.since == 0:
+            # A full bundle is the appliance's whole state: what it no longer holds goes here too
+            # (after a restore there, the deletions its lost change log recorded never come).
+            tally["deleted"] += await store.delete_others(conn, entity, bundle.appliance_id, kept)
         counts[entity] = tally
     return counts
 
@@ -150,9 +173,8 @@ async def import_bundle(db: Database, blobs: BlobStore, settings: Settings, raw:
         if _check_sequence(bundle, registered):
             return Imported(registered["name"], bundle.watermark, already=True)
         # First: it pins the appliance id the synced rows refer to.
-        await store.record_import(
-            conn, registered["id"], bundle.appliance_id, bundle.watermark, bundle.sha256, db_now()
-        )
+        mark = (bundle.generation, bundle.watermark)
+        await store.record_import(conn, registered["id"], bundle.appliance_id, mark, bundle.sha256, db_now())
         counts = await _apply(conn, bundle)
     return Imported(registered["name"], bundle.watermark, counts=counts)
 

@@ -205,8 +205,9 @@ BEGIN
 END;
 
 -- Central side. An appliance is registered by name and public key (`labrunner appliances add`); its
--- appliance id is learnt from its first bundle and pinned to that key from then on. last_watermark
--- and last_bundle_sha256 refuse a replayed older bundle and recognise the same bundle again.
+-- appliance id is learnt from its first bundle and pinned to that key from then on. The last
+-- (generation, watermark) and last_bundle_sha256 refuse a replayed older bundle and recognise the
+-- same bundle again (a restore on the appliance starts a new generation: appliance/identity.py).
 CREATE TABLE sync_appliances (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -214,6 +215,7 @@ CREATE TABLE sync_appliances (
     fingerprint TEXT NOT NULL,
     appliance_id TEXT UNIQUE,
     added_at TEXT NOT NULL,
+    last_generation INTEGER,
     last_watermark INTEGER,
     last_bundle_sha256 TEXT,
     last_imported_at TEXT

@@ -7,6 +7,7 @@ tables inside the import's one transaction.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -142,8 +143,8 @@ async def add_appliance(db: Database, name: str, public_key: str, fingerprint: s
 
 async def appliances(db: Database) -> list[Row]:
     return await db.fetchall(
-        "SELECT name, fingerprint, appliance_id, added_at, last_watermark, last_imported_at FROM sync_appliances"
-        " ORDER BY name"
+        "SELECT name, fingerprint, appliance_id, added_at, last_generation, last_watermark, last_imported_at"
+        " FROM sync_appliances ORDER BY name"
     )
 
 
@@ -158,12 +159,18 @@ async def key_of_appliance(conn: aiosqlite.Connection, appliance_id: str) -> str
 
 
 async def record_import(
-    conn: aiosqlite.Connection, row_id: int, appliance_id: str, watermark: int, bundle_sha256: str, at: str
+    conn: aiosqlite.Connection,
+    row_id: int,
+    appliance_id: str,
+    mark: tuple[int, int],
+    bundle_sha256: str,
+    at: str,
 ) -> None:
+    """`mark`: the bundle's (generation, watermark)."""
     await conn.execute(
-        "UPDATE sync_appliances SET appliance_id = ?, last_watermark = ?, last_bundle_sha256 = ?, last_imported_at = ?"
-        " WHERE id = ?",
-        (appliance_id, watermark, bundle_sha256, at, row_id),
+        "UPDATE sync_appliances SET appliance_id = ?, last_generation = ?, last_watermark = ?,"
+        " last_bundle_sha256 = ?, last_imported_at = ? WHERE id = ?",
+        (appliance_id, *mark, bundle_sha256, at, row_id),
     )
 
 
@@ -210,6 +217,16 @@ async def delete(conn: aiosqlite.Connection, entity: str, appliance_id: str, loc
         f"DELETE FROM {_SYNCED[entity].name} WHERE appliance_id = ? AND local_id = ?", (appliance_id, local_id)
     )
     return cursor.rowcount > 0
+
+
+async def delete_others(conn: aiosqlite.Connection, entity: str, appliance_id: str, keep: Sequence[int]) -> int:
+    """After a full bundle: the appliance's copies it no longer holds go."""
+    cursor = await conn.execute(
+        f"DELETE FROM {_SYNCED[entity].name} WHERE appliance_id = ?"
+        " AND local_id NOT IN (SELECT value FROM json_each(?))",
+        (appliance_id, json.dumps(list(keep))),
+    )
+    return cursor.rowcount
 
 
 async def replace_assets(

@@ -15,7 +15,7 @@ from appliance.sync_bundle import BundleRefused
 
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 ASSET = b"\x89PNG not really"
-HEAD = {"kind": "classroom", "appliance_id": "a" * 32, "public_key": "k", "since": 0, "watermark": 7}
+HEAD = {"kind": "classroom", "appliance_id": "a" * 32, "public_key": "k", "generation": 1, "since": 0, "watermark": 7}
 MAX = 1 << 20
 
 
@@ -115,6 +115,7 @@ def test_public_key_text_round_trips_and_refuses_look_alikes() -> None:
         ({**HEAD, "kind": "problem_set"}, "bundle_unsupported_kind"),
         ({**HEAD, "since": 8}, "bundle_malformed"),
         ({**HEAD, "watermark": "7"}, "bundle_malformed"),
+        ({**HEAD, "generation": 0}, "bundle_malformed"),
         ({**HEAD, "appliance_id": "../" + "a" * 29}, "bundle_malformed"),
     ],
 )

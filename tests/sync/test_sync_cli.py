@@ -216,3 +216,40 @@ def test_registering_a_key_twice_is_refused(tmp_path: Path, classroom: Classroom
     assert again.returncode == 1 and "error (appliance_already_registered)" in again.stderr
     listed = ok(cli(central.data_dir, "appliances", "list"))
     assert "Room 12" in listed and "Room 13" not in listed and classroom.fingerprint in listed
+
+
+def test_after_a_restore_on_the_classroom_a_full_bundle_brings_the_central_copy_back_in_step(
+    tmp_path: Path, classroom: Classroom, central: Central
+) -> None:
+    ok(cli(classroom.data_dir, "backup"))
+    (archive,) = (classroom.data_dir / "backups").glob("labrunner-backup-*")
+    with sql(classroom.data_dir) as conn:
+        conn.execute("UPDATE problems SET title = 'After the backup' WHERE id = ?", (classroom.problem_id,))
+        added = submit(conn, classroom.adult_id, classroom.problem_id, "accepted", 1.0)
+    before_restore = tmp_path / "before-restore.zip"
+    classroom.export(before_restore)
+    ok(central.import_(before_restore))
+    assert added in {row["local_id"] for row in central.synced("synced_submissions")}
+
+    # The restore takes the change counter back to the backup's; a new change reuses its numbers.
+    ok(cli(classroom.data_dir, "restore", str(archive)))
+    with sql(classroom.data_dir) as conn:
+        conn.execute("UPDATE classes SET name = '7B after the restore' WHERE id = ?", (classroom.class_id,))
+    incremental, full = tmp_path / "incremental.zip", tmp_path / "full.zip"
+    assert "generation 2" in classroom.export(incremental, "--since", str(_watermark(before_restore) - 5))
+    before = central.state()
+    refused = central.import_(incremental)
+    assert refused.returncode == 1 and "error (bundle_gap)" in refused.stderr and "--since 0" in refused.stderr
+    assert central.state() == before
+
+    classroom.export(full)
+    imported = ok(central.import_(full))
+    assert "submissions 0 new, 0 updated, 1 removed" in imported, imported
+    assert central.synced("synced_problems")[0]["title"] == "Sum"
+    assert central.synced("synced_classes")[0]["name"] == "7B after the restore"
+    assert added not in {row["local_id"] for row in central.synced("synced_submissions")}
+    # The bundle from before the restore is older now, whatever its watermark.
+    before = central.state()
+    replayed = central.import_(before_restore)
+    assert replayed.returncode == 1 and "error (bundle_replayed)" in replayed.stderr
+    assert central.state() == before
