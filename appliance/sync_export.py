@@ -18,7 +18,7 @@ from appliance import identity as identity_module
 from appliance import sync_bundle
 from appliance.blobs import BlobStore
 from appliance.db import Database, Row
-from appliance.errors import Invalid
+from appliance.errors import Conflict, Invalid
 from appliance.identity import Identity
 from appliance.settings import Settings
 from appliance.store import sync as store
@@ -156,7 +156,14 @@ async def export(db: Database, blobs: BlobStore, settings: Settings, me: Identit
     # several problems share travels once. Read after the snapshot ends: blobs are never rewritten.
     for problem in problems:
         for asset in problem["assets"]:
-            members_out[sync_bundle.ASSET_PREFIX + asset["sha256"]] = blobs.get(asset["sha256"])
+            try:
+                members_out[sync_bundle.ASSET_PREFIX + asset["sha256"]] = blobs.get(asset["sha256"])
+            except (OSError, ValueError):
+                raise Conflict(
+                    "asset_unreadable",
+                    f"asset {asset['name']!r} of problem {problem['id']} is missing or damaged in the blob store;"
+                    " restore it (or remove the asset), then export again",
+                ) from None
     head = {
         "kind": "classroom",
         "appliance_id": me.appliance_id,

@@ -253,3 +253,15 @@ def test_after_a_restore_on_the_classroom_a_full_bundle_brings_the_central_copy_
     replayed = central.import_(before_restore)
     assert replayed.returncode == 1 and "error (bundle_replayed)" in replayed.stderr
     assert central.state() == before
+
+
+def test_an_asset_missing_from_the_blob_store_stops_the_export_with_a_clear_error(
+    tmp_path: Path, classroom: Classroom
+) -> None:
+    for blob in (classroom.data_dir / "blobs").rglob("*"):
+        if blob.is_file():
+            blob.unlink()
+    target = tmp_path / "bundle.zip"
+    refused = cli(classroom.data_dir, "export", str(target))
+    assert refused.returncode == 1 and "error (asset_unreadable)" in refused.stderr and "data.csv" in refused.stderr
+    assert "Traceback" not in refused.stderr and not target.exists()
