@@ -33,7 +33,7 @@ from appliance.settings import Settings
 from appliance.store import sync as store
 from appliance.sync_bundle import Bundle, BundleRefused
 
-# Member, entity, and how a record's searchable columns are read off it.
+# Each member and the thing its records are, in the order they are applied.
 _MEMBERS: tuple[tuple[str, str], ...] = (
     ("users.jsonl", "user"),
     ("classes.jsonl", "class"),
