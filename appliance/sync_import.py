@@ -63,6 +63,7 @@ def _columns(entity: str, record: dict[str, Any]) -> dict[str, Any]:
 @dataclass
 class Imported:
     appliance: str
+    generation: int
     watermark: int
     already: bool = False
     # entity -> {"new": n, "updated": n, "same": n, "deleted": n}
@@ -163,7 +164,7 @@ async def import_bundle(db: Database, blobs: BlobStore, settings: Settings, raw:
     sync_bundle.verify(bundle, parse_public_key(registered["public_key"]))
     # Checked before any blob is written, so a refused bundle leaves no file behind either.
     if _check_sequence(bundle, registered):
-        return Imported(registered["name"], bundle.watermark, already=True)
+        return Imported(registered["name"], bundle.generation, bundle.watermark, already=True)
     for name, data in bundle.members.items():
         if name.startswith(sync_bundle.ASSET_PREFIX):
             blobs.put(data)
@@ -171,12 +172,12 @@ async def import_bundle(db: Database, blobs: BlobStore, settings: Settings, raw:
         # Again under the writer: another import of this appliance may have committed meanwhile.
         registered = await _registered(conn, bundle)
         if _check_sequence(bundle, registered):
-            return Imported(registered["name"], bundle.watermark, already=True)
+            return Imported(registered["name"], bundle.generation, bundle.watermark, already=True)
         # First: it pins the appliance id the synced rows refer to.
         mark = (bundle.generation, bundle.watermark)
         await store.record_import(conn, registered["id"], bundle.appliance_id, mark, bundle.sha256, db_now())
         counts = await _apply(conn, bundle)
-    return Imported(registered["name"], bundle.watermark, counts=counts)
+    return Imported(registered["name"], bundle.generation, bundle.watermark, counts=counts)
 
 
 def describe(result: Imported) -> str:
