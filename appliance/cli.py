@@ -354,6 +354,32 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _sync_now(settings: Settings) -> dict[str, object]:
+    from appliance import job_history
+    from appliance.blobs import BlobStore
+    from appliance.sync_outbox import JOB_NAME, push
+
+    async with _database(settings) as db, job_history.recorded(db, JOB_NAME, "cli") as run:
+        result = await push(db, BlobStore(settings.blob_dir), settings)
+        run.detail.update(result)
+        return result
+
+
+def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
+    result = asyncio.run(_sync_now(settings))
+    mark = f"generation {result['generation']}, watermark {result['watermark']}"
+    if not result["pushed"]:
+        print(f"nothing new since the last acknowledged push ({mark}) to {result['central']}")
+    elif result["already"]:
+        print(f"the central instance {result['central']} already had this bundle ({mark}); acknowledged")
+    else:
+        print(
+            f"pushed to {result['central']}: changes after watermark {result['since']} up to {mark}"
+            f" ({result['bytes']} bytes); acknowledged"
+        )
+    return 0
+
+
 def cmd_desktop(settings: Settings, args: argparse.Namespace) -> int:
     from ui.desktop import run
 
@@ -436,6 +462,11 @@ def build_parser() -> argparse.ArgumentParser:
     import_ = commands.add_parser("import", help="import a classroom appliance's sync bundle (central instance)")
     import_.add_argument("file", metavar="FILE")
     import_.set_defaults(func=cmd_import)
+    sync = commands.add_parser("sync", help="push what changed to the central instance (sync_central_url)")
+    sync.add_argument(
+        "--now", action="store_true", required=True, help="push once now, wait for the acknowledgement, print it"
+    )
+    sync.set_defaults(func=cmd_sync)
 
     return parser
 
