@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -155,6 +157,7 @@ def test_the_central_killed_during_a_push_gets_every_change_exactly_once_after_i
                 )
 
         _wait_for(lambda: failed_attempts() >= 2, 60, "the outbox to retry while the central instance is down")
+        assert acked(classroom.data_dir) is None, "acknowledged without the central instance's answer"
         central_server.start()
 
         def caught_up() -> bool:
@@ -198,8 +201,14 @@ def test_a_tampered_bundle_is_refused_and_only_this_route_skips_the_cross_site_c
     bundle = tmp_path / "bundle.zip"
     classroom.export(bundle)
     genuine = bundle.read_bytes()
-    at = genuine.index(b"Add two numbers.")
-    tampered = genuine[:at] + b"B" + genuine[at + 1 :]
+    # A well-formed zip (right CRCs) whose problem says something else than the signed manifest.
+    packed = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(genuine)) as source, zipfile.ZipFile(packed, "w", zipfile.ZIP_STORED) as target:
+        for info in source.infolist():
+            data = source.read(info)
+            target.writestr(info, data.replace(b"Add two numbers.", b"Add two numbers!"))
+    tampered = packed.getvalue()
+    assert tampered != genuine
     before = synced_state(central)
     url = central_server.url + "/api/sync/bundles"
     status, answer = post(url, tampered)
@@ -213,6 +222,11 @@ def test_a_tampered_bundle_is_refused_and_only_this_route_skips_the_cross_site_c
     status, answer = post(url, genuine, cross_site)
     assert status == 200 and answer["watermark"] == change_counter(classroom.data_dir), answer
     assert local_ids(central, "synced_submissions") == classroom.submission_ids
+    # Sent again (its acknowledgement was lost): acknowledged as already there, nothing written.
+    landed = synced_state(central)
+    status, answer = post(url, genuine)
+    assert status == 200 and answer["already"] is True and answer["watermark"] == change_counter(classroom.data_dir)
+    assert synced_state(central) == landed
     status, answer = post(
         central_server.url + "/api/auth/login", b"{}", {**cross_site, "Content-Type": "application/json"}
     )
@@ -230,3 +244,12 @@ def test_retries_back_off_with_jitter_up_to_the_ceiling() -> None:
     assert waits == [0.5, 2.0, 3.0, 5.0, 5.0]
     backoff.failures = 0
     assert backoff.delay() == 300
+
+
+def test_a_push_needs_a_well_formed_central_url(classroom: Classroom) -> None:
+    unset = cli(classroom.data_dir, "sync", "--now")
+    assert unset.returncode == 1 and "(sync_not_configured)" in unset.stderr, unset.stderr
+    for bad in ("ftp://central.example", "central.example", "https://central.example/?x=1"):
+        refused = push_now(classroom, bad)
+        assert refused.returncode == 2 and "sync_central_url" in refused.stderr, (bad, refused.stderr)
+    assert acked(classroom.data_dir) is None
