@@ -6,13 +6,19 @@ import argparse
 import asyncio
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from appliance import migrations, server_record
 from appliance.lan import lan_addresses
 from appliance.settings import ENVIRONMENTS, Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from appliance.db import Database
+    from appliance.sync_export import Exported
 
 
 def _urls(settings: Settings) -> list[str]:
@@ -234,6 +240,146 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_identity(settings: Settings, args: argparse.Namespace) -> int:
+    from appliance import identity
+
+    me = identity.ensure(settings.data_dir)
+    print(f"appliance id: {me.appliance_id}")
+    print(f"fingerprint:  {me.fingerprint}")
+    print(f"public key:   {me.public_key_text}")
+    return 0
+
+
+@asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[Database]:
+    """The migrated database, open, for one command."""
+    from appliance import data_locks
+    from appliance.db import Database
+
+    with data_locks.maintenance(settings.data_dir, "migration", wait=True):
+        migrations.migrate(settings.db_path, settings.backup_dir)
+    db = Database(settings.db_path)
+    await db.open()
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+async def _appliances_add(settings: Settings, args: argparse.Namespace) -> int:
+    from appliance.sync_appliances import register
+
+    async with _database(settings) as db:
+        added = await register(db, args.name, args.public_key)
+    print(f"registered appliance {added['name']!r} (fingerprint {added['fingerprint']})")
+    return 0
+
+
+def cmd_appliances_add(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_appliances_add(settings, args))
+
+
+async def _appliances_list(settings: Settings) -> int:
+    from appliance.sync_appliances import listing
+
+    async with _database(settings) as db:
+        rows = await listing(db)
+    for row in rows:
+        seen = "never"
+        if row["last_imported_at"]:
+            seen = (
+                f"generation {row['last_generation']} up to watermark {row['last_watermark']}"
+                f" at {row['last_imported_at']}"
+            )
+        print(f"{row['name']}  {row['fingerprint']}  appliance {row['appliance_id'] or '?'}  imported: {seen}")
+    if not rows:
+        print("no appliances registered")
+    return 0
+
+
+def cmd_appliances_list(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_appliances_list(settings))
+
+
+async def _export(settings: Settings, since: int) -> Exported:
+    from appliance import identity
+    from appliance.blobs import BlobStore
+    from appliance.sync_export import export
+
+    me = identity.ensure(settings.data_dir)
+    async with _database(settings) as db:
+        return await export(db, BlobStore(settings.blob_dir), settings, me, since)
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    result = asyncio.run(_export(settings, args.since))
+    target = Path(args.file)
+    # Under a temporary name first: a full disk or a crash never leaves half a bundle under the name.
+    partial = target.with_name(target.name + ".partial")
+    partial.write_bytes(result.data)
+    os.replace(partial, target)
+    counts = ", ".join(f"{n} {what}" for what, n in result.counts.items())
+    print(
+        f"bundle written: {target} (generation {result.generation}, since {result.since},"
+        f" watermark {result.watermark}: {counts})"
+    )
+    return 0
+
+
+async def _import(settings: Settings, raw: bytes) -> str:
+    from appliance.blobs import BlobStore
+    from appliance.sync_import import describe, import_bundle
+
+    async with _database(settings) as db:
+        return describe(await import_bundle(db, BlobStore(settings.blob_dir), settings, raw))
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from appliance.errors import Invalid, TooLarge
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise Invalid("bundle_not_found", f"{path} is not a file")
+    # Before reading it whole into memory.
+    if path.stat().st_size > settings.sync_bundle_max_bytes:
+        raise TooLarge(
+            "bundle_too_large", f"{path} is larger than sync_bundle_max_bytes ({settings.sync_bundle_max_bytes} bytes)"
+        )
+    print(asyncio.run(_import(settings, path.read_bytes())))
+    return 0
+
+
+async def _sync_now(settings: Settings) -> dict[str, object]:
+    from appliance import job_history
+    from appliance.blobs import BlobStore
+    from appliance.sync_outbox import JOB_NAME, push
+
+    async with _database(settings) as db, job_history.recorded(db, JOB_NAME, "cli") as run:
+        result = await push(db, BlobStore(settings.blob_dir), settings)
+        run.detail.update(result)
+        return result
+
+
+def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
+    result = asyncio.run(_sync_now(settings))
+    mark = f"generation {result['generation']}, watermark {result['watermark']}"
+    if not result["pushed"]:
+        print(f"nothing new since the last acknowledged push ({mark}) to {result['central']}")
+    elif result["already"]:
+        print(f"the central instance {result['central']} already had this bundle ({mark}); acknowledged")
+    else:
+        print(
+            f"pushed to {result['central']}: changes after watermark {result['since']} up to {mark}"
+            f" ({result['bytes']} bytes); acknowledged"
+        )
+    return 0
+
+
 def cmd_desktop(settings: Settings, args: argparse.Namespace) -> int:
     from ui.desktop import run
 
@@ -294,6 +440,34 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "selftest", help="run known and hostile programs in every language through the sandbox"
     ).set_defaults(func=cmd_selftest)
+    commands.add_parser(
+        "identity", help="this appliance's id, key fingerprint and public key (for the central instance)"
+    ).set_defaults(func=cmd_identity)
+    appliances = commands.add_parser(
+        "appliances", help="classroom appliances this central instance accepts bundles from"
+    ).add_subparsers(dest="appliances_command", required=True)
+    add = appliances.add_parser("add", help="register an appliance's public key under a name")
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("public_key", metavar="PUBLIC-KEY", help="as `labrunner identity` prints it on the appliance")
+    add.set_defaults(func=cmd_appliances_add)
+    appliances.add_parser("list", help="registered appliances and their last import").set_defaults(
+        func=cmd_appliances_list
+    )
+    export = commands.add_parser("export", help="write a signed sync bundle for the central instance")
+    export.add_argument(
+        "--since", type=int, default=0, metavar="WATERMARK", help="only what changed after this watermark (default 0)"
+    )
+    export.add_argument("file", metavar="FILE")
+    export.set_defaults(func=cmd_export)
+    import_ = commands.add_parser("import", help="import a classroom appliance's sync bundle (central instance)")
+    import_.add_argument("file", metavar="FILE")
+    import_.set_defaults(func=cmd_import)
+    sync = commands.add_parser("sync", help="push what changed to the central instance (sync_central_url)")
+    sync.add_argument(
+        "--now", action="store_true", required=True, help="push once now, wait for the acknowledgement, print it"
+    )
+    sync.set_defaults(func=cmd_sync)
+
     return parser
 
 

@@ -74,6 +74,21 @@ class Database:
                 raise
             await conn.execute("COMMIT")
 
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A read transaction on a connection of its own: every query inside sees one moment of
+        the data (WAL), however long the reads take and whatever the writer commits meanwhile. Its
+        own connection, because the shared readers interleave other requests' statements."""
+        conn = await _connect(self.path, readonly=True)
+        try:
+            await conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                await conn.execute("ROLLBACK")
+        finally:
+            await conn.close()
+
     async def scrub(self) -> bool:
         """Rebuild the file from its live rows (VACUUM) and empty the WAL, so nothing deleted or
         overwritten before stays readable in freed pages, free space inside pages or old WAL

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from appliance import appliance_id, data_locks, erasure, job_history, migrations
+from appliance import appliance_id, data_locks, erasure, identity, job_history, migrations
 from appliance.backup_archive import DB_MEMBER, ArchiveRefused, Manifest, fsync_dir, unpack_verified
 from appliance.blobs import BlobStore
 from appliance.db import Database
@@ -131,6 +131,8 @@ def _replace(settings: Settings, archive: Path, passphrase: str | None, as_new_m
         replaced = _swap(settings, staging, datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ"))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    # The database's sync change counter is the backup's now: later bundles start a new generation.
+    identity.bump_generation(data_dir)
     if as_new_machine:
         appliance_id.ensure(data_dir)
     elif appliance_id.read(data_dir) is None:

@@ -9,7 +9,16 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import WSCloseCode, web
 
-from appliance import backup_schedule, data_locks, job_history, legal, maintenance, migrations
+from appliance import (
+    backup_schedule,
+    data_locks,
+    identity,
+    job_history,
+    legal,
+    maintenance,
+    migrations,
+    sync_outbox,
+)
 from appliance.accounts import Accounts
 from appliance.app_keys import (
     ACCOUNTS,
@@ -55,6 +64,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         applied = migrations.migrate(settings.db_path, settings.backup_dir)
     for migration in applied:
         log.info("applied migration %04d_%s", migration.version, migration.name)
+    identity.ensure_keys(settings.data_dir)
     db = Database(settings.db_path)
     await db.open()
     await legal.ensure_defaults(db)
@@ -128,6 +138,7 @@ def create_app(settings: Settings, *, sandbox: SandboxProvider | None = None) ->
     app.cleanup_ctx.append(_runner_ctx(sandbox))
     scheduler = Scheduler()
     maintenance.setup_periodic(scheduler)
+    sync_outbox.setup_periodic(scheduler, settings)
     backup_schedule.setup_periodic(scheduler, settings.backup_time, settings.backup_misfire_grace_h)
     app.cleanup_ctx.append(scheduler_ctx(scheduler))
     setup_routes(app)

@@ -46,6 +46,9 @@ class Periodic:
     at: str | None = None
     grace_s: float | None = None
     missed: Missed | None = None
+    # An adaptive task runs once, then again after as long as this says, asked after each run (a
+    # failing push backs off); `every_s` is then the wait before its first run.
+    next_in: Callable[[], float] | None = None
 
 
 class Scheduler:
@@ -56,6 +59,9 @@ class Scheduler:
 
     def add(self, name: str, task: Task, *, every_s: float) -> None:
         self.jobs.append(Periodic(name, task, every_s=every_s))
+
+    def add_adaptive(self, name: str, task: Task, *, first_in_s: float, next_in: Callable[[], float]) -> None:
+        self.jobs.append(Periodic(name, task, every_s=first_in_s, next_in=next_in))
 
     def add_daily(self, name: str, task: DailyTask, *, at: str, grace_s: float, missed: Missed) -> None:
         self.jobs.append(Periodic(name, task, at=at, grace_s=grace_s, missed=missed))
@@ -74,6 +80,26 @@ async def run_task(app: web.Application, job: Periodic, trigger: str = "schedule
         log.exception("scheduled %s failed", job.name)
 
 
+def _plan(aps: AsyncIOScheduler, app: web.Application, job: Periodic, delay_s: float) -> None:
+    # No misfire limit: a run that comes late (a busy loop) still runs, and plans the next one.
+    aps.add_job(
+        _run_adaptive,
+        DateTrigger(datetime.now().astimezone() + timedelta(seconds=delay_s)),
+        args=[app, job, aps],
+        id=job.name,
+        replace_existing=True,
+        misfire_grace_time=None,
+    )
+
+
+async def _run_adaptive(app: web.Application, job: Periodic, aps: AsyncIOScheduler) -> None:
+    assert job.next_in is not None
+    try:
+        await run_task(app, job)
+    finally:
+        _plan(aps, app, job, job.next_in())
+
+
 def scheduler_ctx(scheduler: Scheduler) -> Callable[[web.Application], AsyncIterator[None]]:
     """A cleanup context that runs `scheduler`'s tasks while the app runs."""
 
@@ -81,6 +107,9 @@ def scheduler_ctx(scheduler: Scheduler) -> Callable[[web.Application], AsyncIter
         aps = AsyncIOScheduler()
         for job in scheduler.jobs:
             options = {"args": [app, job], "id": job.name, "coalesce": True, "max_instances": 1}
+            if job.next_in is not None:
+                _plan(aps, app, job, job.every_s or 0.0)
+                continue
             if job.at is None:
                 aps.add_job(run_task, "interval", seconds=job.every_s, **options)
                 continue

@@ -14,6 +14,7 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import platformdirs
 
@@ -326,6 +327,35 @@ class Settings:
     maintenance_poll_s: float = setting(
         15.0, "Students' pages ask this often whether maintenance mode began or ended (s).", minimum=1
     )
+    sync_real_names: bool = setting(
+        False,
+        "Sync bundles carry usernames; off: each user travels under a stable pseudonym of this appliance"
+        " (birth dates never travel).",
+    )
+    sync_submission_code: bool = setting(False, "Sync bundles carry submissions' code, not only verdicts and scores.")
+    sync_bundle_max_bytes: int = setting(
+        268_435_456,
+        "Largest sync bundle `labrunner import` and `POST /api/sync/bundles` take, packed or unpacked (bytes).",
+        minimum=1,
+    )
+    sync_central_url: str = setting(
+        "",
+        "Central instance this classroom pushes its sync bundles to, http(s)://host[:port] (empty: no push).",
+    )
+    sync_every_s: float = setting(
+        300.0, "How often the outbox pushes what changed to the central instance (s).", minimum=1
+    )
+    sync_backoff_max_s: float = setting(
+        1800.0,
+        "Longest wait between retries of a failed push; retries start at 1 s and double, with jitter (s).",
+        minimum=1,
+    )
+    sync_connect_timeout_s: float = setting(
+        10.0, "A push gives up connecting to the central instance after (s).", minimum=1
+    )
+    sync_timeout_s: float = setting(
+        300.0, "A push gives up waiting for the central instance's acknowledgement after (s).", minimum=1
+    )
 
     @property
     def running_jobs_per_user(self) -> int:
@@ -495,6 +525,10 @@ def _check(settings: Settings) -> None:
     base = settings.asset_base_url
     if base and not base.startswith(("http://", "https://", "/")):
         raise SettingsError(f"setting 'asset_base_url' must be an http(s) URL or a path starting with / (got {base!r})")
+    if settings.sync_central_url and not _is_central_url(settings.sync_central_url):
+        raise SettingsError(
+            f"setting 'sync_central_url' must be http(s)://host[:port] or empty (got {settings.sync_central_url!r})"
+        )
     if settings.backup_time and not _is_clock_time(settings.backup_time):
         raise SettingsError(f"setting 'backup_time' must be HH:MM (24-hour) or empty (got {settings.backup_time!r})")
     if settings.backup_passphrase_file:
@@ -511,6 +545,12 @@ def _check(settings: Settings) -> None:
             raise SettingsError(
                 f"secret_key is shorter than {MIN_SECRET_LENGTH} characters: production refuses a weak secret"
             )
+
+
+def _is_central_url(text: str) -> bool:
+    """An http(s) origin, optionally with a path prefix: the outbox appends /api/sync/bundles."""
+    parts = urlsplit(text)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not (parts.query or parts.fragment)
 
 
 def _is_clock_time(text: str) -> bool:

@@ -42,6 +42,9 @@ class RouteSpec:
     response_type: str = "application/json"
     response: JsonSchema | None = None
     in_api: bool = True
+    # Authenticated by what the body carries (a signed sync bundle), never by a cookie: it acts for
+    # no session, so the cross-site check of cookie requests does not apply. Only that route sets it.
+    csrf_exempt: bool = False
 
 
 # Every route an app serves through `add_routes`, in order: the OpenAPI document is built from it.
@@ -69,6 +72,7 @@ class Routes:
         response_type: str = "application/json",
         response: JsonSchema | None = None,
         in_api: bool = True,
+        csrf_exempt: bool = False,
     ) -> Callable[[Handler], Handler]:
         if body is not None:
             assert request_type in (None, "application/json"), "a declared body is JSON"
@@ -85,6 +89,7 @@ class Routes:
             response_type,
             response,
             in_api,
+            csrf_exempt,
         )
 
         def declare(handler: Handler) -> Handler:

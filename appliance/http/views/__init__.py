@@ -32,6 +32,7 @@ from appliance.http.views import (
     problems,
     retention,
     student_data,
+    sync,
     ui_pages,
 )
 
@@ -57,6 +58,7 @@ MODULES = (
     pages,
     problems,
     retention,
+    sync,
     ui_pages,
 )
 
