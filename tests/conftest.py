@@ -352,6 +352,11 @@ def _age(birthdate: str | None) -> int:
     return today.year - born.year - int((today.month, today.day) < (born.month, born.day))
 
 
+# Sync's change log (schema/0020_sync.sql): its triggers rightly record every change to a tracked row,
+# so before/after comparisons around a change to such a row leave it out.
+SYNC_CHANGE_LOG = ("sync_changes", "sync_counter")
+
+
 def dump_db(db_path: Path, *, exclude: tuple[str, ...] = ()) -> dict[str, list[tuple[Any, ...]]]:
     """All rows of all tables (sorted), for before/after comparisons."""
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)

@@ -216,7 +216,7 @@ def json_cases(schema: dict[str, Any], settings) -> list[Case]:
 
 BOUNDARY = "sweep-boundary-7MA4YWxkTrZu0gW"
 # Upload limits lowered for the sweep, so "bigger than any limit" stays a small request.
-UPLOAD_LIMITS = ("max_import_bytes", "file_max_bytes", "asset_max_bytes")
+UPLOAD_LIMITS = ("max_import_bytes", "file_max_bytes", "asset_max_bytes", "sync_bundle_max_bytes")
 SWEEP_UPLOAD_LIMIT = 300_000
 
 

@@ -20,7 +20,7 @@ from appliance.clock import age_on, to_db
 from appliance.db import Database
 from appliance.settings import Settings
 from appliance.store import jobs as job_store
-from tests.conftest import dump_db
+from tests.conftest import SYNC_CHANGE_LOG, dump_db
 
 # The fake clock: the purge runs as of this moment.
 AT = datetime(2030, 6, 15, 12, 0, tzinfo=UTC)
@@ -30,7 +30,7 @@ ADULT = "1990-01-01"
 EIGHTEEN_TODAY = "2012-06-15"
 # Turns 18 the day after: still a minor.
 EIGHTEEN_TOMORROW = "2012-06-16"
-PURGE_BOOKKEEPING = ("retention_purges", "sync_changes", "sync_counter")
+PURGE_BOOKKEEPING = ("retention_purges", *SYNC_CHANGE_LOG)
 
 
 def ago(days: float) -> str:
