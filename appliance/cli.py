@@ -30,6 +30,7 @@ def _urls(settings: Settings) -> list[str]:
 
 
 async def _serve(settings: Settings) -> None:
+    from appliance import lan_announce
     from appliance.runtime import create_app
 
     app = create_app(settings)
@@ -49,10 +50,14 @@ async def _serve(settings: Settings) -> None:
     # requests, stop the workers (their sandboxes are removed), close the database.
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    announcement = None
     try:
+        announcement = await lan_announce.start(settings, lambda line: print(line, flush=True))
         await stop.wait()
     finally:
         print("Labrunner is stopping…", flush=True)
+        if announcement is not None:
+            await announcement.close()
         server_record.remove(settings.data_dir)
         await runner.cleanup()
 
