@@ -186,6 +186,12 @@ class Settings:
         "Registry `labrunner sandbox pull` fetches the sandbox image from, by its content tag, e.g."
         " registry.example:5000/school (empty: build it here with `labrunner sandbox build`).",
     )
+    image_transfer_timeout_s: int = setting(
+        1800,
+        "Longest `labrunner sandbox export|load|pull` waits for one answer of the Docker engine (a large"
+        " image loads for minutes), seconds.",
+        minimum=1,
+    )
     graphical_wall_time_s: float = setting(
         10.0, "Wall and CPU time of each test of a graphical program (pygame, turtle, tkinter, matplotlib), seconds."
     )
