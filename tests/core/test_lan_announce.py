@@ -80,6 +80,33 @@ def test_a_zeroconf_browser_finds_the_running_appliance_and_loses_it_at_stop(tmp
         browser_zc.close()
 
 
+def test_the_desktop_windows_own_server_announces_itself_too(tmp_path: Path) -> None:
+    from appliance import migrations
+    from ui.desktop.server_thread import InProcessServer
+
+    room = f"Labrunner test {uuid.uuid4().hex[:8]}"
+    name = f"{room}.{SERVICE}"
+    settings = _settings(tmp_path, room_name=room, port=free_port())
+    migrations.migrate(settings.db_path, settings.backup_dir)
+    seen = Seen()
+    browser_zc = Zeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
+    browser = ServiceBrowser(browser_zc, SERVICE, seen)
+    server = InProcessServer(settings)
+    stopped = False
+    try:
+        server.start()
+        info = seen.wait_for(name, present=True)
+        assert info is not None and info.port == settings.port
+        stopped = server.stop(60)
+        assert stopped
+        seen.wait_for(name, present=False, timeout_s=10)
+    finally:
+        if not stopped:
+            server.stop(60)
+        browser.cancel()
+        browser_zc.close()
+
+
 def _settings(tmp_path: Path, **overrides: object) -> Settings:
     return load_settings(data_dir=tmp_path, overrides={"host": "127.0.0.1", **overrides}, environ={})
 

@@ -26,7 +26,7 @@ from appliance.settings import SettingsError, load_settings
 from runner import engine
 from runner.image import CONTENT_TAG_LABEL, expected_ref
 from tests.conftest import REPO_ROOT
-from tests.ops.registry_stub import RegistryStub
+from tests.ops.local_registry import LocalRegistry
 from tests.requirements import unavailable
 from tests.runner.appliance_process import free_port
 
@@ -211,42 +211,51 @@ def test_exporting_an_image_that_is_not_there_is_refused(client: docker.DockerCl
     assert list(tmp_path.iterdir()) == []
 
 
+def _push(client: docker.DockerClient, registry: LocalRegistry, image: Any, name: str, tag: str) -> None:
+    """Publish `image` in the registry as `name:tag`, as the workflow does, then drop it from the engine."""
+    remote = f"{registry.address}/{name}"
+    image.tag(remote, tag)
+    for event in client.images.push(remote, tag=tag, stream=True, decode=True):
+        assert "error" not in event, event
+    client.images.remove(f"{remote}:{tag}")
+    for ref in image.tags:
+        client.images.remove(ref)
+    assert not _present(client, image.id)
+
+
 def test_pull_fetches_the_content_tag_from_a_registry_and_keeps_only_the_local_name(
-    client: docker.DockerClient, make_image: Callable[..., Any]
+    client: docker.DockerClient, make_image: Callable[..., Any], tmp_path: Path
 ) -> None:
     tag = _tag()
     ref = f"{REPOSITORY}:{tag}"
     original = make_image(tag)
-    saved = b"".join(original.save(named=False))
-    client.images.remove(ref)
-    with RegistryStub() as registry:
-        registry.publish(saved, f"school/{REPOSITORY}", tag)
+    with LocalRegistry(tmp_path / "registry") as registry:
+        _push(client, registry, client.images.get(ref), f"school/{REPOSITORY}", tag)
         lines: list[str] = []
         pulled = pull_image(client, f"{registry.address}/school", ref, lines.append)
-        # Asked by its content tag: never a moving tag such as latest.
-        assert any(path.endswith(f"/manifests/{tag}") for path in registry.requests), registry.requests
-        assert not any("latest" in path for path in registry.requests)
+        asked = registry.manifest_requests()
+    # Asked by its content tag: never a moving tag such as latest.
+    assert f"/v2/school/{REPOSITORY}/manifests/{tag}" in asked, asked
+    assert not any("latest" in path for path in asked), asked
     assert pulled.image_id == original.id
     assert client.images.get(original.id).tags == [ref]
     assert any("Pull complete" in line for line in lines), lines
 
 
 def test_pull_refuses_an_image_not_built_from_this_recipe(
-    client: docker.DockerClient, make_image: Callable[..., Any]
+    client: docker.DockerClient, make_image: Callable[..., Any], tmp_path: Path
 ) -> None:
     tag = _tag()
     ref = f"{REPOSITORY}:{tag}"
     impostor = make_image(tag, label="0123456789abcdef")
-    saved = b"".join(impostor.save(named=False))
-    client.images.remove(ref)
-    with RegistryStub() as registry:
-        registry.publish(saved, REPOSITORY, tag)
+    with LocalRegistry(tmp_path / "registry") as registry:
+        _push(client, registry, impostor, REPOSITORY, tag)
         _refused("image_mismatch", lambda: pull_image(client, registry.address, ref, lambda line: None))
     assert not _present(client, impostor.id) and not _present(client, ref)
 
 
-def test_pull_of_a_tag_the_registry_lacks_says_so(client: docker.DockerClient) -> None:
-    with RegistryStub() as registry:
+def test_pull_of_a_tag_the_registry_lacks_says_so(client: docker.DockerClient, tmp_path: Path) -> None:
+    with LocalRegistry(tmp_path / "registry") as registry:
         error = _refused(
             "image_not_in_registry",
             lambda: pull_image(client, registry.address, f"{REPOSITORY}:{_tag()}", lambda line: None),
