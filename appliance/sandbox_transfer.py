@@ -141,9 +141,12 @@ def load_image(client: docker.DockerClient, expected_ref: str, source: Path, pro
         if present is not None and present.id == manifest["image_id"]:
             progress(f"{expected_ref} is already present (image {present.short_id}): nothing to load")
             return Transferred(expected_ref, present.id, manifest["size"], manifest["sha256"])
-        existed = _find(client, manifest["image_id"]) is not None
+        # A refused file's images are removed again, but only those it brought: a crafted file may
+        # also hold an image the engine had (the sandbox image itself), which must stay.
+        existed = {each.id for each in client.images.list(all=True)}
         stream = archive.extractfile(member)
         assert stream is not None
+        _refuse_named_images(stream, source)
         hashed = _HashingReader(stream, _Meter(progress, "loaded", manifest["size"]))
         loaded: list[str] = []
         try:
@@ -160,8 +163,7 @@ def load_image(client: docker.DockerClient, expected_ref: str, source: Path, pro
             repository, _, tag = expected_ref.rpartition(":")
             result.tag(repository, tag)
         except BaseException:
-            if not existed:
-                _remove_quietly(client, loaded)
+            _remove_quietly(client, [image_id for image_id in loaded if image_id not in existed])
             raise
     progress(f"loaded {expected_ref} (image {result.short_id})")
     return Transferred(expected_ref, result.id, hashed.size, manifest["sha256"])
@@ -189,6 +191,24 @@ def _read_manifest(archive: tarfile.TarFile, source: Path) -> tuple[dict[str, An
     if member.size != manifest["size"]:
         raise _damaged(source, f"{IMAGE_MEMBER} is {member.size} bytes, not the {manifest['size']} written beside it")
     return manifest, member
+
+
+def _refuse_named_images(stream: IO[bytes], source: Path) -> None:
+    """The engine tags an image the moment it loads it when the save names tags: a file that does
+    would move `labrunner-sandbox:<tag>` before any check. Export saves by id alone, so such a file
+    was not written by it. Only the inner tar's headers are read (seeking past the layers)."""
+    try:
+        with tarfile.open(fileobj=stream, mode="r:") as saved:
+            names = saved.getnames()
+            listing = saved.extractfile("manifest.json") if "manifest.json" in names else None
+            entries = json.loads(listing.read(1 << 20)) if listing is not None else []
+            repositories = saved.extractfile("repositories") if "repositories" in names else None
+            named = bool(repositories and json.loads(repositories.read(1 << 20) or b"{}"))
+    except (tarfile.TarError, OSError, ValueError) as exc:
+        raise _damaged(source, f"its {IMAGE_MEMBER} is not an image archive ({exc})") from None
+    if named or not isinstance(entries, list) or any(not isinstance(e, dict) or e.get("RepoTags") for e in entries):
+        raise _damaged(source, f"its {IMAGE_MEMBER} names image tags, which `sandbox export` never writes")
+    stream.seek(0)
 
 
 def _find(client: docker.DockerClient, name: str) -> Any | None:

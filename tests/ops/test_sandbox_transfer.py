@@ -4,6 +4,7 @@ The must-show round trip of the real image is tests/ops/test_sandbox_image_round
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -53,9 +54,9 @@ def make_image(client: docker.DockerClient, tmp_path: Path) -> Iterator[Callable
     made: list[str] = []
 
     def make(tag: str, label: str | None = None) -> Any:
-        context = tmp_path / f"context-{tag}"
+        context = tmp_path / f"context-{tag}-{label}"
         context.mkdir()
-        (context / "hello.txt").write_text(f"hello from {tag}\n")
+        (context / "hello.txt").write_text(f"hello from {tag} built from {label or tag}\n")
         (context / "Dockerfile").write_text("FROM scratch\nCOPY hello.txt /hello.txt\n")
         image, _ = client.images.build(
             path=str(context), tag=f"{REPOSITORY}:{tag}", labels={CONTENT_TAG_LABEL: label or tag}, rm=True, pull=False
@@ -177,6 +178,31 @@ def test_an_image_built_from_another_recipe_is_refused_whatever_its_file_claims(
     error = _refused("image_mismatch", lambda: load_image(client, ref, target, lambda line: None))
     assert "0123456789abcdef" in error.message
     assert not _present(client, original.id) and not _present(client, ref)
+
+
+def test_a_file_that_names_tags_is_refused_before_the_engine_can_move_one(
+    client: docker.DockerClient, make_image: Callable[..., Any], tmp_path: Path
+) -> None:
+    """The engine tags a named save as it loads it, before any check could run: such a file would
+    take the tag in use away from the right image."""
+    tag = _tag()
+    ref = f"{REPOSITORY}:{tag}"
+    impostor = make_image(tag, label="0123456789abcdef")
+    named = b"".join(impostor.save(named=ref))
+    client.images.remove(ref)
+    in_use = make_image(tag)
+    target = tmp_path / "named.tar"
+    manifest = {
+        "format": sandbox_transfer.FORMAT,
+        "ref": ref,
+        "image_id": impostor.id,
+        "sha256": hashlib.sha256(named).hexdigest(),
+        "size": len(named),
+    }
+    _rewrite(target, named, manifest)
+    _refused("image_file_damaged", lambda: load_image(client, ref, target, lambda line: None))
+    assert client.images.get(ref).id == in_use.id
+    assert not _present(client, impostor.id)
 
 
 @pytest.mark.parametrize("damage", ["flipped_layer_byte", "wrong_sha256", "truncated", "not_an_image_file"])
