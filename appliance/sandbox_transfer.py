@@ -102,10 +102,10 @@ def _write_archive(out: IO[bytes], saved: Any, ref: str, progress: Progress) -> 
     out.write(_header(MANIFEST_MEMBER, len(data)))
     out.write(data + b"\0" * (-len(data) % _BLOCK))
     out.write(b"\0" * (2 * _BLOCK))  # end of archive
-    out.flush()
-    os.fsync(out.fileno())  # a stick pulled out right after the command returns keeps the file
     out.seek(0)
     out.write(_header(IMAGE_MEMBER, size))
+    out.flush()
+    os.fsync(out.fileno())  # a stick pulled out right after the command returns keeps the file
     meter.done(size)
     return size, digest.hexdigest()
 
@@ -145,7 +145,8 @@ def load_image(client: docker.DockerClient, expected_ref: str, source: Path, pro
         # also hold an image the engine had (the sandbox image itself), which must stay.
         existed = {each.id for each in client.images.list(all=True)}
         stream = archive.extractfile(member)
-        assert stream is not None
+        if stream is None:  # _read_manifest saw a regular file: never None, but typed so
+            raise _damaged(source, f"its {IMAGE_MEMBER} is not a file")
         _refuse_named_images(stream, source)
         hashed = _HashingReader(stream, _Meter(progress, "loaded", manifest["size"]))
         loaded: list[str] = []
@@ -177,9 +178,10 @@ def _read_manifest(archive: tarfile.TarFile, source: Path) -> tuple[dict[str, An
     try:
         member = archive.getmember(IMAGE_MEMBER)
         manifest_file = archive.extractfile(MANIFEST_MEMBER)
-        assert manifest_file is not None
+        if manifest_file is None or not member.isfile():
+            raise KeyError("not files")
         manifest = json.loads(manifest_file.read(1 << 16))
-    except (KeyError, tarfile.TarError, OSError, ValueError, AssertionError) as exc:
+    except (KeyError, tarfile.TarError, OSError, ValueError) as exc:
         raise _damaged(source, f"it holds no readable {MANIFEST_MEMBER} and {IMAGE_MEMBER} ({exc})") from None
     expected_types = {"ref": str, "image_id": str, "sha256": str, "size": int}
     if (
@@ -199,10 +201,12 @@ def _refuse_named_images(stream: IO[bytes], source: Path) -> None:
     was not written by it. Only the inner tar's headers are read (seeking past the layers)."""
     try:
         with tarfile.open(fileobj=stream, mode="r:") as saved:
-            names = saved.getnames()
-            listing = saved.extractfile("manifest.json") if "manifest.json" in names else None
+            # As the engine unpacks it: "./manifest.json" lands where "manifest.json" does, and the
+            # last member of a name wins.
+            members = {os.path.normpath(m.name.lstrip("/")): m for m in saved.getmembers()}
+            listing = saved.extractfile(members["manifest.json"]) if "manifest.json" in members else None
             entries = json.loads(listing.read(1 << 20)) if listing is not None else []
-            repositories = saved.extractfile("repositories") if "repositories" in names else None
+            repositories = saved.extractfile(members["repositories"]) if "repositories" in members else None
             named = bool(repositories and json.loads(repositories.read(1 << 20) or b"{}"))
     except (tarfile.TarError, OSError, ValueError) as exc:
         raise _damaged(source, f"its {IMAGE_MEMBER} is not an image archive ({exc})") from None
