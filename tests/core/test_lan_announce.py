@@ -62,7 +62,8 @@ def test_a_zeroconf_browser_finds_the_running_appliance_and_loses_it_at_stop(tmp
     seen = Seen()
     browser_zc = Zeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
     browser = ServiceBrowser(browser_zc, SERVICE, seen)
-    appliance = ApplianceProcess(tmp_path, port, env={"LABRUNNER_ROOM_NAME": room})
+    # No sandboxes started ahead: this test needs none.
+    appliance = ApplianceProcess(tmp_path, port, env={"LABRUNNER_ROOM_NAME": room, "LABRUNNER_SANDBOX_POOL_SIZE": "0"})
     try:
         appliance.start()
         info = seen.wait_for(name, present=True)
@@ -86,7 +87,7 @@ def test_the_desktop_windows_own_server_announces_itself_too(tmp_path: Path) -> 
 
     room = f"Labrunner test {uuid.uuid4().hex[:8]}"
     name = f"{room}.{SERVICE}"
-    settings = _settings(tmp_path, room_name=room, port=free_port())
+    settings = _settings(tmp_path, room_name=room, port=free_port(), sandbox_pool_size=0)
     migrations.migrate(settings.db_path, settings.backup_dir)
     seen = Seen()
     browser_zc = Zeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
