@@ -18,6 +18,7 @@ from appliance.settings import ENVIRONMENTS, Settings, SettingsError, load_setti
 
 if TYPE_CHECKING:
     from appliance.db import Database
+    from appliance.sandbox_transfer import Transferred
     from appliance.sync_export import Exported
 
 
@@ -30,6 +31,7 @@ def _urls(settings: Settings) -> list[str]:
 
 
 async def _serve(settings: Settings) -> None:
+    from appliance import lan_announce
     from appliance.runtime import create_app
 
     app = create_app(settings)
@@ -49,10 +51,14 @@ async def _serve(settings: Settings) -> None:
     # requests, stop the workers (their sandboxes are removed), close the database.
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    announcement = None
     try:
+        announcement = await lan_announce.start(settings, lambda line: print(line, flush=True))
         await stop.wait()
     finally:
         print("Labrunner is stopping…", flush=True)
+        if announcement is not None:
+            await announcement.close()
         server_record.remove(settings.data_dir)
         await runner.cleanup()
 
@@ -110,6 +116,38 @@ def cmd_sandbox_build(settings: Settings, args: argparse.Namespace) -> int:
 
     ref = build(lambda line: print(line, flush=True))
     print(f"sandbox image ready: {ref}")
+    return 0
+
+
+def _print_transfer(verb: str, result: Transferred) -> None:
+    print(f"{verb}: {result.ref} (image {result.image_id})")
+    print("run `labrunner selftest` to check it")
+
+
+def cmd_sandbox_export(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from appliance.sandbox_transfer import export
+
+    target = Path(args.file)
+    result = export(settings, target, lambda line: print(line, flush=True))
+    print(f"image file written: {target} ({result.size} bytes, sha256 {result.sha256}) holding {result.ref}")
+    return 0
+
+
+def cmd_sandbox_load(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from appliance.sandbox_transfer import load
+
+    _print_transfer("sandbox image ready", load(settings, Path(args.file), lambda line: print(line, flush=True)))
+    return 0
+
+
+def cmd_sandbox_pull(settings: Settings, args: argparse.Namespace) -> int:
+    from appliance.sandbox_transfer import pull
+
+    _print_transfer("sandbox image ready", pull(settings, lambda line: print(line, flush=True)))
     return 0
 
 
@@ -423,6 +461,17 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_parser("build", help="build the sandbox image from Debian packages").set_defaults(
         func=cmd_sandbox_build
     )
+    sandbox_export = sandbox.add_parser("export", help="write the sandbox image into FILE (for `sandbox load`)")
+    sandbox_export.add_argument("file", metavar="FILE")
+    sandbox_export.set_defaults(func=cmd_sandbox_export)
+    sandbox_load = sandbox.add_parser(
+        "load", help="load the sandbox image from FILE, if it was made for this Labrunner's recipe"
+    )
+    sandbox_load.add_argument("file", metavar="FILE")
+    sandbox_load.set_defaults(func=cmd_sandbox_load)
+    sandbox.add_parser(
+        "pull", help="fetch the sandbox image by its content tag from the image_registry setting"
+    ).set_defaults(func=cmd_sandbox_pull)
     backup = commands.add_parser("backup", help="back up the database and files into the backup folder")
     backup.add_argument("--verify", metavar="FILE", help="restore FILE into a temporary folder and check it (a drill)")
     backup.add_argument("--status", action="store_true", help="show the last backup and the archives kept")

@@ -11,6 +11,15 @@ SIOCGIFADDR = 0x8915  # Linux ioctl: an interface's IPv4 address
 _VIRTUAL_INTERFACES = ("docker", "br-", "veth", "virbr", "lo")
 
 
+_EVERY_INTERFACE = ("0.0.0.0", "")
+
+
+def served_addresses(host: str) -> list[str]:
+    """The IPv4 addresses a server listening on `host` answers other machines on: every LAN address for
+    0.0.0.0, else the one address it was given (127.0.0.1: this machine only)."""
+    return lan_addresses() if host in _EVERY_INTERFACE else [host]
+
+
 def lan_addresses() -> list[str]:
     """IPv4 addresses students can type; shown beside any name since tablets often cannot resolve names."""
     found: list[str] = []

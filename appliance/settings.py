@@ -9,6 +9,7 @@ section (a test keeps them in step).
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -24,6 +25,9 @@ ENVIRONMENTS = ("development", "staging", "production")
 CONFIG_FILE = "config.toml"
 SECRET_FILE = "secret.key"
 MIN_SECRET_LENGTH = 32
+MAX_ROOM_NAME_BYTES = 63  # one DNS label
+# A registry host (with an optional port) and an optional path; the tag is always the content tag.
+_REGISTRY = re.compile(r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
 
 
 class SettingsError(Exception):
@@ -48,6 +52,14 @@ class Settings:
     # Every further field is a setting, declared with `setting()`; SETTINGS below is read off them.
     host: str = setting("0.0.0.0", "Address to listen on (0.0.0.0: every LAN interface).")
     port: int = setting(8080, "TCP port to listen on.")
+    room_name: str = setting(
+        "",
+        "Name the appliance announces itself under on the LAN (zeroconf), e.g. the room; empty: the machine's"
+        " host name.",
+    )
+    lan_announce: bool = setting(
+        True, "Announce the appliance on the LAN by zeroconf (_http._tcp) on every address it listens on."
+    )
     debug: bool = setting(False, "Verbose errors in responses; refused in production.")
     secret_key: str = setting("", "Signing secret; generated into the data dir at first start when empty.")
     max_body_bytes: int = setting(1_048_576, "Largest request body accepted (bytes).")
@@ -169,6 +181,17 @@ class Settings:
     sandbox_tmp_tmpfs_mb: int = setting(64, "Size of a sandbox's /tmp (tmpfs).")
     sandbox_wall_time_factor: float = setting(3.0, "Wall-time limit as a multiple of the CPU-time limit.")
     sandbox_compile_time_limit_ms: int = setting(20_000, "Time a compilation may take.")
+    image_registry: str = setting(
+        "",
+        "Registry `labrunner sandbox pull` fetches the sandbox image from, by its content tag, e.g."
+        " registry.example:5000/school (empty: build it here with `labrunner sandbox build`).",
+    )
+    image_transfer_timeout_s: int = setting(
+        1800,
+        "Longest `labrunner sandbox export|load|pull` waits for one answer of the Docker engine (a large"
+        " image loads for minutes), seconds.",
+        minimum=1,
+    )
     graphical_wall_time_s: float = setting(
         10.0, "Wall and CPU time of each test of a graphical program (pygame, turtle, tkinter, matplotlib), seconds."
     )
@@ -529,6 +552,16 @@ def _check(settings: Settings) -> None:
         raise SettingsError(
             f"setting 'sync_central_url' must be http(s)://host[:port] or empty (got {settings.sync_central_url!r})"
         )
+    if settings.room_name and not _is_instance_name(settings.room_name):
+        raise SettingsError(
+            f"setting 'room_name' must be at most {MAX_ROOM_NAME_BYTES} bytes of printable text without dots"
+            f" (got {settings.room_name!r})"
+        )
+    if settings.image_registry and not _REGISTRY.fullmatch(settings.image_registry):
+        raise SettingsError(
+            "setting 'image_registry' must be host[:port][/path] without a scheme or a tag, e.g."
+            f" registry.example:5000/school (got {settings.image_registry!r})"
+        )
     if settings.backup_time and not _is_clock_time(settings.backup_time):
         raise SettingsError(f"setting 'backup_time' must be HH:MM (24-hour) or empty (got {settings.backup_time!r})")
     if settings.backup_passphrase_file:
@@ -551,6 +584,12 @@ def _is_central_url(text: str) -> bool:
     """An http(s) origin, optionally with a path prefix: the outbox appends /api/sync/bundles."""
     parts = urlsplit(text)
     return parts.scheme in ("http", "https") and bool(parts.hostname) and not (parts.query or parts.fragment)
+
+
+def _is_instance_name(text: str) -> bool:
+    """A DNS-SD instance name is one DNS label: a dot would split it, and control characters have no
+    place in a name people pick from a list."""
+    return len(text.encode()) <= MAX_ROOM_NAME_BYTES and "." not in text and text.isprintable()
 
 
 def _is_clock_time(text: str) -> bool:

@@ -25,6 +25,9 @@ IMAGE_REPO = "labrunner-sandbox"
 BASE_REPO = "labrunner-sandbox-base"
 _BASE_RECIPE = ("recipe/build-base.sh", "recipe/packages.txt")
 _TAG_HEX_CHARS = 16
+# Every image built from the recipe names its content tag in this label (the workflow's too), so an
+# image that travelled by file or registry can be told from one built from another recipe.
+CONTENT_TAG_LABEL = "org.labrunner.content-tag"
 
 ImageStatus = Literal["present", "stale", "missing"]
 Progress = Callable[[str], None]
@@ -101,6 +104,7 @@ def build_image(client: docker.DockerClient, progress: Progress) -> str:
             dockerfile="recipe/Dockerfile",
             tag=ref,
             buildargs={"BASE_IMAGE": base},
+            labels={CONTENT_TAG_LABEL: ref.rpartition(":")[2]},
             rm=True,
             forcerm=True,
             pull=False,

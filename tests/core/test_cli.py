@@ -22,6 +22,9 @@ PASSWORD = "a-long-admin-password"
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABRUNNER_")}
     env["PYTHONIOENCODING"] = "utf-8"
+    # `serve` listens on every interface here: no multicast onto the machine's real network
+    # (tests/core/test_lan_announce.py announces on loopback).
+    env["LABRUNNER_LAN_ANNOUNCE"] = "false"
     return env
 
 

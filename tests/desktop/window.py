@@ -172,6 +172,8 @@ class Desktop:
         self.data_dir = data_dir
         self.log = log
         base = {k: v for k, v in os.environ.items() if not k.startswith(("LABRUNNER_", "QTWEBENGINE_"))}
+        # The window's server listens on every interface: no multicast onto the machine's real network.
+        base["LABRUNNER_LAN_ANNOUNCE"] = "false"
         command = (
             ["bash", "packaging/desktop.sh", *args]
             if script

@@ -5,12 +5,15 @@ running jobs finish or are requeued, every sandbox container is removed, the dat
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 
 from aiohttp import web
 
-from appliance import server_record
+from appliance import lan_announce, server_record
 from appliance.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class InProcessServer:
@@ -62,11 +65,15 @@ class InProcessServer:
         if self._stopping.is_set():  # closed while still starting: stop as soon as it stands
             self._stop.set()
         await runner.setup()
+        announcement = None
         try:
             await web.TCPSite(runner, settings.host, settings.port).start()
             server_record.write(settings.data_dir, settings.host, settings.port)
             self._started.set()
+            announcement = await lan_announce.start(settings, log.info)
             await self._stop.wait()
         finally:
+            if announcement is not None:
+                await announcement.close()
             server_record.remove(settings.data_dir)
             await runner.cleanup()
