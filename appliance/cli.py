@@ -371,8 +371,18 @@ async def _sync_now(settings: Settings) -> dict[str, object]:
         return result
 
 
-def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
-    result = asyncio.run(_sync_now(settings))
+async def _fetch_now(settings: Settings) -> dict[str, object]:
+    from appliance import job_history
+    from appliance.blobs import BlobStore
+    from appliance.problem_sets_fetch import JOB_NAME, fetch
+
+    async with _database(settings) as db, job_history.recorded(db, JOB_NAME, "cli") as run:
+        result = await fetch(db, BlobStore(settings.blob_dir), settings)
+        run.detail.update(result)
+        return result
+
+
+def _print_push(result: dict[str, object]) -> None:
     mark = f"generation {result['generation']}, watermark {result['watermark']}"
     if not result["pushed"]:
         print(f"nothing new since the last acknowledged push ({mark}) to {result['central']}")
@@ -383,7 +393,28 @@ def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
             f"pushed to {result['central']}: changes after watermark {result['since']} up to {mark}"
             f" ({result['bytes']} bytes); acknowledged"
         )
-    return 0
+
+
+def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
+    """The push, then the fetch of offered problem sets: each runs (and is recorded) even if the
+    other failed, since a refused push says nothing about the sets and the other way round."""
+    from appliance.errors import AppError
+    from appliance.problem_sets_fetch import describe
+
+    failed = False
+    try:
+        _print_push(asyncio.run(_sync_now(settings)))
+    except AppError as exc:
+        print(f"error ({exc.code}): {exc.message}", file=sys.stderr)
+        if exc.code == "sync_not_configured":
+            return 1
+        failed = True
+    try:
+        print(describe(asyncio.run(_fetch_now(settings))))
+    except AppError as exc:
+        print(f"error ({exc.code}): {exc.message}", file=sys.stderr)
+        failed = True
+    return 1 if failed else 0
 
 
 async def _publish(settings: Settings, name: str, problem_ids: list[int]) -> Published:
@@ -542,9 +573,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     import_.add_argument("file", metavar="FILE")
     import_.set_defaults(func=cmd_import)
-    sync = commands.add_parser("sync", help="push what changed to the central instance (sync_central_url)")
+    sync = commands.add_parser(
+        "sync", help="push what changed to the central instance (sync_central_url) and fetch its problem sets"
+    )
     sync.add_argument(
-        "--now", action="store_true", required=True, help="push once now, wait for the acknowledgement, print it"
+        "--now",
+        action="store_true",
+        required=True,
+        help="push once now, wait for the acknowledgement, print it; then fetch offered problem sets",
     )
     sync.set_defaults(func=cmd_sync)
     publish = commands.add_parser(
