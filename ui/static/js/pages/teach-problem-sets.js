@@ -55,10 +55,11 @@ function classBoxes(set, classes) {
   );
 }
 
-function outcomeText(item) {
+function outcomeText(item, titles) {
   const verb =
     { created: "Created", updated: "Updated", unchanged: "Already up to date:" }[item.outcome] || item.outcome;
-  return h("li", {}, `${verb} `, h("a", { href: `/teach/problems/${item.problem_id}` }, `problem ${item.problem_id}`));
+  const title = titles.get(item.origin_id) || `problem ${item.problem_id}`;
+  return h("li", {}, `${verb} `, h("a", { href: `/teach/problems/${item.problem_id}` }, title));
 }
 
 function setCard(set, classes) {
@@ -66,6 +67,7 @@ function setCard(set, classes) {
   const error = h("p", { class: "form-error", id: `set-${set.id}-error`, role: "alert", hidden: true });
   const result = h("div", { class: "set-result", role: "status" });
   const replaceId = `set-${set.id}-replace`;
+  const titles = new Map(set.problems.map((p) => [p.id, p.title]));
   form.append(
     h("h2", {}, `${set.name} `, h("span", { class: "meta" }, `version ${set.version}`)),
     h(
@@ -87,7 +89,7 @@ function setCard(set, classes) {
     h("fieldset", {}, h("legend", {}, "Show to classes"), classBoxes(set, classes)),
     h(
       "p",
-      { class: "field inline" },
+      { class: "field inline set-replace" },
       h("input", { type: "checkbox", id: replaceId, name: "replace" }),
       h("label", { for: replaceId }, "Replace my own edits of problems imported before"),
     ),
@@ -111,7 +113,15 @@ function setCard(set, classes) {
           classes: chosenClasses,
           replace: form.replace.checked,
         });
-        replace(result, h("p", { class: "notice" }, "Imported."), h("ul", {}, imported.map(outcomeText)));
+        replace(
+          result,
+          h("p", { class: "notice" }, "Imported."),
+          h(
+            "ul",
+            {},
+            imported.map((item) => outcomeText(item, titles)),
+          ),
+        );
         await load();
       } catch (failure) {
         replace(result);
