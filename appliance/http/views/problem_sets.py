@@ -15,6 +15,7 @@ from appliance.http.middleware import current_user
 from appliance.http.routing import Routes
 from appliance.http.shapes import INTEGER, STRING, TIMESTAMP, array, enum, listing, nullable, obj
 from appliance.http.views.ui_pages import page, render
+from appliance.settings import Settings
 from appliance.validation import F, Schema
 
 routes = Routes()
@@ -40,17 +41,24 @@ INBOX_ENTRY = obj(
 IMPORTED = listing(
     "imported", obj(origin_id=INTEGER, problem_id=INTEGER, outcome=enum("created", "updated", "unchanged"))
 )
-IMPORT = Schema(
-    {
-        "problems": F("array", min_length=1, max_length=1000, items=F("integer", minimum=1)),
-        "classes": F("array", required=False, max_length=100, items=F("integer", minimum=1)),
-        "replace": F(
-            "boolean",
-            required=False,
-            description="overwrite your local edits of problems imported before with the publisher's version",
-        ),
-    }
-)
+
+
+def import_schema(settings: Settings) -> Schema:
+    return Schema(
+        {
+            "problems": F(
+                "array", min_length=1, max_length=settings.problem_set_max_problems, items=F("integer", minimum=1)
+            ),
+            "classes": F("array", required=False, max_length=100, items=F("integer", minimum=1)),
+            "replace": F(
+                "boolean",
+                required=False,
+                description="overwrite your local edits of problems imported before with the publisher's version",
+            ),
+        }
+    )
+
+
 _SIGNED = (
     " Authenticated by the classroom appliance's signed request (X-Labrunner-Key, X-Labrunner-Time,"
     " X-Labrunner-Signature) against the registered appliance keys."
@@ -105,7 +113,7 @@ async def list_inbox(request: web.Request) -> web.Response:
     summary="Import chosen problems of a received set as the caller's own, shown to the caller's chosen classes;"
     " a newer version updates the caller's earlier copy (refused with problem_set_local_edits if the caller"
     " edited it, unless replace)",
-    body=IMPORT,
+    body=import_schema,
     response=IMPORTED,
 )
 async def import_problems(request: web.Request) -> web.Response:
