@@ -26,6 +26,7 @@ taken away, and keep their due dates.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 from collections import defaultdict
@@ -334,7 +335,7 @@ async def receive(db: Database, blobs: BlobStore, settings: Settings, raw: bytes
         entry = await store.inbox_entry(conn, publisher["id"], set_id)
     if _already_here(entry, bundle):
         assert entry is not None
-        return Received(**{**found.__dict__, "inbox_id": int(entry["id"]), "already": True})
+        return dataclasses.replace(found, inbox_id=int(entry["id"]), already=True)
     digest = await asyncio.to_thread(blobs.put, raw)
     async with db.transaction() as conn:
         # Again under the writer: the publisher may have been removed, or a newer version received, meanwhile.
@@ -342,7 +343,7 @@ async def receive(db: Database, blobs: BlobStore, settings: Settings, raw: bytes
         entry = await store.inbox_entry(conn, publisher["id"], set_id)
         if _already_here(entry, bundle):
             assert entry is not None
-            return Received(**{**found.__dict__, "inbox_id": int(entry["id"]), "already": True})
+            return dataclasses.replace(found, inbox_id=int(entry["id"]), already=True)
         inbox_id = await store.put_inbox(
             conn,
             {
@@ -359,7 +360,7 @@ async def receive(db: Database, blobs: BlobStore, settings: Settings, raw: bytes
         )
         if entry is not None:
             await discard_unused_blobs(conn, blobs, [entry["bundle_blob"]])
-    return Received(**{**found.__dict__, "inbox_id": inbox_id})
+    return dataclasses.replace(found, inbox_id=inbox_id)
 
 
 def describe(result: Received) -> str:
