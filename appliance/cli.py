@@ -365,7 +365,17 @@ async def _sync_now(settings: Settings) -> dict[str, object]:
         return result
 
 
+async def _sync_status(settings: Settings) -> list[str]:
+    from appliance import sync_status
+
+    async with _database(settings) as db:
+        return sync_status.describe(await sync_status.status(db, settings))
+
+
 def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
+    if args.status:
+        print("\n".join(asyncio.run(_sync_status(settings))))
+        return 0
     result = asyncio.run(_sync_now(settings))
     mark = f"generation {result['generation']}, watermark {result['watermark']}"
     if not result["pushed"]:
@@ -463,8 +473,10 @@ def build_parser() -> argparse.ArgumentParser:
     import_.add_argument("file", metavar="FILE")
     import_.set_defaults(func=cmd_import)
     sync = commands.add_parser("sync", help="push what changed to the central instance (sync_central_url)")
-    sync.add_argument(
-        "--now", action="store_true", required=True, help="push once now, wait for the acknowledgement, print it"
+    sync_what = sync.add_mutually_exclusive_group(required=True)
+    sync_what.add_argument("--now", action="store_true", help="push once now, wait for the acknowledgement, print it")
+    sync_what.add_argument(
+        "--status", action="store_true", help="this appliance's id and fingerprint, the central, the last push"
     )
     sync.set_defaults(func=cmd_sync)
 
