@@ -32,9 +32,7 @@ def add_hidden_test(classroom: Classroom) -> None:
             " VALUES (?, 3, 'secret', ?, ?, 'hidden')",
             (classroom.problem_id, HIDDEN_IN, HIDDEN_OUT),
         )
-        conn.execute(
-            "UPDATE problems SET starter_code = ? WHERE id = ?", (STARTER, classroom.problem_id)
-        )
+        conn.execute("UPDATE problems SET starter_code = ? WHERE id = ?", (STARTER, classroom.problem_id))
         conn.execute(
             "UPDATE test_cases SET name = ? WHERE problem_id = ? AND position = 2", (HIDDEN_NAME, classroom.problem_id)
         )
