@@ -8,7 +8,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -18,6 +18,7 @@ from appliance.settings import ENVIRONMENTS, Settings, SettingsError, load_setti
 
 if TYPE_CHECKING:
     from appliance.db import Database
+    from appliance.problem_sets import Published
     from appliance.sync_export import Exported
 
 
@@ -330,10 +331,15 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _import(settings: Settings, raw: bytes) -> str:
+    from appliance import problem_sets, sync_bundle
     from appliance.blobs import BlobStore
     from appliance.sync_import import describe, import_bundle
 
+    # A problem set goes into this classroom's inbox; a classroom bundle into the central view.
+    kind = sync_bundle.read(raw, settings.sync_bundle_max_bytes).kind
     async with _database(settings) as db:
+        if kind == problem_sets.KIND:
+            return problem_sets.describe(await problem_sets.receive(db, BlobStore(settings.blob_dir), settings, raw))
         return describe(await import_bundle(db, BlobStore(settings.blob_dir), settings, raw))
 
 
@@ -372,11 +378,18 @@ async def _sync_status(settings: Settings) -> list[str]:
         return sync_status.describe(await sync_status.status(db, settings))
 
 
-def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
-    if args.status:
-        print("\n".join(asyncio.run(_sync_status(settings))))
-        return 0
-    result = asyncio.run(_sync_now(settings))
+async def _fetch_now(settings: Settings) -> dict[str, object]:
+    from appliance import job_history
+    from appliance.blobs import BlobStore
+    from appliance.problem_sets_fetch import JOB_NAME, fetch
+
+    async with _database(settings) as db, job_history.recorded(db, JOB_NAME, "cli") as run:
+        result = await fetch(db, BlobStore(settings.blob_dir), settings)
+        run.detail.update(result)
+        return result
+
+
+def _print_push(result: dict[str, object]) -> None:
     mark = f"generation {result['generation']}, watermark {result['watermark']}"
     if not result["pushed"]:
         print(f"nothing new since the last acknowledged push ({mark}) to {result['central']}")
@@ -387,7 +400,102 @@ def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
             f"pushed to {result['central']}: changes after watermark {result['since']} up to {mark}"
             f" ({result['bytes']} bytes); acknowledged"
         )
+
+
+def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
+    """The push, then the fetch of offered problem sets: each runs (and is recorded) even if the
+    other failed, since a refused push says nothing about the sets and the other way round."""
+    from appliance.errors import AppError
+    from appliance.problem_sets_fetch import describe
+
+    if args.status:
+        print("\n".join(asyncio.run(_sync_status(settings))))
+        return 0
+    failed = False
+    try:
+        _print_push(asyncio.run(_sync_now(settings)))
+    except AppError as exc:
+        print(f"error ({exc.code}): {exc.message}", file=sys.stderr)
+        if exc.code == "sync_not_configured":
+            return 1
+        failed = True
+    try:
+        print(describe(asyncio.run(_fetch_now(settings))))
+    except AppError as exc:
+        print(f"error ({exc.code}): {exc.message}", file=sys.stderr)
+        failed = True
+    return 1 if failed else 0
+
+
+async def _publish(settings: Settings, name: str, problem_ids: list[int]) -> Published:
+    from appliance import identity, problem_sets
+    from appliance.blobs import BlobStore
+
+    me = identity.ensure(settings.data_dir)
+    async with _database(settings) as db:
+        return await problem_sets.publish(db, BlobStore(settings.blob_dir), settings, me, name, problem_ids)
+
+
+async def _publications(settings: Settings) -> list[dict[str, Any]]:
+    from appliance import problem_sets
+
+    async with _database(settings) as db:
+        return await problem_sets.publications(db)
+
+
+def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from appliance.errors import Invalid
+
+    if args.list:
+        rows = asyncio.run(_publications(settings))
+        for row in rows:
+            ids = " ".join(str(i) for i in row["problem_ids"])
+            print(
+                f"{row['name']}  version {row['version']}  set {row['set_id']}  problems {ids}"
+                f"  sha256 {row['sha256'][:16]}  {row['size']} bytes  published {row['published_at']}"
+            )
+        if not rows:
+            print("nothing published yet")
+        return 0
+    if not args.name or not args.problem_ids:
+        raise Invalid("no_problems_chosen", "publish needs --name NAME and at least one PROBLEM_ID (or --list)")
+    result = asyncio.run(_publish(settings, args.name, args.problem_ids))
+    if args.out:
+        target = Path(args.out)
+        partial = target.with_name(target.name + ".partial")
+        partial.write_bytes(result.data)
+        os.replace(partial, target)
+    print(
+        f"published {result.name!r} version {result.version} (set {result.set_id}, {len(result.titles)} problems,"
+        f" sha256 {result.sha256[:16]})" + (f"; bundle written: {args.out}" if args.out else "")
+    )
     return 0
+
+
+async def _publishers(settings: Settings, args: argparse.Namespace) -> int:
+    from appliance import problem_sets_trust
+
+    async with _database(settings) as db:
+        if args.publishers_command == "add":
+            added = await problem_sets_trust.add(db, args.name, args.public_key)
+            print(f"trusting publisher {added['name']!r} (fingerprint {added['fingerprint']})")
+        elif args.publishers_command == "remove":
+            await problem_sets_trust.remove(db, args.name)
+            print(f"no longer trusting publisher {args.name!r}; its problem sets left the inbox")
+        else:
+            rows = await problem_sets_trust.listing(db)
+            for row in rows:
+                print(f"{row['name']}  {row['fingerprint']}  since {row['added_at']}  sets in the inbox: {row['sets']}")
+            if not rows:
+                print("no publishers trusted: this appliance accepts no problem sets")
+    return 0
+
+
+def cmd_publishers(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_publishers(settings, args))
 
 
 def cmd_desktop(settings: Settings, args: argparse.Namespace) -> int:
@@ -469,16 +577,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("file", metavar="FILE")
     export.set_defaults(func=cmd_export)
-    import_ = commands.add_parser("import", help="import a classroom appliance's sync bundle (central instance)")
+    import_ = commands.add_parser(
+        "import",
+        help="import a sync bundle: a classroom's (central instance) or a problem set (into this classroom's inbox)",
+    )
     import_.add_argument("file", metavar="FILE")
     import_.set_defaults(func=cmd_import)
-    sync = commands.add_parser("sync", help="push what changed to the central instance (sync_central_url)")
+    sync = commands.add_parser(
+        "sync", help="push what changed to the central instance (sync_central_url) and fetch its problem sets"
+    )
     sync_what = sync.add_mutually_exclusive_group(required=True)
-    sync_what.add_argument("--now", action="store_true", help="push once now, wait for the acknowledgement, print it")
+    sync_what.add_argument(
+        "--now",
+        action="store_true",
+        help="push once now, wait for the acknowledgement, print it; then fetch offered problem sets",
+    )
     sync_what.add_argument(
         "--status", action="store_true", help="this appliance's id and fingerprint, the central, the last push"
     )
     sync.set_defaults(func=cmd_sync)
+    publish = commands.add_parser(
+        "publish", help="sign chosen problems as a problem set classrooms trusting this appliance can import"
+    )
+    publish.add_argument("--name", help="the set's name; publishing a name again makes its next version")
+    publish.add_argument("problem_ids", type=int, nargs="*", metavar="PROBLEM_ID")
+    publish.add_argument("--out", metavar="FILE", help="also write the signed bundle to FILE (for a USB stick)")
+    publish.add_argument("--list", action="store_true", help="list what was published")
+    publish.set_defaults(func=cmd_publish)
+    publishers = commands.add_parser(
+        "publishers", help="publisher keys this classroom accepts problem sets from"
+    ).add_subparsers(dest="publishers_command", required=True)
+    trust = publishers.add_parser("add", help="trust a publisher's public key under a name")
+    trust.add_argument("name", metavar="NAME")
+    trust.add_argument("public_key", metavar="PUBLIC-KEY", help="as `labrunner identity` prints it on the publisher")
+    trust.set_defaults(func=cmd_publishers)
+    publishers.add_parser("list", help="trusted publishers with their fingerprints").set_defaults(func=cmd_publishers)
+    untrust = publishers.add_parser("remove", help="stop trusting a publisher (its sets leave the inbox)")
+    untrust.add_argument("name", metavar="NAME")
+    untrust.set_defaults(func=cmd_publishers)
 
     return parser
 

@@ -127,7 +127,8 @@ def normalize_tests(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return tests
 
 
-async def _check_classes(db: Database, user: User, class_ids: list[int]) -> None:
+async def check_classes(db: Database, user: User, class_ids: list[int]) -> None:
+    """Refuses a class that is not `user`'s own (admins may use any)."""
     for index, class_id in enumerate(class_ids):
         row = await class_store.get(db, class_id)
         if row is None or (user.role != "admin" and row["owner_id"] != user.id):
@@ -186,7 +187,7 @@ async def create(db: Database, settings: Settings, user: User, data: dict[str, A
     """Create from a body already checked by `create_schema`."""
     require_staff(user)
     class_ids = data.get("classes", [])
-    await _check_classes(db, user, class_ids)
+    await check_classes(db, user, class_ids)
     tests = normalize_tests(data["test_cases"])
     fields = {
         "title": data["title"].strip(),
@@ -213,7 +214,7 @@ async def update(db: Database, user: User, problem_id: int, data: dict[str, Any]
     data = dict(data)
     class_ids = data.pop("classes", None)
     if class_ids is not None:
-        await _check_classes(db, user, class_ids)
+        await check_classes(db, user, class_ids)
     raw_due = data.pop("due_dates", None)
     due_dates = None
     if raw_due is not None:

@@ -17,6 +17,7 @@ from appliance import (
     legal,
     maintenance,
     migrations,
+    problem_sets_fetch,
     sync_outbox,
 )
 from appliance.accounts import Accounts
@@ -139,6 +140,7 @@ def create_app(settings: Settings, *, sandbox: SandboxProvider | None = None) ->
     scheduler = Scheduler()
     maintenance.setup_periodic(scheduler)
     sync_outbox.setup_periodic(scheduler, settings)
+    problem_sets_fetch.setup_periodic(scheduler, settings)
     backup_schedule.setup_periodic(scheduler, settings.backup_time, settings.backup_misfire_grace_h)
     app.cleanup_ctx.append(scheduler_ctx(scheduler))
     setup_routes(app)

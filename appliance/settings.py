@@ -356,6 +356,15 @@ class Settings:
     sync_timeout_s: float = setting(
         300.0, "A push gives up waiting for the central instance's acknowledgement after (s).", minimum=1
     )
+    problem_set_max_problems: int = setting(
+        200, "Most problems one problem set may hold, published or received.", minimum=1
+    )
+    sync_request_max_age_s: float = setting(
+        300.0,
+        "A classroom's signed request for the central instance's problem sets is refused when its time is"
+        " further than this from the central instance's clock (s).",
+        minimum=1,
+    )
 
     @property
     def running_jobs_per_user(self) -> int:

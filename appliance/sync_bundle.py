@@ -7,8 +7,9 @@ the same data gives the same bytes, and a reader can rebuild the file from the m
 and compare: any byte changed anywhere, also in headers no hash covers, is refused.
 
 `kind` says what a bundle carries: `classroom` (an appliance's classes, problems, pseudonymised
-users and scores, for the central instance) now; `problem_set` (signed problems handed back down)
-later, with its own member list.
+users and scores, for the central instance), or `problem_set` (problems a publisher, the central
+instance or staging, hands down to classrooms that trust its key: appliance/problem_sets.py). Each
+kind has its own member list and its own manifest fields.
 """
 
 from __future__ import annotations
@@ -37,12 +38,16 @@ _SIGNING_CONTEXT = b"labrunner-sync-bundle/v1\n"
 # Members each kind must hold beside the manifest and signature (assets/<sha256> may come too).
 KIND_MEMBERS: dict[str, tuple[str, ...]] = {
     "classroom": ("classes.jsonl", "problems.jsonl", "submissions.jsonl", "users.jsonl"),
+    "problem_set": ("problems.jsonl",),
 }
 ASSET_PREFIX = "assets/"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _MANIFEST_MAX_BYTES = 1 << 20
 # The central instance keys every synced row by it: appliance/appliance_id.py's form only.
 _APPLIANCE_ID = re.compile(r"^[0-9a-f]{32}\Z")
+# A problem set's id: stable per publisher and set name (appliance/problem_sets.py makes it).
+SET_ID = re.compile(r"^[0-9a-f]{32}\Z")
+SET_NAME_MAX_CHARS = 100
 
 
 class BundleRefused(Invalid):
@@ -200,27 +205,51 @@ def read(raw: bytes, max_bytes: int) -> Bundle:
         isinstance(manifest.get("appliance_id"), str)
         and _APPLIANCE_ID.match(manifest["appliance_id"])
         and isinstance(manifest.get("public_key"), str)
-        and _is_int(manifest.get("generation"))
-        and manifest["generation"] >= 1
-        and _is_int(manifest.get("since"))
-        and _is_int(manifest.get("watermark"))
-        and manifest["since"] <= manifest["watermark"]
         and isinstance(listed, dict)
         and all(isinstance(v, dict) and isinstance(v.get("sha256"), str) for v in listed.values())
+        and _KIND_FIELDS_OK[kind](manifest)
     ):
         raise _malformed("the manifest lacks a field or has one of the wrong type")
     return Bundle(raw, manifest, manifest_bytes, signature, members)
 
 
-def verify(bundle: Bundle, key: Ed25519PublicKey) -> None:
+def _classroom_fields_ok(manifest: dict[str, Any]) -> bool:
+    return (
+        _is_int(manifest.get("generation"))
+        and manifest["generation"] >= 1
+        and _is_int(manifest.get("since"))
+        and _is_int(manifest.get("watermark"))
+        and manifest["since"] <= manifest["watermark"]
+    )
+
+
+def _problem_set_fields_ok(manifest: dict[str, Any]) -> bool:
+    """A set is named and versioned by its publisher; watermarks and generations are a classroom's."""
+    name, titles = manifest.get("name"), manifest.get("titles")
+    return (
+        isinstance(manifest.get("set_id"), str)
+        and bool(SET_ID.match(manifest["set_id"]))
+        and isinstance(name, str)
+        and 0 < len(name) <= SET_NAME_MAX_CHARS
+        and _is_int(manifest.get("version"))
+        and manifest["version"] >= 1
+        and isinstance(titles, list)
+        and all(isinstance(title, str) for title in titles)
+    )
+
+
+_KIND_FIELDS_OK = {"classroom": _classroom_fields_ok, "problem_set": _problem_set_fields_ok}
+
+
+def verify(bundle: Bundle, key: Ed25519PublicKey, whose: str = "the registered key of the appliance it names") -> None:
     """Refuses unless `key` signed the manifest and every byte of the file is what it vouches for."""
     try:
         key.verify(bundle.signature, _SIGNING_CONTEXT + bundle.manifest_bytes)
     except InvalidSignature:
         raise BundleRefused(
             "bundle_bad_signature",
-            "the bundle's signature does not match the registered key of the appliance it names;"
-            " it was altered or signed by another key; nothing was imported",
+            f"the bundle's signature does not match {whose}; it was altered or signed by another key;"
+            " nothing was imported",
         ) from None
     listed: dict[str, dict[str, Any]] = bundle.manifest["members"]
     if set(listed) != set(bundle.members):

@@ -20,6 +20,7 @@ from appliance.blobs import BlobStore
 from appliance.db import Database, Row
 from appliance.errors import Conflict, Invalid
 from appliance.identity import Identity
+from appliance.problem_records import problem_record
 from appliance.settings import Settings
 from appliance.store import sync as store
 
@@ -85,46 +86,13 @@ async def export(db: Database, blobs: BlobStore, settings: Settings, me: Identit
         assets = _by(await store.problem_assets(conn, since), "problem_id")
         problems = [
             {
-                "id": row["id"],
+                **problem_record(row, tests[row["id"]], assets[row["id"]]),
                 "owner": row["owner_id"],
-                **{
-                    key: row[key]
-                    for key in (
-                        "title",
-                        "statement",
-                        "language",
-                        "time_limit_ms",
-                        "memory_limit_mb",
-                        "comparison",
-                        "tolerance",
-                        "starter_code",
-                        "hidden_feedback",
-                        "graphical",
-                        "created_at",
-                        "updated_at",
-                    )
-                },
+                "created_at": row["created_at"],
+                "updated_at": row["updated_at"],
                 "classes": [
                     {"class": link["class_id"], "due_at": link["due_at"], "late_policy": link["late_policy"]}
                     for link in links[row["id"]]
-                ],
-                "test_cases": [
-                    {
-                        key: test[key]
-                        for key in ("position", "name", "stdin", "expected_stdout", "visibility", "reveal_at", "weight")
-                    }
-                    for test in tests[row["id"]]
-                ],
-                "assets": [
-                    {
-                        "name": asset["name"],
-                        "kind": asset["kind"],
-                        "media_type": asset["media_type"],
-                        "size": asset["size"],
-                        "sha256": asset["blob"],
-                        "in_workdir": bool(asset["in_workdir"]),
-                    }
-                    for asset in assets[row["id"]]
                 ],
             }
             for row in await store.problems(conn, since)

@@ -166,6 +166,12 @@ async def import_bundle(
     db: Database, blobs: BlobStore, settings: Settings, raw: bytes, *, trigger: str = "cli"
 ) -> Imported:
     bundle = sync_bundle.read(raw, settings.sync_bundle_max_bytes)
+    if bundle.kind != "classroom":
+        raise BundleRefused(
+            "bundle_unsupported_kind",
+            f"this is a {bundle.kind} bundle; only classroom bundles are imported into the central view;"
+            " nothing was imported",
+        )
     async with db.snapshot() as conn:
         registered = await _registered(conn, bundle)
     sync_bundle.verify(bundle, parse_public_key(registered["public_key"]))

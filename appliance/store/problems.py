@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import aiosqlite
+
 from appliance.clock import DB_EPOCH, db_now
 from appliance.db import Database, Row, placeholders
 from appliance.store.exams import visible_in_exam_sql
@@ -96,17 +98,29 @@ async def create(
     tests: list[dict[str, Any]],
     due_dates: Sequence[DueDate] = (),
 ) -> int:
-    stamp = db_now()
     async with db.transaction() as conn:
-        cursor = await conn.execute(
-            f"INSERT INTO problems (owner_id, {', '.join(EDITABLE_FIELDS)}, created_at, updated_at, tests_changed_at)"
-            f" VALUES ({placeholders(range(len(EDITABLE_FIELDS) + 4))})",
-            (owner_id, *({**_DEFAULTS, **fields}[name] for name in EDITABLE_FIELDS), stamp, stamp, DB_EPOCH),
-        )
-        problem_id = int(cursor.lastrowid or 0)
-        await _set_classes(conn, problem_id, class_ids)
-        await _set_due_dates(conn, problem_id, due_dates)
-        await _insert_tests(conn, problem_id, tests)
+        return await insert(conn, owner_id, fields, class_ids, tests, due_dates)
+
+
+async def insert(
+    conn: aiosqlite.Connection,
+    owner_id: int,
+    fields: dict[str, Any],
+    class_ids: list[int],
+    tests: list[dict[str, Any]],
+    due_dates: Sequence[DueDate] = (),
+) -> int:
+    """`create` inside a caller's transaction (an import writes several problems atomically)."""
+    stamp = db_now()
+    cursor = await conn.execute(
+        f"INSERT INTO problems (owner_id, {', '.join(EDITABLE_FIELDS)}, created_at, updated_at, tests_changed_at)"
+        f" VALUES ({placeholders(range(len(EDITABLE_FIELDS) + 4))})",
+        (owner_id, *({**_DEFAULTS, **fields}[name] for name in EDITABLE_FIELDS), stamp, stamp, DB_EPOCH),
+    )
+    problem_id = int(cursor.lastrowid or 0)
+    await _set_classes(conn, problem_id, class_ids)
+    await _set_due_dates(conn, problem_id, due_dates)
+    await _insert_tests(conn, problem_id, tests)
     return problem_id
 
 
@@ -119,22 +133,34 @@ async def update(
     due_dates: list[DueDate] | None = None,
 ) -> None:
     """`None` for classes, tests or due dates leaves them as they are."""
+    async with db.transaction() as conn:
+        await update_in(conn, problem_id, fields, class_ids, tests, due_dates)
+
+
+async def update_in(
+    conn: aiosqlite.Connection,
+    problem_id: int,
+    fields: dict[str, Any],
+    class_ids: list[int] | None,
+    tests: list[dict[str, Any]] | None,
+    due_dates: list[DueDate] | None = None,
+) -> None:
+    """`update` inside a caller's transaction."""
     changes = {name: fields[name] for name in EDITABLE_FIELDS if name in fields}
     stamp = db_now()
-    async with db.transaction() as conn:
-        assignments = ", ".join(f"{name} = ?" for name in changes)
-        await conn.execute(
-            f"UPDATE problems SET {assignments + ', ' if assignments else ''}updated_at = ? WHERE id = ?",
-            (*changes.values(), stamp, problem_id),
-        )
-        if class_ids is not None:
-            await _set_classes(conn, problem_id, class_ids)
-        if due_dates is not None:
-            await _set_due_dates(conn, problem_id, due_dates)
-        if tests is not None:
-            await conn.execute("UPDATE problems SET tests_changed_at = ? WHERE id = ?", (stamp, problem_id))
-            await conn.execute("DELETE FROM test_cases WHERE problem_id = ?", (problem_id,))
-            await _insert_tests(conn, problem_id, tests)
+    assignments = ", ".join(f"{name} = ?" for name in changes)
+    await conn.execute(
+        f"UPDATE problems SET {assignments + ', ' if assignments else ''}updated_at = ? WHERE id = ?",
+        (*changes.values(), stamp, problem_id),
+    )
+    if class_ids is not None:
+        await _set_classes(conn, problem_id, class_ids)
+    if due_dates is not None:
+        await _set_due_dates(conn, problem_id, due_dates)
+    if tests is not None:
+        await conn.execute("UPDATE problems SET tests_changed_at = ? WHERE id = ?", (stamp, problem_id))
+        await conn.execute("DELETE FROM test_cases WHERE problem_id = ?", (problem_id,))
+        await _insert_tests(conn, problem_id, tests)
 
 
 async def delete(db: Database, problem_id: int) -> None:

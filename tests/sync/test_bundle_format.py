@@ -112,7 +112,8 @@ def test_public_key_text_round_trips_and_refuses_look_alikes() -> None:
 @pytest.mark.parametrize(
     ("head", "code"),
     [
-        ({**HEAD, "kind": "problem_set"}, "bundle_unsupported_kind"),
+        ({**HEAD, "kind": "lesson_plan"}, "bundle_unsupported_kind"),
+        ({**HEAD, "kind": "problem_set"}, "bundle_malformed"),
         ({**HEAD, "since": 8}, "bundle_malformed"),
         ({**HEAD, "watermark": "7"}, "bundle_malformed"),
         ({**HEAD, "generation": 0}, "bundle_malformed"),

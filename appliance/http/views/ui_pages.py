@@ -37,7 +37,12 @@ routes = Routes()
 _NAV = {
     "anonymous": (("/login", "Log in"), ("/register", "Create an account")),
     "student": (("/", "Problems"), ("/scratch", "Scratchpad"), ("/submissions", "My submissions")),
-    "staff": (("/teach", "Teaching"), ("/teach/submissions", "Submissions"), ("/scratch", "Scratchpad")),
+    "staff": (
+        ("/teach", "Teaching"),
+        ("/teach/submissions", "Submissions"),
+        ("/teach/problem-sets", "Problem sets"),
+        ("/scratch", "Scratchpad"),
+    ),
 }
 # A page handler behind `@page`: called with the request and its User (None only on role="anyone" pages).
 PageHandler = Callable[[web.Request, Any], Awaitable[web.StreamResponse]]

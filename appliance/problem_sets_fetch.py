@@ -1,0 +1,142 @@
+"""The classroom's side of down-sync over the network: it asks the central instance
+(`sync_central_url`) which problem sets it offers, fetches those newer than its inbox's, and hands
+each to `problem_sets.receive`, which verifies it against this classroom's TRUSTED PUBLISHERS (not
+the transport: a set the central instance relays from an untrusted key, or one altered on the way,
+is refused and nothing is written). Requests are signed with this appliance's sync key
+(appliance/problem_sets_offers.py).
+
+Runs as its own adaptive scheduler job (`problem_sets_fetch`, with the push's backoff rules) and in
+`labrunner sync --now` after the push. A classroom that trusts no publisher asks nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from appliance import identity, problem_sets
+from appliance.app_keys import BLOBS, DB, SETTINGS
+from appliance.blobs import BlobStore
+from appliance.db import Database
+from appliance.errors import Invalid, TooLarge, Unavailable
+from appliance.identity import Identity
+from appliance.problem_sets_offers import sign_headers
+from appliance.scheduler import Scheduler
+from appliance.settings import Settings
+from appliance.store import problem_sets as store
+from appliance.sync_bundle import SET_ID, BundleRefused
+from appliance.sync_outbox import Backoff, SyncRefused
+
+JOB_NAME = "problem_sets_fetch"
+OFFERS_PATH = "/api/sync/problem-sets"
+
+
+class _Central:
+    """Signed GETs to one central instance within one client session."""
+
+    def __init__(self, session: aiohttp.ClientSession, settings: Settings, me: Identity) -> None:
+        self.session = session
+        self.settings = settings
+        self.me = me
+
+    async def get(self, path: str, limit: int) -> bytes:
+        central = self.settings.sync_central_url
+        try:
+            async with self.session.get(
+                central.rstrip("/") + path, headers=sign_headers(self.me, "GET", path), allow_redirects=False
+            ) as response:
+                status = response.status
+                if response.content_length is not None and response.content_length > limit:
+                    raise TooLarge("bundle_too_large", f"the central instance offers more than {limit} bytes")
+                chunks, size = [], 0
+                async for chunk in response.content.iter_chunked(1 << 16):
+                    size += len(chunk)
+                    if size > limit:
+                        raise TooLarge("bundle_too_large", f"the central instance sent more than {limit} bytes")
+                    chunks.append(chunk)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise Unavailable(
+                "sync_unreachable", f"the central instance {central} did not answer: {type(exc).__name__} {exc}".strip()
+            ) from None
+        body = b"".join(chunks)
+        if 200 <= status < 300:
+            return body
+        try:
+            error = json.loads(body).get("error")
+        except (ValueError, AttributeError):
+            error = None
+        if 400 <= status < 500 and isinstance(error, dict) and isinstance(error.get("code"), str):
+            raise SyncRefused(str(error["code"]), f"the central instance refused: {error.get('message')}")
+        raise Unavailable("sync_central_error", f"the central instance {central} answered HTTP {status}")
+
+
+def _offers(body: bytes) -> list[dict[str, Any]]:
+    try:
+        listed = json.loads(body)["problem_sets"]
+        offers = [
+            {"set_id": str(o["set_id"]), "name": str(o["name"]), "version": int(o["version"])}
+            for o in listed
+            if SET_ID.match(str(o["set_id"]))
+        ]
+    except (ValueError, KeyError, TypeError):
+        raise Unavailable("sync_central_error", "the central instance's list of problem sets is not readable") from None
+    return offers
+
+
+async def fetch(db: Database, blobs: BlobStore, settings: Settings) -> dict[str, Any]:
+    """One round: every offered set newer than the inbox's is fetched and received. Refused sets are
+    listed; the round then fails with the first refusal's code, so the job history shows it."""
+    central = settings.sync_central_url
+    if not central:
+        raise Invalid("sync_not_configured", "no central instance is set: set sync_central_url first")
+    outcome: dict[str, Any] = {"central": central, "offered": 0, "received": [], "refused": []}
+    if not await store.any_publisher(db):
+        return {**outcome, "trusted_publishers": 0}
+    timeout = aiohttp.ClientTimeout(total=settings.sync_timeout_s, connect=settings.sync_connect_timeout_s)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        client = _Central(session, settings, identity.ensure(settings.data_dir))
+        offers = _offers(await client.get(OFFERS_PATH, settings.sync_bundle_max_bytes))
+        outcome["offered"] = len(offers)
+        have = await store.received_versions(db)
+        for offer in offers:
+            if have.get(offer["set_id"], 0) >= offer["version"]:
+                continue
+            raw = await client.get(f"{OFFERS_PATH}/{offer['set_id']}", settings.sync_bundle_max_bytes)
+            try:
+                received = await problem_sets.receive(db, blobs, settings, raw)
+            except BundleRefused as refused:
+                outcome["refused"].append({**offer, "code": refused.code, "message": refused.message})
+                continue
+            outcome["received"].append({**offer, "inbox_id": received.inbox_id, "already": received.already})
+    if outcome["refused"]:
+        first = outcome["refused"][0]
+        names = ", ".join(f"{r['name']!r} ({r['code']})" for r in outcome["refused"])
+        raise SyncRefused(first["code"], f"problem sets refused: {names}; {first['message']}")
+    return outcome
+
+
+def describe(outcome: dict[str, Any]) -> str:
+    if outcome.get("trusted_publishers") == 0:
+        return "no publishers trusted: no problem sets asked for (labrunner publishers add NAME PUBLIC-KEY)"
+    got = ", ".join(f"{r['name']!r} version {r['version']}" for r in outcome["received"]) or "nothing new"
+    return f"problem sets from {outcome['central']}: {outcome['offered']} offered; received: {got}"
+
+
+def setup_periodic(scheduler: Scheduler, settings: Settings) -> None:
+    if not settings.sync_central_url:
+        return
+    backoff = Backoff(settings.sync_every_s, settings.sync_backoff_max_s)
+
+    async def fetch_task(app: web.Application) -> dict[str, Any]:
+        try:
+            result = await fetch(app[DB], app[BLOBS], app[SETTINGS])
+        except Exception:  # any failed attempt backs off, whatever failed
+            backoff.failures += 1
+            raise
+        backoff.failures = 0
+        return result
+
+    scheduler.add_adaptive(JOB_NAME, fetch_task, first_in_s=settings.sync_every_s, next_in=backoff.delay)
