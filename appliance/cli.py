@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -498,6 +499,68 @@ def cmd_publishers(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_publishers(settings, args))
 
 
+async def _promote(settings: Settings, args: argparse.Namespace, target_dir: Path, command: str) -> str:
+    from appliance import identity, promote
+    from appliance.blobs import BlobStore
+
+    me = identity.ensure(settings.data_dir)
+    production = load_settings(environment="production", data_dir=target_dir)
+    async with _database(settings) as db, _database(production) as target_db:
+        target = promote.Target(production, target_db, BlobStore(production.blob_dir), command)
+        owner = await promote.check_target(target, me, args.owner, args.class_ids)
+        published = await promote.bundle(db, BlobStore(settings.blob_dir), settings, me, args.problem_ids)
+        results = await promote.into_production(
+            target, owner, published.data, args.problem_ids, args.class_ids, replace=args.replace
+        )
+    return promote.describe(results, target_dir)
+
+
+async def _promote_out(settings: Settings, problem_ids: list[int]) -> Published:
+    from appliance import identity, promote
+    from appliance.blobs import BlobStore
+
+    me = identity.ensure(settings.data_dir)
+    async with _database(settings) as db:
+        return await promote.bundle(db, BlobStore(settings.blob_dir), settings, me, problem_ids)
+
+
+def cmd_promote(settings: Settings, args: argparse.Namespace) -> int:
+    import os
+
+    from appliance.errors import Invalid, NotFound
+    from appliance.settings import default_data_dir
+
+    if args.out:
+        published = asyncio.run(_promote_out(settings, args.problem_ids))
+        target = Path(args.out)
+        partial = target.with_name(target.name + ".partial")
+        partial.write_bytes(published.data)
+        os.replace(partial, target)
+        print(
+            f"bundle written: {target} (problem set {published.name!r} version {published.version}, signed by this"
+            f" appliance); on production: `labrunner import {target.name}`, then a teacher imports it at"
+            " /teach/problem-sets"
+        )
+        return 0
+    if not args.owner:
+        raise Invalid("promote_owner_required", "name the production teacher who will own the problems: --owner NAME")
+    target_dir = Path(args.to_data_dir or default_data_dir("production")).expanduser().resolve()
+    command = "labrunner --env production" + (f" --data-dir {target_dir}" if args.to_data_dir else "")
+    if target_dir == settings.data_dir:
+        raise Invalid(
+            "promote_same_appliance", f"{target_dir} is this appliance's own data folder", field="to_data_dir"
+        )
+    if not (target_dir / "labrunner.sqlite3").is_file():
+        raise NotFound(
+            "promote_no_production",
+            f"there is no production appliance in {target_dir}: start it once (`{command} serve`) or name its data"
+            " folder with --to-data-dir",
+            field="to_data_dir",
+        )
+    print(asyncio.run(_promote(settings, args, target_dir, command)))
+    return 0
+
+
 def cmd_desktop(settings: Settings, args: argparse.Namespace) -> int:
     from ui.desktop import run
 
@@ -615,6 +678,27 @@ def build_parser() -> argparse.ArgumentParser:
     untrust = publishers.add_parser("remove", help="stop trusting a publisher (its sets leave the inbox)")
     untrust.add_argument("name", metavar="NAME")
     untrust.set_defaults(func=cmd_publishers)
+
+    promote = commands.add_parser(
+        "promote", help="copy chosen problems (hidden tests too) from this staging appliance to production"
+    )
+    promote.add_argument("problem_ids", type=int, nargs="+", metavar="PROBLEM_ID", help="this appliance's problem ids")
+    promote.add_argument("--owner", help="the production teacher (username) who will own the problems")
+    promote.add_argument(
+        "--class",
+        dest="class_ids",
+        type=int,
+        action="append",
+        default=[],
+        metavar="CLASS_ID",
+        help="a production class of the owner's to set the problems in (repeatable)",
+    )
+    promote.add_argument("--to-data-dir", help="production's data folder (default: production's usual folder)")
+    promote.add_argument("--replace", action="store_true", help="overwrite production copies edited there since")
+    promote.add_argument(
+        "--out", metavar="FILE", help="only write the signed bundle to FILE (to carry to production on a USB stick)"
+    )
+    promote.set_defaults(func=cmd_promote)
 
     return parser
 

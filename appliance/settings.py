@@ -47,7 +47,7 @@ class Settings:
     data_dir: Path
     # Every further field is a setting, declared with `setting()`; SETTINGS below is read off them.
     host: str = setting("0.0.0.0", "Address to listen on (0.0.0.0: every LAN interface).")
-    port: int = setting(8080, "TCP port to listen on.")
+    port: int = setting(8080, "TCP port to listen on (staging's default is 8081, so it runs beside production).")
     debug: bool = setting(False, "Verbose errors in responses; refused in production.")
     secret_key: str = setting("", "Signing secret; generated into the data dir at first start when empty.")
     max_body_bytes: int = setting(1_048_576, "Largest request body accepted (bytes).")
@@ -412,6 +412,10 @@ SETTINGS: tuple[Setting, ...] = tuple(
 _BY_NAME = {s.name: s for s in SETTINGS}
 
 
+# Staging runs beside production on one machine: its own data folder (below) and its own port.
+STAGING_PORT = 8081
+
+
 def default_data_dir(environment: str) -> Path:
     base = Path(platformdirs.user_data_dir("labrunner", appauthor=False))
     return base if environment == "production" else base / environment
@@ -458,6 +462,8 @@ def load_settings(
     root.mkdir(parents=True, exist_ok=True)
 
     values: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+    if environment == "staging":
+        values["port"] = STAGING_PORT  # a default only: a config file, variable or flag still sets it
     config_path = root / CONFIG_FILE
     if config_path.exists():
         try:
