@@ -504,7 +504,8 @@ async def _promote(settings: Settings, args: argparse.Namespace, target_dir: Pat
     from appliance.blobs import BlobStore
 
     me = identity.ensure(settings.data_dir)
-    production = load_settings(environment="production", data_dir=target_dir)
+    # Production's own settings (its config.toml), not this shell's LABRUNNER_* variables, which are staging's.
+    production = load_settings(environment="production", data_dir=target_dir, environ={})
     async with _database(settings) as db, _database(production) as target_db:
         target = promote.Target(production, target_db, BlobStore(production.blob_dir), command)
         owner = await promote.check_target(target, me, args.owner, args.class_ids)
