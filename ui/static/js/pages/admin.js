@@ -282,8 +282,9 @@ function pending(sync) {
   if (!sync.central_url) return "–";
   if (sync.ack_error) return `acknowledgement file unreadable (${sync.ack_error}): the next push sends everything`;
   if (sync.unacknowledged === null) return "nothing acknowledged yet: the next push sends everything";
-  if (!sync.unacknowledged) return "none: the central instance has everything";
-  return `${sync.unacknowledged} changes not yet acknowledged`;
+  const marks = `(acknowledged ${sync.acknowledged.watermark}, now ${sync.counter})`;
+  if (!sync.unacknowledged) return `none: the central instance has everything ${marks}`;
+  return `${sync.unacknowledged} changes not yet acknowledged ${marks}`;
 }
 
 function drawSync(sync) {
