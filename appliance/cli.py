@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -409,6 +410,13 @@ async def _sync_now(settings: Settings) -> dict[str, object]:
         return result
 
 
+async def _sync_status(settings: Settings) -> list[str]:
+    from appliance import sync_status
+
+    async with _database(settings) as db:
+        return sync_status.describe(await sync_status.status(db, settings))
+
+
 async def _fetch_now(settings: Settings) -> dict[str, object]:
     from appliance import job_history
     from appliance.blobs import BlobStore
@@ -439,6 +447,9 @@ def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
     from appliance.errors import AppError
     from appliance.problem_sets_fetch import describe
 
+    if args.status:
+        print("\n".join(asyncio.run(_sync_status(settings))))
+        return 0
     failed = False
     try:
         _print_push(asyncio.run(_sync_now(settings)))
@@ -524,6 +535,69 @@ async def _publishers(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_publishers(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_publishers(settings, args))
+
+
+async def _promote(settings: Settings, args: argparse.Namespace, target_dir: Path, command: str) -> str:
+    from appliance import identity, promote
+    from appliance.blobs import BlobStore
+
+    me = identity.ensure(settings.data_dir)
+    # Production's own settings (its config.toml), not this shell's LABRUNNER_* variables, which are staging's.
+    production = load_settings(environment="production", data_dir=target_dir, environ={})
+    async with _database(settings) as db, _database(production) as target_db:
+        target = promote.Target(production, target_db, BlobStore(production.blob_dir), command)
+        owner = await promote.check_target(target, me, args.owner, args.class_ids)
+        published = await promote.bundle(db, BlobStore(settings.blob_dir), settings, me, args.problem_ids)
+        results = await promote.into_production(
+            target, owner, published.data, args.problem_ids, args.class_ids, replace=args.replace
+        )
+    return promote.describe(results, target_dir)
+
+
+async def _promote_out(settings: Settings, problem_ids: list[int]) -> Published:
+    from appliance import identity, promote
+    from appliance.blobs import BlobStore
+
+    me = identity.ensure(settings.data_dir)
+    async with _database(settings) as db:
+        return await promote.bundle(db, BlobStore(settings.blob_dir), settings, me, problem_ids)
+
+
+def cmd_promote(settings: Settings, args: argparse.Namespace) -> int:
+    import os
+
+    from appliance.errors import Invalid, NotFound
+    from appliance.settings import default_data_dir
+
+    if args.out:
+        published = asyncio.run(_promote_out(settings, args.problem_ids))
+        target = Path(args.out)
+        partial = target.with_name(target.name + ".partial")
+        partial.write_bytes(published.data)
+        os.replace(partial, target)
+        print(
+            f"bundle written: {target} (problem set {published.name!r} version {published.version}, signed by this"
+            f" appliance); on production: `labrunner import {target.name}`, then a teacher imports it at"
+            " /teach/problem-sets"
+        )
+        return 0
+    if not args.owner:
+        raise Invalid("promote_owner_required", "name the production teacher who will own the problems: --owner NAME")
+    target_dir = Path(args.to_data_dir or default_data_dir("production")).expanduser().resolve()
+    command = "labrunner --env production" + (f" --data-dir {target_dir}" if args.to_data_dir else "")
+    if target_dir == settings.data_dir:
+        raise Invalid(
+            "promote_same_appliance", f"{target_dir} is this appliance's own data folder", field="to_data_dir"
+        )
+    if not (target_dir / "labrunner.sqlite3").is_file():
+        raise NotFound(
+            "promote_no_production",
+            f"there is no production appliance in {target_dir}: start it once (`{command} serve`) or name its data"
+            " folder with --to-data-dir",
+            field="to_data_dir",
+        )
+    print(asyncio.run(_promote(settings, args, target_dir, command)))
+    return 0
 
 
 def cmd_desktop(settings: Settings, args: argparse.Namespace) -> int:
@@ -625,11 +699,14 @@ def build_parser() -> argparse.ArgumentParser:
     sync = commands.add_parser(
         "sync", help="push what changed to the central instance (sync_central_url) and fetch its problem sets"
     )
-    sync.add_argument(
+    sync_what = sync.add_mutually_exclusive_group(required=True)
+    sync_what.add_argument(
         "--now",
         action="store_true",
-        required=True,
         help="push once now, wait for the acknowledgement, print it; then fetch offered problem sets",
+    )
+    sync_what.add_argument(
+        "--status", action="store_true", help="this appliance's id and fingerprint, the central, the last push"
     )
     sync.set_defaults(func=cmd_sync)
     publish = commands.add_parser(
@@ -651,6 +728,27 @@ def build_parser() -> argparse.ArgumentParser:
     untrust = publishers.add_parser("remove", help="stop trusting a publisher (its sets leave the inbox)")
     untrust.add_argument("name", metavar="NAME")
     untrust.set_defaults(func=cmd_publishers)
+
+    promote = commands.add_parser(
+        "promote", help="copy chosen problems (hidden tests too) from this staging appliance to production"
+    )
+    promote.add_argument("problem_ids", type=int, nargs="+", metavar="PROBLEM_ID", help="this appliance's problem ids")
+    promote.add_argument("--owner", help="the production teacher (username) who will own the problems")
+    promote.add_argument(
+        "--class",
+        dest="class_ids",
+        type=int,
+        action="append",
+        default=[],
+        metavar="CLASS_ID",
+        help="a production class of the owner's to set the problems in (repeatable)",
+    )
+    promote.add_argument("--to-data-dir", help="production's data folder (default: production's usual folder)")
+    promote.add_argument("--replace", action="store_true", help="overwrite production copies edited there since")
+    promote.add_argument(
+        "--out", metavar="FILE", help="only write the signed bundle to FILE (to carry to production on a USB stick)"
+    )
+    promote.set_defaults(func=cmd_promote)
 
     return parser
 

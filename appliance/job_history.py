@@ -56,10 +56,14 @@ async def history(db: Database, *, job: str | None = None, limit: int = 100) -> 
     return [_shape(row) for row in await job_runs.recent(db, job=job, limit=limit)]
 
 
-async def last_backup(db: Database) -> dict[str, Any] | None:
-    """The last finished backup: when, how it went, and its archive or its error."""
-    row = await job_runs.last_finished(db, "backup")
+async def last_finished(db: Database, job: str) -> dict[str, Any] | None:
+    """The job's last finished run: when, how it went, and its detail or its error."""
+    row = await job_runs.last_finished(db, job)
     return None if row is None else _shape(row)
+
+
+async def last_backup(db: Database) -> dict[str, Any] | None:
+    return await last_finished(db, "backup")
 
 
 async def forget_old(db: Database, days: int) -> int:

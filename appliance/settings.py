@@ -51,7 +51,7 @@ class Settings:
     data_dir: Path
     # Every further field is a setting, declared with `setting()`; SETTINGS below is read off them.
     host: str = setting("0.0.0.0", "Address to listen on (0.0.0.0: every LAN interface).")
-    port: int = setting(8080, "TCP port to listen on.")
+    port: int = setting(8080, "TCP port to listen on (staging's default is 8081, so it runs beside production).")
     room_name: str = setting(
         "",
         "Name the appliance announces itself under on the LAN (zeroconf), e.g. the room; empty: the machine's"
@@ -435,6 +435,10 @@ SETTINGS: tuple[Setting, ...] = tuple(
 _BY_NAME = {s.name: s for s in SETTINGS}
 
 
+# Staging runs beside production on one machine: its own data folder (below) and its own port.
+STAGING_PORT = 8081
+
+
 def default_data_dir(environment: str) -> Path:
     base = Path(platformdirs.user_data_dir("labrunner", appauthor=False))
     return base if environment == "production" else base / environment
@@ -481,6 +485,8 @@ def load_settings(
     root.mkdir(parents=True, exist_ok=True)
 
     values: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+    if environment == "staging":
+        values["port"] = STAGING_PORT  # a default only: a config file, variable or flag still sets it
     config_path = root / CONFIG_FILE
     if config_path.exists():
         try:

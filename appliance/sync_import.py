@@ -30,6 +30,7 @@ from appliance.clock import db_now
 from appliance.db import Database, Row
 from appliance.identity import parse_public_key
 from appliance.settings import Settings
+from appliance.store import job_runs
 from appliance.store import sync as store
 from appliance.sync_bundle import Bundle, BundleRefused
 
@@ -40,6 +41,10 @@ _MEMBERS: tuple[tuple[str, str], ...] = (
     ("problems.jsonl", "problem"),
     ("submissions.jsonl", "submission"),
 )
+
+# Each import is recorded in the job history (an admin's record, and the central view's lag: the
+# mark of the last bundle and of the one before). Refusals are not: anyone may post a bundle.
+JOB_NAME = "sync_import"
 
 _PLURAL = {"user": "users", "class": "classes", "problem": "problems", "submission": "submissions"}
 
@@ -157,7 +162,9 @@ async def _apply(conn: aiosqlite.Connection, bundle: Bundle) -> dict[str, dict[s
     return counts
 
 
-async def import_bundle(db: Database, blobs: BlobStore, settings: Settings, raw: bytes) -> Imported:
+async def import_bundle(
+    db: Database, blobs: BlobStore, settings: Settings, raw: bytes, *, trigger: str = "cli"
+) -> Imported:
     bundle = sync_bundle.read(raw, settings.sync_bundle_max_bytes)
     if bundle.kind != "classroom":
         raise BundleRefused(
@@ -183,6 +190,15 @@ async def import_bundle(db: Database, blobs: BlobStore, settings: Settings, raw:
         mark = (bundle.generation, bundle.watermark)
         await store.record_import(conn, registered["id"], bundle.appliance_id, mark, bundle.sha256, db_now())
         counts = await _apply(conn, bundle)
+    detail = {
+        "registration": registered["id"],
+        "appliance": registered["name"],
+        "generation": bundle.generation,
+        "since": bundle.since,
+        "watermark": bundle.watermark,
+        "counts": counts,
+    }
+    await job_runs.record_done(db, JOB_NAME, trigger, detail)
     return Imported(registered["name"], bundle.generation, bundle.watermark, counts=counts)
 
 

@@ -24,6 +24,15 @@ async def finish(db: Database, run_id: int, outcome: str, detail: dict[str, Any]
     )
 
 
+async def record_done(db: Database, job: str, trigger: str, detail: dict[str, Any]) -> int:
+    """A run that is over as it is recorded (one write): it succeeded, with `detail`."""
+    now = db_now()
+    return await db.execute(
+        "INSERT INTO job_runs (job, trigger, started_at, finished_at, outcome, detail) VALUES (?, ?, ?, ?, 'ok', ?)",
+        (job, trigger, now, now, json.dumps(detail, sort_keys=True)),
+    )
+
+
 async def recent(db: Database, *, job: str | None, limit: int) -> list[Row]:
     if job is None:
         return await db.fetchall(f"SELECT {_COLUMNS} FROM job_runs ORDER BY id DESC LIMIT ?", (limit,))

@@ -42,6 +42,10 @@ async def get(db: Database, user_id: int) -> Row | None:
     return await db.fetchone(f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (user_id,))
 
 
+async def by_username(db: Database, username: str) -> Row | None:
+    return await db.fetchone(f"SELECT {USER_COLUMNS} FROM users WHERE username = ?", (username,))
+
+
 async def get_with_hash(db: Database, username: str) -> Row | None:
     return await db.fetchone(f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = ?", (username,))
 

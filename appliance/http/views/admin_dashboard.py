@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from appliance import jobs
+from appliance import jobs, sync_status
 from appliance.accounts import User
 from appliance.app_keys import DASHBOARD, DB, EVENTS, MODES, RUNNER, SETTINGS
 from appliance.errors import Invalid
@@ -19,7 +19,7 @@ from appliance.http.jsonio import body, json_response, path_id
 from appliance.http.middleware import current_user, still_allowed
 from appliance.http.routing import Routes
 from appliance.http.runner_access import stop_job, wake_runner
-from appliance.http.shapes import ANY, BOOLEAN, INTEGER, NUMBER, STRING, enum, nullable, obj
+from appliance.http.shapes import ANY, BOOLEAN, INTEGER, NUMBER, STRING, TIMESTAMP, enum, nullable, obj
 from appliance.http.views.ui_pages import page, render
 from appliance.settings import Settings
 from appliance.validation import F, Schema
@@ -32,6 +32,28 @@ CONTROLS = obj(
     queue_paused=BOOLEAN,
     maintenance=obj(on=BOOLEAN, message=STRING),
     verbose_until=nullable(NUMBER),
+)
+SYNC_STATUS = obj(
+    appliance_id=nullable(STRING),
+    fingerprint=STRING,
+    public_key=STRING,
+    central_url=nullable(STRING),
+    every_s=NUMBER,
+    last_push=nullable(
+        obj(
+            at=nullable(TIMESTAMP),
+            trigger=STRING,
+            outcome=enum("ok", "failed"),
+            pushed=nullable(BOOLEAN),
+            error_code=nullable(STRING),
+            error_message=nullable(STRING),
+        )
+    ),
+    generation=INTEGER,
+    counter=INTEGER,
+    acknowledged=nullable(obj(generation=INTEGER, watermark=INTEGER)),
+    ack_error=nullable(STRING),
+    unacknowledged=nullable(INTEGER),
 )
 MAINTENANCE = obj(on=BOOLEAN, message=STRING, poll_s=NUMBER)
 # The snapshot's parts an admin gets besides the teacher's (queue, jobs, failed, throughput).
@@ -164,6 +186,18 @@ async def requeue(request: web.Request) -> web.Response:
     wake_runner(request)
     status, _ = await jobs.job_status(request.app[DB], job_id)
     return json_response({"id": job_id, "status": status}, status=202)
+
+
+@routes.route(
+    "GET",
+    "/api/admin/sync/status",
+    access="admin",
+    summary="This appliance's sync status: its id and key fingerprint (as `labrunner identity` prints them), the"
+    " central instance it pushes to, the last push, and the changes not yet acknowledged",
+    response=SYNC_STATUS,
+)
+async def sync_state(request: web.Request) -> web.Response:
+    return json_response(await sync_status.status(request.app[DB], request.app[SETTINGS]))
 
 
 @routes.route(

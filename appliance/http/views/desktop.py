@@ -8,7 +8,7 @@ from collections.abc import Callable
 from aiohttp import web
 from markupsafe import Markup
 
-from appliance import classes, legal, login_links, qr_codes
+from appliance import classes, identity, legal, login_links, qr_codes
 from appliance.accounts import User
 from appliance.app_keys import DB, SETTINGS
 from appliance.errors import AppError
@@ -167,6 +167,8 @@ async def classroom_page(request: web.Request, user: User) -> web.Response:
         "chosen_id": chosen["id"] if chosen else None,
         "chosen_name": chosen["name"] if chosen else "",
         "join_code": _spaced(chosen["join_code"]) if chosen else "",
+        # For the teacher to check against the central instance's registration of this appliance.
+        "fingerprint": identity.fingerprint(identity.public_key_of(request.app[SETTINGS].data_dir)),
     }
     response = render(request, "classroom", "Classroom", values=values, main_class="wide")
     if _from_window(request):

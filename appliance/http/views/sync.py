@@ -42,5 +42,5 @@ async def push_bundle(request: web.Request) -> web.Response:
             "bundle_too_large",
             f"the bundle is larger than sync_bundle_max_bytes ({settings.sync_bundle_max_bytes} bytes)",
         ) from None
-    result = await sync_import.import_bundle(request.app[DB], request.app[BLOBS], settings, raw)
+    result = await sync_import.import_bundle(request.app[DB], request.app[BLOBS], settings, raw, trigger="push")
     return json_response(asdict(result))

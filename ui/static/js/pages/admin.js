@@ -271,6 +271,34 @@ function drawAdmin(picture) {
     : "Verbose runner logging on";
 }
 
+function lastPush(push) {
+  if (!push) return "never";
+  const at = new Date(push.at).toLocaleString();
+  if (push.outcome === "ok") return `ok at ${at}${push.pushed === false ? " (nothing new)" : ""}`;
+  return `failed at ${at}: ${push.error_code}${push.error_message ? ` (${push.error_message})` : ""}`;
+}
+
+function pending(sync) {
+  if (!sync.central_url) return "–";
+  if (sync.ack_error) return `acknowledgement file unreadable (${sync.ack_error}): the next push sends everything`;
+  if (sync.unacknowledged === null) return "nothing acknowledged yet: the next push sends everything";
+  const marks = `(acknowledged ${sync.acknowledged.watermark}, now ${sync.counter})`;
+  if (!sync.unacknowledged) return `none: the central instance has everything ${marks}`;
+  return `${sync.unacknowledged} changes not yet acknowledged ${marks}`;
+}
+
+function drawSync(sync) {
+  const el = $("#sync-status");
+  list(el, [
+    ["Appliance id", sync.appliance_id || "not made yet (made at the first export or backup)"],
+    ["Key fingerprint", sync.fingerprint],
+    ["Central instance", sync.central_url || "not configured"],
+    ["Last push", lastPush(sync.last_push)],
+    ["Changes", pending(sync)],
+  ]);
+  el.dataset.lastPush = sync.last_push ? sync.last_push.outcome : "never";
+}
+
 function draw(picture) {
   last = picture;
   drawQueue(picture.queue, picture.at);
@@ -324,5 +352,20 @@ function wireControls() {
   );
 }
 
-if (isAdmin) wireControls();
+// The Sync panel changes every few minutes at most: asked for apart from the live stream.
+const SYNC_REFRESH_MS = 30_000;
+
+async function refreshSync() {
+  try {
+    drawSync(await api("GET", "/api/admin/sync/status"));
+  } catch (error) {
+    showError($("#dash-error"), error);
+  }
+}
+
+if (isAdmin) {
+  wireControls();
+  refreshSync();
+  setInterval(refreshSync, SYNC_REFRESH_MS);
+}
 connect();
