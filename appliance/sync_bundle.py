@@ -133,7 +133,8 @@ class Bundle:
             # Split on "\n" alone: canonical JSON escapes it inside strings, but not U+2028 or U+0085,
             # which str.splitlines() would also split a statement at.
             rows = [json.loads(line) for line in self.members[member].decode("utf-8").split("\n") if line]
-        except (KeyError, UnicodeDecodeError, json.JSONDecodeError):
+        except (KeyError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            # RecursionError: nested deeper than the parser goes (a signer's crafted record).
             raise _malformed(f"member {member} is not JSON lines") from None
         if not all(isinstance(row, dict) for row in rows):
             raise _malformed(f"member {member} holds a line that is not an object")
@@ -187,7 +188,8 @@ def read(raw: bytes, max_bytes: int) -> Bundle:
     signature = members.pop(SIGNATURE)
     try:
         manifest = json.loads(manifest_bytes.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        # RecursionError: nested deeper than the parser goes; read before any signature check.
         raise _malformed("the manifest is not JSON") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise _malformed("the manifest is not a sync bundle's")
@@ -255,8 +257,13 @@ def verify(bundle: Bundle, key: Ed25519PublicKey, whose: str = "the registered k
     if set(listed) != set(bundle.members):
         raise _tampered("its members are not those its manifest lists")
     for name, data in bundle.members.items():
-        if hashlib.sha256(data).hexdigest() != listed[name]["sha256"]:
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != listed[name]["sha256"]:
             raise _tampered(f"{name} does not match its hash")
+        # The name is the content's hash: asset rows take it as the blob they point to, so a name
+        # standing for other bytes (or no hash at all: "assets/../x") would point them elsewhere.
+        if name.startswith(ASSET_PREFIX) and name != ASSET_PREFIX + digest:
+            raise _tampered(f"{name} is not named by its content's hash")
     required = KIND_MEMBERS[bundle.kind]
     extra = [n for n in bundle.members if n not in required and not n.startswith(ASSET_PREFIX)]
     if not set(required) <= set(bundle.members) or extra:
