@@ -44,7 +44,9 @@ from appliance.classes import require_staff
 from appliance.clock import api_iso, db_now
 from appliance.db import Database, Row
 from appliance.errors import AppError, Conflict, Invalid, NotFound
+from appliance.file_kinds import KINDS
 from appliance.file_names import clean_name
+from appliance.file_sniffing import archive_refused, check_allowed, sniff
 from appliance.identity import Identity, parse_public_key
 from appliance.problem_records import problem_record
 from appliance.settings import Settings
@@ -202,6 +204,9 @@ def _malformed(origin: Any, detail: str) -> BundleRefused:
 
 
 def _assets(bundle: Bundle, settings: Settings, origin: int, raw: Any) -> list[dict[str, Any]]:
+    """The problem's assets, judged as a teacher's upload is: the kind and media type come from the
+    bytes, never from the set (they are served as they are stored: text/html or a script type from
+    this origin would run in students' browsers), with the upload limits of this appliance."""
     if not isinstance(raw, list) or len(raw) > settings.assets_max_per_problem:
         raise _malformed(origin, f"it needs a list of at most {settings.assets_max_per_problem} assets")
     assets: list[dict[str, Any]] = []
@@ -214,16 +219,36 @@ def _assets(bundle: Bundle, settings: Settings, origin: int, raw: Any) -> list[d
         data = bundle.members.get(sync_bundle.ASSET_PREFIX + str(digest))
         if not safe or data is None or item.get("size") != len(data):
             raise _malformed(origin, f"asset {name!r} has an unsafe name or is not the file the set holds")
-        if not (isinstance(item.get("kind"), str) and isinstance(item.get("media_type"), str)):
-            raise _malformed(origin, f"asset {name!r} lacks its kind or media type")
+        if len(data) > settings.asset_max_bytes:
+            raise _malformed(
+                origin, f"asset {name!r} is larger than asset_max_bytes ({settings.asset_max_bytes} bytes)"
+            )
+        try:
+            kind = sniff(data, name)
+            if kind == "zip":
+                raise archive_refused(name, "ZIP")
+            check_allowed(kind, settings, name)
+        except AppError as error:
+            raise _malformed(origin, error.message) from None
         assets.append(
             {
-                **{k: item[k] for k in ("name", "kind", "media_type", "size", "sha256")},
+                "name": name,
+                "kind": kind,
+                "media_type": KINDS[kind].media_type,
+                "size": len(data),
+                "sha256": digest,
                 "in_workdir": item.get("in_workdir") is True,
             }
         )
     if len({asset["name"] for asset in assets}) != len(assets):
         raise _malformed(origin, "two assets have one name")
+    workdir = [asset["size"] for asset in assets if asset["in_workdir"]]
+    if len(workdir) > settings.job_files_max or sum(workdir) > settings.job_files_max_bytes:
+        raise _malformed(
+            origin,
+            f"its files for every submission exceed job_files_max ({settings.job_files_max}) or job_files_max_bytes"
+            f" ({settings.job_files_max_bytes} bytes)",
+        )
     return assets
 
 
