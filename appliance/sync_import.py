@@ -24,7 +24,7 @@ from typing import Any
 
 import aiosqlite
 
-from appliance import sync_bundle
+from appliance import clock, sync_bundle
 from appliance.blobs import BlobStore
 from appliance.clock import db_now
 from appliance.db import Database, Row
@@ -49,7 +49,49 @@ JOB_NAME = "sync_import"
 _PLURAL = {"user": "users", "class": "classes", "problem": "problems", "submission": "submissions"}
 
 
+def _whole(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError("not a whole number")
+    return value
+
+
+def _time(value: Any, *, optional: bool = False) -> None:
+    """A time the central view can show (an ISO 8601 text with a UTC form)."""
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        raise TypeError("a time is not text")
+    clock.to_db(clock.parse_iso(value))  # ValueError, OverflowError: no time
+
+
+def _check_read_fields(entity: str, record: dict[str, Any]) -> None:
+    """The fields the central view reads from the record itself (appliance/store/central_view.py):
+    a registered appliance, rogue or buggy, must not be able to store what breaks the view of all."""
+    if entity == "class":
+        if not isinstance(record["members"], list):
+            raise TypeError("members is not a list")
+        for member in record["members"]:
+            _whole(member)
+    elif entity == "problem":
+        _time(record["updated_at"])
+        if not isinstance(record["language"], str) or not isinstance(record["classes"], list):
+            raise TypeError("language or classes of the wrong type")
+        for link in record["classes"]:
+            _whole(link["class"])
+        if not isinstance(record["test_cases"], list) or not isinstance(record["assets"], list):
+            raise TypeError("test_cases or assets is not a list")
+        for test in record["test_cases"]:
+            if not isinstance(test["visibility"], str):
+                raise TypeError("a test's visibility is not text")
+    elif entity == "submission":
+        _time(record["created_at"])
+        _time(record.get("finished_at"), optional=True)
+        if not isinstance(record["status"], str):
+            raise TypeError("status is not text")
+
+
 def _columns(entity: str, record: dict[str, Any]) -> dict[str, Any]:
+    _check_read_fields(entity, record)
     if entity == "user":
         return {"role": str(record["role"]), "name": str(record["name"])}
     if entity == "class":
@@ -141,7 +183,7 @@ async def _apply(conn: aiosqlite.Connection, bundle: Bundle) -> dict[str, dict[s
                     continue
                 columns = _columns(entity, record)
                 assets = [(str(a["name"]), str(a["sha256"])) for a in record["assets"]] if entity == "problem" else []
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError, OverflowError):
                 raise BundleRefused(
                     "bundle_malformed", f"a record in {member} lacks a field or has one of the wrong type"
                 ) from None
