@@ -343,17 +343,23 @@ def _verify(bundle: Bundle, public_key: str) -> None:
     sync_bundle.verify(bundle, parse_public_key(public_key), "the trusted key of the publisher it names")
 
 
+def _verified_problems(bundle: Bundle, public_key: str, settings: Settings) -> list[SetProblem]:
+    """Called in a worker thread (asyncio.to_thread), as is reading the bundle: a set may be
+    sync_bundle_max_bytes large, and on the event loop it would hold up every student for seconds."""
+    _verify(bundle, public_key)
+    return problems_of(bundle, settings)
+
+
 async def receive(db: Database, blobs: BlobStore, settings: Settings, raw: bytes) -> Received:
     """Verifies a `problem_set` bundle against the trusted publishers, checks every problem, and puts
     it in the inbox. A refusal (`bundle_*` code) writes nothing, neither a row nor a blob file."""
-    bundle = sync_bundle.read(raw, settings.sync_bundle_max_bytes)
+    bundle = await asyncio.to_thread(sync_bundle.read, raw, settings.sync_bundle_max_bytes)
     if bundle.kind != KIND:
         raise BundleRefused(
             "bundle_unsupported_kind", f"this is a {bundle.kind} bundle, not a problem set; nothing was received"
         )
     publisher = await _trusted(db, bundle)
-    _verify(bundle, publisher["public_key"])
-    checked = problems_of(bundle, settings)
+    checked = await asyncio.to_thread(_verified_problems, bundle, publisher["public_key"], settings)
     set_id, name, version = bundle.manifest["set_id"], bundle.manifest["name"], int(bundle.manifest["version"])
     found = Received(0, publisher["name"], set_id, name, version, len(checked))
     async with db.snapshot() as conn:
@@ -475,9 +481,8 @@ async def _open(blobs: BlobStore, settings: Settings, entry: Row) -> tuple[Bundl
         raise Conflict(
             "problem_set_unreadable", "this problem set's file is missing or damaged here; receive it again"
         ) from None
-    bundle = sync_bundle.read(raw, settings.sync_bundle_max_bytes)
-    _verify(bundle, entry["public_key"])
-    return bundle, problems_of(bundle, settings)
+    bundle = await asyncio.to_thread(sync_bundle.read, raw, settings.sync_bundle_max_bytes)
+    return bundle, await asyncio.to_thread(_verified_problems, bundle, entry["public_key"], settings)
 
 
 async def import_into_problems(

@@ -27,7 +27,7 @@ from appliance.problem_sets_offers import sign_headers
 from appliance.scheduler import Scheduler
 from appliance.settings import Settings
 from appliance.store import problem_sets as store
-from appliance.sync_bundle import SET_ID, BundleRefused
+from appliance.sync_bundle import SET_ID, SET_NAME_MAX_CHARS, BundleRefused
 from appliance.sync_outbox import Backoff, SyncRefused
 
 JOB_NAME = "problem_sets_fetch"
@@ -73,15 +73,36 @@ class _Central:
         raise Unavailable("sync_central_error", f"the central instance {central} answered HTTP {status}")
 
 
-def _offers(body: bytes) -> list[dict[str, Any]]:
+# Bytes one offer takes in the list at most: a set id, a version, a hash, a size and a name of up to
+# SET_NAME_MAX_CHARS characters, each perhaps escaped as a surrogate pair (12 bytes).
+_OFFER_MAX_BYTES = 256 + 12 * SET_NAME_MAX_CHARS
+
+
+def _too_many(settings: Settings) -> SyncRefused:
+    return SyncRefused(
+        "problem_set_too_many_offers",
+        f"the central instance lists more problem sets than this classroom takes in one fetch"
+        f" (problem_set_max_offers: {settings.problem_set_max_offers}); nothing was fetched",
+    )
+
+
+async def _offers(client: _Central, settings: Settings) -> list[dict[str, Any]]:
+    """The list, read only up to what problem_set_max_offers offers can take: a man in the middle (or
+    a rogue central instance) must not make the classroom read, parse or fetch without end."""
+    try:
+        body = await client.get(OFFERS_PATH, (settings.problem_set_max_offers + 1) * _OFFER_MAX_BYTES)
+    except TooLarge:
+        raise _too_many(settings) from None
     try:
         listed = json.loads(body)["problem_sets"]
+        if len(listed) > settings.problem_set_max_offers:
+            raise _too_many(settings)
         offers = [
             {"set_id": str(o["set_id"]), "name": str(o["name"]), "version": int(o["version"])}
             for o in listed
             if SET_ID.match(str(o["set_id"]))
         ]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise Unavailable("sync_central_error", "the central instance's list of problem sets is not readable") from None
     return offers
 
@@ -98,7 +119,7 @@ async def fetch(db: Database, blobs: BlobStore, settings: Settings) -> dict[str,
     timeout = aiohttp.ClientTimeout(total=settings.sync_timeout_s, connect=settings.sync_connect_timeout_s)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         client = _Central(session, settings, identity.ensure(settings.data_dir))
-        offers = _offers(await client.get(OFFERS_PATH, settings.sync_bundle_max_bytes))
+        offers = await _offers(client, settings)
         outcome["offered"] = len(offers)
         have = await store.received_versions(db)
         for offer in offers:

@@ -388,6 +388,12 @@ class Settings:
         " further than this from the central instance's clock (s).",
         minimum=1,
     )
+    problem_set_max_offers: int = setting(
+        1000,
+        "Most problem sets a classroom takes from the central instance's list in one fetch; a longer list is"
+        " refused, and nothing of it fetched.",
+        minimum=1,
+    )
 
     @property
     def running_jobs_per_user(self) -> int:

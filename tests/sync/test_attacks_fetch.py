@@ -1,0 +1,108 @@
+"""Attacks on the classroom's down-sync fetch from the network side: a man in the middle on the
+plain-HTTP link (or a central instance gone rogue) answering the classroom's signed requests with
+whatever it likes. A fake central instance on loopback plays it; the classroom is an in-process
+server on its real SQLite file. The classroom must stay up for its students: nothing it cannot
+take is fetched, and no bundle is parsed on the event loop that serves them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from appliance import problem_sets, problem_sets_fetch, problem_sets_trust, sync_bundle
+from appliance.app_keys import BLOBS, DB, SETTINGS
+from appliance.errors import AppError
+from tests.conftest import LiveServer
+from tests.sync.attack_bundles import Signer, problem, problem_set
+
+ServerFactory = Callable[..., Awaitable[LiveServer]]
+
+
+class FakeCentral:
+    """Answers the offer list with `offers` (or `body`) and every set with `bundle`; counts requests."""
+
+    def __init__(self, offers: list[dict[str, Any]], bundle: bytes = b"", body: bytes | None = None) -> None:
+        self.offers, self.bundle, self.body = offers, bundle, body
+        self.requests: list[str] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests.append(request.path)
+        if request.path == problem_sets_fetch.OFFERS_PATH:
+            body = self.body if self.body is not None else json.dumps({"problem_sets": self.offers}).encode()
+            return web.Response(body=body, content_type="application/json")
+        return web.Response(body=self.bundle, content_type="application/zip")
+
+
+async def _serving(fake: FakeCentral) -> TestServer:
+    app = web.Application()
+    app.router.add_route("GET", "/{tail:.*}", fake.handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    return server
+
+
+def _offer(n: int) -> dict[str, Any]:
+    return {"set_id": f"{n:032x}", "name": f"Set {n}", "version": 1, "sha256": "0" * 64, "size": 1}
+
+
+async def test_a_list_of_more_offers_than_the_setting_takes_is_refused_before_any_set_is_fetched(
+    server_factory: ServerFactory,
+) -> None:
+    fake = FakeCentral([_offer(n) for n in range(1, 6)], bundle=b"junk")
+    central = await _serving(fake)
+    try:
+        url = str(central.make_url("")).rstrip("/")
+        room = await server_factory(sync_central_url=url, problem_set_max_offers=3)
+        await problem_sets_trust.add(room.app[DB], "Central", Signer().public_key)
+        with pytest.raises(AppError) as refused:
+            await problem_sets_fetch.fetch(room.app[DB], room.app[BLOBS], room.app[SETTINGS])
+        assert refused.value.code == "problem_set_too_many_offers"
+        assert "problem_set_max_offers" in refused.value.message
+        assert fake.requests == [problem_sets_fetch.OFFERS_PATH]
+
+        # A list padded past what that many offers can take is not read to its end either.
+        fake.body = b'{"problem_sets": [' + b" " * (16 << 20) + b"]}"
+        with pytest.raises(AppError) as refused:
+            await problem_sets_fetch.fetch(room.app[DB], room.app[BLOBS], room.app[SETTINGS])
+        assert refused.value.code == "problem_set_too_many_offers"
+    finally:
+        await central.close()
+
+
+async def test_a_received_set_is_parsed_and_verified_off_the_event_loop(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A set can be sync_bundle_max_bytes large: reading, hashing, rebuilding and checking it takes
+    seconds, during which the event loop would answer no student. Both the receive and a teacher's
+    import (which opens the set again) do it in a worker thread."""
+    on_loop: list[str] = []
+
+    def watched(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                asyncio.get_running_loop()
+                on_loop.append(name)
+            except RuntimeError:
+                pass
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(sync_bundle, "read", watched("read", sync_bundle.read))
+    monkeypatch.setattr(sync_bundle, "verify", watched("verify", sync_bundle.verify))
+    monkeypatch.setattr(problem_sets, "problems_of", watched("problems_of", problem_sets.problems_of))
+    signer = Signer()
+    await problem_sets_trust.add(server.app[DB], "Central", signer.public_key)
+    received = await problem_sets.receive(
+        server.app[DB], server.app[BLOBS], server.app[SETTINGS], problem_set(signer, [problem()])
+    )
+    teacher = await server.make_user("teacher")
+    reply = await teacher.post(f"/api/problem-sets/{received.inbox_id}/import", json={"problems": [1]})
+    assert reply.status == 200, reply
+    assert on_loop == []
