@@ -379,6 +379,12 @@ class Settings:
     sync_timeout_s: float = setting(
         300.0, "A push gives up waiting for the central instance's acknowledgement after (s).", minimum=1
     )
+    sync_answer_max_bytes: int = setting(
+        1_048_576,
+        "Largest answer the classroom reads from the central instance to a push (its acknowledgement or refusal)"
+        " (bytes).",
+        minimum=1024,
+    )
     problem_set_max_problems: int = setting(
         200, "Most problems one problem set may hold, published or received.", minimum=1
     )

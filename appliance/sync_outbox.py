@@ -84,7 +84,18 @@ async def _post(settings: Settings, data: bytes) -> dict[str, Any]:
             ) as response,
         ):
             status = response.status
-            body = await response.read()
+            # Bounded: a man in the middle on a plain-HTTP link could otherwise stream until memory runs out.
+            chunks, size = [], 0
+            async for chunk in response.content.iter_chunked(1 << 16):
+                size += len(chunk)
+                if size > settings.sync_answer_max_bytes:
+                    raise Unavailable(
+                        "sync_answer_too_large",
+                        f"the central instance {central} answered with more than sync_answer_max_bytes"
+                        f" ({settings.sync_answer_max_bytes} bytes); nothing was acknowledged",
+                    )
+                chunks.append(chunk)
+            body = b"".join(chunks)
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise Unavailable(
             "sync_unreachable", f"the central instance {central} did not answer: {type(exc).__name__} {exc}".strip()

@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from appliance import problem_sets, problem_sets_fetch, problem_sets_trust, sync_bundle
+from appliance import problem_sets, problem_sets_fetch, problem_sets_trust, sync_bundle, sync_outbox
 from appliance.app_keys import BLOBS, DB, SETTINGS
 from appliance.errors import AppError
 from tests.conftest import LiveServer
@@ -106,3 +106,38 @@ async def test_a_received_set_is_parsed_and_verified_off_the_event_loop(
     reply = await teacher.post(f"/api/problem-sets/{received.inbox_id}/import", json={"problems": [1]})
     assert reply.status == 200, reply
     assert on_loop == []
+
+
+async def test_an_endless_answer_to_a_push_is_not_read_past_the_setting(server_factory: ServerFactory) -> None:
+    """A man in the middle answering the classroom's push with a stream that never ends must not fill
+    the classroom's memory: the answer is read only up to sync_answer_max_bytes."""
+    sent: list[int] = []
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        chunk = b" " * (1 << 16)
+        try:
+            while len(sent) < 2000:  # 128 MiB at most, should the client read on
+                await response.write(chunk)
+                sent.append(len(chunk))
+                await asyncio.sleep(0)
+        except (ConnectionResetError, RuntimeError):
+            pass
+        return response
+
+    app = web.Application()
+    app.router.add_route("POST", sync_outbox.PUSH_PATH, endless)
+    central = TestServer(app, host="127.0.0.1")
+    await central.start_server()
+    try:
+        url = str(central.make_url("")).rstrip("/")
+        room = await server_factory(sync_central_url=url, sync_answer_max_bytes=1 << 20, sync_timeout_s=20)
+        with pytest.raises(AppError) as refused:
+            await sync_outbox.push(room.app[DB], room.app[BLOBS], room.app[SETTINGS])
+        assert refused.value.code == "sync_answer_too_large", refused.value
+        assert "sync_answer_max_bytes" in refused.value.message
+        assert sync_outbox.acknowledged(room.settings.data_dir, url) is None
+    finally:
+        await central.close()
