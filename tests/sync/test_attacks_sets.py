@@ -214,3 +214,28 @@ async def test_teachers_import_only_into_their_own_classes_and_copies(server: Li
     # The student of Ann's class sees the problem with its visible test only.
     seen = await student.get(f"/api/problems/{ann_copy}")
     assert seen.status == 200 and SECRET_IN not in seen.text and SECRET_OUT not in seen.text
+
+
+async def test_a_second_publisher_reusing_a_sets_id_and_problem_ids_cannot_touch_the_first_ones_copies(
+    server: LiveServer,
+) -> None:
+    """Set ids are the publisher's word: another trusted publisher (staging, a second central) may
+    choose the central's set id and problem ids on purpose. Its set is its own inbox entry, and
+    importing it makes new copies: the origin mapping is keyed by the publisher's key too."""
+    central, other = Signer(), Signer(appliance_id="cd" * 16)
+    await problem_sets_trust.add(server.app[DB], "Central", central.public_key)
+    await problem_sets_trust.add(server.app[DB], "Other", other.public_key)
+    genuine = await _receive(server, problem_set(central, [problem(1, "Genuine")], set_id="77" * 16))
+    teacher = await server.make_user("teacher")
+    first = await _imported(teacher, genuine.inbox_id)
+    assert first.status == 200, first
+    copy = first.json["imported"][0]["problem_id"]
+    before = (await teacher.get(f"/api/problems/{copy}")).json
+
+    lookalike = problem(1, "Genuine", statement="Changed by the other publisher.", test_cases=[])
+    collided = await _receive(server, problem_set(other, [lookalike], set_id="77" * 16, version=9))
+    assert collided.inbox_id != genuine.inbox_id
+    reply = await _imported(teacher, collided.inbox_id, replace=True)
+    assert reply.status == 200 and reply.json["imported"][0]["outcome"] == "created", reply
+    assert reply.json["imported"][0]["problem_id"] != copy
+    assert (await teacher.get(f"/api/problems/{copy}")).json == before
