@@ -1,5 +1,5 @@
 """The classroom's side of down-sync over the network: it asks the central instance
-(`sync_central_url`) which problem sets it offers, fetches those newer than its inbox's, and hands
+(`sync_central_url`) which problem sets it offers, fetches those whose bundle its inbox lacks, and hands
 each to `problem_sets.receive`, which verifies it against this classroom's TRUSTED PUBLISHERS (not
 the transport: a set the central instance relays from an untrusted key, or one altered on the way,
 is refused and nothing is written). Requests are signed with this appliance's sync key
@@ -98,7 +98,12 @@ async def _offers(client: _Central, settings: Settings) -> list[dict[str, Any]]:
         if len(listed) > settings.problem_set_max_offers:
             raise _too_many(settings)
         offers = [
-            {"set_id": str(o["set_id"]), "name": str(o["name"]), "version": int(o["version"])}
+            {
+                "set_id": str(o["set_id"]),
+                "name": str(o["name"]),
+                "version": int(o["version"]),
+                "sha256": str(o["sha256"]),
+            }
             for o in listed
             if SET_ID.match(str(o["set_id"]))
         ]
@@ -121,9 +126,11 @@ async def fetch(db: Database, blobs: BlobStore, settings: Settings) -> dict[str,
         client = _Central(session, settings, identity.ensure(settings.data_dir))
         offers = await _offers(client, settings)
         outcome["offered"] = len(offers)
-        have = await store.received_versions(db)
+        # Skipped by the bundle's hash, not its set id and version: those are a publisher's word, and
+        # another trusted publisher's set of the same id and a higher version would stop these.
+        have = await store.received_hashes(db)
         for offer in offers:
-            if have.get(offer["set_id"], 0) >= offer["version"]:
+            if offer["sha256"] in have:
                 continue
             raw = await client.get(f"{OFFERS_PATH}/{offer['set_id']}", settings.sync_bundle_max_bytes)
             try:
@@ -142,7 +149,8 @@ async def fetch(db: Database, blobs: BlobStore, settings: Settings) -> dict[str,
 def describe(outcome: dict[str, Any]) -> str:
     if outcome.get("trusted_publishers") == 0:
         return "no publishers trusted: no problem sets asked for (labrunner publishers add NAME PUBLIC-KEY)"
-    got = ", ".join(f"{r['name']!r} version {r['version']}" for r in outcome["received"]) or "nothing new"
+    new = [r for r in outcome["received"] if not r["already"]]
+    got = ", ".join(f"{r['name']!r} version {r['version']}" for r in new) or "nothing new"
     return f"problem sets from {outcome['central']}: {outcome['offered']} offered; received: {got}"
 
 

@@ -142,10 +142,9 @@ async def inbox_entry(src: Source, publisher_id: int, set_id: str) -> Row | None
     )
 
 
-async def received_versions(db: Database) -> dict[str, int]:
-    """set id → the version in the inbox (of any trusted publisher: a fetch skips what it has)."""
-    rows = await db.fetchall("SELECT set_id, MAX(version) FROM problem_set_inbox GROUP BY set_id")
-    return {str(row[0]): int(row[1]) for row in rows}
+async def received_hashes(db: Database) -> set[str]:
+    """The SHA-256 of every bundle in the inbox: a fetch skips an offer it names (the very bundle)."""
+    return {str(row[0]) for row in await db.fetchall("SELECT sha256 FROM problem_set_inbox")}
 
 
 async def put_inbox(conn: aiosqlite.Connection, values: dict[str, Any]) -> int:
