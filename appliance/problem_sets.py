@@ -403,6 +403,15 @@ def describe(result: Received) -> str:
     )
 
 
+async def drop_from_inbox(db: Database, blobs: BlobStore, inbox_id: int) -> None:
+    """Takes a set out of the inbox (its bundle file goes when nothing else names it); copies
+    imported from it stay."""
+    async with db.transaction() as conn:
+        blob = await store.remove_inbox(conn, inbox_id)
+        if blob is not None:
+            await discard_unused_blobs(conn, blobs, [blob])
+
+
 # --- the inbox, for staff -------------------------------------------------------------------------
 
 

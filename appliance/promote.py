@@ -90,18 +90,23 @@ async def bundle(
 async def into_production(
     target: Target, owner: User, data: bytes, problem_ids: Sequence[int], class_ids: Sequence[int], *, replace: bool
 ) -> list[dict[str, Any]]:
-    """Receive the set on production (verified against its trust list) and import the problems for `owner`."""
+    """Receive the set on production (verified against its trust list) and import the problems for
+    `owner`. The set then leaves production's inbox, imported or not: a promotion is for its owner,
+    and any teacher may import what the inbox holds, hidden tests and all."""
     received = await problem_sets.receive(target.db, target.blobs, target.settings, data)
-    return await problem_sets.import_into_problems(
-        target.db,
-        target.blobs,
-        target.settings,
-        owner,
-        received.inbox_id,
-        problem_ids,
-        class_ids,
-        replace=replace,
-    )
+    try:
+        return await problem_sets.import_into_problems(
+            target.db,
+            target.blobs,
+            target.settings,
+            owner,
+            received.inbox_id,
+            problem_ids,
+            class_ids,
+            replace=replace,
+        )
+    finally:
+        await problem_sets.drop_from_inbox(target.db, target.blobs, received.inbox_id)
 
 
 def describe(results: list[dict[str, Any]], target_dir: Path) -> str:

@@ -163,6 +163,13 @@ async def put_inbox(conn: aiosqlite.Connection, values: dict[str, Any]) -> int:
     return int(row[0])
 
 
+async def remove_inbox(conn: aiosqlite.Connection, inbox_id: int) -> str | None:
+    """Removes an inbox entry; the blob of its bundle, or None when there was none."""
+    cursor = await conn.execute("DELETE FROM problem_set_inbox WHERE id = ? RETURNING bundle_blob", (inbox_id,))
+    row = await cursor.fetchone()
+    return None if row is None else str(row[0])
+
+
 _INBOX_COLUMNS = (
     "i.id, i.set_id, i.name, i.version, i.sha256, i.size, i.problems, i.received_at, i.bundle_blob,"
     " t.name AS publisher, t.fingerprint, t.public_key"
