@@ -254,7 +254,7 @@ def _assets(bundle: Bundle, settings: Settings, origin: int, raw: Any) -> list[d
 
 def _problem(bundle: Bundle, settings: Settings, record: dict[str, Any]) -> SetProblem:
     origin = record.get("id")
-    if not isinstance(origin, int) or isinstance(origin, bool) or origin < 1:
+    if not isinstance(origin, int) or isinstance(origin, bool) or not 1 <= origin < sync_bundle.INT_LIMIT:
         raise _malformed(origin, "its id is not a positive whole number")
     try:
         body = {key: record[key] for key in EDITABLE_FIELDS}

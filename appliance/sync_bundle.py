@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import re
 import zipfile
 from collections.abc import Iterable, Mapping
@@ -132,13 +133,29 @@ class Bundle:
         try:
             # Split on "\n" alone: canonical JSON escapes it inside strings, but not U+2028 or U+0085,
             # which str.splitlines() would also split a statement at.
-            rows = [json.loads(line) for line in self.members[member].decode("utf-8").split("\n") if line]
+            rows = [
+                json.loads(line, parse_constant=_no_constant, parse_float=_finite)
+                for line in self.members[member].decode("utf-8").split("\n")
+                if line
+            ]
         except (KeyError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             # RecursionError: nested deeper than the parser goes (a signer's crafted record).
             raise _malformed(f"member {member} is not JSON lines") from None
         if not all(isinstance(row, dict) for row in rows):
             raise _malformed(f"member {member} holds a line that is not an object")
         return rows
+
+
+def _no_constant(name: str) -> float:
+    """NaN and Infinity are no JSON (the writer never makes them): refused like any bad JSON."""
+    raise json.JSONDecodeError(f"{name} is not a number", name, 0)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e400: beyond a float, and canonical JSON could not write it back
+        raise json.JSONDecodeError("number out of range", text, 0)
+    return value
 
 
 def _malformed(detail: str) -> BundleRefused:
@@ -153,8 +170,12 @@ def _tampered(detail: str) -> BundleRefused:
     )
 
 
+# SQLite's integers are 64-bit: a larger number cannot be stored, so it cannot be a mark or version.
+INT_LIMIT = 1 << 63
+
+
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < INT_LIMIT
 
 
 def read(raw: bytes, max_bytes: int) -> Bundle:
@@ -233,6 +254,7 @@ def _problem_set_fields_ok(manifest: dict[str, Any]) -> bool:
         and bool(SET_ID.match(manifest["set_id"]))
         and isinstance(name, str)
         and 0 < len(name) <= SET_NAME_MAX_CHARS
+        and name.isprintable()
         and _is_int(manifest.get("version"))
         and manifest["version"] >= 1
         and isinstance(titles, list)

@@ -49,9 +49,10 @@ JOB_NAME = "sync_import"
 _PLURAL = {"user": "users", "class": "classes", "problem": "problems", "submission": "submissions"}
 
 
-def _whole(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError("not a whole number")
+def _id(value: Any) -> int:
+    """A local id: a whole number SQLite can store."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value < sync_bundle.INT_LIMIT:
+        raise ValueError("not an id")
     return value
 
 
@@ -71,13 +72,13 @@ def _check_read_fields(entity: str, record: dict[str, Any]) -> None:
         if not isinstance(record["members"], list):
             raise TypeError("members is not a list")
         for member in record["members"]:
-            _whole(member)
+            _id(member)
     elif entity == "problem":
         _time(record["updated_at"])
         if not isinstance(record["language"], str) or not isinstance(record["classes"], list):
             raise TypeError("language or classes of the wrong type")
         for link in record["classes"]:
-            _whole(link["class"])
+            _id(link["class"])
         if not isinstance(record["test_cases"], list) or not isinstance(record["assets"], list):
             raise TypeError("test_cases or assets is not a list")
         for test in record["test_cases"]:
@@ -95,13 +96,13 @@ def _columns(entity: str, record: dict[str, Any]) -> dict[str, Any]:
     if entity == "user":
         return {"role": str(record["role"]), "name": str(record["name"])}
     if entity == "class":
-        return {"name": str(record["name"]), "owner_local_id": int(record["owner"])}
+        return {"name": str(record["name"]), "owner_local_id": _id(record["owner"])}
     if entity == "problem":
         return {"title": str(record["title"])}
     score = record["score"]
     return {
-        "user_local_id": int(record["user"]),
-        "problem_local_id": int(record["problem"]),
+        "user_local_id": _id(record["user"]),
+        "problem_local_id": _id(record["problem"]),
         "verdict": None if record["verdict"] is None else str(record["verdict"]),
         "score": None if score is None else float(score),
     }
@@ -177,7 +178,7 @@ async def _apply(conn: aiosqlite.Connection, bundle: Bundle) -> dict[str, dict[s
         kept: list[int] = []
         for record in bundle.records(member):
             try:
-                local_id = int(record["id"])
+                local_id = _id(record["id"])
                 if record.get("deleted") is True:
                     tally["deleted"] += int(await store.delete(conn, entity, bundle.appliance_id, local_id))
                     continue

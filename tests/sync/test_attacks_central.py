@@ -214,3 +214,36 @@ async def test_the_offer_routes_take_only_a_fresh_request_signed_for_exactly_tha
         reply = await client.get(path, headers=_signed_headers(room, "GET", path, now))
         assert reply.status in (401, 404), (trick, reply)
         assert reply.headers.get("Content-Type", "").startswith("application/json"), (trick, reply)
+
+
+async def test_numbers_past_sqlites_integers_are_refused_not_a_server_error(server: LiveServer) -> None:
+    """A signer's (rogue or buggy) numbers beyond 2**63 cannot be stored: refused, not a 500."""
+    room = Signer(appliance_id=ROOM_ID)
+    await sync_appliances.register(server.app[DB], "room", room.public_key)
+    anyone = server.client(origin=None)
+    before = _synced(server)
+    huge = 1 << 64
+    for raw in (
+        _room_bundle(room, watermark=huge),
+        _room_bundle(room, generation=huge),
+        _room_bundle(room, users=[{"id": huge, "role": "student", "name": "p-x", "created_at": NOW}]),
+        _room_bundle(room, users=[{"id": 1, "role": "student", "name": "p-x", "created_at": NOW, "deleted": False},
+                                  {"id": -1, "deleted": True}]),
+    ):  # fmt: skip
+        reply = await _push(anyone, raw)
+        assert (reply.status, reply.error_code) == (400, "bundle_malformed"), reply
+    assert _synced(server) == before
+
+
+@pytest.mark.parametrize("score", [b"NaN", b"Infinity", b"-Infinity", b"1e400"])
+async def test_a_score_that_is_no_number_is_refused_not_a_server_error(server: LiveServer, score: bytes) -> None:
+    room = Signer(appliance_id=ROOM_ID)
+    await sync_appliances.register(server.app[DB], "room", room.public_key)
+    line = (
+        b'{"created_at":"' + NOW.encode() + b'","id":1,"problem":1,"score":' + score + b',"status":"done",'
+        b'"user":2,"verdict":"accepted"}\n'
+    )
+    before = _synced(server)
+    reply = await _push(server.client(origin=None), _room_bundle(room, members={"submissions.jsonl": line}))
+    assert (reply.status, reply.error_code) == (400, "bundle_malformed"), reply
+    assert _synced(server) == before

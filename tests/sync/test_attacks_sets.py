@@ -239,3 +239,20 @@ async def test_a_second_publisher_reusing_a_sets_id_and_problem_ids_cannot_touch
     assert reply.status == 200 and reply.json["imported"][0]["outcome"] == "created", reply
     assert reply.json["imported"][0]["problem_id"] != copy
     assert (await teacher.get(f"/api/problems/{copy}")).json == before
+
+
+@pytest.mark.parametrize(
+    "head",
+    [{"version": 1 << 64}, {"name": "Week\x1b[2J 1"}, {"name": "Week 1\u202e"}, {"name": "Week\x00"}],
+    ids=["huge version", "terminal escape", "bidi override", "nul"],
+)
+async def test_a_set_whose_version_or_name_cannot_be_stored_or_shown_plainly_is_refused(
+    server: LiveServer, head: dict[str, Any]
+) -> None:
+    signer = Signer()
+    await _trusting(server, signer)
+    before = _written(server)
+    with pytest.raises(BundleRefused) as refused:
+        await _receive(server, problem_set(signer, [problem()], **head))
+    assert refused.value.code == "bundle_malformed"
+    assert _written(server) == before
