@@ -28,6 +28,7 @@ from appliance import clock, sync_bundle
 from appliance.blobs import BlobStore
 from appliance.clock import db_now
 from appliance.db import Database, Row
+from appliance.gradebook import MAX_SCORE
 from appliance.identity import parse_public_key
 from appliance.settings import Settings
 from appliance.store import job_runs
@@ -100,6 +101,11 @@ def _columns(entity: str, record: dict[str, Any]) -> dict[str, Any]:
     if entity == "problem":
         return {"title": str(record["title"])}
     score = record["score"]
+    # The central view averages scores: one past the scale (1e308) would overflow the mean.
+    if score is not None and (
+        not isinstance(score, int | float) or isinstance(score, bool) or not 0 <= score <= MAX_SCORE
+    ):
+        raise ValueError("not a score")
     return {
         "user_local_id": _id(record["user"]),
         "problem_local_id": _id(record["problem"]),

@@ -235,8 +235,8 @@ async def test_numbers_past_sqlites_integers_are_refused_not_a_server_error(serv
     assert _synced(server) == before
 
 
-@pytest.mark.parametrize("score", [b"NaN", b"Infinity", b"-Infinity", b"1e400"])
-async def test_a_score_that_is_no_number_is_refused_not_a_server_error(server: LiveServer, score: bytes) -> None:
+@pytest.mark.parametrize("score", [b"NaN", b"Infinity", b"-Infinity", b"1e400", b"1e308", b"-1", b"100.5", b'"100"'])
+async def test_a_score_that_is_no_score_is_refused_not_a_server_error(server: LiveServer, score: bytes) -> None:
     room = Signer(appliance_id=ROOM_ID)
     await sync_appliances.register(server.app[DB], "room", room.public_key)
     line = (
