@@ -5,6 +5,7 @@ never another exception (a traceback in the CLI, a 500 on the push route)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import struct
 
 import pytest
@@ -108,7 +109,11 @@ def test_declared_sizes_past_the_limit_are_refused_before_anything_is_read() -> 
 
 
 def test_a_huge_manifest_is_refused() -> None:
-    raw = raw_zip([(MANIFEST, b'{"pad":"' + b"x" * (2 << 20) + b'"}'), (SIGNATURE, b"\0" * 64)])
+    """The manifest is parsed before the signature can be checked: its size is capped first."""
+    signer = Signer()
+    bundle = _read_and_verify(problem_set(signer, [problem()]), signer)
+    padded = json.dumps({**bundle.manifest, "pad": "x" * (2 << 20)}).encode()
+    raw = raw_zip([("problems.jsonl", bundle.members["problems.jsonl"]), (MANIFEST, padded), (SIGNATURE, b"\0" * 64)])
     with pytest.raises(BundleRefused) as refused:
         sync_bundle.read(raw, LIMIT)
     assert refused.value.code == "bundle_malformed"
