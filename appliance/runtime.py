@@ -18,6 +18,7 @@ from appliance import (
     maintenance,
     migrations,
     sync_outbox,
+    tls,
 )
 from appliance.accounts import Accounts
 from appliance.app_keys import (
@@ -33,6 +34,8 @@ from appliance.app_keys import (
     PRESENCE,
     RUNNER,
     SETTINGS,
+    SYNC_INTAKE,
+    TLS,
     USER_RATES,
 )
 from appliance.blobs import BlobStore
@@ -51,6 +54,7 @@ from appliance.runner_service import RunnerService, SandboxProvider
 from appliance.scheduler import Scheduler, scheduler_ctx
 from appliance.service_modes import ServiceModes
 from appliance.settings import Settings
+from appliance.sync_intake import SyncIntake
 from ui import STATIC_DIR, TEMPLATE_DIR
 
 log = logging.getLogger(__name__)
@@ -128,6 +132,8 @@ def create_app(settings: Settings, *, sandbox: SandboxProvider | None = None) ->
     app[PRESENCE] = Presence()
     app[MODES] = ServiceModes()
     app[METRICS] = Metrics()
+    app[SYNC_INTAKE] = SyncIntake(settings)
+    app[TLS] = tls.load(settings)
     app.on_shutdown.append(_close_live_sockets)
     app.on_shutdown.append(_end_dashboard_streams)
     app.cleanup_ctx.append(_storage)

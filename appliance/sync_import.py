@@ -157,8 +157,17 @@ async def _apply(conn: aiosqlite.Connection, bundle: Bundle) -> dict[str, dict[s
     return counts
 
 
-async def import_bundle(db: Database, blobs: BlobStore, settings: Settings, raw: bytes) -> Imported:
+async def import_bundle(
+    db: Database, blobs: BlobStore, settings: Settings, raw: bytes, signer: str | None = None
+) -> Imported:
+    """Import `raw`; `signer`, the key a network push named before its body was read, must be the
+    one the bundle's manifest names."""
     bundle = sync_bundle.read(raw, settings.sync_bundle_max_bytes)
+    if signer is not None and bundle.public_key != signer:
+        raise BundleRefused(
+            "bundle_key_mismatch",
+            "the bundle is signed with another key than the push named in its header; nothing was imported",
+        )
     async with db.snapshot() as conn:
         registered = await _registered(conn, bundle)
     sync_bundle.verify(bundle, parse_public_key(registered["public_key"]))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from appliance.db import Database
 from appliance.errors import Conflict, Invalid, Unavailable
 from appliance.scheduler import Scheduler
 from appliance.settings import Settings
+from appliance.sync_intake import KEY_HEADER
 
 ACK_FILE = "sync-acked.json"
 PUSH_PATH = "/api/sync/bundles"
@@ -69,22 +71,49 @@ def _record(data_dir: Path, ack: Ack | None) -> None:
     os.replace(tmp, path)
 
 
+def _colons(digest: bytes) -> str:
+    return ":".join(f"{b:02X}" for b in digest)
+
+
 class SyncRefused(Conflict):
     """The central instance refused the bundle; the code is its own (`bundle_unknown_key`, ...)."""
 
 
-async def _post(settings: Settings, data: bytes) -> dict[str, Any]:
+def _tls(settings: Settings) -> ssl.SSLContext | aiohttp.Fingerprint | bool:
+    """How an https push checks the central instance: its pinned certificate alone (self-signed
+    too; the name is not checked, the pin says more), the given CAs, or the system's (True)."""
+    if settings.sync_central_fingerprint:
+        return aiohttp.Fingerprint(bytes.fromhex(settings.sync_central_fingerprint.replace(":", "").strip()))
+    if settings.sync_ca_file:
+        return ssl.create_default_context(cafile=str(Path(settings.sync_ca_file).expanduser()))
+    return True
+
+
+async def _post(settings: Settings, data: bytes, signer: str) -> dict[str, Any]:
     central = settings.sync_central_url
     timeout = aiohttp.ClientTimeout(total=settings.sync_timeout_s, connect=settings.sync_connect_timeout_s)
+    # The key first, so the central instance refuses an unregistered one before it reads the body.
+    headers = {"Content-Type": "application/zip", KEY_HEADER: signer}
     try:
         async with (
             aiohttp.ClientSession(timeout=timeout) as session,
-            session.post(
-                central.rstrip("/") + PUSH_PATH, data=data, headers={"Content-Type": "application/zip"}
-            ) as response,
+            session.post(central.rstrip("/") + PUSH_PATH, data=data, headers=headers, ssl=_tls(settings)) as response,
         ):
             status = response.status
             body = await response.read()
+    except aiohttp.ServerFingerprintMismatch as exc:
+        raise Unavailable(
+            "sync_tls_mismatch",
+            f"the central instance {central} showed a certificate with SHA-256 {_colons(exc.got)}, not the pinned"
+            " sync_central_fingerprint: nothing was sent (another machine answers, or its certificate changed)",
+        ) from None
+    except aiohttp.ClientConnectorCertificateError as exc:
+        raise Unavailable(
+            "sync_tls_untrusted",
+            f"the central instance {central} showed a certificate this appliance does not trust:"
+            f" {exc.certificate_error}; nothing was sent"
+            " (pin it with sync_central_fingerprint or name its CA in sync_ca_file)",
+        ) from None
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise Unavailable(
             "sync_unreachable", f"the central instance {central} did not answer: {type(exc).__name__} {exc}".strip()
@@ -119,7 +148,7 @@ async def push(db: Database, blobs: BlobStore, settings: Settings) -> dict[str, 
     if ack is not None and (ack.generation, ack.watermark) == (exported.generation, exported.watermark):
         return {**outcome, "pushed": False}
     try:
-        answer = await _post(settings, exported.data)
+        answer = await _post(settings, exported.data, me.public_key_text)
     except SyncRefused as refused:
         if refused.code == "bundle_gap":
             # The central instance lacks what came before (its data was restored, or this appliance

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from appliance.blobs import BlobStore
+from appliance.sync_intake import KEY_HEADER
 from appliance.sync_outbox import ACK_FILE, Backoff
 from tests.runner.appliance_process import ApplianceProcess, free_port
 from tests.sync.conftest import Central, Classroom, cli, make_classroom, ok, sql, submit
@@ -211,20 +212,21 @@ def test_a_tampered_bundle_is_refused_and_only_this_route_skips_the_cross_site_c
     assert tampered != genuine
     before = synced_state(central)
     url = central_server.url + "/api/sync/bundles"
-    status, answer = post(url, tampered)
+    signer = {KEY_HEADER: classroom.public_key}
+    status, answer = post(url, tampered, signer)
     assert status == 400 and answer["error"]["code"] == "bundle_tampered", answer
-    status, answer = post(url, genuine, {"Content-Type": "text/plain"})
+    status, answer = post(url, genuine, {**signer, "Content-Type": "text/plain"})
     assert status == 415, answer
     assert synced_state(central) == before
 
     # Sent from a browser on another site with a (meaningless) cookie: the signature decides.
-    cross_site = {"Origin": "http://elsewhere.example", "Cookie": "labrunner_session=x"}
+    cross_site = {"Origin": "http://elsewhere.example", "Cookie": "labrunner_session=x", **signer}
     status, answer = post(url, genuine, cross_site)
     assert status == 200 and answer["watermark"] == change_counter(classroom.data_dir), answer
     assert local_ids(central, "synced_submissions") == classroom.submission_ids
     # Sent again (its acknowledgement was lost): acknowledged as already there, nothing written.
     landed = synced_state(central)
-    status, answer = post(url, genuine)
+    status, answer = post(url, genuine, signer)
     assert status == 200 and answer["already"] is True and answer["watermark"] == change_counter(classroom.data_dir)
     assert synced_state(central) == landed
     status, answer = post(

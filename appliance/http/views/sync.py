@@ -1,7 +1,11 @@
 """The central instance's end of the classroom → central push: a classroom's outbox posts its
 signed bundle here. The bundle's own Ed25519 signature, checked against the registered appliance
 keys, is the authentication (no session, no cookie), and the import is the one `labrunner import`
-runs, refusing with the same codes."""
+runs, refusing with the same codes.
+
+Before the body (up to `sync_bundle_max_bytes`) is read into memory, `appliance.sync_intake`
+counts the push against its address's window, requires the `X-Labrunner-Key` header to name a
+registered key (the manifest's key must then be that one), and lets one import run at a time."""
 
 from __future__ import annotations
 
@@ -9,10 +13,11 @@ from dataclasses import asdict
 
 from aiohttp import web
 
-from appliance import sync_import
-from appliance.app_keys import BLOBS, DB, SETTINGS
+from appliance import sync_import, sync_intake
+from appliance.app_keys import BLOBS, DB, SETTINGS, SYNC_INTAKE
 from appliance.errors import TooLarge, UnsupportedMedia
 from appliance.http.jsonio import json_response, read_body
+from appliance.http.middleware import client_address
 from appliance.http.routing import Routes
 from appliance.http.shapes import BOOLEAN, INTEGER, STRING, obj
 
@@ -26,21 +31,26 @@ ACK = obj(appliance=STRING, generation=INTEGER, watermark=INTEGER, already=BOOLE
     "/api/sync/bundles",
     access="anyone",
     summary="Import a classroom appliance's signed sync bundle (application/zip); answers the acknowledged"
-    " generation and watermark. Authenticated by the bundle's signature against the registered appliance keys.",
+    " generation and watermark. Authenticated by the bundle's signature against the registered appliance keys;"
+    " the X-Labrunner-Key header must name that registered key (else refused before the body is read). One"
+    " import at a time (503 sync_busy with Retry-After), a number of pushes per address (429).",
     request_type="application/zip",
     response=ACK,
     csrf_exempt=True,
 )
 async def push_bundle(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
+    settings, intake = request.app[SETTINGS], request.app[SYNC_INTAKE]
+    intake.count(client_address(request))
     if request.content_type != "application/zip":
         raise UnsupportedMedia("unsupported_media_type", "send the bundle as application/zip")
-    try:
-        raw = await read_body(request, settings.sync_bundle_max_bytes)
-    except TooLarge:
-        raise TooLarge(
-            "bundle_too_large",
-            f"the bundle is larger than sync_bundle_max_bytes ({settings.sync_bundle_max_bytes} bytes)",
-        ) from None
-    result = await sync_import.import_bundle(request.app[DB], request.app[BLOBS], settings, raw)
+    signer = await sync_intake.registered_signer(request.app[DB], request.headers.get(sync_intake.KEY_HEADER))
+    async with intake.importing():
+        try:
+            raw = await read_body(request, settings.sync_bundle_max_bytes)
+        except TooLarge:
+            raise TooLarge(
+                "bundle_too_large",
+                f"the bundle is larger than sync_bundle_max_bytes ({settings.sync_bundle_max_bytes} bytes)",
+            ) from None
+        result = await sync_import.import_bundle(request.app[DB], request.app[BLOBS], settings, raw, signer)
     return json_response(asdict(result))

@@ -1,0 +1,318 @@
+"""Optional HTTPS (issue 12) and the push over it (issue 13): real `serve` processes on loopback
+(tests/runner/appliance_process.py), a self-made or a supplied certificate, clients that pin its
+fingerprint, and the central route's checks made before a pushed body is read."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import socket
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from appliance.server_record import read_file
+from appliance.sync_intake import KEY_HEADER
+from appliance.tls import fingerprint
+from tests.conftest import DEFAULT_PASSWORD, REPO_ROOT
+from tests.runner.appliance_process import ApplianceProcess, create_account, free_port
+from tests.sync.conftest import Central, Classroom, cli, make_classroom, ok, sql
+from tests.sync.test_sync_push import acked, change_counter, local_ids, synced_state
+
+SELF_SIGNED = {"LABRUNNER_TLS": "self-signed"}
+
+
+def shown_fingerprint(data_dir: Path, env: dict[str, str]) -> str:
+    lines = dict(line.split(":", 1) for line in ok(cli(data_dir, "tls", env=env)).splitlines())
+    return lines["fingerprint"].strip()
+
+
+def pin(text: str) -> aiohttp.Fingerprint:
+    return aiohttp.Fingerprint(bytes.fromhex(text.replace(":", "")))
+
+
+async def _get(url: str, check: ssl.SSLContext | aiohttp.Fingerprint | bool) -> tuple[int, aiohttp.ClientResponse]:
+    async with aiohttp.ClientSession() as session, session.get(url, ssl=check) as response:
+        await response.read()
+        return response.status, response
+
+
+def get(url: str, check: ssl.SSLContext | aiohttp.Fingerprint | bool) -> int:
+    return asyncio.run(_get(url, check))[0]
+
+
+def login_cookie_header(url: str, check: aiohttp.Fingerprint, username: str) -> str:
+    async def login() -> str:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                url + "/api/auth/login", json={"username": username, "password": DEFAULT_PASSWORD}, ssl=check
+            ) as response,
+        ):
+            assert response.status == 200, await response.text()
+            return response.headers["Set-Cookie"]
+
+    return asyncio.run(login())
+
+
+@pytest.fixture
+def tls_central(central: Central) -> Iterator[ApplianceProcess]:
+    server = ApplianceProcess(central.data_dir, free_port(), env=SELF_SIGNED)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_a_client_pinning_the_shown_fingerprint_connects_and_another_is_refused(
+    central: Central, tls_central: ApplianceProcess
+) -> None:
+    shown = shown_fingerprint(central.data_dir, SELF_SIGNED)
+    banner = tls_central.log.read_text()
+    assert f"Certificate fingerprint (SHA-256): {shown}" in banner, banner
+    assert f"https://127.0.0.1:{tls_central.port}/" in banner, banner
+    health = tls_central.url + "/healthz"
+    assert get(health, pin(shown)) == 200
+    other = "AB:" * 31 + "CD"
+    with pytest.raises(aiohttp.ServerFingerprintMismatch):
+        get(health, pin(other))
+    # No certificate authority vouches for it; a client trusting just this certificate connects
+    # (its names cover 127.0.0.1).
+    with pytest.raises(aiohttp.ClientConnectorCertificateError):
+        get(health, True)
+    assert get(health, ssl.create_default_context(cafile=str(central.data_dir / "tls-cert.pem"))) == 200
+    # The key is the owner's only; the fingerprint is what the certificate served says.
+    assert (central.data_dir / "tls-key.pem").stat().st_mode & 0o777 == 0o600
+    pem = (central.data_dir / "tls-cert.pem").read_bytes()
+    assert fingerprint(x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)) == shown
+    # Plain HTTP on the served port gets no page.
+    with pytest.raises(aiohttp.ClientError):
+        get(f"http://127.0.0.1:{tls_central.port}/healthz", False)
+    # The window's link: plain HTTP on a loopback port of its own, recorded for `labrunner desktop`.
+    record = read_file(central.data_dir / "server.json")
+    assert record is not None and record.window_port is not None and record.window_port != tls_central.port
+    assert record.local_url == f"http://127.0.0.1:{record.window_port}"
+    assert get(record.local_url + "/healthz", False) == 200
+
+    # Session cookies over HTTPS are Secure.
+    create_account(central.data_dir, "teacher", "ms-tls")
+    assert "Secure" in login_cookie_header(tls_central.url, pin(shown), "ms-tls")
+    # Made once: a restart serves the same certificate.
+    tls_central.stop()
+    tls_central.start()
+    assert shown_fingerprint(central.data_dir, SELF_SIGNED) == shown
+    assert get(health, pin(shown)) == 200
+
+
+def _certificate(path: Path, *, days: int = 30, key: ec.EllipticCurvePrivateKey | None = None) -> Path:
+    """A certificate for 127.0.0.1 as school IT might supply it; returns its key's file."""
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "labrunner.school.example")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=60))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("labrunner.school.example")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file = path.with_suffix(".key")
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return key_file
+
+
+def serve_once(data_dir: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`serve` expected to refuse to start (a hang, i.e. a server that started, fails the test)."""
+    return subprocess.run(
+        [sys.executable, "-m", "appliance", "--data-dir", str(data_dir), "serve", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO_ROOT,
+        env={"PATH": "/usr/bin:/bin", **env},
+        check=False,
+    )
+
+
+def test_supplied_files_are_served_and_a_bad_pair_is_refused_at_start(tmp_path: Path) -> None:
+    data_dir = tmp_path / "appliance"
+    ok(cli(data_dir, "migrate"))
+    cert = tmp_path / "school.pem"
+    key = _certificate(cert)
+    supplied = {"LABRUNNER_TLS": "files", "LABRUNNER_TLS_CERT_FILE": str(cert), "LABRUNNER_TLS_KEY_FILE": str(key)}
+    expected = fingerprint(x509.load_pem_x509_certificate(cert.read_bytes()).public_bytes(serialization.Encoding.DER))
+    assert shown_fingerprint(data_dir, supplied) == expected
+    server = ApplianceProcess(data_dir, free_port(), env=supplied)
+    server.start()
+    try:
+        assert get(server.url + "/healthz", pin(expected)) == 200
+    finally:
+        server.stop()
+    assert not (data_dir / "tls-cert.pem").exists(), "a supplied certificate is not replaced by a self-made one"
+
+    other_cert = tmp_path / "other.pem"
+    other_key = _certificate(other_cert)
+    refused = serve_once(data_dir, {**supplied, "LABRUNNER_TLS_KEY_FILE": str(other_key)})
+    assert refused.returncode == 2, refused.stderr
+    assert f"the TLS key {other_key} does not belong to the certificate {cert}" in refused.stderr, refused.stderr
+
+    expired = tmp_path / "expired.pem"
+    expired_key = _certificate(expired, days=-1)
+    refused = serve_once(
+        data_dir, {**supplied, "LABRUNNER_TLS_CERT_FILE": str(expired), "LABRUNNER_TLS_KEY_FILE": str(expired_key)}
+    )
+    assert refused.returncode == 2 and f"the TLS certificate {expired} expired on" in refused.stderr, refused.stderr
+
+    refused = serve_once(data_dir, {**supplied, "LABRUNNER_TLS_CERT_FILE": str(tmp_path / "missing.pem")})
+    assert refused.returncode == 2 and "cannot be read" in refused.stderr, refused.stderr
+
+
+def push(classroom: Classroom, url: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    env = {"LABRUNNER_SYNC_CENTRAL_URL": url} | {f"LABRUNNER_{k.upper()}": v for k, v in settings.items()}
+    return cli(classroom.data_dir, "sync", "--now", env=env)
+
+
+def failed_codes(classroom: Classroom) -> list[str]:
+    with sql(classroom.data_dir) as conn:
+        rows = conn.execute("SELECT detail FROM job_runs WHERE job = 'sync_push' AND outcome = 'failed'")
+        return [json.loads(row[0])["error"]["code"] for row in rows]
+
+
+def test_a_classroom_pushes_over_https_to_the_pinned_central_only(
+    classroom: Classroom, central: Central, tls_central: ApplianceProcess
+) -> None:
+    shown = shown_fingerprint(central.data_dir, SELF_SIGNED)
+    before = synced_state(central)
+    # A man in the middle (here: any other certificate) gets nothing.
+    wrong = push(classroom, tls_central.url, sync_central_fingerprint="AB:" * 31 + "CD")
+    assert wrong.returncode == 1 and "(sync_tls_mismatch)" in wrong.stderr, wrong.stderr
+    assert shown in wrong.stderr, "the message names the certificate the central showed"
+    # Without a pin the system's authorities decide: a self-signed certificate is not trusted.
+    untrusted = push(classroom, tls_central.url)
+    assert untrusted.returncode == 1 and "(sync_tls_untrusted)" in untrusted.stderr, untrusted.stderr
+    assert synced_state(central) == before
+    assert acked(classroom.data_dir) is None
+    assert failed_codes(classroom) == ["sync_tls_mismatch", "sync_tls_untrusted"]
+
+    pushed = ok(push(classroom, tls_central.url, sync_central_fingerprint=shown.lower().replace(":", "")))
+    assert "acknowledged" in pushed, pushed
+    assert local_ids(central, "synced_submissions") == classroom.submission_ids
+    mark = acked(classroom.data_dir)
+    assert mark is not None and mark["watermark"] == change_counter(classroom.data_dir)
+    # A school's own CA file (here the certificate itself) works as well.
+    again = ok(push(classroom, tls_central.url, sync_ca_file=str(central.data_dir / "tls-cert.pem")))
+    assert "nothing new" in again, again
+
+
+def test_a_pin_needs_an_https_central(classroom: Classroom) -> None:
+    refused = push(classroom, "http://127.0.0.1:1", sync_central_fingerprint="AB:" * 31 + "CD")
+    assert refused.returncode == 2 and "need an https sync_central_url" in refused.stderr, refused.stderr
+    refused = push(classroom, "https://127.0.0.1:1", sync_central_fingerprint="AB:CD")
+    assert refused.returncode == 2 and "64 hex digits" in refused.stderr, refused.stderr
+
+
+def _head(port: int, key: str, length: int) -> bytes:
+    return (
+        f"POST /api/sync/bundles HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/zip\r\n"
+        f"Content-Length: {length}\r\n{KEY_HEADER}: {key}\r\nConnection: close\r\n\r\n"
+    ).encode()
+
+
+def _answer(sock: socket.socket) -> tuple[int, dict[str, str], dict[str, Any]]:
+    """Read one whole HTTP answer (the server closes after it)."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode().split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (h.partition(":") for h in header_lines)}
+    return int(status_line.split()[1]), headers, json.loads(body)
+
+
+def stalled_push(port: int, key: str, body: bytes, sent: int) -> socket.socket:
+    """A push that announces `body` but sends only its first `sent` bytes, then waits."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(_head(port, key, len(body)) + body[:sent])
+    return sock
+
+
+def raw_post(port: int, key: str | None, body: bytes) -> tuple[int, dict[str, str], dict[str, Any]]:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        head = _head(port, key or "", len(body))
+        if key is None:
+            head = head.replace(f"{KEY_HEADER}: \r\n".encode(), b"")
+        sock.sendall(head + body)
+        return _answer(sock)
+
+
+@pytest.fixture
+def central_server(central: Central) -> Iterator[ApplianceProcess]:
+    server = ApplianceProcess(central.data_dir, free_port(), env={"LABRUNNER_SYNC_PUSH_MAX_PER_ADDRESS": "8"})
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_the_push_route_refuses_unregistered_keys_unread_and_imports_one_at_a_time(
+    tmp_path: Path, classroom: Classroom, central: Central, central_server: ApplianceProcess
+) -> None:
+    port = central_server.port
+    bundle = tmp_path / "bundle.zip"
+    classroom.export(bundle)
+    genuine = bundle.read_bytes()
+    stranger = make_classroom(tmp_path / "stranger")
+    stranger_bundle = tmp_path / "stranger.zip"
+    stranger.export(stranger_bundle)
+    before = synced_state(central)
+
+    # An unregistered key, announcing 200 MB and sending 10 bytes: answered without the body.
+    with stalled_push(port, stranger.public_key, b"\0" * 200_000_000, 10) as sock:
+        status, _, answer = _answer(sock)
+    assert status == 403 and answer["error"]["code"] == "bundle_unknown_key", answer  # 1
+    status, _, answer = raw_post(port, None, genuine)
+    assert status == 401 and answer["error"]["code"] == "bundle_key_required", answer  # 2
+    # A registered key named, another key's bundle sent.
+    status, _, answer = raw_post(port, classroom.public_key, stranger_bundle.read_bytes())
+    assert status == 400 and answer["error"]["code"] == "bundle_key_mismatch", answer  # 3
+    assert synced_state(central) == before
+
+    # While one push is being read, a second is answered at once: 503 with Retry-After.
+    with stalled_push(port, classroom.public_key, genuine, 100) as first:
+        status, headers, answer = raw_post(port, classroom.public_key, genuine)  # 5
+        assert status == 503 and answer["error"]["code"] == "sync_busy", answer
+        assert headers["retry-after"] == "5"
+        assert synced_state(central) == before
+        first.sendall(genuine[100:])  # 4
+        status, _, answer = _answer(first)
+    assert status == 200 and answer["already"] is False, answer
+    assert local_ids(central, "synced_submissions") == classroom.submission_ids
+    status, _, answer = raw_post(port, classroom.public_key, genuine)  # 6
+    assert status == 200 and answer["already"] is True, answer
+
+    # Every push from an address counts, refused ones too: the 9th within the window gets 429.
+    for _ in range(2):
+        assert raw_post(port, None, b"")[0] == 401  # 7, 8
+    status, headers, answer = raw_post(port, classroom.public_key, genuine)
+    assert status == 429 and answer["error"]["code"] == "sync_push_rate_limited", answer
+    assert int(headers["retry-after"]) >= 1
