@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from appliance.lan import lan_addresses
 from appliance.server_record import read_file
 from appliance.sync_intake import KEY_HEADER
 from appliance.tls import fingerprint
@@ -52,18 +53,30 @@ def get(url: str, check: ssl.SSLContext | aiohttp.Fingerprint | bool) -> int:
     return asyncio.run(_get(url, check))[0]
 
 
-def login_cookie_header(url: str, check: aiohttp.Fingerprint, username: str) -> str:
-    async def login() -> str:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.post(
-                url + "/api/auth/login", json={"username": username, "password": DEFAULT_PASSWORD}, ssl=check
-            ) as response,
-        ):
-            assert response.status == 200, await response.text()
-            return response.headers["Set-Cookie"]
+def logged_in_pages(url: str, check: aiohttp.Fingerprint | bool, username: str, *paths: str) -> tuple[str, list[str]]:
+    """The login's Set-Cookie header, then each page's HTML as that user sees it."""
 
-    return asyncio.run(login())
+    async def visit() -> tuple[str, list[str]]:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+            login = {"username": username, "password": DEFAULT_PASSWORD}
+            async with session.post(url + "/api/auth/login", json=login, ssl=check) as response:
+                assert response.status == 200, await response.text()
+                cookie = response.headers["Set-Cookie"]
+            versions = {}
+            for kind in ("terms", "privacy"):
+                async with session.get(f"{url}/api/legal/{kind}", ssl=check) as response:
+                    versions[f"accept_{kind}"] = (await response.json())["version"]
+            accept = session.post(url + "/api/me/accept-legal", json=versions, ssl=check, headers={"Origin": url})
+            async with accept as response:
+                assert response.status == 200, await response.text()
+            pages = []
+            for path in paths:
+                async with session.get(url + path, ssl=check, headers={"Accept": "text/html"}) as response:
+                    assert response.status == 200, (path, response.status)
+                    pages.append(await response.text())
+            return cookie, pages
+
+    return asyncio.run(visit())
 
 
 @pytest.fixture
@@ -106,9 +119,17 @@ def test_a_client_pinning_the_shown_fingerprint_connects_and_another_is_refused(
     assert record.local_url == f"http://127.0.0.1:{record.window_port}"
     assert get(record.local_url + "/healthz", False) == 200
 
-    # Session cookies over HTTPS are Secure.
-    create_account(central.data_dir, "teacher", "ms-tls")
-    assert "Secure" in login_cookie_header(tls_central.url, pin(shown), "ms-tls")
+    # Session cookies over HTTPS are Secure; the dashboard and the Classroom view show the fingerprint.
+    create_account(central.data_dir, "admin", "it-admin")
+    cookie, pages = logged_in_pages(tls_central.url, pin(shown), "it-admin", "/admin", "/teach/classroom")
+    assert "Secure" in cookie, cookie
+    # The window's Classroom view (over its plain loopback link) lists the https addresses students open.
+    _, window_pages = logged_in_pages(record.local_url, False, "it-admin", "/teach/classroom")
+    for html in [*pages, *window_pages]:
+        assert f"Certificate fingerprint (SHA-256): <code>{shown}</code>" in html
+    assert lan_addresses(), "this machine has no LAN address for the Classroom view to list"
+    for address in lan_addresses():
+        assert f"https://{address}:{tls_central.port}/" in window_pages[0]
     # Made once: a restart serves the same certificate.
     tls_central.stop()
     tls_central.start()

@@ -127,9 +127,11 @@ def student_urls(request: web.Request) -> list[str]:
     host = request.url.host or ""
     if host not in _LOOPBACK_HOSTS and not host.startswith("127."):
         return [f"{request.scheme}://{request.host}/"]
-    settings = request.app[SETTINGS]
-    scheme = "http" if request.app[TLS] is None else "https"
-    return [f"{scheme}://{address}:{settings.port}/" for address in lan_addresses()]
+    if request.app[TLS] is None:
+        port = request.url.port or request.app[SETTINGS].port
+        return [f"http://{address}:{port}/" for address in lan_addresses()]
+    # With TLS on, the window comes over its own plain loopback port; students use the served one.
+    return [f"https://{address}:{request.app[SETTINGS].port}/" for address in lan_addresses()]
 
 
 def _from_window(request: web.Request) -> bool:
