@@ -32,7 +32,7 @@ from appliance.db import Database
 from appliance.errors import Conflict, Invalid, Unavailable
 from appliance.scheduler import Scheduler
 from appliance.settings import Settings
-from appliance.sync_intake import KEY_HEADER
+from appliance.sync_intake import push_headers
 
 ACK_FILE = "sync-acked.json"
 PUSH_PATH = "/api/sync/bundles"
@@ -89,11 +89,11 @@ def _tls(settings: Settings) -> ssl.SSLContext | aiohttp.Fingerprint | bool:
     return True
 
 
-async def _post(settings: Settings, data: bytes, signer: str) -> dict[str, Any]:
+async def _post(settings: Settings, data: bytes, me: identity.Identity) -> dict[str, Any]:
     central = settings.sync_central_url
     timeout = aiohttp.ClientTimeout(total=settings.sync_timeout_s, connect=settings.sync_connect_timeout_s)
-    # The key first, so the central instance refuses an unregistered one before it reads the body.
-    headers = {"Content-Type": "application/zip", KEY_HEADER: signer}
+    # Signed headers first, so the central instance refuses anyone else before it reads the body.
+    headers = {"Content-Type": "application/zip", **push_headers(me.private_key, me.public_key_text, data)}
     try:
         async with (
             aiohttp.ClientSession(timeout=timeout) as session,
@@ -148,7 +148,7 @@ async def push(db: Database, blobs: BlobStore, settings: Settings) -> dict[str, 
     if ack is not None and (ack.generation, ack.watermark) == (exported.generation, exported.watermark):
         return {**outcome, "pushed": False}
     try:
-        answer = await _post(settings, exported.data, me.public_key_text)
+        answer = await _post(settings, exported.data, me)
     except SyncRefused as refused:
         if refused.code == "bundle_gap":
             # The central instance lacks what came before (its data was restored, or this appliance

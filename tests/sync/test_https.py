@@ -11,6 +11,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from appliance.tls import fingerprint
 from tests.conftest import DEFAULT_PASSWORD, REPO_ROOT
 from tests.runner.appliance_process import ApplianceProcess, create_account, free_port
 from tests.sync.conftest import Central, Classroom, cli, make_classroom, ok, sql
-from tests.sync.test_sync_push import acked, change_counter, local_ids, synced_state
+from tests.sync.test_sync_push import acked, change_counter, local_ids, signed_by, synced_state
 
 SELF_SIGNED = {"LABRUNNER_TLS": "self-signed"}
 
@@ -251,43 +252,51 @@ def test_a_pin_needs_an_https_central(classroom: Classroom) -> None:
     assert refused.returncode == 2 and "64 hex digits" in refused.stderr, refused.stderr
 
 
-def _head(port: int, key: str, length: int) -> bytes:
+def _head(port: int, headers: dict[str, str], length: int) -> bytes:
+    lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
     return (
         f"POST /api/sync/bundles HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/zip\r\n"
-        f"Content-Length: {length}\r\n{KEY_HEADER}: {key}\r\nConnection: close\r\n\r\n"
+        f"Content-Length: {length}\r\n{lines}Connection: close\r\n\r\n"
     ).encode()
 
 
 def _answer(sock: socket.socket) -> tuple[int, dict[str, str], dict[str, Any]]:
-    """Read one whole HTTP answer (the server closes after it)."""
+    """Read one whole HTTP answer (not waiting for the server to drain what a stalled push announced)."""
     data = b""
-    while chunk := sock.recv(65536):
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed without an answer"
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     status_line, *header_lines = head.decode().split("\r\n")
     headers = {name.lower(): value.strip() for name, _, value in (h.partition(":") for h in header_lines)}
+    while len(body) < int(headers["content-length"]):
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed before its whole answer"
+        body += chunk
     return int(status_line.split()[1]), headers, json.loads(body)
 
 
-def stalled_push(port: int, key: str, body: bytes, sent: int) -> socket.socket:
+def stalled_push(port: int, headers: dict[str, str], body: bytes, sent: int) -> socket.socket:
     """A push that announces `body` but sends only its first `sent` bytes, then waits."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-    sock.sendall(_head(port, key, len(body)) + body[:sent])
+    sock.sendall(_head(port, headers, len(body)) + body[:sent])
     return sock
 
 
-def raw_post(port: int, key: str | None, body: bytes) -> tuple[int, dict[str, str], dict[str, Any]]:
+def raw_post(port: int, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], dict[str, Any]]:
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        head = _head(port, key or "", len(body))
-        if key is None:
-            head = head.replace(f"{KEY_HEADER}: \r\n".encode(), b"")
-        sock.sendall(head + body)
+        sock.sendall(_head(port, headers, len(body)) + body)
         return _answer(sock)
+
+
+PUSHES_PER_ADDRESS = 120
 
 
 @pytest.fixture
 def central_server(central: Central) -> Iterator[ApplianceProcess]:
-    server = ApplianceProcess(central.data_dir, free_port(), env={"LABRUNNER_SYNC_PUSH_MAX_PER_ADDRESS": "8"})
+    env = {"LABRUNNER_SYNC_PUSH_MAX_PER_ADDRESS": str(PUSHES_PER_ADDRESS)}
+    server = ApplianceProcess(central.data_dir, free_port(), env=env)
     server.start()
     try:
         yield server
@@ -295,7 +304,7 @@ def central_server(central: Central) -> Iterator[ApplianceProcess]:
         server.stop()
 
 
-def test_the_push_route_refuses_unregistered_keys_unread_and_imports_one_at_a_time(
+def test_the_push_route_reads_no_body_before_the_push_is_signed_by_a_registered_key(
     tmp_path: Path, classroom: Classroom, central: Central, central_server: ApplianceProcess
 ) -> None:
     port = central_server.port
@@ -306,34 +315,54 @@ def test_the_push_route_refuses_unregistered_keys_unread_and_imports_one_at_a_ti
     stranger_bundle = tmp_path / "stranger.zip"
     stranger.export(stranger_bundle)
     before = synced_state(central)
+    huge = b"\0" * 200_000_000
+    pushes = 0
 
-    # An unregistered key, announcing 200 MB and sending 10 bytes: answered without the body.
-    with stalled_push(port, stranger.public_key, b"\0" * 200_000_000, 10) as sock:
-        status, _, answer = _answer(sock)
-    assert status == 403 and answer["error"]["code"] == "bundle_unknown_key", answer  # 1
-    status, _, answer = raw_post(port, None, genuine)
-    assert status == 401 and answer["error"]["code"] == "bundle_key_required", answer  # 2
-    # A registered key named, another key's bundle sent.
-    status, _, answer = raw_post(port, classroom.public_key, stranger_bundle.read_bytes())
-    assert status == 400 and answer["error"]["code"] == "bundle_key_mismatch", answer  # 3
+    def refused(answer: tuple[int, dict[str, str], dict[str, Any]], status: int, code: str) -> None:
+        nonlocal pushes
+        pushes += 1
+        assert (answer[0], answer[2]["error"]["code"]) == (status, code), answer
+
+    # Pushes announcing 200 MB and sending 10 bytes are answered without the body: an unregistered
+    # key; a registered (public) key named by someone who cannot sign with it.
+    with stalled_push(port, {KEY_HEADER: stranger.public_key}, huge, 10) as sock:
+        refused(_answer(sock), 403, "bundle_unknown_key")
+    forged = {**signed_by(stranger.data_dir, huge), KEY_HEADER: classroom.public_key}
+    with stalled_push(port, forged, huge, 10) as sock:
+        refused(_answer(sock), 401, "push_signature_invalid")
+    refused(raw_post(port, {}, genuine), 401, "bundle_key_required")
+    # Signed by the classroom's key, but another appliance's bundle; and not the body it signed.
+    mismatched = signed_by(classroom.data_dir, stranger_bundle.read_bytes())
+    refused(raw_post(port, mismatched, stranger_bundle.read_bytes()), 400, "bundle_key_mismatch")
+    altered = genuine[:-1] + bytes([genuine[-1] ^ 1])
+    refused(raw_post(port, signed_by(classroom.data_dir, genuine), altered), 400, "bundle_digest_mismatch")
     assert synced_state(central) == before
 
-    # While one push is being read, a second is answered at once: 503 with Retry-After.
-    with stalled_push(port, classroom.public_key, genuine, 100) as first:
-        status, headers, answer = raw_post(port, classroom.public_key, genuine)  # 5
-        assert status == 503 and answer["error"]["code"] == "sync_busy", answer
-        assert headers["retry-after"] == "5"
+    # While one push is being read, a second is answered at once: 503 with Retry-After. (The second
+    # is one that writes nothing if it came first: sent until the first push holds the import.)
+    headers = signed_by(classroom.data_dir, genuine)
+    with stalled_push(port, headers, genuine, 100) as first:
+        for _ in range(100):
+            status, answered, answer = raw_post(port, mismatched, stranger_bundle.read_bytes())
+            pushes += 1
+            if status != 400:
+                break
+            time.sleep(0.05)
+        assert (status, answer["error"]["code"]) == (503, "sync_busy"), answer
+        assert answered["retry-after"] == "5"
         assert synced_state(central) == before
-        first.sendall(genuine[100:])  # 4
+        first.sendall(genuine[100:])
         status, _, answer = _answer(first)
+        pushes += 1
     assert status == 200 and answer["already"] is False, answer
     assert local_ids(central, "synced_submissions") == classroom.submission_ids
-    status, _, answer = raw_post(port, classroom.public_key, genuine)  # 6
+    status, _, answer = raw_post(port, headers, genuine)
+    pushes += 1
     assert status == 200 and answer["already"] is True, answer
 
-    # Every push from an address counts, refused ones too: the 9th within the window gets 429.
-    for _ in range(2):
-        assert raw_post(port, None, b"")[0] == 401  # 7, 8
-    status, headers, answer = raw_post(port, classroom.public_key, genuine)
+    # Every push from an address counts, refused ones too: the one past the limit gets 429.
+    while pushes < PUSHES_PER_ADDRESS:
+        refused(raw_post(port, {}, b""), 401, "bundle_key_required")
+    status, answered, answer = raw_post(port, headers, genuine)
     assert status == 429 and answer["error"]["code"] == "sync_push_rate_limited", answer
-    assert int(headers["retry-after"]) >= 1
+    assert int(answered["retry-after"]) >= 1

@@ -5,7 +5,8 @@ runs, refusing with the same codes.
 
 Before the body (up to `sync_bundle_max_bytes`) is read into memory, `appliance.sync_intake`
 counts the push against its address's window, requires the `X-Labrunner-Key` header to name a
-registered key (the manifest's key must then be that one), and lets one import run at a time."""
+registered key and the push to be signed with it (the body must then be the signed one, and its
+manifest's key that one), and lets one import run at a time."""
 
 from __future__ import annotations
 
@@ -32,8 +33,9 @@ ACK = obj(appliance=STRING, generation=INTEGER, watermark=INTEGER, already=BOOLE
     access="anyone",
     summary="Import a classroom appliance's signed sync bundle (application/zip); answers the acknowledged"
     " generation and watermark. Authenticated by the bundle's signature against the registered appliance keys;"
-    " the X-Labrunner-Key header must name that registered key (else refused before the body is read). One"
-    " import at a time (503 sync_busy with Retry-After), a number of pushes per address (429).",
+    " before the body is read, the X-Labrunner-Key header must name a registered key and X-Labrunner-Signature"
+    " sign the body's SHA-256 (X-Labrunner-Bundle) and length with it. One import at a time (503 sync_busy with"
+    " Retry-After), a number of pushes per address (429).",
     request_type="application/zip",
     response=ACK,
     csrf_exempt=True,
@@ -43,7 +45,7 @@ async def push_bundle(request: web.Request) -> web.Response:
     intake.count(client_address(request))
     if request.content_type != "application/zip":
         raise UnsupportedMedia("unsupported_media_type", "send the bundle as application/zip")
-    signer = await sync_intake.registered_signer(request.app[DB], request.headers.get(sync_intake.KEY_HEADER))
+    signer, digest = await sync_intake.registered_signer(request.app[DB], request.headers, request.content_length)
     async with intake.importing():
         try:
             raw = await read_body(request, settings.sync_bundle_max_bytes)
@@ -52,5 +54,6 @@ async def push_bundle(request: web.Request) -> web.Response:
                 "bundle_too_large",
                 f"the bundle is larger than sync_bundle_max_bytes ({settings.sync_bundle_max_bytes} bytes)",
             ) from None
+        sync_intake.check_digest(raw, digest)
         result = await sync_import.import_bundle(request.app[DB], request.app[BLOBS], settings, raw, signer)
     return json_response(asdict(result))
