@@ -127,6 +127,9 @@ async def _post(settings: Settings, data: bytes, me: identity.Identity) -> dict[
     error = answer.get("error") if isinstance(answer, dict) else None
     if 400 <= status < 500 and isinstance(error, dict) and isinstance(error.get("code"), str):
         raise SyncRefused(str(error["code"]), f"the central instance refused the bundle: {error.get('message')}")
+    if status == 503 and isinstance(error, dict) and error.get("code") == "sync_busy":
+        # It imports one push at a time: this one is retried with the backoff, like any failed attempt.
+        raise Unavailable("sync_busy", f"the central instance {central} is importing another push; retried later")
     raise Unavailable("sync_central_error", f"the central instance {central} answered HTTP {status}")
 
 

@@ -350,6 +350,11 @@ def test_the_push_route_reads_no_body_before_the_push_is_signed_by_a_registered_
             time.sleep(0.05)
         assert (status, answer["error"]["code"]) == (503, "sync_busy"), answer
         assert answered["retry-after"] == "5"
+        # The classroom's own outbox meanwhile: a failed attempt it retries, no acknowledgement.
+        busy = push(classroom, central_server.url)
+        pushes += 1
+        assert busy.returncode == 1 and "(sync_busy)" in busy.stderr, busy.stderr
+        assert acked(classroom.data_dir) is None and failed_codes(classroom) == ["sync_busy"]
         assert synced_state(central) == before
         first.sendall(genuine[100:])
         status, _, answer = _answer(first)
