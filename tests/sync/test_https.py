@@ -371,3 +371,23 @@ def test_the_push_route_reads_no_body_before_the_push_is_signed_by_a_registered_
     status, answered, answer = raw_post(port, headers, genuine)
     assert status == 429 and answer["error"]["code"] == "sync_push_rate_limited", answer
     assert int(answered["retry-after"]) >= 1
+
+
+def test_a_push_whose_body_stops_coming_frees_the_import_slot(
+    tmp_path: Path, classroom: Classroom, central: Central
+) -> None:
+    server = ApplianceProcess(central.data_dir, free_port(), env={"LABRUNNER_SYNC_PUSH_READ_TIMEOUT_S": "1"})
+    server.start()
+    try:
+        bundle = tmp_path / "bundle.zip"
+        classroom.export(bundle)
+        genuine = bundle.read_bytes()
+        headers = signed_by(classroom.data_dir, genuine)
+        # A dropped link: signed, announced, and then nothing more.
+        with stalled_push(server.port, headers, genuine, 100) as sock:
+            status, _, answer = _answer(sock)
+        assert (status, answer["error"]["code"]) == (408, "bundle_read_timeout"), answer
+        status, _, answer = raw_post(server.port, headers, genuine)
+        assert status == 200 and answer["already"] is False, answer
+    finally:
+        server.stop()

@@ -10,13 +10,14 @@ manifest's key that one), and lets one import run at a time."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 
 from aiohttp import web
 
 from appliance import sync_import, sync_intake
 from appliance.app_keys import BLOBS, DB, SETTINGS, SYNC_INTAKE
-from appliance.errors import TooLarge, UnsupportedMedia
+from appliance.errors import RequestTimeout, TooLarge, UnsupportedMedia
 from appliance.http.jsonio import json_response, read_body
 from appliance.http.middleware import client_address
 from appliance.http.routing import Routes
@@ -48,7 +49,13 @@ async def push_bundle(request: web.Request) -> web.Response:
     signer, digest = await sync_intake.registered_signer(request.app[DB], request.headers, request.content_length)
     async with intake.importing():
         try:
-            raw = await read_body(request, settings.sync_bundle_max_bytes)
+            async with asyncio.timeout(settings.sync_push_read_timeout_s):
+                raw = await read_body(request, settings.sync_bundle_max_bytes)
+        except TimeoutError:
+            raise RequestTimeout(
+                "bundle_read_timeout",
+                f"the bundle did not arrive within sync_push_read_timeout_s ({settings.sync_push_read_timeout_s} s)",
+            ) from None
         except TooLarge:
             raise TooLarge(
                 "bundle_too_large",
