@@ -158,7 +158,7 @@ async def _apply(conn: aiosqlite.Connection, bundle: Bundle) -> dict[str, dict[s
 
 
 async def import_bundle(
-    db: Database, blobs: BlobStore, settings: Settings, raw: bytes, signer: str | None = None
+    db: Database, blobs: BlobStore, settings: Settings, raw: bytes, *, signer: str | None = None
 ) -> Imported:
     """Import `raw`; `signer`, the key a network push named before its body was read, must be the
     one the bundle's manifest names."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from appliance import identity, sync_export
+from appliance import central_tls, identity, sync_export
 from appliance.app_keys import BLOBS, DB, SETTINGS
 from appliance.blobs import BlobStore
 from appliance.db import Database
@@ -71,22 +70,8 @@ def _record(data_dir: Path, ack: Ack | None) -> None:
     os.replace(tmp, path)
 
 
-def _colons(digest: bytes) -> str:
-    return ":".join(f"{b:02X}" for b in digest)
-
-
 class SyncRefused(Conflict):
     """The central instance refused the bundle; the code is its own (`bundle_unknown_key`, ...)."""
-
-
-def _tls(settings: Settings) -> ssl.SSLContext | aiohttp.Fingerprint | bool:
-    """How an https push checks the central instance: its pinned certificate alone (self-signed
-    too; the name is not checked, the pin says more), the given CAs, or the system's (True)."""
-    if settings.sync_central_fingerprint:
-        return aiohttp.Fingerprint(bytes.fromhex(settings.sync_central_fingerprint.replace(":", "").strip()))
-    if settings.sync_ca_file:
-        return ssl.create_default_context(cafile=str(Path(settings.sync_ca_file).expanduser()))
-    return True
 
 
 async def _post(settings: Settings, data: bytes, me: identity.Identity) -> dict[str, Any]:
@@ -96,25 +81,14 @@ async def _post(settings: Settings, data: bytes, me: identity.Identity) -> dict[
     headers = {"Content-Type": "application/zip", **push_headers(me.private_key, me.public_key_text, data)}
     try:
         async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
-            session.post(central.rstrip("/") + PUSH_PATH, data=data, headers=headers, ssl=_tls(settings)) as response,
+            aiohttp.ClientSession(timeout=timeout, connector=central_tls.connector(settings)) as session,
+            session.post(central.rstrip("/") + PUSH_PATH, data=data, headers=headers) as response,
         ):
             status = response.status
             body = await response.read()
-    except aiohttp.ServerFingerprintMismatch as exc:
-        raise Unavailable(
-            "sync_tls_mismatch",
-            f"the central instance {central} showed a certificate with SHA-256 {_colons(exc.got)}, not the pinned"
-            " sync_central_fingerprint: nothing was sent (another machine answers, or its certificate changed)",
-        ) from None
-    except aiohttp.ClientConnectorCertificateError as exc:
-        raise Unavailable(
-            "sync_tls_untrusted",
-            f"the central instance {central} showed a certificate this appliance does not trust:"
-            f" {exc.certificate_error}; nothing was sent"
-            " (pin it with sync_central_fingerprint or name its CA in sync_ca_file)",
-        ) from None
     except (aiohttp.ClientError, TimeoutError) as exc:
+        if isinstance(exc, aiohttp.ClientError) and (refused := central_tls.refusal(exc, central)) is not None:
+            raise refused from None
         raise Unavailable(
             "sync_unreachable", f"the central instance {central} did not answer: {type(exc).__name__} {exc}".strip()
         ) from None

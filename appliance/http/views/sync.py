@@ -62,5 +62,5 @@ async def push_bundle(request: web.Request) -> web.Response:
                 f"the bundle is larger than sync_bundle_max_bytes ({settings.sync_bundle_max_bytes} bytes)",
             ) from None
         sync_intake.check_digest(raw, digest)
-        result = await sync_import.import_bundle(request.app[DB], request.app[BLOBS], settings, raw, signer)
+        result = await sync_import.import_bundle(request.app[DB], request.app[BLOBS], settings, raw, signer=signer)
     return json_response(asdict(result))
