@@ -29,7 +29,7 @@ from appliance.sync_intake import KEY_HEADER
 from appliance.tls import fingerprint
 from tests.conftest import DEFAULT_PASSWORD, REPO_ROOT
 from tests.runner.appliance_process import ApplianceProcess, create_account, free_port
-from tests.sync.conftest import Central, Classroom, cli, make_classroom, ok, sql
+from tests.sync.conftest import NOW, Central, Classroom, cli, make_classroom, ok, sql
 from tests.sync.test_sync_push import acked, change_counter, local_ids, signed_by, synced_state
 
 SELF_SIGNED = {"LABRUNNER_TLS": "self-signed"}
@@ -391,3 +391,40 @@ def test_a_push_whose_body_stops_coming_frees_the_import_slot(
         assert status == 200 and answer["already"] is False, answer
     finally:
         server.stop()
+
+
+def fetch_failures(classroom: Classroom) -> list[str]:
+    with sql(classroom.data_dir) as conn:
+        rows = conn.execute("SELECT detail FROM job_runs WHERE job = 'problem_sets_fetch' AND outcome = 'failed'")
+        return [json.loads(row[0])["error"]["code"] for row in rows]
+
+
+def test_the_problem_set_fetch_takes_the_pinned_central_only(
+    classroom: Classroom, central: Central, tls_central: ApplianceProcess
+) -> None:
+    """The fetch carries hidden tests down: it checks the central's certificate as the push does."""
+    subprocess.run(
+        [sys.executable, "-m", "appliance", "--data-dir", str(central.data_dir), "users", "create", "--role",
+         "teacher", "--username", "curriculum", "--password-stdin"],
+        input=DEFAULT_PASSWORD, text=True, check=True, capture_output=True, cwd=REPO_ROOT,
+    )  # fmt: skip
+    with sql(central.data_dir) as conn:
+        owner = conn.execute("SELECT id FROM users WHERE username = 'curriculum'").fetchone()[0]
+        problem = conn.execute(
+            "INSERT INTO problems (owner_id, title, statement, language, time_limit_ms, memory_limit_mb, comparison,"
+            " created_at, updated_at) VALUES (?, 'Loops', 'Count.', 'python', 2000, 256, 'exact', ?, ?)",
+            (owner, NOW, NOW),
+        ).lastrowid
+    ok(cli(central.data_dir, "publish", "--name", "Loops", str(problem)))
+    key = dict(line.split(":", 1) for line in ok(cli(central.data_dir, "identity")).splitlines())["public key"]
+    ok(cli(classroom.data_dir, "publishers", "add", "Central", key.strip()))
+
+    wrong = push(classroom, tls_central.url, sync_central_fingerprint="AB:" * 31 + "CD")
+    assert wrong.returncode == 1, wrong.stderr
+    assert fetch_failures(classroom) == ["sync_tls_mismatch"]
+    with sql(classroom.data_dir) as conn:
+        assert conn.execute("SELECT count(*) FROM problem_set_inbox").fetchone()[0] == 0
+
+    ok(push(classroom, tls_central.url, sync_central_fingerprint=shown_fingerprint(central.data_dir, SELF_SIGNED)))
+    with sql(classroom.data_dir) as conn:
+        assert [row[0] for row in conn.execute("SELECT name FROM problem_set_inbox")] == ["Loops"]
