@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
+import schema
+
+# The package's own folder: the checkout's schema/, the installed wheel's or the frozen binary's copy.
+SCHEMA_DIR = Path(schema.__file__).resolve().parent
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
