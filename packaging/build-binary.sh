@@ -2,9 +2,9 @@
 # Build the one-file binary dist/labrunner (server and command line), or with --desktop
 # dist/labrunner-desktop (plus the teacher's Qt window), with PyInstaller from the checked-in spec.
 #
-# Everything happens in a clean virtual environment under build/binary/ (gitignored): the project
-# is copied (tracked and untracked, not ignored, files), built into a wheel and installed from it
-# with the `packaging` extra, so the binary carries exactly what the wheel does. The git commit is
+# Everything happens in a clean virtual environment under build/binary/ (gitignored): the project's
+# wheel (packaging/build-wheel.sh) is installed into it with the `packaging` extra, so the binary
+# carries exactly what the wheel does. The git commit is
 # baked in (the binary has no .git). Prints the binary's size and the build's duration.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,18 +21,13 @@ say() { printf 'build-binary: %s\n' "$*" >&2; }
 started=$(date +%s)
 work=build/binary/$variant
 rm -rf "$work"
-mkdir -p "$work/src" dist
+mkdir -p dist
 
-# A copy, not the checkout itself: setuptools' in-tree build/lib would carry stale files along.
-git ls-files -z --cached --others --exclude-standard \
-    | tar --null --files-from=- --ignore-failed-read -cf - | tar -xf - -C "$work/src"
 python3 -m venv "$work/venv"
-pip=("$work/venv/bin/python" -m pip --disable-pip-version-check --quiet)
 say "building the wheel"
-"${pip[@]}" wheel --no-deps --wheel-dir "$work/wheel" "$work/src"
-wheel=$(echo "$work"/wheel/labrunner-*.whl)
+wheel=$(bash packaging/build-wheel.sh "$work/wheel" "$work/venv/bin/python")
 say "installing $(basename "$wheel")[$extras] into a clean environment"
-"${pip[@]}" install "$wheel[$extras]"
+"$work/venv/bin/python" -m pip --disable-pip-version-check --quiet install "$wheel[$extras]"
 
 # From the checkout (python -c imports from the current folder): its commit, "-dirty" if edited.
 "$work/venv/bin/python" -c \

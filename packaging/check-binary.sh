@@ -3,7 +3,8 @@
 # model): in a fresh temporary folder, with no virtual environment and only the system's PATH.
 #   --version; `serve` on a free loopback port with a temporary data folder, polled until /healthz
 #   says ok for the database, the runner and the sandbox image (prints the seconds); `selftest`;
-#   for labrunner-desktop, the window opens under Xvfb (tests/desktop/window_check.py).
+#   for labrunner-desktop, the window opens under Xvfb (tests/desktop/binary_window.py, run with the
+#   test tools' Python: LABRUNNER_CHECK_PYTHON, default the checkout's .venv).
 # Prints the binary's size. Needs the Docker engine; the sandbox image is built from the binary
 # only when its tag is missing (building prunes other tags of the image, so a present tag is reused).
 # Usage: packaging/check-binary.sh BINARY
@@ -77,7 +78,7 @@ run selftest || die "selftest failed"
 
 if [ "$(basename "$binary")" = labrunner-desktop ]; then
     # The window check drives the binary from the test tools (own Xvfb, CDP, X11 helpers).
-    PYTHONPATH="$checkout" python3 -m tests.desktop.binary_window "$binary" "$scratch/desktop" \
+    (cd "$checkout" && "${LABRUNNER_CHECK_PYTHON:-.venv/bin/python}" -m tests.desktop.binary_window "$binary" "$scratch/desktop") \
         || die "the desktop window did not open"
 fi
 say "all checks passed"
