@@ -73,6 +73,8 @@ say "healthy after $(python3 -c "import sys; print(f'{float(sys.argv[2]) - float
 kill -TERM "$server"
 wait "$server" || die "serve did not stop cleanly on SIGTERM"
 server=
+# A binary is a classroom install: production unless told otherwise.
+grep -q "(environment: production)" "$scratch/serve.log" || { cat "$scratch/serve.log" >&2; die "serve did not run production"; }
 
 run selftest || die "selftest failed"
 
