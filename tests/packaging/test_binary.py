@@ -11,6 +11,8 @@ import sys
 
 import pytest
 
+from appliance.build_info import git_commit
+from runner import image
 from tests.conftest import REPO_ROOT
 from tests.desktop.window import require_window_tools
 from tests.requirements import require_sandbox
@@ -44,4 +46,7 @@ def test_the_binary_builds_and_passes_its_check_outside_any_virtual_environment(
     report = checked.stdout + checked.stderr
     assert checked.returncode == 0, report[-5000:]
     assert "check-binary: all checks passed" in report
+    # The bundled sandbox files hash to the checkout's tag: the binary uses the image the checkout built.
+    assert f"sandbox image {image.expected_ref()}" in report
+    assert f"commit {git_commit()}" in report
     print(report)
