@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -68,6 +70,9 @@ def check(binary: Path, folder: Path) -> float:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env={**env, **window_env(display, devtools)},
+                # Its own process group: a one-file binary runs the program in a child process, which
+                # a SIGKILL of the bootloader alone would leave behind.
+                start_new_session=True,
             )
         try:
             asyncio.run(_page_shows(devtools, port))
@@ -78,9 +83,9 @@ def check(binary: Path, folder: Path) -> float:
             assert code == 0, f"the window's process exited with {code}:\n{log.read_text(errors='replace')[-3000:]}"
             return seconds
         finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(timeout=30)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
             remove_containers_of(data)
 
 
