@@ -627,8 +627,24 @@ def cmd_desktop(settings: Settings, args: argparse.Namespace) -> int:
     return run(settings, args.user)
 
 
+class _VersionAction(argparse.Action):
+    """`--version`: computed only when asked (it reads git and hashes the sandbox files)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from appliance.build_info import describe
+
+        print(describe())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labrunner", description="Labrunner classroom code runner")
+    parser.add_argument(
+        "--version", action=_VersionAction, help="print the version, the git commit and the sandbox image, then exit"
+    )
     parser.add_argument("--data-dir", help="data folder (default: per-environment platform folder)")
     parser.add_argument("--env", choices=ENVIRONMENTS, help="environment (default: development)")
     commands = parser.add_subparsers(dest="command", required=True)
