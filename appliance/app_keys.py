@@ -17,6 +17,8 @@ from appliance.rate_limits import UserRates
 from appliance.runner_service import RunnerService
 from appliance.service_modes import ServiceModes
 from appliance.settings import Settings
+from appliance.sync_intake import SyncIntake
+from appliance.tls import Tls
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", Database)
@@ -37,3 +39,7 @@ MODES = web.AppKey("modes", ServiceModes)
 # The live dashboard (set once the database is open) and the Prometheus metrics of this app.
 DASHBOARD = web.AppKey("dashboard", Dashboard)
 METRICS = web.AppKey("metrics", Metrics)
+# The certificate served when `tls` is on (None: plain HTTP), loaded and checked as the app is made.
+TLS = web.AppKey("tls", Tls | None)
+# The central instance's gate for pushed bundles: per-address window, one import at a time.
+SYNC_INTAKE = web.AppKey("sync_intake", SyncIntake)

@@ -29,23 +29,28 @@ def _urls(settings: Settings) -> list[str]:
         hosts = [*lan_addresses(), "127.0.0.1"]
     else:
         hosts = [settings.host]
-    return [f"http://{host}:{settings.port}/" for host in hosts]
+    scheme = "http" if settings.tls == "off" else "https"
+    return [f"{scheme}://{host}:{settings.port}/" for host in hosts]
 
 
 async def _serve(settings: Settings) -> None:
     from appliance import lan_announce
+    from appliance.app_keys import TLS
+    from appliance.listeners import listen
     from appliance.runtime import create_app
 
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
-    await site.start()
+    window_port = await listen(runner, settings, app[TLS])
     # Where this server listens, for `labrunner desktop` to attach to (removed at a clean stop).
-    server_record.write(settings.data_dir, settings.host, settings.port)
+    server_record.write(settings.data_dir, settings.host, settings.port, window_port)
     print("Labrunner is running. Students open:", flush=True)
     for url in _urls(settings):
         print(f"  {url}", flush=True)
+    certificate = app[TLS]
+    if certificate is not None:
+        print(f"Certificate fingerprint (SHA-256): {certificate.fingerprint}", flush=True)
     print(f"Data folder: {settings.data_dir}  (environment: {settings.environment})", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -287,6 +292,22 @@ def cmd_identity(settings: Settings, args: argparse.Namespace) -> int:
     print(f"appliance id: {me.appliance_id}")
     print(f"fingerprint:  {me.fingerprint}")
     print(f"public key:   {me.public_key_text}")
+    return 0
+
+
+def cmd_tls(settings: Settings, args: argparse.Namespace) -> int:
+    from appliance import tls
+
+    served = tls.load(settings)
+    if served is None:
+        print("TLS is off: the appliance serves plain HTTP (set tls = self-signed or files to serve HTTPS)")
+        return 0
+    print(f"mode:         {served.mode}")
+    print(f"certificate:  {served.cert_file}")
+    print(f"valid until:  {served.not_after:%Y-%m-%d}")
+    print(f"names:        {', '.join(served.names)}")
+    print(f"fingerprint:  {served.fingerprint}")
+    print(f"short:        {served.short_fingerprint}")
     return 0
 
 
@@ -606,8 +627,24 @@ def cmd_desktop(settings: Settings, args: argparse.Namespace) -> int:
     return run(settings, args.user)
 
 
+class _VersionAction(argparse.Action):
+    """`--version`: computed only when asked (it reads git and hashes the sandbox files)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from appliance.build_info import describe
+
+        print(describe())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labrunner", description="Labrunner classroom code runner")
+    parser.add_argument(
+        "--version", action=_VersionAction, help="print the version, the git commit and the sandbox image, then exit"
+    )
     parser.add_argument("--data-dir", help="data folder (default: per-environment platform folder)")
     parser.add_argument("--env", choices=ENVIRONMENTS, help="environment (default: development)")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -674,6 +711,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "identity", help="this appliance's id, key fingerprint and public key (for the central instance)"
     ).set_defaults(func=cmd_identity)
+    commands.add_parser(
+        "tls", help="the HTTPS certificate this appliance serves and its SHA-256 fingerprint (made when missing)"
+    ).set_defaults(func=cmd_tls)
     appliances = commands.add_parser(
         "appliances", help="classroom appliances this central instance accepts bundles from"
     ).add_subparsers(dest="appliances_command", required=True)

@@ -39,6 +39,10 @@ class Conflict(AppError):
     status = 409
 
 
+class RequestTimeout(AppError):
+    status = 408
+
+
 class TooLarge(AppError):
     status = 413
 

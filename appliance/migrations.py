@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
+import schema
+
+# The package's own folder: the checkout's schema/, the installed wheel's or the frozen binary's copy.
+SCHEMA_DIR = Path(schema.__file__).resolve().parent
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
@@ -46,6 +49,9 @@ def discover(schema_dir: Path = SCHEMA_DIR) -> list[Migration]:
         if not match:
             raise MigrationError(f"{path.name}: migration files are named NNNN_name.sql")
         found.append(Migration(int(match.group(1)), match.group(2), path.read_text(encoding="utf-8")))
+    if not found:
+        # Else an install that lost its migrations would start on an empty database ("no such table").
+        raise MigrationError(f"no migrations in {schema_dir}: this installation of Labrunner is incomplete")
     versions = [m.version for m in found]
     if versions != list(range(1, len(found) + 1)):
         raise MigrationError(f"migrations must be numbered 1..N without gaps, found {versions}")

@@ -17,9 +17,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from appliance import identity, problem_sets
+from appliance import central_client, identity, problem_sets
 from appliance.app_keys import BLOBS, DB, SETTINGS
 from appliance.blobs import BlobStore
+from appliance.central_client import SyncRefused
 from appliance.db import Database
 from appliance.errors import Invalid, TooLarge, Unavailable
 from appliance.identity import Identity
@@ -28,7 +29,7 @@ from appliance.scheduler import Scheduler
 from appliance.settings import Settings
 from appliance.store import problem_sets as store
 from appliance.sync_bundle import SET_ID, SET_NAME_MAX_CHARS, BundleRefused
-from appliance.sync_outbox import Backoff, SyncRefused
+from appliance.sync_outbox import Backoff
 
 JOB_NAME = "problem_sets_fetch"
 OFFERS_PATH = "/api/sync/problem-sets"
@@ -58,19 +59,11 @@ class _Central:
                         raise TooLarge("bundle_too_large", f"the central instance sent more than {limit} bytes")
                     chunks.append(chunk)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise Unavailable(
-                "sync_unreachable", f"the central instance {central} did not answer: {type(exc).__name__} {exc}".strip()
-            ) from None
+            raise central_client.unreachable(exc, central) from None
         body = b"".join(chunks)
         if 200 <= status < 300:
             return body
-        try:
-            error = json.loads(body).get("error")
-        except (ValueError, AttributeError):
-            error = None
-        if 400 <= status < 500 and isinstance(error, dict) and isinstance(error.get("code"), str):
-            raise SyncRefused(str(error["code"]), f"the central instance refused: {error.get('message')}")
-        raise Unavailable("sync_central_error", f"the central instance {central} answered HTTP {status}")
+        raise central_client.answer_error(status, body, central, "the request")
 
 
 # Bytes one offer takes in the list at most: a set id, a version, a hash, a size and a name of up to
@@ -121,8 +114,7 @@ async def fetch(db: Database, blobs: BlobStore, settings: Settings) -> dict[str,
     outcome: dict[str, Any] = {"central": central, "offered": 0, "received": [], "refused": []}
     if not await store.any_publisher(db):
         return {**outcome, "trusted_publishers": 0}
-    timeout = aiohttp.ClientTimeout(total=settings.sync_timeout_s, connect=settings.sync_connect_timeout_s)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    async with central_client.session(settings) as session:
         client = _Central(session, settings, identity.ensure(settings.data_dir))
         offers = await _offers(client, settings)
         outcome["offered"] = len(offers)

@@ -19,6 +19,7 @@ from appliance import (
     migrations,
     problem_sets_fetch,
     sync_outbox,
+    tls,
 )
 from appliance.accounts import Accounts
 from appliance.app_keys import (
@@ -34,6 +35,8 @@ from appliance.app_keys import (
     PRESENCE,
     RUNNER,
     SETTINGS,
+    SYNC_INTAKE,
+    TLS,
     USER_RATES,
 )
 from appliance.blobs import BlobStore
@@ -52,6 +55,7 @@ from appliance.runner_service import RunnerService, SandboxProvider
 from appliance.scheduler import Scheduler, scheduler_ctx
 from appliance.service_modes import ServiceModes
 from appliance.settings import Settings
+from appliance.sync_intake import SyncIntake
 from ui import STATIC_DIR, TEMPLATE_DIR
 
 log = logging.getLogger(__name__)
@@ -129,6 +133,8 @@ def create_app(settings: Settings, *, sandbox: SandboxProvider | None = None) ->
     app[PRESENCE] = Presence()
     app[MODES] = ServiceModes()
     app[METRICS] = Metrics()
+    app[SYNC_INTAKE] = SyncIntake(settings)
+    app[TLS] = tls.load(settings)
     app.on_shutdown.append(_close_live_sockets)
     app.on_shutdown.append(_end_dashboard_streams)
     app.cleanup_ctx.append(_storage)

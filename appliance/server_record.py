@@ -23,15 +23,20 @@ class ServerRecord:
     host: str
     port: int
     pid: int
+    # With TLS on, the plain-HTTP loopback port the window uses (appliance.listeners).
+    window_port: int | None = None
 
     @property
     def local_url(self) -> str:
-        return local_url(self.host, self.port)
+        return local_url(self.host, self.port, self.window_port)
 
 
-def local_url(host: str, port: int) -> str:
+def local_url(host: str, port: int, window_port: int | None = None) -> str:
     """A server listening on `host` as seen from this machine: over loopback, where one-time
-    links work (a server on one LAN address only is reached there)."""
+    links work (a server on one LAN address only is reached there); with TLS on, its plain-HTTP
+    loopback port for the window."""
+    if window_port is not None:
+        return f"http://127.0.0.1:{window_port}"
     if host in ("", "0.0.0.0", "localhost") or host.startswith("127."):
         return f"http://127.0.0.1:{port}"
     if host in ("::", "::1"):
@@ -39,10 +44,11 @@ def local_url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
-def write(data_dir: Path, host: str, port: int) -> None:
+def write(data_dir: Path, host: str, port: int, window_port: int | None = None) -> None:
     path = data_dir / RECORD_FILE
     partial = path.with_name(f".{RECORD_FILE}.{os.getpid()}")
-    partial.write_text(json.dumps({"host": host, "port": port, "pid": os.getpid()}), encoding="utf-8")
+    record = {"host": host, "port": port, "pid": os.getpid(), "window_port": window_port}
+    partial.write_text(json.dumps(record), encoding="utf-8")
     partial.replace(path)  # a reader sees the old record or the whole new one
 
 
@@ -57,7 +63,10 @@ def remove(data_dir: Path) -> None:
 def read_file(path: Path) -> ServerRecord | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return ServerRecord(str(data["host"]), int(data["port"]), int(data["pid"]))
+        window_port = data.get("window_port")
+        return ServerRecord(
+            str(data["host"]), int(data["port"]), int(data["pid"]), None if window_port is None else int(window_port)
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

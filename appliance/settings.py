@@ -394,6 +394,45 @@ class Settings:
         " further than this from the central instance's clock (s).",
         minimum=1,
     )
+    sync_central_fingerprint: str = setting(
+        "",
+        "SHA-256 fingerprint of the central instance's certificate (as its `labrunner tls` prints it): when set,"
+        " an https push accepts that certificate only, self-signed too, and no other (empty: the system's"
+        " certificate authorities decide).",
+    )
+    sync_ca_file: str = setting(
+        "",
+        "PEM file of the certificate authorities an https push trusts instead of the system's (a school's own"
+        " CA); empty: the system's.",
+    )
+    sync_push_max_per_address: int = setting(
+        60,
+        "Pushes the central instance takes from one address within the window before 429 (a refused push counts too).",
+        minimum=1,
+    )
+    sync_push_window_s: int = setting(60, "Window for counting pushes per address (seconds).", minimum=1)
+    sync_push_read_timeout_s: float = setting(
+        600.0,
+        "Longest the central instance reads one pushed body (a dropped link must not hold the one import"
+        " slot for ever), seconds.",
+        minimum=1,
+    )
+    sync_push_busy_retry_s: int = setting(
+        5,
+        "The Retry-After a push gets while another push is being imported (one import at a time) (seconds).",
+        minimum=1,
+    )
+    tls: str = setting(
+        "off",
+        "Serve over HTTPS: off, self-signed (a certificate made once in the data folder at first start) or"
+        " files (tls_cert_file and tls_key_file, from school IT). The fingerprint shows at start, in"
+        " `labrunner tls` and on the admin and Classroom pages.",
+        choices=("off", "self-signed", "files"),
+    )
+    tls_cert_file: str = setting(
+        "", "PEM certificate (its chain may follow) served when tls = files; checked at start."
+    )
+    tls_key_file: str = setting("", "PEM private key of tls_cert_file (unencrypted) when tls = files.")
     problem_set_max_offers: int = setting(
         1000,
         "Most problem sets a classroom takes from the central instance's list in one fetch; a longer list is"
@@ -589,6 +628,9 @@ def _check(settings: Settings) -> None:
             "setting 'image_registry' must be host[:port][/path] without a scheme or a tag, e.g."
             f" registry.example:5000/school (got {settings.image_registry!r})"
         )
+    _check_sync_tls(settings)
+    if settings.tls == "files" and not (settings.tls_cert_file and settings.tls_key_file):
+        raise SettingsError("tls = files needs both 'tls_cert_file' and 'tls_key_file'")
     if settings.backup_time and not _is_clock_time(settings.backup_time):
         raise SettingsError(f"setting 'backup_time' must be HH:MM (24-hour) or empty (got {settings.backup_time!r})")
     if settings.backup_passphrase_file:
@@ -605,6 +647,30 @@ def _check(settings: Settings) -> None:
             raise SettingsError(
                 f"secret_key is shorter than {MIN_SECRET_LENGTH} characters: production refuses a weak secret"
             )
+
+
+def _check_sync_tls(settings: Settings) -> None:
+    pin, ca_file = settings.sync_central_fingerprint, settings.sync_ca_file
+    if not (pin or ca_file):
+        return
+    if not settings.sync_central_url.startswith("https://"):
+        raise SettingsError("settings 'sync_central_fingerprint' and 'sync_ca_file' need an https sync_central_url")
+    if pin and ca_file:
+        raise SettingsError(
+            "set 'sync_central_fingerprint' or 'sync_ca_file', not both: a pinned certificate is trusted alone"
+        )
+    if pin and not is_sha256_fingerprint(pin):
+        raise SettingsError(
+            "setting 'sync_central_fingerprint' must be a SHA-256 fingerprint, 64 hex digits (colons allowed),"
+            f" as `labrunner tls` prints it on the central instance (got {pin!r})"
+        )
+    if ca_file and not Path(ca_file).expanduser().is_file():
+        raise SettingsError(f"setting 'sync_ca_file': {ca_file} is not a file")
+
+
+def is_sha256_fingerprint(text: str) -> bool:
+    digits = text.replace(":", "").strip()
+    return len(digits) == 64 and all(c in "0123456789abcdefABCDEF" for c in digits)
 
 
 def _is_central_url(text: str) -> bool:

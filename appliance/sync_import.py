@@ -212,14 +212,27 @@ async def _apply(conn: aiosqlite.Connection, bundle: Bundle) -> dict[str, dict[s
 
 
 async def import_bundle(
-    db: Database, blobs: BlobStore, settings: Settings, raw: bytes, *, trigger: str = "cli"
+    db: Database,
+    blobs: BlobStore,
+    settings: Settings,
+    raw: bytes,
+    *,
+    trigger: str = "cli",
+    signer: str | None = None,
 ) -> Imported:
+    """Import `raw`; `signer`, the key a network push named before its body was read, must be the
+    one the bundle's manifest names."""
     bundle = sync_bundle.read(raw, settings.sync_bundle_max_bytes)
     if bundle.kind != "classroom":
         raise BundleRefused(
             "bundle_unsupported_kind",
             f"this is a {bundle.kind} bundle; only classroom bundles are imported into the central view;"
             " nothing was imported",
+        )
+    if signer is not None and bundle.public_key != signer:
+        raise BundleRefused(
+            "bundle_key_mismatch",
+            "the bundle is signed with another key than the push named in its header; nothing was imported",
         )
     async with db.snapshot() as conn:
         registered = await _registered(conn, bundle)

@@ -24,13 +24,14 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from appliance import identity, sync_export
+from appliance import central_client, identity, sync_export
 from appliance.app_keys import BLOBS, DB, SETTINGS
 from appliance.blobs import BlobStore
 from appliance.db import Database
-from appliance.errors import Conflict, Invalid, Unavailable
+from appliance.errors import Invalid, Unavailable
 from appliance.scheduler import Scheduler
 from appliance.settings import Settings
+from appliance.sync_intake import push_headers
 
 ACK_FILE = "sync-acked.json"
 PUSH_PATH = "/api/sync/bundles"
@@ -69,19 +70,14 @@ def _record(data_dir: Path, ack: Ack | None) -> None:
     os.replace(tmp, path)
 
 
-class SyncRefused(Conflict):
-    """The central instance refused the bundle; the code is its own (`bundle_unknown_key`, ...)."""
-
-
-async def _post(settings: Settings, data: bytes) -> dict[str, Any]:
+async def _post(settings: Settings, data: bytes, me: identity.Identity) -> dict[str, Any]:
     central = settings.sync_central_url
-    timeout = aiohttp.ClientTimeout(total=settings.sync_timeout_s, connect=settings.sync_connect_timeout_s)
+    # Signed headers first, so the central instance refuses anyone else before it reads the body.
+    headers = {"Content-Type": "application/zip", **push_headers(me.private_key, me.public_key_text, data)}
     try:
         async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
-            session.post(
-                central.rstrip("/") + PUSH_PATH, data=data, headers={"Content-Type": "application/zip"}
-            ) as response,
+            central_client.session(settings) as session,
+            session.post(central.rstrip("/") + PUSH_PATH, data=data, headers=headers) as response,
         ):
             status = response.status
             # Bounded: a man in the middle on a plain-HTTP link could otherwise stream until memory runs out.
@@ -97,19 +93,15 @@ async def _post(settings: Settings, data: bytes) -> dict[str, Any]:
                 chunks.append(chunk)
             body = b"".join(chunks)
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise Unavailable(
-            "sync_unreachable", f"the central instance {central} did not answer: {type(exc).__name__} {exc}".strip()
-        ) from None
-    try:
-        answer = json.loads(body)
-    except ValueError:
-        answer = None
-    if 200 <= status < 300 and isinstance(answer, dict):
-        return answer
-    error = answer.get("error") if isinstance(answer, dict) else None
-    if 400 <= status < 500 and isinstance(error, dict) and isinstance(error.get("code"), str):
-        raise SyncRefused(str(error["code"]), f"the central instance refused the bundle: {error.get('message')}")
-    raise Unavailable("sync_central_error", f"the central instance {central} answered HTTP {status}")
+        raise central_client.unreachable(exc, central) from None
+    if 200 <= status < 300:
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            answer = None
+        if isinstance(answer, dict):
+            return answer
+    raise central_client.answer_error(status, body, central, "the bundle")
 
 
 async def push(db: Database, blobs: BlobStore, settings: Settings) -> dict[str, Any]:
@@ -130,8 +122,8 @@ async def push(db: Database, blobs: BlobStore, settings: Settings) -> dict[str, 
     if ack is not None and (ack.generation, ack.watermark) == (exported.generation, exported.watermark):
         return {**outcome, "pushed": False}
     try:
-        answer = await _post(settings, exported.data)
-    except SyncRefused as refused:
+        answer = await _post(settings, exported.data, me)
+    except central_client.SyncRefused as refused:
         if refused.code == "bundle_gap":
             # The central instance lacks what came before (its data was restored, or this appliance
             # registered anew there): the next push sends everything.

@@ -114,7 +114,9 @@ def test_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     [
         ({"0001_a.sql": "SELECT 1;", "0003_c.sql": "SELECT 1;"}, "without gaps"),
         ({"1_bad-name.sql": "SELECT 1;"}, "NNNN_name"),
-        ({"0001_a.sql": "CREATE TABLE t (x INTEGER"}, "incomplete"),
+        ({"0001_a.sql": "CREATE TABLE t (x INTEGER"}, "incomplete SQL"),
+        # A wheel or binary built without the schema package: refused, not an empty database.
+        ({}, "no migrations in .*installation of Labrunner is incomplete"),
     ],
 )
 def test_malformed_schema_dir_is_refused(tmp_path: Path, files: dict[str, str], fragment: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -42,8 +43,10 @@ class ApplianceProcess:
     def __init__(self, data_dir: Path, port: int, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.port = port
-        self.url = f"http://127.0.0.1:{port}"
         self.env = env or {}
+        # Served over HTTPS when the environment turns TLS on; the start-up probe trusts any certificate.
+        self.tls = self.env.get("LABRUNNER_TLS", "off") != "off"
+        self.url = f"{'https' if self.tls else 'http'}://127.0.0.1:{port}"
         self.process: subprocess.Popen[bytes] | None = None
         self.log = data_dir / f"appliance-{port}.log"
 
@@ -73,7 +76,8 @@ class ApplianceProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the appliance exited at start-up:\n{self.log.read_text()[-3000:]}")
             try:
-                urllib.request.urlopen(f"{self.url}/healthz", timeout=2)
+                context = ssl._create_unverified_context() if self.tls else None
+                urllib.request.urlopen(f"{self.url}/healthz", timeout=2, context=context)
                 return
             except urllib.error.HTTPError:
                 return  # it answers: a degraded health report is still a running server

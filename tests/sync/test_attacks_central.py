@@ -15,6 +15,7 @@ from appliance import sync_appliances
 from appliance.app_keys import DB
 from appliance.problem_sets_offers import KEY_HEADER, REQUEST_CONTEXT, SIGNATURE_HEADER, TIME_HEADER
 from appliance.sync_bundle import MANIFEST, SIGNATURE
+from appliance.sync_intake import push_headers
 from tests.conftest import SYNC_CHANGE_LOG, ApiClient, LiveServer
 from tests.sync.attack_bundles import SECRET_IN, SECRET_OUT, Signer, classroom, problem, problem_set, raw_zip
 
@@ -30,8 +31,12 @@ def _synced(server: LiveServer) -> dict[str, Any]:
     return {t: rows.get(t) for t in rows if t.startswith("synced_") or t in ("sync_appliances", "job_runs")}
 
 
-async def _push(client: ApiClient, raw: bytes) -> Any:
-    return await client.post("/api/sync/bundles", data=raw, headers={"Content-Type": "application/zip"})
+async def _push(client: ApiClient, raw: bytes, signer: Signer | None) -> Any:
+    """POST as the outbox does: the push signed by `signer` (None: unsigned, as an outsider sends it)."""
+    headers = {"Content-Type": "application/zip"}
+    if signer is not None:
+        headers |= push_headers(signer.key, signer.public_key, raw)
+    return await client.post("/api/sync/bundles", data=raw, headers=headers)
 
 
 def _room_bundle(signer: Signer, **extra: Any) -> bytes:
@@ -70,11 +75,18 @@ def _room_bundle(signer: Signer, **extra: Any) -> bytes:
     return classroom(signer, **records)
 
 
-async def test_a_nested_manifest_posted_by_anyone_is_a_clear_refusal_not_a_server_error(server: LiveServer) -> None:
-    outsider = server.client(origin=None)
+async def test_a_nested_manifest_is_a_clear_refusal_not_a_server_error(server: LiveServer) -> None:
+    """Parsed before the bundle's own signature is checked: an outsider's is refused unread (the push
+    must be signed by a registered key), a registered appliance's (rogue or buggy) with a code."""
+    room = Signer(appliance_id=ROOM_ID)
+    await sync_appliances.register(server.app[DB], "room", room.public_key)
+    client = server.client(origin=None)
     before = _synced(server)
     for nested in (b"[" * 100_000, b'{"a":' * 100_000):
-        reply = await _push(outsider, raw_zip([(MANIFEST, nested), (SIGNATURE, b"\0" * 64)]))
+        raw = raw_zip([(MANIFEST, nested), (SIGNATURE, b"\0" * 64)])
+        reply = await _push(client, raw, None)
+        assert (reply.status, reply.error_code) == (401, "bundle_key_required"), reply
+        reply = await _push(client, raw, room)
         assert (reply.status, reply.error_code) == (400, "bundle_malformed"), reply
     assert _synced(server) == before
 
@@ -85,25 +97,27 @@ async def test_a_registered_appliance_cannot_write_as_another_nor_replay_nor_cro
     await sync_appliances.register(server.app[DB], "rogue", rogue.public_key)
     anyone = server.client(origin=None)
     newer = _room_bundle(room, watermark=20)
-    assert (await _push(anyone, newer)).status == 200
+    assert (await _push(anyone, newer, room)).status == 200
     before = _synced(server)
     attempts = {
         # The rogue's key, claiming the room's appliance id: its key is not the one pinned to that id.
-        "bundle_appliance_mismatch": _room_bundle(rogue, watermark=30),
+        "bundle_appliance_mismatch": (_room_bundle(rogue, watermark=30), rogue),
         # An older bundle of the room's, overheard on the wire and replayed.
-        "bundle_replayed": _room_bundle(room, watermark=10),
+        "bundle_replayed": (_room_bundle(room, watermark=10), room),
         # A later generation's incremental bundle, with no full one first.
-        "bundle_gap": _room_bundle(room, watermark=5, since=2, generation=2),
+        "bundle_gap": (_room_bundle(room, watermark=5, since=2, generation=2), room),
         # Not a key registered here.
-        "bundle_unknown_key": _room_bundle(stranger),
+        "bundle_unknown_key": (_room_bundle(stranger), stranger),
+        # The rogue's push carrying the room's bundle (the push's key is not the bundle's).
+        "bundle_key_mismatch": (_room_bundle(room, watermark=40), rogue),
         # A problem set (the classroom trusts the publisher's kind, not this route).
-        "bundle_unsupported_kind": problem_set(room, [problem()]),
+        "bundle_unsupported_kind": (problem_set(room, [problem()]), room),
     }
-    for code, raw in attempts.items():
-        reply = await _push(anyone, raw)
-        assert (reply.status, reply.error_code) == (400, code), (code, reply)
+    for code, (raw, pusher) in attempts.items():
+        reply = await _push(anyone, raw, pusher)
+        assert reply.status in (400, 403) and reply.error_code == code, (code, reply)
     # The very bundle again is acknowledged and writes nothing.
-    again = await _push(anyone, newer)
+    again = await _push(anyone, newer, room)
     assert again.status == 200 and again.json["already"] is True
     assert _synced(server) == before
 
@@ -133,8 +147,8 @@ async def test_a_bundle_whose_records_would_break_the_central_view_is_refused(
     await sync_appliances.register(server.app[DB], "room", room.public_key)
     await sync_appliances.register(server.app[DB], "other", other.public_key)
     anyone = server.client(origin=None)
-    assert (await _push(anyone, _room_bundle(other))).status == 200
-    reply = await _push(anyone, _room_bundle(room, **records))
+    assert (await _push(anyone, _room_bundle(other), other)).status == 200
+    reply = await _push(anyone, _room_bundle(room, **records), room)
     assert (reply.status, reply.error_code) == (400, "bundle_malformed"), reply
     admin = await server.make_user("admin")
     for path in ("/api/admin/central/appliances", "/api/admin/central/appliances/1", "/api/admin/central/appliances/2"):
@@ -145,7 +159,7 @@ async def test_a_bundle_whose_records_would_break_the_central_view_is_refused(
 async def test_the_central_view_is_for_admins_only_and_never_shows_a_hidden_test(server: LiveServer) -> None:
     room = Signer(appliance_id=ROOM_ID)
     await sync_appliances.register(server.app[DB], "room", room.public_key)
-    assert (await _push(server.client(origin=None), _room_bundle(room))).status == 200
+    assert (await _push(server.client(origin=None), _room_bundle(room), room)).status == 200
     admin = await server.make_user("admin")
     teacher, student = await server.make_user("teacher"), await server.make_user("student")
     paths = ("/api/admin/central/appliances", "/api/admin/central/appliances/1")
@@ -230,7 +244,7 @@ async def test_numbers_past_sqlites_integers_are_refused_not_a_server_error(serv
         _room_bundle(room, users=[{"id": 1, "role": "student", "name": "p-x", "created_at": NOW, "deleted": False},
                                   {"id": -1, "deleted": True}]),
     ):  # fmt: skip
-        reply = await _push(anyone, raw)
+        reply = await _push(anyone, raw, room)
         assert (reply.status, reply.error_code) == (400, "bundle_malformed"), reply
     assert _synced(server) == before
 
@@ -244,7 +258,8 @@ async def test_a_score_that_is_no_score_is_refused_not_a_server_error(server: Li
         b'"user":2,"verdict":"accepted"}\n'
     )
     before = _synced(server)
-    reply = await _push(server.client(origin=None), _room_bundle(room, members={"submissions.jsonl": line}))
+    raw = _room_bundle(room, members={"submissions.jsonl": line})
+    reply = await _push(server.client(origin=None), raw, room)
     assert (reply.status, reply.error_code) == (400, "bundle_malformed"), reply
     assert _synced(server) == before
 
@@ -260,6 +275,6 @@ async def test_a_registered_appliance_cannot_take_another_ones_id_before_its_fir
     await sync_appliances.register(server.app[DB], "room", room.public_key)
     await sync_appliances.register(server.app[DB], "rogue", rogue.public_key)
     anyone = server.client(origin=None)
-    squat = await _push(anyone, _room_bundle(rogue))
-    genuine = await _push(anyone, _room_bundle(room))
+    squat = await _push(anyone, _room_bundle(rogue), rogue)
+    genuine = await _push(anyone, _room_bundle(room), room)
     assert (squat.status, genuine.status) == (400, 200), (squat, genuine)

@@ -15,8 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance.blobs import BlobStore
+from appliance.identity import KEY_FILE, public_key_text
+from appliance.sync_intake import push_headers
 from appliance.sync_outbox import ACK_FILE, Backoff
 from tests.runner.appliance_process import ApplianceProcess, free_port
 from tests.sync.conftest import Central, Classroom, cli, make_classroom, ok, sql, submit
@@ -67,6 +71,13 @@ def central_mark(central: Central) -> tuple[int, int]:
     with sql(central.data_dir) as conn:
         row = conn.execute("SELECT last_generation, last_watermark FROM sync_appliances").fetchone()
     return int(row[0]), int(row[1])
+
+
+def signed_by(data_dir: Path, body: bytes) -> dict[str, str]:
+    """The headers the outbox of the appliance on `data_dir` sends before `body`."""
+    key = serialization.load_pem_private_key((data_dir / KEY_FILE).read_bytes(), password=None)
+    assert isinstance(key, Ed25519PrivateKey)
+    return push_headers(key, public_key_text(key.public_key()), body)
 
 
 def post(url: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
@@ -211,20 +222,22 @@ def test_a_tampered_bundle_is_refused_and_only_this_route_skips_the_cross_site_c
     assert tampered != genuine
     before = synced_state(central)
     url = central_server.url + "/api/sync/bundles"
-    status, answer = post(url, tampered)
+    # Each push signed by the classroom's key (sync_intake.push_headers), as its outbox signs it.
+    signer = signed_by(classroom.data_dir, genuine)
+    status, answer = post(url, tampered, signed_by(classroom.data_dir, tampered))
     assert status == 400 and answer["error"]["code"] == "bundle_tampered", answer
-    status, answer = post(url, genuine, {"Content-Type": "text/plain"})
+    status, answer = post(url, genuine, {**signer, "Content-Type": "text/plain"})
     assert status == 415, answer
     assert synced_state(central) == before
 
     # Sent from a browser on another site with a (meaningless) cookie: the signature decides.
-    cross_site = {"Origin": "http://elsewhere.example", "Cookie": "labrunner_session=x"}
+    cross_site = {"Origin": "http://elsewhere.example", "Cookie": "labrunner_session=x", **signer}
     status, answer = post(url, genuine, cross_site)
     assert status == 200 and answer["watermark"] == change_counter(classroom.data_dir), answer
     assert local_ids(central, "synced_submissions") == classroom.submission_ids
     # Sent again (its acknowledgement was lost): acknowledged as already there, nothing written.
     landed = synced_state(central)
-    status, answer = post(url, genuine)
+    status, answer = post(url, genuine, signer)
     assert status == 200 and answer["already"] is True and answer["watermark"] == change_counter(classroom.data_dir)
     assert synced_state(central) == landed
     status, answer = post(

@@ -25,6 +25,8 @@ class InProcessServer:
         self._started = threading.Event()
         self._stopping = threading.Event()
         self._error: BaseException | None = None
+        # With TLS on, the plain-HTTP loopback port the window uses (appliance.listeners).
+        self.window_port: int | None = None
 
     def start(self) -> None:
         """Return once the server listens; raise what kept it from starting."""
@@ -56,10 +58,13 @@ class InProcessServer:
                 raise
 
     async def _serve(self) -> None:
+        from appliance.app_keys import TLS
+        from appliance.listeners import listen
         from appliance.runtime import create_app
 
         settings = self._settings
-        runner = web.AppRunner(create_app(settings), access_log=None)
+        app = create_app(settings)
+        runner = web.AppRunner(app, access_log=None)
         self._stop = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         if self._stopping.is_set():  # closed while still starting: stop as soon as it stands
@@ -67,8 +72,8 @@ class InProcessServer:
         await runner.setup()
         announcement = None
         try:
-            await web.TCPSite(runner, settings.host, settings.port).start()
-            server_record.write(settings.data_dir, settings.host, settings.port)
+            self.window_port = await listen(runner, settings, app[TLS])
+            server_record.write(settings.data_dir, settings.host, settings.port, self.window_port)
             self._started.set()
             announcement = await lan_announce.start(settings, log.info)
             await self._stop.wait()

@@ -79,7 +79,7 @@ class Session:
             server.start()
         except OSError as exc:
             raise DesktopError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}") from None
-        self.base_url = server_record.local_url(settings.host, settings.port)
+        self.base_url = server_record.local_url(settings.host, settings.port, server.window_port)
         self.progress.update("server", "done", f"listening on {settings.host}:{settings.port}")
 
     async def _link_path(self) -> str:

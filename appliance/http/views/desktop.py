@@ -10,7 +10,7 @@ from markupsafe import Markup
 
 from appliance import classes, identity, legal, login_links, qr_codes
 from appliance.accounts import User
-from appliance.app_keys import DB, SETTINGS
+from appliance.app_keys import DB, SETTINGS, TLS
 from appliance.errors import AppError
 from appliance.http.jsonio import body, json_response
 from appliance.http.middleware import SESSION_COOKIE, client_address
@@ -122,12 +122,16 @@ async def complete_setup(request: web.Request) -> web.Response:
 
 def student_urls(request: web.Request) -> list[str]:
     """The addresses students type: this page's own, unless it was opened over loopback (the
-    desktop window), which no student can reach; then every LAN address of the machine."""
+    desktop window), which no student can reach; then every LAN address of the machine, on the
+    port and scheme students use (with TLS on, the window's loopback link is another port, plain)."""
     host = request.url.host or ""
     if host not in _LOOPBACK_HOSTS and not host.startswith("127."):
         return [f"{request.scheme}://{request.host}/"]
-    port = request.url.port or request.app[SETTINGS].port
-    return [f"http://{address}:{port}/" for address in lan_addresses()]
+    if request.app[TLS] is None:
+        port = request.url.port or request.app[SETTINGS].port
+        return [f"http://{address}:{port}/" for address in lan_addresses()]
+    # With TLS on, the window comes over its own plain loopback port; students use the served one.
+    return [f"https://{address}:{request.app[SETTINGS].port}/" for address in lan_addresses()]
 
 
 def _from_window(request: web.Request) -> bool:

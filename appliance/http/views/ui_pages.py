@@ -24,7 +24,7 @@ from markupsafe import Markup
 from appliance import legal as legal_texts
 from appliance import markdown, problem_assets, problems
 from appliance.accounts import User
-from appliance.app_keys import DB, MODES, SETTINGS
+from appliance.app_keys import DB, MODES, SETTINGS, TLS
 from appliance.errors import NotFound
 from appliance.http.middleware import USER, session_was_ended
 from appliance.http.routing import Handler, Routes
@@ -64,6 +64,9 @@ def render(
     # Every page shows the maintenance notice, and its script asks now and then whether it changed.
     shell["maintenance"] = request.app[MODES].modes.maintenance
     shell["maintenance_poll_s"] = request.app[SETTINGS].maintenance_poll_s
+    # For pages/_tls_fingerprint.html: what a teacher compares with the browser's certificate view.
+    served = request.app[TLS]
+    shell["tls_fingerprint"] = served.fingerprint if served is not None else None
     response = aiohttp_jinja2.render_template(f"pages/{page}.html", request, {**shell, **(values or {})}, status=status)
     # Pages name the logged-in user: never keep them in a shared classroom browser's cache.
     response.headers["Cache-Control"] = "no-store"

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Build the one-file binary dist/labrunner (server and command line), or with --desktop
+# dist/labrunner-desktop (plus the teacher's Qt window), with PyInstaller from the checked-in spec.
+#
+# Everything happens in a clean virtual environment under build/binary/ (gitignored): the project's
+# wheel (packaging/build-wheel.sh) is installed into it with the `packaging` extra, so the binary
+# carries exactly what the wheel does. The git commit is
+# baked in (the binary has no .git). Prints the binary's size and the build's duration.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+variant=labrunner
+extras=packaging
+case "${1:-}" in
+    "") ;;
+    --desktop) variant=labrunner-desktop; extras=packaging,desktop ;;
+    *) echo "usage: $0 [--desktop]" >&2; exit 2 ;;
+esac
+
+say() { printf 'build-binary: %s\n' "$*" >&2; }
+started=$(date +%s)
+work=build/binary/$variant
+rm -rf "$work"
+mkdir -p dist
+
+python3 -m venv "$work/venv"
+say "building the wheel"
+wheel=$(bash packaging/build-wheel.sh "$work/wheel" "$work/venv/bin/python")
+say "installing $(basename "$wheel")[$extras] into a clean environment"
+"$work/venv/bin/python" -m pip --disable-pip-version-check --quiet install "$wheel[$extras]"
+
+# From the checkout (python -c imports from the current folder): its commit, "-dirty" if edited.
+"$work/venv/bin/python" -c \
+    'import sys; from appliance.build_info import UNKNOWN, baked, git_commit; sys.stdout.write(baked(git_commit() or UNKNOWN))' \
+    >"$work/build_info.json"
+say "baked in: $(cat "$work/build_info.json")"
+
+say "running PyInstaller (takes minutes)"
+LABRUNNER_BUILD_INFO="$PWD/$work/build_info.json" "$work/venv/bin/pyinstaller" --noconfirm --clean --log-level WARN \
+    --distpath dist --workpath "$work/pyinstaller" "packaging/$variant.spec"
+
+size=$(stat -c %s "dist/$variant")
+say "built dist/$variant: $((size / 1024 / 1024)) MB in $(( $(date +%s) - started )) s"

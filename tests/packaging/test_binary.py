@@ -1,0 +1,52 @@
+"""The one-file binaries, built by packaging/build-binary.sh in a clean virtual environment and
+checked by packaging/check-binary.sh the way a classroom machine runs them: a fresh folder, no
+virtual environment on PATH, `--version`, `serve` until /healthz is all ok, `selftest`, and for
+`labrunner-desktop` the window on Xvfb. The build takes minutes (PyInstaller), so this is slow."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from appliance.build_info import git_commit
+from runner import image
+from tests.conftest import REPO_ROOT
+from tests.desktop.window import require_window_tools
+from tests.requirements import require_sandbox
+
+BUILD_S = 1800
+CHECK_S = 900
+
+
+@pytest.mark.timeout(BUILD_S + CHECK_S)
+@pytest.mark.parametrize("variant", ["labrunner", "labrunner-desktop"])
+def test_the_binary_builds_and_passes_its_check_outside_any_virtual_environment(variant: str) -> None:
+    require_sandbox()
+    if variant == "labrunner-desktop":
+        require_window_tools()
+    flags = ["--desktop"] if variant == "labrunner-desktop" else []
+    built = subprocess.run(
+        ["bash", "packaging/build-binary.sh", *flags], cwd=REPO_ROOT, capture_output=True, text=True, timeout=BUILD_S
+    )
+    assert built.returncode == 0, built.stderr[-5000:]
+    print(built.stderr.splitlines()[-1])  # the size and the build's seconds
+    checked = subprocess.run(
+        ["bash", "packaging/check-binary.sh", f"dist/{variant}"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=CHECK_S,
+        # The binary runs under `env -i` there; the window check's tools run in this test's Python.
+        env={k: v for k, v in os.environ.items() if not k.startswith("LABRUNNER_")}
+        | {"LABRUNNER_CHECK_PYTHON": sys.executable},
+    )
+    report = checked.stdout + checked.stderr
+    assert checked.returncode == 0, report[-5000:]
+    assert "check-binary: all checks passed" in report
+    # The bundled sandbox files hash to the checkout's tag: the binary uses the image the checkout built.
+    assert f"sandbox image {image.expected_ref()}" in report
+    assert f"commit {git_commit()}" in report
+    print(report)
