@@ -13,6 +13,7 @@ key the request brings along.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import time
@@ -102,7 +103,8 @@ async def latest_bundle(db: Database, blobs: BlobStore, set_id: str) -> bytes:
     if row is None:
         raise NotFound("unknown_problem_set", "no problem set with this id is published here")
     try:
-        return blobs.get(row["bundle_blob"])
+        # A worker thread: a set may be sync_bundle_max_bytes large (decompressed and hashed here).
+        return await asyncio.to_thread(blobs.get, row["bundle_blob"])
     except (OSError, ValueError):
         raise Conflict(
             "problem_set_unreadable", f"the bundle of {row['name']!r} is missing or damaged here; publish it again"

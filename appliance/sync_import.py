@@ -19,6 +19,7 @@ comes back in step (it must send a full bundle first in a new generation).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,12 +178,24 @@ async def _registered(conn: aiosqlite.Connection, bundle: Bundle) -> Row:
     return registered
 
 
-async def _apply(conn: aiosqlite.Connection, bundle: Bundle) -> dict[str, dict[str, int]]:
+def _records(bundle: Bundle) -> dict[str, list[dict[str, Any]]]:
+    return {member: bundle.records(member) for member, _ in _MEMBERS}
+
+
+def _put_assets(blobs: BlobStore, bundle: Bundle) -> None:
+    for name, data in bundle.members.items():
+        if name.startswith(sync_bundle.ASSET_PREFIX):
+            blobs.put(data)
+
+
+async def _apply(
+    conn: aiosqlite.Connection, bundle: Bundle, records: dict[str, list[dict[str, Any]]]
+) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {}
     for member, entity in _MEMBERS:
         tally = {"new": 0, "updated": 0, "same": 0, "deleted": 0}
         kept: list[int] = []
-        for record in bundle.records(member):
+        for record in records[member]:
             try:
                 local_id = _id(record["id"])
                 if record.get("deleted") is True:
@@ -221,8 +234,10 @@ async def import_bundle(
     signer: str | None = None,
 ) -> Imported:
     """Import `raw`; `signer`, the key a network push named before its body was read, must be the
-    one the bundle's manifest names."""
-    bundle = sync_bundle.read(raw, settings.sync_bundle_max_bytes)
+    one the bundle's manifest names. Reading, verifying, parsing and storing the bundle's bytes (up
+    to sync_bundle_max_bytes) run in worker threads: on the event loop they would hold up every
+    other request for seconds."""
+    bundle = await asyncio.to_thread(sync_bundle.read, raw, settings.sync_bundle_max_bytes)
     if bundle.kind != "classroom":
         raise BundleRefused(
             "bundle_unsupported_kind",
@@ -236,13 +251,12 @@ async def import_bundle(
         )
     async with db.snapshot() as conn:
         registered = await _registered(conn, bundle)
-    sync_bundle.verify(bundle, parse_public_key(registered["public_key"]))
+    await asyncio.to_thread(sync_bundle.verify, bundle, parse_public_key(registered["public_key"]))
     # Checked before any blob is written, so a refused bundle leaves no file behind either.
     if _check_sequence(bundle, registered):
         return Imported(registered["name"], bundle.generation, bundle.watermark, already=True)
-    for name, data in bundle.members.items():
-        if name.startswith(sync_bundle.ASSET_PREFIX):
-            blobs.put(data)
+    records = await asyncio.to_thread(_records, bundle)
+    await asyncio.to_thread(_put_assets, blobs, bundle)
     async with db.transaction() as conn:
         # Again under the writer: another import of this appliance may have committed meanwhile.
         registered = await _registered(conn, bundle)
@@ -251,7 +265,7 @@ async def import_bundle(
         # First: it pins the appliance id the synced rows refer to.
         mark = (bundle.generation, bundle.watermark)
         await store.record_import(conn, registered["id"], bundle.appliance_id, mark, bundle.sha256, db_now())
-        counts = await _apply(conn, bundle)
+        counts = await _apply(conn, bundle, records)
     detail = {
         "registration": registered["id"],
         "appliance": registered["name"],

@@ -4,15 +4,18 @@ overheard, and a teacher or student of the central instance itself."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from appliance import sync_appliances
+from appliance import sync_appliances, sync_bundle
 from appliance.app_keys import DB
+from appliance.blobs import BlobStore
 from appliance.problem_sets_offers import KEY_HEADER, REQUEST_CONTEXT, SIGNATURE_HEADER, TIME_HEADER
 from appliance.sync_bundle import MANIFEST, SIGNATURE
 from appliance.sync_intake import push_headers
@@ -278,3 +281,37 @@ async def test_a_registered_appliance_cannot_take_another_ones_id_before_its_fir
     squat = await _push(anyone, _room_bundle(rogue), rogue)
     genuine = await _push(anyone, _room_bundle(room), room)
     assert (squat.status, genuine.status) == (400, 200), (squat, genuine)
+
+
+async def test_a_pushed_bundle_is_read_verified_parsed_and_stored_off_the_event_loop(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bundle may be sync_bundle_max_bytes large; reading, hashing, parsing and writing it on the
+    event loop would hold up every other request to the central instance for seconds."""
+    on_loop: list[str] = []
+
+    def watched(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                asyncio.get_running_loop()
+                on_loop.append(name)
+            except RuntimeError:
+                pass
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(sync_bundle, "read", watched("read", sync_bundle.read))
+    monkeypatch.setattr(sync_bundle, "verify", watched("verify", sync_bundle.verify))
+    monkeypatch.setattr(sync_bundle.Bundle, "records", watched("records", sync_bundle.Bundle.records))
+    monkeypatch.setattr(BlobStore, "put", watched("put", BlobStore.put))
+    room = Signer(appliance_id=ROOM_ID)
+    await sync_appliances.register(server.app[DB], "room", room.public_key)
+    data = b"id,value\n1,2\n"
+    digest = hashlib.sha256(data).hexdigest()
+    asset = {"name": "d.csv", "kind": "csv", "media_type": "text/csv", "size": len(data), "sha256": digest}
+    record = {**problem(assets=[{**asset, "in_workdir": True}]), "owner": 1, "created_at": NOW, "updated_at": NOW}
+    raw = _room_bundle(room, problems=[{**record, "classes": [{"class": 1}]}], members={f"assets/{digest}": data})
+    reply = await _push(server.client(origin=None), raw, room)
+    assert reply.status == 200, reply
+    assert on_loop == []
