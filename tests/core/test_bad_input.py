@@ -17,8 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from appliance import sync_appliances
+from appliance.app_keys import DB
+from appliance.identity import public_key_text
 from appliance.settings import SETTINGS
+from appliance.sync_intake import push_headers
+from appliance.sync_outbox import PUSH_PATH
 from tests.conftest import ApiClient, LiveServer, Reply
 from tests.core.conftest import Markers, problem_body
 from tests.files.conftest import RecordingSandbox
@@ -43,6 +49,9 @@ class Sweep:
     server: LiveServer
     admin: ApiClient
     targets: list[Target]
+    # A registered appliance's key: the push route answers 401 to an unsigned body before it reads it,
+    # so the sweep signs what it sends there to reach the body's own checks.
+    appliance_key: Ed25519PrivateKey
 
 
 @pytest.fixture
@@ -56,6 +65,8 @@ async def sweep(server_factory) -> AsyncIterator[Sweep]:
     created = await admin.post("/api/problems", json=problem_body(Markers.new(), [klass["id"]]))
     assert created.status == 201, created
     ids = {"problems": created.json["id"], "classes": klass["id"], "users": teacher.user_id}
+    appliance_key = Ed25519PrivateKey.generate()
+    await sync_appliances.register(server.app[DB], "sweep", public_key_text(appliance_key.public_key()))
     doc = (await admin.get("/api/openapi.json")).json
     targets = []
     for template, operations in sorted(doc["paths"].items()):
@@ -67,7 +78,7 @@ async def sweep(server_factory) -> AsyncIterator[Sweep]:
             schema = content.get("application/json", {}).get("schema")
             media = None if schema is not None or not content else next(iter(content))
             targets.append(Target(method.upper(), template, path, schema, media, resolved))
-    yield Sweep(server, admin, targets)
+    yield Sweep(server, admin, targets, appliance_key)
 
 
 def _fill(template: str, ids: dict[str, int]) -> tuple[str, bool]:
@@ -246,8 +257,10 @@ def other_cases(media: str, settings) -> list[Case]:
     ]
 
 
-async def _send(client: ApiClient, target: Target, case: Case) -> Reply:
+async def _send(client: ApiClient, target: Target, case: Case, signer: Ed25519PrivateKey) -> Reply:
     headers = {} if case.content_type is None else {"Content-Type": case.content_type}
+    if target.template == PUSH_PATH:
+        headers |= push_headers(signer, public_key_text(signer.public_key()), case.body)
     if case.content_type is None:
         headers["Content-Type"] = ""
     return await client.request(target.method, target.path, data=case.body, headers=headers)
@@ -296,7 +309,7 @@ async def test_bad_bodies_on_every_write_route_write_nothing(sweep: Sweep) -> No
             continue
         before = sweep.server.db_rows()
         for case in cases:
-            reply = await _send(sweep.admin, target, case)
+            reply = await _send(sweep.admin, target, case, sweep.appliance_key)
             _check(reply, target, case)
             checked += 1
         assert sweep.server.db_rows() == before, f"{target.method} {target.path} wrote something on bad input"
