@@ -292,6 +292,8 @@ def cmd_identity(settings: Settings, args: argparse.Namespace) -> int:
     print(f"appliance id: {me.appliance_id}")
     print(f"fingerprint:  {me.fingerprint}")
     print(f"public key:   {me.public_key_text}")
+    print("register it on the central instance with:")
+    print(f"  labrunner appliances add NAME {me.public_key_text} --appliance-id {me.appliance_id}")
     return 0
 
 
@@ -331,7 +333,7 @@ async def _appliances_add(settings: Settings, args: argparse.Namespace) -> int:
     from appliance.sync_appliances import register
 
     async with _database(settings) as db:
-        added = await register(db, args.name, args.public_key)
+        added = await register(db, args.name, args.public_key, args.appliance_id)
     print(f"registered appliance {added['name']!r} (fingerprint {added['fingerprint']})")
     return 0
 
@@ -720,6 +722,12 @@ def build_parser() -> argparse.ArgumentParser:
     add = appliances.add_parser("add", help="register an appliance's public key under a name")
     add.add_argument("name", metavar="NAME")
     add.add_argument("public_key", metavar="PUBLIC-KEY", help="as `labrunner identity` prints it on the appliance")
+    add.add_argument(
+        "--appliance-id",
+        metavar="ID",
+        help="the appliance's id, as `labrunner identity` prints it: only bundles naming it are taken with this key"
+        " (without it the first import pins the id its bundle names)",
+    )
     add.set_defaults(func=cmd_appliances_add)
     appliances.add_parser("list", help="registered appliances and their last import").set_defaults(
         func=cmd_appliances_list

@@ -1,5 +1,7 @@
 """The central instance's register of classroom appliances it accepts bundles from: a name the
-admin chooses and the appliance's public key (`labrunner identity` on the appliance prints it)."""
+admin chooses, the appliance's public key and, best, its appliance id (`labrunner identity` on the
+appliance prints both). Without the id, the first import pins whatever id its bundle names, so
+another registered appliance pushing first could take that id and lock the real one out."""
 
 from __future__ import annotations
 
@@ -10,11 +12,12 @@ from appliance.db import Database
 from appliance.errors import Conflict, Invalid
 from appliance.identity import KeyTextError, fingerprint, parse_public_key, public_key_text
 from appliance.store import sync as store
+from appliance.sync_bundle import APPLIANCE_ID
 
 NAME_MAX_CHARS = 100
 
 
-async def register(db: Database, name: str, key_text: str) -> dict[str, str]:
+async def register(db: Database, name: str, key_text: str, appliance_id: str | None = None) -> dict[str, str]:
     name = name.strip()
     if not name or len(name) > NAME_MAX_CHARS or not name.isprintable():
         raise Invalid(
@@ -24,12 +27,19 @@ async def register(db: Database, name: str, key_text: str) -> dict[str, str]:
         key = parse_public_key(key_text)
     except KeyTextError as error:
         raise Invalid("invalid_public_key", str(error), field="public_key") from None
+    if appliance_id is not None and not APPLIANCE_ID.match(appliance_id):
+        raise Invalid(
+            "invalid_appliance_id",
+            "an appliance id is 32 lower-case hex digits, as `labrunner identity` prints it",
+            field="appliance_id",
+        )
     text, short = public_key_text(key), fingerprint(key)
     try:
-        await store.add_appliance(db, name, text, short, db_now())
+        await store.add_appliance(db, name, text, short, appliance_id, db_now())
     except store.AlreadyRegistered:
         raise Conflict(
-            "appliance_already_registered", "an appliance with this name or this public key is registered already"
+            "appliance_already_registered",
+            "an appliance with this name, this public key or this appliance id is registered already",
         ) from None
     return {"name": name, "fingerprint": short}
 

@@ -45,7 +45,7 @@ ASSET_PREFIX = "assets/"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _MANIFEST_MAX_BYTES = 1 << 20
 # The central instance keys every synced row by it: appliance/appliance_id.py's form only.
-_APPLIANCE_ID = re.compile(r"^[0-9a-f]{32}\Z")
+APPLIANCE_ID = re.compile(r"^[0-9a-f]{32}\Z")
 # A problem set's id: stable per publisher and set name (appliance/problem_sets.py makes it).
 SET_ID = re.compile(r"^[0-9a-f]{32}\Z")
 SET_NAME_MAX_CHARS = 100
@@ -226,7 +226,7 @@ def read(raw: bytes, max_bytes: int) -> Bundle:
     listed = manifest.get("members")
     if not (
         isinstance(manifest.get("appliance_id"), str)
-        and _APPLIANCE_ID.match(manifest["appliance_id"])
+        and APPLIANCE_ID.match(manifest["appliance_id"])
         and isinstance(manifest.get("public_key"), str)
         and isinstance(listed, dict)
         and all(isinstance(v, dict) and isinstance(v.get("sha256"), str) for v in listed.values())

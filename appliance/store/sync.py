@@ -131,11 +131,14 @@ class AlreadyRegistered(Exception):
     """The name or the key is registered already."""
 
 
-async def add_appliance(db: Database, name: str, public_key: str, fingerprint: str, at: str) -> int:
+async def add_appliance(
+    db: Database, name: str, public_key: str, fingerprint: str, appliance_id: str | None, at: str
+) -> int:
     try:
         return await db.execute(
-            "INSERT INTO sync_appliances (name, public_key, fingerprint, added_at) VALUES (?, ?, ?, ?)",
-            (name, public_key, fingerprint, at),
+            "INSERT INTO sync_appliances (name, public_key, fingerprint, appliance_id, added_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (name, public_key, fingerprint, appliance_id, at),
         )
     except sqlite3.IntegrityError:
         raise AlreadyRegistered from None

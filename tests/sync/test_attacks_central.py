@@ -267,15 +267,10 @@ async def test_a_score_that_is_no_score_is_refused_not_a_server_error(server: Li
     assert _synced(server) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found, not fixed: `appliances add` registers a key without its appliance id, and the first import"
-    " pins whatever id the bundle names; a registered appliance pushing first under another's id locks that one"
-    " out (bundle_appliance_mismatch) until an admin re-registers it",
-)
 async def test_a_registered_appliance_cannot_take_another_ones_id_before_its_first_push(server: LiveServer) -> None:
+    """Registered with its appliance id (as `labrunner identity` tells the admin to), the room keeps it."""
     room, rogue = Signer(appliance_id=ROOM_ID), Signer(appliance_id=ROOM_ID)
-    await sync_appliances.register(server.app[DB], "room", room.public_key)
+    await sync_appliances.register(server.app[DB], "room", room.public_key, ROOM_ID)
     await sync_appliances.register(server.app[DB], "rogue", rogue.public_key)
     anyone = server.client(origin=None)
     squat = await _push(anyone, _room_bundle(rogue), rogue)

@@ -265,3 +265,19 @@ def test_an_asset_missing_from_the_blob_store_stops_the_export_with_a_clear_erro
     refused = cli(classroom.data_dir, "export", str(target))
     assert refused.returncode == 1 and "error (asset_unreadable)" in refused.stderr and "data.csv" in refused.stderr
     assert "Traceback" not in refused.stderr and not target.exists()
+
+
+def test_the_registration_line_identity_prints_pins_the_appliance_id(tmp_path: Path, classroom: Classroom) -> None:
+    printed = ok(cli(classroom.data_dir, "identity")).splitlines()
+    line = printed[printed.index("register it on the central instance with:") + 1].split()
+    assert line[:4] == ["labrunner", "appliances", "add", "NAME"] and line[4] == classroom.public_key
+    central = tmp_path / "central"
+    bad = cli(central, "appliances", "add", "Room 1", classroom.public_key, "--appliance-id", "not-an-id")
+    assert bad.returncode == 1 and "error (invalid_appliance_id)" in bad.stderr
+    ok(cli(central, "appliances", "add", "Room 12", *line[4:]))
+    with sql(central) as conn:
+        pinned = conn.execute("SELECT appliance_id FROM sync_appliances").fetchone()[0]
+    assert pinned == line[-1] and len(pinned) == 32
+    # The bundle names that id: it is taken.
+    classroom.export(tmp_path / "b.zip")
+    ok(cli(central, "import", str(tmp_path / "b.zip")))
