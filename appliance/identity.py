@@ -115,9 +115,14 @@ def ensure_keys(data_dir: Path) -> None:
     _load_or_create_secret(data_dir)
 
 
+def signing_key(data_dir: Path) -> Ed25519PrivateKey:
+    """This appliance's private key, without making its appliance id (see `ensure_keys`)."""
+    return _load_or_create_key(data_dir)
+
+
 def public_key_of(data_dir: Path) -> Ed25519PublicKey:
     """This appliance's public key, without making its appliance id (see `ensure_keys`)."""
-    return _load_or_create_key(data_dir).public_key()
+    return signing_key(data_dir).public_key()
 
 
 def generation(data_dir: Path) -> int:

@@ -365,6 +365,12 @@ class Settings:
         "",
         "Central instance this classroom pushes its sync bundles to, http(s)://host[:port] (empty: no push).",
     )
+    sync_central_key: str = setting(
+        "",
+        "The central instance's public key (ed25519:..., as its `labrunner identity` prints it): when set, a push"
+        " counts as acknowledged only when the central instance signed the acknowledgement with it, so no one"
+        " between the two can answer for it over plain HTTP (empty: any well-formed acknowledgement is taken).",
+    )
     sync_every_s: float = setting(
         300.0, "How often the outbox pushes what changed to the central instance (s).", minimum=1
     )
@@ -649,7 +655,16 @@ def _check(settings: Settings) -> None:
             )
 
 
+# identity.public_key_text's form: "ed25519:" and 32 bytes in unpadded base64url.
+_ED25519_KEY = re.compile(r"ed25519:[A-Za-z0-9_-]{43}")
+
+
 def _check_sync_tls(settings: Settings) -> None:
+    if settings.sync_central_key and not _ED25519_KEY.fullmatch(settings.sync_central_key):
+        raise SettingsError(
+            "setting 'sync_central_key' must be a public key as `labrunner identity` prints it (ed25519:...)"
+            f" (got {settings.sync_central_key!r})"
+        )
     pin, ca_file = settings.sync_central_fingerprint, settings.sync_ca_file
     if not (pin or ca_file):
         return

@@ -46,10 +46,33 @@ SIGNATURE_HEADER = "X-Labrunner-Signature"
 # Signed before the digest, so a signature made with the appliance's key for anything else (its
 # bundles' manifests have their own context) is never a push's.
 _PUSH_CONTEXT = b"labrunner-push/1\n"
+# The central instance's signature on its answer to a push, with its own key and context.
+_ACK_CONTEXT = b"labrunner-push-ack/1\n"
 
 
 def _push_message(digest: str, length: int) -> bytes:
     return _PUSH_CONTEXT + f"{digest}\n{length}".encode("ascii")
+
+
+def _ack_message(generation: int, watermark: int, digest: str) -> bytes:
+    return _ACK_CONTEXT + f"{generation}:{watermark}:{digest}".encode()
+
+
+def sign_ack(key: Ed25519PrivateKey, generation: int, watermark: int, digest: str) -> str:
+    """The central instance's signature on "the bundle with this SHA-256 is in, up to this mark"."""
+    return base64.urlsafe_b64encode(key.sign(_ack_message(generation, watermark, digest))).decode().rstrip("=")
+
+
+def ack_signed_by(key_text: str, signature: object, generation: int, watermark: int, digest: str) -> bool:
+    """Whether the central instance holding `key_text` signed this acknowledgement of this bundle."""
+    if not isinstance(signature, str):
+        return False
+    try:
+        raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+        parse_public_key(key_text).verify(raw, _ack_message(generation, watermark, digest))
+    except (binascii.Error, ValueError, KeyTextError, InvalidSignature):
+        return False
+    return True
 
 
 def push_headers(key: Ed25519PrivateKey, public_key: str, body: bytes) -> dict[str, str]:

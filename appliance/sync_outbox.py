@@ -13,6 +13,7 @@ recognised by its SHA-256 there and writes nothing: every change lands once. Fai
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -24,14 +25,13 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from appliance import central_client, identity, sync_export
+from appliance import central_client, identity, sync_export, sync_intake
 from appliance.app_keys import BLOBS, DB, SETTINGS
 from appliance.blobs import BlobStore
 from appliance.db import Database
 from appliance.errors import Invalid, Unavailable
 from appliance.scheduler import Scheduler
 from appliance.settings import Settings
-from appliance.sync_intake import push_headers
 
 ACK_FILE = "sync-acked.json"
 PUSH_PATH = "/api/sync/bundles"
@@ -73,7 +73,7 @@ def _record(data_dir: Path, ack: Ack | None) -> None:
 async def _post(settings: Settings, data: bytes, me: identity.Identity) -> dict[str, Any]:
     central = settings.sync_central_url
     # Signed headers first, so the central instance refuses anyone else before it reads the body.
-    headers = {"Content-Type": "application/zip", **push_headers(me.private_key, me.public_key_text, data)}
+    headers = {"Content-Type": "application/zip", **sync_intake.push_headers(me.private_key, me.public_key_text, data)}
     try:
         async with (
             central_client.session(settings) as session,
@@ -134,6 +134,15 @@ async def push(db: Database, blobs: BlobStore, settings: Settings) -> dict[str, 
             "sync_bad_ack",
             f"the central instance acknowledged generation {answer.get('generation')} watermark"
             f" {answer.get('watermark')}, not the bundle's {exported.generation}/{exported.watermark}",
+        )
+    digest = hashlib.sha256(exported.data).hexdigest()
+    if settings.sync_central_key and not sync_intake.ack_signed_by(
+        settings.sync_central_key, answer.get("signature"), exported.generation, exported.watermark, digest
+    ):
+        raise Unavailable(
+            "sync_ack_unverified",
+            f"the answer from {central} is not signed with sync_central_key: it may not come from the central"
+            " instance (someone between the two?), so the changes are sent again next time",
         )
     _record(settings.data_dir, Ack(central, exported.generation, exported.watermark))
     return {**outcome, "pushed": True, "bytes": len(exported.data), "already": bool(answer.get("already"))}

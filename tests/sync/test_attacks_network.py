@@ -7,6 +7,7 @@ take is fetched, and no bundle is parsed on the event loop that serves them."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,10 +15,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from appliance import problem_sets, problem_sets_fetch, problem_sets_trust, sync_bundle, sync_outbox
+from appliance import problem_sets, problem_sets_fetch, problem_sets_trust, sync_bundle, sync_intake, sync_outbox
 from appliance.app_keys import BLOBS, DB, SETTINGS
 from appliance.errors import AppError
+from appliance.identity import public_key_text
 from tests.conftest import LiveServer
 from tests.sync.attack_bundles import Signer, problem, problem_set
 
@@ -143,16 +146,18 @@ async def test_an_endless_answer_to_a_push_is_not_read_past_the_setting(server_f
         await central.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found, not fixed: the push's acknowledgement is not authenticated; a man in the middle on"
-    " plain HTTP can answer for the central instance, and the classroom never sends those changes again",
-)
 async def test_a_forged_acknowledgement_is_not_taken_for_the_central_instances(server_factory: ServerFactory) -> None:
+    """With sync_central_key set, only the central instance's signature makes an acknowledgement."""
+    forger_key = Ed25519PrivateKey.generate()
+
     async def forger(request: web.Request) -> web.Response:
-        bundle = sync_bundle.read(await request.read(), 1 << 28)  # never imported anywhere
+        raw = await request.read()
+        bundle = sync_bundle.read(raw, 1 << 28)  # never imported anywhere
         ack = {"appliance": "x", "generation": bundle.generation, "watermark": bundle.watermark, "already": False}
-        return web.json_response({**ack, "counts": {}})
+        # Signed, but with the forger's own key.
+        digest = hashlib.sha256(raw).hexdigest()
+        signature = sync_intake.sign_ack(forger_key, bundle.generation, bundle.watermark, digest)
+        return web.json_response({**ack, "counts": {}, "signature": signature})
 
     app = web.Application()
     app.router.add_route("POST", sync_outbox.PUSH_PATH, forger)
@@ -160,11 +165,11 @@ async def test_a_forged_acknowledgement_is_not_taken_for_the_central_instances(s
     await central.start_server()
     try:
         url = str(central.make_url("")).rstrip("/")
-        room = await server_factory(sync_central_url=url)
-        try:
+        central_key = public_key_text(Ed25519PrivateKey.generate().public_key())
+        room = await server_factory(sync_central_url=url, sync_central_key=central_key)
+        with pytest.raises(AppError) as refused:
             await sync_outbox.push(room.app[DB], room.app[BLOBS], room.app[SETTINGS])
-        except AppError:
-            pass
+        assert refused.value.code == "sync_ack_unverified"
         assert sync_outbox.acknowledged(room.settings.data_dir, url) is None
     finally:
         await central.close()

@@ -38,8 +38,9 @@ def central_server(central: Central) -> Iterator[ApplianceProcess]:
         server.stop()
 
 
-def push_now(classroom: Classroom, url: str) -> Any:
-    return cli(classroom.data_dir, "sync", "--now", env={"LABRUNNER_SYNC_CENTRAL_URL": url})
+def push_now(classroom: Classroom, url: str, central_key: str = "") -> Any:
+    env = {"LABRUNNER_SYNC_CENTRAL_URL": url, "LABRUNNER_SYNC_CENTRAL_KEY": central_key}
+    return cli(classroom.data_dir, "sync", "--now", env=env)
 
 
 def acked(data_dir: Path) -> dict[str, Any] | None:
@@ -94,7 +95,9 @@ def post(url: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[
 def test_a_push_lands_and_a_second_push_lands_nothing_new(
     classroom: Classroom, central: Central, central_server: ApplianceProcess
 ) -> None:
-    pushed = ok(push_now(classroom, central_server.url))
+    # The central instance signs its acknowledgement; a classroom that knows its key checks it.
+    central_key = dict(line.split(":", 1) for line in ok(cli(central.data_dir, "identity")).splitlines())["public key"]
+    pushed = ok(push_now(classroom, central_server.url, central_key.strip()))
     assert "pushed to" in pushed and "acknowledged" in pushed, pushed
     assert local_ids(central, "synced_users") == [1, 2, 3]
     assert local_ids(central, "synced_submissions") == classroom.submission_ids

@@ -15,7 +15,7 @@ from dataclasses import asdict
 
 from aiohttp import web
 
-from appliance import sync_import, sync_intake
+from appliance import identity, sync_import, sync_intake
 from appliance.app_keys import BLOBS, DB, SETTINGS, SYNC_INTAKE
 from appliance.errors import RequestTimeout, TooLarge, UnsupportedMedia
 from appliance.http.jsonio import json_response, read_body
@@ -25,7 +25,7 @@ from appliance.http.shapes import BOOLEAN, INTEGER, STRING, obj
 
 routes = Routes()
 
-ACK = obj(appliance=STRING, generation=INTEGER, watermark=INTEGER, already=BOOLEAN, counts=obj())
+ACK = obj(appliance=STRING, generation=INTEGER, watermark=INTEGER, already=BOOLEAN, counts=obj(), signature=STRING)
 
 
 @routes.route(
@@ -65,4 +65,6 @@ async def push_bundle(request: web.Request) -> web.Response:
         result = await sync_import.import_bundle(
             request.app[DB], request.app[BLOBS], settings, raw, trigger="push", signer=signer
         )
-    return json_response(asdict(result))
+    key = identity.signing_key(settings.data_dir)
+    signature = sync_intake.sign_ack(key, result.generation, result.watermark, digest)
+    return json_response({**asdict(result), "signature": signature})
