@@ -56,8 +56,12 @@ def export_image(client: docker.DockerClient, ref: str, target: Path, progress: 
     """Write the image `ref` into `target` (under `target.partial` until complete)."""
     saved = _get(client, ref)
     partial = target.with_name(target.name + ".partial")
+    # Made anew, never opened through what is there: on a shared stick or in /tmp, a link planted
+    # under this name would have the export overwrite the file it points to.
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     try:
-        with open(partial, "wb") as out:
+        with os.fdopen(fd, "wb") as out:
             size, digest = _write_archive(out, saved, ref, progress)
         os.replace(partial, target)
     except BaseException:
