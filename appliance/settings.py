@@ -521,7 +521,8 @@ def load_settings(
         raise SettingsError(f"unknown environment {environment!r}; use one of {', '.join(ENVIRONMENTS)}")
     chosen_dir = data_dir or env.get("LABRUNNER_DATA_DIR") or default_data_dir(environment)
     root = Path(chosen_dir).expanduser().resolve()
-    root.mkdir(parents=True, exist_ok=True)
+    # Owner-only when made here: the database holds accounts, hidden tests and students' work.
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     values: dict[str, Any] = {s.name: s.default for s in SETTINGS}
     if environment == "staging":
