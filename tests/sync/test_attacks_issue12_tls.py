@@ -351,3 +351,31 @@ def test_a_captured_push_replayed_later_or_elsewhere_changes_nothing(
     with stalled_push(port, {KEY_HEADER: stranger.public_key}, b"\0" * 10_000_000, 10) as sock:
         status, _, answer = _answer(sock)
     assert (status, answer["error"]["code"]) == (403, "bundle_unknown_key"), answer
+
+
+def test_a_replayed_push_trickling_its_body_holds_up_its_own_appliance_only(
+    tmp_path: Path, classroom: Classroom, central: Central, strict_central: ApplianceProcess
+) -> None:
+    """Whoever saw one push go by over plain HTTP can send its signed headers again and then the body
+    a byte at a time: before the fix that held the central's one import slot for
+    sync_push_read_timeout_s (10 minutes), again and again, and every classroom's push was refused
+    (503 sync_busy) meanwhile. A push is now read outside the import slot, one at a time per appliance."""
+    port = strict_central.port
+    captured = tmp_path / "captured.zip"
+    classroom.export(captured)
+    body = captured.read_bytes()
+    other = make_classroom(tmp_path / "room13")
+    ok(cli(central.data_dir, "appliances", "add", "Room 13", other.public_key))
+    theirs = tmp_path / "room13.zip"
+    other.export(theirs)
+    with stalled_push(port, signed_by(classroom.data_dir, body), body, 10) as held:
+        time.sleep(0.5)  # the stalled push is being read
+        status, _, answer = raw_post(port, signed_by(other.data_dir, theirs.read_bytes()), theirs.read_bytes())
+        assert status == 200 and answer["already"] is False, answer
+        assert set(local_ids(central, "synced_submissions")) >= set(other.submission_ids)
+        # The appliance whose push is replayed waits until the trickle ends (use HTTPS: no one sees it).
+        status, _, answer = raw_post(port, signed_by(classroom.data_dir, body), body)
+        assert (status, answer["error"]["code"]) == (503, "sync_busy"), answer
+        held.sendall(body[10:])
+        status, _, answer = _answer(held)
+    assert status == 200, answer
