@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import re
 import socket
 import ssl
 import stat
@@ -18,18 +19,19 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from appliance import sync_intake
+from appliance import central_client, sync_intake
 from appliance.db import Database
 from appliance.identity import KEY_FILE
 from appliance.lan import lan_addresses
 from appliance.login_links import create_login_link
 from appliance.server_record import read_file
-from appliance.settings import load_settings
+from appliance.settings import SettingsError, load_settings
 from appliance.sync_intake import DIGEST_HEADER, KEY_HEADER, SIGNATURE_HEADER
 from tests.conftest import REPO_ROOT
 from tests.runner.appliance_process import ApplianceProcess, create_account, free_port
@@ -379,3 +381,65 @@ def test_a_replayed_push_trickling_its_body_holds_up_its_own_appliance_only(
         held.sendall(body[10:])
         status, _, answer = _answer(held)
     assert status == 200, answer
+
+
+PIN = "AB:" * 31 + "CD"
+
+
+@pytest.mark.parametrize(
+    "pin",
+    [PIN, PIN.lower(), PIN.replace(":", ""), f"  {PIN}\n"],
+    ids=["colons", "lower-case", "no-colons", "spaces-around"],
+)
+def test_a_pin_in_any_usual_spelling_pins_those_32_bytes(tmp_path: Path, pin: str) -> None:
+    settings = load_settings(
+        data_dir=tmp_path,
+        overrides={"sync_central_url": "https://central.example", "sync_central_fingerprint": pin},
+        environ={},
+    )
+    check = central_client.check(settings)
+    assert isinstance(check, aiohttp.Fingerprint)
+    assert check.fingerprint == bytes.fromhex(PIN.replace(":", ""))
+
+
+@pytest.mark.parametrize(
+    ("url", "pin", "ca"),
+    [
+        ("https://central.example", "AB:" * 19 + "CD", ""),  # SHA-1's length
+        ("https://central.example", PIN + ":EF", ""),
+        ("https://central.example", PIN[:-1], ""),
+        ("https://central.example", PIN.replace("AB", "A B", 1), ""),
+        ("https://central.example", PIN.replace("A", "\uff21"), ""),  # full-width letters
+        ("https://central.example", PIN.replace("CD", "CG"), ""),
+        ("http://central.example", PIN, ""),  # a pin means nothing without TLS
+        ("https://central.example", PIN, "/etc/ssl/certs/ca-certificates.crt"),  # both: which one?
+    ],
+    ids=["sha1", "too-long", "too-short", "inner-space", "full-width", "not-hex", "plain-http", "with-ca"],
+)
+def test_a_pin_that_is_not_one_sha256_over_https_is_refused_at_start(
+    tmp_path: Path, url: str, pin: str, ca: str
+) -> None:
+    with pytest.raises(SettingsError, match=r"sync_central_fingerprint|sync_ca_file"):
+        load_settings(
+            data_dir=tmp_path,
+            overrides={"sync_central_url": url, "sync_central_fingerprint": pin, "sync_ca_file": ca},
+            environ={},
+        )
+
+
+def test_a_body_left_unread_is_never_taken_for_the_next_request(
+    central: Central, strict_central: ApplianceProcess
+) -> None:
+    """A refused push's body is not read; on a kept-alive connection it must not be parsed as a
+    request of its own (smuggling a second request past the checks)."""
+    port = strict_central.port
+    smuggled = b"GET /api/admin/appliances HTTP/1.1\r\nHost: x\r\n\r\n"
+    head = (
+        f"POST /api/sync/bundles HTTP/1.1\r\nHost: x\r\nContent-Type: application/zip\r\n"
+        f"Content-Length: {len(smuggled)}\r\n\r\n"
+    ).encode()
+    status, data = _raw(port, head + smuggled + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert status == 401 and b"bundle_key_required" in data, data[:400]
+    # Two answers: the refusal, then the honest request after the body; never one to the body itself.
+    statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", data)
+    assert statuses == [b"401", b"200"], data.decode(errors="replace")
