@@ -34,7 +34,7 @@ def _urls(settings: Settings) -> list[str]:
 
 
 async def _serve(settings: Settings) -> None:
-    from appliance import lan_announce, private_files
+    from appliance import central_client, lan_announce, private_files
     from appliance.app_keys import TLS
     from appliance.listeners import listen
     from appliance.runtime import create_app
@@ -52,7 +52,8 @@ async def _serve(settings: Settings) -> None:
     if certificate is not None:
         print(f"Certificate fingerprint (SHA-256): {certificate.fingerprint}", flush=True)
     print(f"Data folder: {settings.data_dir}  (environment: {settings.environment})", flush=True)
-    for warning in private_files.warnings(settings, certificate):
+    plain = central_client.plain_http_warning(settings)
+    for warning in [*private_files.warnings(settings, certificate), *([plain] if plain else [])]:
         print(f"Warning: {warning}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -443,3 +443,29 @@ def test_a_body_left_unread_is_never_taken_for_the_next_request(
     # Two answers: the refusal, then the honest request after the body; never one to the body itself.
     statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", data)
     assert statuses == [b"401", b"200"], data.decode(errors="replace")
+
+
+@pytest.mark.parametrize(
+    ("url", "warned"),
+    [
+        ("http://192.0.2.10:8080", True),
+        ("http://central.school.example", True),
+        ("https://central.school.example", False),
+        ("http://127.0.0.1:9", False),
+        ("http://localhost:9", False),
+    ],
+)
+def test_a_classroom_syncing_over_plain_http_is_told_what_anyone_on_the_way_reads(
+    classroom: Classroom, url: str, warned: bool
+) -> None:
+    """A man in the middle of plain HTTP cannot change a push or a problem set (both signed), but he
+    reads them: students' work one way, hidden tests the other. That is said at start."""
+    server = ApplianceProcess(
+        classroom.data_dir, free_port(), env={"LABRUNNER_SYNC_CENTRAL_URL": url, "LABRUNNER_SYNC_EVERY_S": "3600"}
+    )
+    server.start()
+    try:
+        banner = server.log.read_text()
+    finally:
+        server.stop()
+    assert ("Warning: sync_central_url" in banner and "hidden tests included" in banner) == warned, banner
