@@ -42,6 +42,7 @@ MANIFEST_MEMBER = "labrunner-image.json"
 _CHUNK = 4 << 20
 _REPORT_EVERY = 128 << 20  # bytes between two progress lines
 _BLOCK = tarfile.BLOCKSIZE
+_OCI_NAME_ANNOTATIONS = ("io.containerd.image.name", "org.opencontainers.image.ref.name")
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,7 @@ def _check_save(stream: IO[bytes], source: Path, image_id: str) -> None:
             _refuse_paths_through_links(members, source)
             entries = json.loads(_listing(saved, members, "manifest.json", source) or b"[]")
             named = bool(json.loads(_listing(saved, members, "repositories", source) or b"{}"))
+            named |= _oci_named(json.loads(_listing(saved, members, "index.json", source) or b"{}"))
             if not isinstance(entries, list) or any(not isinstance(e, dict) for e in entries):
                 raise ValueError("manifest.json is not a list of images")
             held = [_config_id(entry) for entry in entries]
@@ -228,6 +230,18 @@ def _check_save(stream: IO[bytes], source: Path, image_id: str) -> None:
             f"{source} holds the images {', '.join(held) or 'none'}, not only the {image_id} it names",
         )
     stream.seek(0)
+
+
+def _oci_named(index: Any) -> bool:
+    """Whether an OCI layout's index names images: an engine storing images in containerd tags them
+    from these annotations as it loads the save, as the older one does from RepoTags."""
+    manifests = index.get("manifests", []) if isinstance(index, dict) else None
+    if not isinstance(manifests, list):
+        raise ValueError("index.json is not an OCI image index")
+    return any(
+        not isinstance(entry, dict) or any(name in (entry.get("annotations") or {}) for name in _OCI_NAME_ANNOTATIONS)
+        for entry in manifests
+    )
 
 
 def _refuse_paths_through_links(members: dict[str, tarfile.TarInfo], source: Path) -> None:

@@ -303,3 +303,38 @@ def test_export_onto_a_symlinked_target_replaces_the_link_not_its_file(
     export_image(client, ref, target, lambda line: None)
     assert victim.read_text() == "precious\n"
     assert target.is_file() and not target.is_symlink()
+
+
+def test_an_oci_index_naming_the_tag_is_refused_before_the_engine_reads_it(
+    client: docker.DockerClient, make_image: Callable[..., Any], tmp_path: Path
+) -> None:
+    """An engine keeping its images in containerd names what it loads from the OCI index's
+    annotations (this engine reads manifest.json only): a file naming the tag there is refused too."""
+    tag = _tag()
+    ref = f"{REPOSITORY}:{tag}"
+    impostor = make_image(tag, "0123456789abcdef", "impostor")
+    saved = b"".join(impostor.save(named=False))
+    client.images.remove(ref)
+    in_use = make_image(tag, tag, "the image in use")
+    index = {
+        "schemaVersion": 2,
+        "manifests": [
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": "sha256:" + "0" * 64,
+                "size": 1,
+                "annotations": {"io.containerd.image.name": f"docker.io/library/{ref}"},
+            }
+        ],
+    }
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(saved)) as original, tarfile.open(fileobj=out, mode="w") as crafted:
+        for member in original.getmembers():
+            crafted.addfile(member, original.extractfile(member) if member.isfile() else None)
+        _add(crafted, "index.json", json.dumps(index).encode())
+    target = tmp_path / "stick.tar"
+    _image_file(target, out.getvalue(), ref, impostor.id)
+
+    _refused("image_file_damaged", lambda: load_image(client, ref, target, lambda line: None))
+    assert _image_id(client, ref) == in_use.id
+    assert _image_id(client, impostor.id) is None
