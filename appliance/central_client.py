@@ -7,9 +7,11 @@ certificate authorities of `sync_ca_file`, or the system's."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import ssl
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -23,6 +25,27 @@ def check(settings: Settings) -> ssl.SSLContext | aiohttp.Fingerprint | bool:
     if settings.sync_ca_file:
         return ssl.create_default_context(cafile=str(Path(settings.sync_ca_file).expanduser()))
     return True
+
+
+def plain_http_warning(settings: Settings) -> str | None:
+    """What anyone between this classroom and a central instance reached over plain HTTP reads: the
+    pushed bundles and the fetched problem sets, hidden tests included (signatures stop changes, not
+    reading). Loopback never leaves the machine."""
+    parts = urlsplit(settings.sync_central_url)
+    if parts.scheme != "http" or parts.hostname in ("localhost", None) or _is_loopback(parts.hostname):
+        return None
+    return (
+        f"sync_central_url {settings.sync_central_url} is plain HTTP: anyone on the way reads the pushed"
+        " bundles (students' work) and the fetched problem sets (hidden tests included); serve the central"
+        " instance over HTTPS (tls = self-signed) and pin it with sync_central_fingerprint"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class SyncRefused(Conflict):

@@ -34,7 +34,7 @@ def _urls(settings: Settings) -> list[str]:
 
 
 async def _serve(settings: Settings) -> None:
-    from appliance import lan_announce
+    from appliance import central_client, lan_announce, private_files
     from appliance.app_keys import TLS
     from appliance.listeners import listen
     from appliance.runtime import create_app
@@ -52,6 +52,9 @@ async def _serve(settings: Settings) -> None:
     if certificate is not None:
         print(f"Certificate fingerprint (SHA-256): {certificate.fingerprint}", flush=True)
     print(f"Data folder: {settings.data_dir}  (environment: {settings.environment})", flush=True)
+    plain = central_client.plain_http_warning(settings)
+    for warning in [*private_files.warnings(settings, certificate), *([plain] if plain else [])]:
+        print(f"Warning: {warning}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     # SIGTERM (service managers, `kill`) and Ctrl-C both shut down in order: stop taking
@@ -298,7 +301,7 @@ def cmd_identity(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_tls(settings: Settings, args: argparse.Namespace) -> int:
-    from appliance import tls
+    from appliance import private_files, tls
 
     served = tls.load(settings)
     if served is None:
@@ -310,6 +313,8 @@ def cmd_tls(settings: Settings, args: argparse.Namespace) -> int:
     print(f"names:        {', '.join(served.names)}")
     print(f"fingerprint:  {served.fingerprint}")
     print(f"short:        {served.short_fingerprint}")
+    for warning in private_files.key_warnings(served):
+        print(f"warning:      {warning}")
     return 0
 
 

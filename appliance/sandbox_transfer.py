@@ -42,6 +42,7 @@ MANIFEST_MEMBER = "labrunner-image.json"
 _CHUNK = 4 << 20
 _REPORT_EVERY = 128 << 20  # bytes between two progress lines
 _BLOCK = tarfile.BLOCKSIZE
+_OCI_NAME_ANNOTATIONS = ("io.containerd.image.name", "org.opencontainers.image.ref.name")
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,12 @@ def export_image(client: docker.DockerClient, ref: str, target: Path, progress: 
     """Write the image `ref` into `target` (under `target.partial` until complete)."""
     saved = _get(client, ref)
     partial = target.with_name(target.name + ".partial")
+    # Made anew, never opened through what is there: on a shared stick or in /tmp, a link planted
+    # under this name would have the export overwrite the file it points to.
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     try:
-        with open(partial, "wb") as out:
+        with os.fdopen(fd, "wb") as out:
             size, digest = _write_archive(out, saved, ref, progress)
         os.replace(partial, target)
     except BaseException:
@@ -147,9 +152,8 @@ def load_image(client: docker.DockerClient, expected_ref: str, source: Path, pro
         stream = archive.extractfile(member)
         if stream is None:  # _read_manifest saw a regular file: never None, but typed so
             raise _damaged(source, f"its {IMAGE_MEMBER} is not a file")
-        _refuse_named_images(stream, source)
+        _check_save(stream, source, manifest["image_id"])
         hashed = _HashingReader(stream, _Meter(progress, "loaded", manifest["size"]))
-        loaded: list[str] = []
         try:
             loaded = [each.id for each in _load(client, hashed, source)]
             if hashed.size != manifest["size"] or hashed.digest.hexdigest() != manifest["sha256"]:
@@ -164,7 +168,8 @@ def load_image(client: docker.DockerClient, expected_ref: str, source: Path, pro
             repository, _, tag = expected_ref.rpartition(":")
             result.tag(repository, tag)
         except BaseException:
-            _remove_quietly(client, [image_id for image_id in loaded if image_id not in existed])
+            # The save holds this one image (_check_save): the engine's answer may not list it.
+            _remove_quietly(client, [] if manifest["image_id"] in existed else [manifest["image_id"]])
             raise
     progress(f"loaded {expected_ref} (image {result.short_id})")
     return Transferred(expected_ref, result.id, hashed.size, manifest["sha256"])
@@ -195,24 +200,74 @@ def _read_manifest(archive: tarfile.TarFile, source: Path) -> tuple[dict[str, An
     return manifest, member
 
 
-def _refuse_named_images(stream: IO[bytes], source: Path) -> None:
-    """The engine tags an image the moment it loads it when the save names tags: a file that does
-    would move `labrunner-sandbox:<tag>` before any check. Export saves by id alone, so such a file
-    was not written by it. Only the inner tar's headers are read (seeking past the layers)."""
+def _check_save(stream: IO[bytes], source: Path, image_id: str) -> None:
+    """Refuse, before the engine reads a byte, a save that `sandbox export` did not write: one that
+    names tags (the engine tags an image the moment it loads it, so `labrunner-sandbox:<tag>` would
+    move before any check), or that holds any image but the one the file names (the engine's answer
+    does not always list what it loaded, so extra ones could stay behind). The engine unpacks the save
+    into a folder and reads its files there: a member whose path goes through a link (`sub -> .`,
+    then `sub/manifest.json`) would replace what a reading by member name saw, so there is none, and
+    the listing files are plain files. Only the inner tar's headers are read (seeking past the layers)."""
     try:
         with tarfile.open(fileobj=stream, mode="r:") as saved:
             # As the engine unpacks it: "./manifest.json" lands where "manifest.json" does, and the
             # last member of a name wins.
             members = {os.path.normpath(m.name.lstrip("/")): m for m in saved.getmembers()}
-            listing = saved.extractfile(members["manifest.json"]) if "manifest.json" in members else None
-            entries = json.loads(listing.read(1 << 20)) if listing is not None else []
-            repositories = saved.extractfile(members["repositories"]) if "repositories" in members else None
-            named = bool(repositories and json.loads(repositories.read(1 << 20) or b"{}"))
-    except (tarfile.TarError, OSError, ValueError) as exc:
+            _refuse_paths_through_links(members, source)
+            entries = json.loads(_listing(saved, members, "manifest.json", source) or b"[]")
+            named = bool(json.loads(_listing(saved, members, "repositories", source) or b"{}"))
+            named |= _oci_named(json.loads(_listing(saved, members, "index.json", source) or b"{}"))
+            if not isinstance(entries, list) or any(not isinstance(e, dict) for e in entries):
+                raise ValueError("manifest.json is not a list of images")
+            held = [_config_id(entry) for entry in entries]
+    except (tarfile.TarError, OSError, ValueError, KeyError) as exc:
         raise _damaged(source, f"its {IMAGE_MEMBER} is not an image archive ({exc})") from None
-    if named or not isinstance(entries, list) or any(not isinstance(e, dict) or e.get("RepoTags") for e in entries):
+    if named or any(entry.get("RepoTags") for entry in entries):
         raise _damaged(source, f"its {IMAGE_MEMBER} names image tags, which `sandbox export` never writes")
+    if held != [image_id]:
+        raise Invalid(
+            "image_mismatch",
+            f"{source} holds the images {', '.join(held) or 'none'}, not only the {image_id} it names",
+        )
     stream.seek(0)
+
+
+def _oci_named(index: Any) -> bool:
+    """Whether an OCI layout's index names images: an engine storing images in containerd tags them
+    from these annotations as it loads the save, as the older one does from RepoTags."""
+    manifests = index.get("manifests", []) if isinstance(index, dict) else None
+    if not isinstance(manifests, list):
+        raise ValueError("index.json is not an OCI image index")
+    return any(
+        not isinstance(entry, dict) or any(name in (entry.get("annotations") or {}) for name in _OCI_NAME_ANNOTATIONS)
+        for entry in manifests
+    )
+
+
+def _refuse_paths_through_links(members: dict[str, tarfile.TarInfo], source: Path) -> None:
+    links = {name for name, member in members.items() if member.issym() or member.islnk()}
+    for name in members:
+        parts = name.split("/")
+        if parts[0] == ".." or any("/".join(parts[:i]) in links for i in range(1, len(parts))):
+            raise _damaged(source, f"its {IMAGE_MEMBER} holds {name!r}, a path out of it or through a link")
+
+
+def _listing(saved: tarfile.TarFile, members: dict[str, tarfile.TarInfo], name: str, source: Path) -> bytes | None:
+    member = members.get(name)
+    if member is None:
+        return None
+    if not member.isfile():
+        raise _damaged(source, f"its {IMAGE_MEMBER} holds {name} as a link or folder, not a file")
+    listing = saved.extractfile(member)
+    return listing.read(1 << 20) if listing is not None else None
+
+
+def _config_id(entry: dict[str, Any]) -> str:
+    # "<hex>.json" in the engine's own layout, "blobs/sha256/<hex>" in the OCI one.
+    config = entry.get("Config")
+    if not isinstance(config, str):
+        raise ValueError("an image in manifest.json names no Config")
+    return "sha256:" + config.rpartition("/")[2].removesuffix(".json")
 
 
 def _find(client: docker.DockerClient, name: str) -> Any | None:

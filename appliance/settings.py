@@ -419,13 +419,13 @@ class Settings:
     sync_push_window_s: int = setting(60, "Window for counting pushes per address (seconds).", minimum=1)
     sync_push_read_timeout_s: float = setting(
         600.0,
-        "Longest the central instance reads one pushed body (a dropped link must not hold the one import"
-        " slot for ever), seconds.",
+        "Longest the central instance reads one pushed body (a dropped link must not hold up its appliance's"
+        " pushes for ever), seconds.",
         minimum=1,
     )
     sync_push_busy_retry_s: int = setting(
         5,
-        "The Retry-After a push gets while another push is being imported (one import at a time) (seconds).",
+        "The Retry-After a push gets while another push of its appliance is being received (one at a time) (seconds).",
         minimum=1,
     )
     tls: str = setting(
@@ -539,7 +539,8 @@ def load_settings(
         raise SettingsError(f"unknown environment {environment!r}; use one of {', '.join(ENVIRONMENTS)}")
     chosen_dir = data_dir or env.get("LABRUNNER_DATA_DIR") or default_data_dir(environment)
     root = Path(chosen_dir).expanduser().resolve()
-    root.mkdir(parents=True, exist_ok=True)
+    # Owner-only when made here: the database holds accounts, hidden tests and students' work.
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     values: dict[str, Any] = {s.name: s.default for s in SETTINGS}
     if environment == "staging":

@@ -10,10 +10,13 @@ then be the one signed. No timestamp is signed, on purpose: classroom machines' 
 be trusted, and a replayed header only sends again a bundle the central instance already took
 (answered "already"); over HTTPS no one else sees a header to replay.
 
-A second push while one is being imported is answered at once with 503 `sync_busy` and a
-Retry-After (`sync_push_busy_retry_s`), not queued: a waiting push would hold its connection, and
-queueing them would let many bodies wait in memory. The outbox treats it like any failed attempt
-and retries with its backoff.
+Each appliance's pushes are received one at a time: a second push naming the same key while one is
+being read or imported is answered at once with 503 `sync_busy` and a Retry-After
+(`sync_push_busy_retry_s`), not queued. The outbox treats it like any failed attempt and retries
+with its backoff. Reading is not under the one import slot: someone who saw a push go by over plain
+HTTP can send its signed headers again and the body a byte at a time, and that must hold up only
+the appliance whose push it was (for up to `sync_push_read_timeout_s`), not every classroom. Bodies
+read wait for the import slot in memory: at most one per registered appliance.
 
 The per-address window is in memory (the `limits` library, through `throttle.WindowCounter`), as
 the login throttle's: a restart forgetting it is harmless. Refused pushes count too: they are what
@@ -22,6 +25,7 @@ an address hammering the route sends.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -95,7 +99,8 @@ class SyncIntake:
             self._storage, "sync-push-address", settings.sync_push_max_per_address, settings.sync_push_window_s, clock
         )
         self._busy_retry_s = settings.sync_push_busy_retry_s
-        self._importing = False
+        self._receiving: set[str] = set()
+        self._import = asyncio.Lock()
         self._clock = clock
         self._next_sweep = clock() + settings.sync_push_window_s
 
@@ -114,20 +119,26 @@ class SyncIntake:
             ) from None
 
     @asynccontextmanager
-    async def importing(self) -> AsyncIterator[None]:
-        """Held while one push is read and imported; a second one meanwhile is refused, unread.
-        Taken with no await before it is set, so two pushes cannot both take it."""
-        if self._importing:
+    async def receiving(self, signer: str) -> AsyncIterator[None]:
+        """Held while one push of the appliance `signer` is read and imported; a second one of it
+        meanwhile is refused, unread. Taken with no await before it is set, so two cannot both take it."""
+        if signer in self._receiving:
             raise Unavailable(
                 "sync_busy",
-                f"another push is being imported; try again in {self._busy_retry_s} s",
+                f"another push from this appliance is being received; try again in {self._busy_retry_s} s",
                 retry_after=self._busy_retry_s,
             )
-        self._importing = True
+        self._receiving.add(signer)
         try:
             yield
         finally:
-            self._importing = False
+            self._receiving.discard(signer)
+
+    @asynccontextmanager
+    async def importing(self) -> AsyncIterator[None]:
+        """One import at a time (they write the same tables); a body already read waits its turn."""
+        async with self._import:
+            yield
 
 
 async def registered_signer(db: Database, headers: Mapping[str, str], length: int | None) -> tuple[str, str]:

@@ -28,6 +28,9 @@ say "building the wheel"
 wheel=$(bash packaging/build-wheel.sh "$work/wheel" "$work/venv/bin/python")
 say "installing $(basename "$wheel")[$extras] into a clean environment"
 "$work/venv/bin/python" -m pip --disable-pip-version-check --quiet install "$wheel[$extras]"
+# pip records where the wheel was installed from (a path on the build machine, its user's name in
+# it); the binary carries the package's metadata for --version, and that file must not go along.
+rm -f "$work"/venv/lib/python3*/site-packages/labrunner-*.dist-info/direct_url.json
 
 # From the checkout (python -c imports from the current folder): its commit, "-dirty" if edited.
 "$work/venv/bin/python" -c \

@@ -4,6 +4,7 @@ back by an independent decoder, and closing the window as the user does."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -188,7 +189,10 @@ async def test_without_a_display_the_system_browser_gets_the_link(
 
     wait_until(lambda: opened.exists() or desktop.process.poll() is not None, START_S, "neither browser nor exit")
     assert opened.exists(), f"the browser was not opened:\n{desktop.output()[-3000:]}"
-    link = opened.read_text().strip()
+    # A page of the data folder forwarding to the link: a browser's command line is anyone's to read.
+    page = opened.read_text().strip()
+    assert page == (data / "desktop-link.html").as_uri(), page
+    [link] = re.findall(r'content="0;url=([^"]+)"', (data / "desktop-link.html").read_text())
     assert link.startswith(f"http://127.0.0.1:{port}/desktop/login/"), link
     assert "no window can open here" in desktop.output()
 

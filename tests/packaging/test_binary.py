@@ -44,6 +44,20 @@ def test_the_binary_builds_and_passes_its_check_outside_any_virtual_environment(
         | {"LABRUNNER_CHECK_PYTHON": sys.executable},
     )
     report = checked.stdout + checked.stderr
+    # Nothing of the build machine goes along (pip's direct_url.json named the checkout's path).
+    leaks = subprocess.run(
+        [
+            f"build/binary/{variant}/venv/bin/python",
+            "tests/packaging/bundle_leaks.py",
+            f"dist/{variant}",
+            str(REPO_ROOT),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=CHECK_S,
+    )
+    assert leaks.returncode == 0 and leaks.stdout == "", leaks.stdout + leaks.stderr[-3000:]
     assert checked.returncode == 0, report[-5000:]
     assert "check-binary: all checks passed" in report
     # The bundled sandbox files hash to the checkout's tag: the binary uses the image the checkout built.

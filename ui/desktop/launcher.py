@@ -19,6 +19,7 @@ from types import FrameType
 
 from appliance import login_links
 from appliance.settings import Settings
+from ui.desktop import link_file
 from ui.desktop.bridge import Bridge
 from ui.desktop.progress import Progress
 from ui.desktop.session import DesktopError, Session
@@ -111,7 +112,9 @@ def _in_browser(session: Session) -> int:
         print(f"error: {exc}", file=sys.stderr)
         session.stop()
         return 1
-    if not webbrowser.open(url):
+    # Not the link itself: a browser's address is on its command line, which every user can read.
+    page = link_file.write(session.settings.data_dir, url)
+    if not webbrowser.open(page.as_uri()):
         print(f"No browser opened: open {url} on this machine (it works once).", file=sys.stderr)
     if session.attached:
         return 0
