@@ -15,10 +15,8 @@ import json
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
 from appliance import central_client, identity, problem_sets
-from appliance.app_keys import BLOBS, DB, SETTINGS
 from appliance.blobs import BlobStore
 from appliance.central_client import SyncRefused
 from appliance.db import Database
@@ -29,7 +27,7 @@ from appliance.scheduler import Scheduler
 from appliance.settings import Settings
 from appliance.store import problem_sets as store
 from appliance.sync_bundle import SET_ID, SET_NAME_MAX_CHARS, BundleRefused
-from appliance.sync_outbox import Backoff
+from appliance.sync_outbox import add_central_job
 
 JOB_NAME = "problem_sets_fetch"
 OFFERS_PATH = "/api/sync/problem-sets"
@@ -147,17 +145,4 @@ def describe(outcome: dict[str, Any]) -> str:
 
 
 def setup_periodic(scheduler: Scheduler, settings: Settings) -> None:
-    if not settings.sync_central_url:
-        return
-    backoff = Backoff(settings.sync_every_s, settings.sync_backoff_max_s)
-
-    async def fetch_task(app: web.Application) -> dict[str, Any]:
-        try:
-            result = await fetch(app[DB], app[BLOBS], app[SETTINGS])
-        except Exception:  # any failed attempt backs off, whatever failed
-            backoff.failures += 1
-            raise
-        backoff.failures = 0
-        return result
-
-    scheduler.add_adaptive(JOB_NAME, fetch_task, first_in_s=settings.sync_every_s, next_in=backoff.delay)
+    add_central_job(scheduler, settings, JOB_NAME, fetch)

@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -165,18 +165,27 @@ class Backoff:
         return ceiling * (0.5 + self._draw() / 2)
 
 
-def setup_periodic(scheduler: Scheduler, settings: Settings) -> None:
+Attempt = Callable[[Database, BlobStore, Settings], Awaitable[dict[str, Any]]]
+
+
+def add_central_job(scheduler: Scheduler, settings: Settings, name: str, attempt: Attempt) -> None:
+    """Adds `attempt` (one exchange with the central instance) as the adaptive job `name`: every
+    sync_every_s, after failures backing off as `Backoff` says. Nothing when no central is set."""
     if not settings.sync_central_url:
         return
     backoff = Backoff(settings.sync_every_s, settings.sync_backoff_max_s)
 
-    async def push_task(app: web.Application) -> dict[str, Any]:
+    async def task(app: web.Application) -> dict[str, Any]:
         try:
-            result = await push(app[DB], app[BLOBS], app[SETTINGS])
+            result = await attempt(app[DB], app[BLOBS], app[SETTINGS])
         except Exception:  # any failed attempt backs off, whatever failed
             backoff.failures += 1
             raise
         backoff.failures = 0
         return result
 
-    scheduler.add_adaptive(JOB_NAME, push_task, first_in_s=settings.sync_every_s, next_in=backoff.delay)
+    scheduler.add_adaptive(name, task, first_in_s=settings.sync_every_s, next_in=backoff.delay)
+
+
+def setup_periodic(scheduler: Scheduler, settings: Settings) -> None:
+    add_central_job(scheduler, settings, JOB_NAME, push)
