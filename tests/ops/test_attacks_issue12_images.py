@@ -5,11 +5,9 @@ engine, small throwaway images FROM scratch (repository `labrunner-test-rt12`); 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import tarfile
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,12 +16,17 @@ import docker
 import docker.errors
 import pytest
 
-from appliance import sandbox_transfer
-from appliance.errors import AppError
 from appliance.sandbox_transfer import IMAGE_MEMBER, MANIFEST_MEMBER, export_image, load_image
-from runner import engine
-from runner.image import CONTENT_TAG_LABEL
-from tests.requirements import unavailable
+from tests.ops.throwaway_images import (
+    add_member,
+    engine_client,
+    fresh_tag,
+    image_id,
+    manifest_for,
+    refused,
+    throwaway_images,
+    write_image_file,
+)
 
 REPOSITORY = "labrunner-test-rt12"
 
@@ -32,75 +35,19 @@ pytestmark = pytest.mark.docker
 
 @pytest.fixture
 def client() -> Iterator[docker.DockerClient]:
-    try:
-        client = engine.connect(timeout_s=60)
-        client.ping()
-    except Exception as exc:  # whatever the engine or its transport raises: no engine here
-        unavailable(f"no Docker engine ({exc}): run packaging/ensure-docker.sh")
-    yield client
-    client.close()
+    yield from engine_client()
 
 
 @pytest.fixture
 def make_image(client: docker.DockerClient, tmp_path: Path) -> Iterator[Callable[..., Any]]:
     """`make_image(tag, label, text)`: a one-file image FROM scratch tagged `labrunner-test-rt12:<tag>`;
     every image made is removed at the end, whatever tags it by then."""
-    made: list[str] = []
-
-    def make(tag: str, label: str, text: str) -> Any:
-        context = tmp_path / f"context-{uuid.uuid4().hex}"
-        context.mkdir()
-        (context / "hello.txt").write_text(text)
-        (context / "Dockerfile").write_text("FROM scratch\nCOPY hello.txt /hello.txt\n")
-        image, _ = client.images.build(
-            path=str(context), tag=f"{REPOSITORY}:{tag}", labels={CONTENT_TAG_LABEL: label}, rm=True, pull=False
-        )
-        made.append(image.id)
-        return image
-
-    yield make
-    for image_id in made:
-        try:
-            client.images.remove(image_id, force=True)
-        except docker.errors.ImageNotFound:
-            pass
-
-
-def _tag() -> str:
-    return uuid.uuid4().hex[:16]
-
-
-def _image_id(client: docker.DockerClient, name: str) -> str | None:
-    try:
-        return str(client.images.get(name).id)
-    except docker.errors.ImageNotFound:
-        return None
-
-
-def _refused(code: str, call: Callable[[], object]) -> AppError:
-    with pytest.raises(AppError) as caught:
-        call()
-    assert caught.value.code == code, caught.value.message
-    return caught.value
-
-
-def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    archive.addfile(info, io.BytesIO(data))
+    with throwaway_images(client, tmp_path, REPOSITORY) as make:
+        yield make
 
 
 def _image_file(target: Path, inner: bytes, ref: str, image_id: str) -> None:
-    manifest = {
-        "format": sandbox_transfer.FORMAT,
-        "ref": ref,
-        "image_id": image_id,
-        "sha256": hashlib.sha256(inner).hexdigest(),
-        "size": len(inner),
-    }
-    with tarfile.open(target, "w") as archive:
-        _add(archive, IMAGE_MEMBER, inner)
-        _add(archive, MANIFEST_MEMBER, json.dumps(manifest).encode())
+    write_image_file(target, inner, manifest_for(inner, ref, image_id))
 
 
 def _disguised(named_save: bytes, how: str) -> bytes:
@@ -112,7 +59,7 @@ def _disguised(named_save: bytes, how: str) -> bytes:
         assert listing is not None
         entries = json.loads(listing.read())
         assert entries[0]["RepoTags"], "the save was meant to name a tag"
-        _add(crafted, "manifest.json", json.dumps([{**e, "RepoTags": None} for e in entries]).encode())
+        add_member(crafted, "manifest.json", json.dumps([{**e, "RepoTags": None} for e in entries]).encode())
         for member in saved.getmembers():
             if member.name not in ("manifest.json", "repositories"):
                 crafted.addfile(member, saved.extractfile(member) if member.isfile() else None)
@@ -120,7 +67,7 @@ def _disguised(named_save: bytes, how: str) -> bytes:
         link.type = tarfile.SYMTYPE
         link.linkname = "." if how == "symlinked_folder" else "./"
         crafted.addfile(link)
-        _add(crafted, "sub/manifest.json", json.dumps(entries).encode())
+        add_member(crafted, "sub/manifest.json", json.dumps(entries).encode())
     return out.getvalue()
 
 
@@ -139,8 +86,22 @@ def _merged(*saves: bytes) -> bytes:
                     if member.name not in ("manifest.json", "repositories") and member.name not in seen:
                         seen.add(member.name)
                         merged.addfile(member, saved.extractfile(member) if member.isfile() else None)
-        _add(merged, "manifest.json", json.dumps(entries).encode())
+        add_member(merged, "manifest.json", json.dumps(entries).encode())
     return out.getvalue()
+
+
+def _impostor_saved_then_replaced(
+    client: docker.DockerClient, make_image: Callable[..., Any], *, named: bool
+) -> tuple[str, Any, bytes, Any]:
+    """An image built from another recipe, tagged `ref`, saved by the engine (naming `ref` or not) and
+    untagged; then the image in use tagged `ref` in its place: (ref, impostor, its save, image in use)."""
+    tag = fresh_tag()
+    ref = f"{REPOSITORY}:{tag}"
+    impostor = make_image(tag, "0123456789abcdef", "impostor")
+    saved = b"".join(impostor.save(named=ref if named else False))
+    client.images.remove(ref)
+    in_use = make_image(tag, tag, "the image in use")
+    return ref, impostor, saved, in_use
 
 
 @pytest.mark.parametrize("how", ["symlinked_folder", "symlinked_folder_slash"])
@@ -151,35 +112,25 @@ def test_a_save_naming_the_tag_through_a_symlinked_folder_moves_no_tag(
     harmless `manifest.json` a name-by-name check read. Before the fix the engine tagged the impostor
     as it loaded it, and the clean-up then removed it together with the tag: the image in use lost
     its tag (the appliance's sandbox image gone until rebuilt)."""
-    tag = _tag()
-    ref = f"{REPOSITORY}:{tag}"
-    impostor = make_image(tag, "0123456789abcdef", "impostor")
-    named = b"".join(impostor.save(named=ref))
-    client.images.remove(ref)
-    in_use = make_image(tag, tag, "the image in use")
+    ref, impostor, named, in_use = _impostor_saved_then_replaced(client, make_image, named=True)
     target = tmp_path / "stick.tar"
     _image_file(target, _disguised(named, how), ref, impostor.id)
 
-    _refused("image_file_damaged", lambda: load_image(client, ref, target, lambda line: None))
-    assert _image_id(client, ref) == in_use.id
-    assert _image_id(client, impostor.id) is None
+    refused("image_file_damaged", lambda: load_image(client, ref, target, lambda line: None))
+    assert image_id(client, ref) == in_use.id
+    assert image_id(client, impostor.id) is None
 
 
 def test_a_metadata_file_that_is_a_link_is_refused(
     client: docker.DockerClient, make_image: Callable[..., Any], tmp_path: Path
 ) -> None:
     """`manifest.json` as a symlink to a file elsewhere in the save (the engine follows it)."""
-    tag = _tag()
-    ref = f"{REPOSITORY}:{tag}"
-    impostor = make_image(tag, "0123456789abcdef", "impostor")
-    named = b"".join(impostor.save(named=ref))
-    client.images.remove(ref)
-    in_use = make_image(tag, tag, "the image in use")
+    ref, impostor, named, in_use = _impostor_saved_then_replaced(client, make_image, named=True)
     out = io.BytesIO()
     with tarfile.open(fileobj=io.BytesIO(named)) as saved, tarfile.open(fileobj=out, mode="w") as crafted:
         listing = saved.extractfile("manifest.json")
         assert listing is not None
-        _add(crafted, "elsewhere/listing.json", listing.read())
+        add_member(crafted, "elsewhere/listing.json", listing.read())
         for member in saved.getmembers():
             if member.name not in ("manifest.json", "repositories"):
                 crafted.addfile(member, saved.extractfile(member) if member.isfile() else None)
@@ -190,28 +141,28 @@ def test_a_metadata_file_that_is_a_link_is_refused(
     target = tmp_path / "stick.tar"
     _image_file(target, out.getvalue(), ref, impostor.id)
 
-    _refused("image_file_damaged", lambda: load_image(client, ref, target, lambda line: None))
-    assert _image_id(client, ref) == in_use.id
-    assert _image_id(client, impostor.id) is None
+    refused("image_file_damaged", lambda: load_image(client, ref, target, lambda line: None))
+    assert image_id(client, ref) == in_use.id
+    assert image_id(client, impostor.id) is None
 
 
 def test_an_extra_unnamed_image_in_the_file_is_refused_and_removed(
     client: docker.DockerClient, make_image: Callable[..., Any], tmp_path: Path
 ) -> None:
     """A file that loads a second image beside the one it names: both go, the tag stays unset."""
-    tag = _tag()
+    tag = fresh_tag()
     ref = f"{REPOSITORY}:{tag}"
     wanted = make_image(tag, tag, "wanted")
-    extra = make_image(_tag(), "0123456789abcdef", "extra")
+    extra = make_image(fresh_tag(), "0123456789abcdef", "extra")
     both = _merged(b"".join(wanted.save(named=False)), b"".join(extra.save(named=False)))
     client.images.remove(wanted.id, force=True)
     client.images.remove(extra.id, force=True)
     target = tmp_path / "stick.tar"
     _image_file(target, both, ref, wanted.id)
 
-    _refused("image_mismatch", lambda: load_image(client, ref, target, lambda line: None))
-    assert _image_id(client, ref) is None
-    assert _image_id(client, wanted.id) is None and _image_id(client, extra.id) is None
+    refused("image_mismatch", lambda: load_image(client, ref, target, lambda line: None))
+    assert image_id(client, ref) is None
+    assert image_id(client, wanted.id) is None and image_id(client, extra.id) is None
 
 
 def test_outer_members_with_traversal_names_write_nothing_outside(
@@ -219,7 +170,7 @@ def test_outer_members_with_traversal_names_write_nothing_outside(
 ) -> None:
     """The outer tar is read by member name, never extracted: `../` and absolute members, and a
     symlink called like the image member, land nowhere on disk."""
-    tag = _tag()
+    tag = fresh_tag()
     ref = f"{REPOSITORY}:{tag}"
     make_image(tag, tag, "traversal")
     target = tmp_path / "inner" / "stick.tar"
@@ -227,44 +178,34 @@ def test_outer_members_with_traversal_names_write_nothing_outside(
     export_image(client, ref, target, lambda line: None)
     client.images.remove(ref)
     with tarfile.open(target, "a") as archive:
-        _add(archive, "../escaped.txt", b"escaped")
-        _add(archive, "/tmp/rt12-escaped.txt", b"escaped")
+        add_member(archive, "../escaped.txt", b"escaped")
+        add_member(archive, "/tmp/rt12-escaped.txt", b"escaped")
         link = tarfile.TarInfo(IMAGE_MEMBER)
         link.type = tarfile.SYMTYPE
         link.linkname = "/etc/passwd"
         archive.addfile(link)
-    _refused("image_file_damaged", lambda: load_image(client, ref, target, lambda line: None))
+    refused("image_file_damaged", lambda: load_image(client, ref, target, lambda line: None))
     assert not (tmp_path / "escaped.txt").exists() and not Path("/tmp/rt12-escaped.txt").exists()
-    assert _image_id(client, ref) is None
+    assert image_id(client, ref) is None
 
 
 def test_a_manifest_lying_about_the_size_or_huge_is_refused_unread(
     client: docker.DockerClient, make_image: Callable[..., Any], tmp_path: Path
 ) -> None:
-    tag = _tag()
+    tag = fresh_tag()
     ref = f"{REPOSITORY}:{tag}"
     image = make_image(tag, tag, "sizes")
     saved = b"".join(image.save(named=False))
     client.images.remove(ref)
     lying = tmp_path / "lying.tar"
-    manifest = {
-        "format": sandbox_transfer.FORMAT,
-        "ref": ref,
-        "image_id": image.id,
-        "sha256": hashlib.sha256(saved).hexdigest(),
-        "size": len(saved) // 2,
-    }
-    with tarfile.open(lying, "w") as archive:
-        _add(archive, IMAGE_MEMBER, saved)
-        _add(archive, MANIFEST_MEMBER, json.dumps(manifest).encode())
-    _refused("image_file_damaged", lambda: load_image(client, ref, lying, lambda line: None))
+    manifest = {**manifest_for(saved, ref, image.id), "size": len(saved) // 2}
+    write_image_file(lying, saved, manifest)
+    refused("image_file_damaged", lambda: load_image(client, ref, lying, lambda line: None))
     huge = tmp_path / "huge.tar"
-    with tarfile.open(huge, "w") as archive:
-        _add(archive, IMAGE_MEMBER, saved)
-        # 8 MiB of JSON: only the first 64 KiB are read, which do not parse.
-        _add(archive, MANIFEST_MEMBER, json.dumps({**manifest, "padding": "x" * (8 << 20)}).encode())
-    _refused("image_file_damaged", lambda: load_image(client, ref, huge, lambda line: None))
-    assert _image_id(client, ref) is None and _image_id(client, image.id) is None
+    # 8 MiB of JSON: only the first 64 KiB are read, which do not parse.
+    write_image_file(huge, saved, {**manifest, "padding": "x" * (8 << 20)})
+    refused("image_file_damaged", lambda: load_image(client, ref, huge, lambda line: None))
+    assert image_id(client, ref) is None and image_id(client, image.id) is None
 
 
 def test_export_does_not_write_through_a_planted_partial_symlink(
@@ -273,7 +214,7 @@ def test_export_does_not_write_through_a_planted_partial_symlink(
     """Export writes `FILE.partial` first. In a folder others may write (a shared stick, /tmp), a
     symlink planted there under that name made the export overwrite the file it points to, with
     the exporting user's rights (before the fix: the victim file held the image)."""
-    tag = _tag()
+    tag = fresh_tag()
     ref = f"{REPOSITORY}:{tag}"
     make_image(tag, tag, "partial")
     victim = tmp_path / "teacher-notes.txt"
@@ -293,7 +234,7 @@ def test_export_does_not_write_through_a_planted_partial_symlink(
 def test_export_onto_a_symlinked_target_replaces_the_link_not_its_file(
     client: docker.DockerClient, make_image: Callable[..., Any], tmp_path: Path
 ) -> None:
-    tag = _tag()
+    tag = fresh_tag()
     ref = f"{REPOSITORY}:{tag}"
     make_image(tag, tag, "target link")
     victim = tmp_path / "teacher-notes.txt"
@@ -310,12 +251,7 @@ def test_an_oci_index_naming_the_tag_is_refused_before_the_engine_reads_it(
 ) -> None:
     """An engine keeping its images in containerd names what it loads from the OCI index's
     annotations (this engine reads manifest.json only): a file naming the tag there is refused too."""
-    tag = _tag()
-    ref = f"{REPOSITORY}:{tag}"
-    impostor = make_image(tag, "0123456789abcdef", "impostor")
-    saved = b"".join(impostor.save(named=False))
-    client.images.remove(ref)
-    in_use = make_image(tag, tag, "the image in use")
+    ref, impostor, saved, in_use = _impostor_saved_then_replaced(client, make_image, named=False)
     index = {
         "schemaVersion": 2,
         "manifests": [
@@ -331,10 +267,10 @@ def test_an_oci_index_naming_the_tag_is_refused_before_the_engine_reads_it(
     with tarfile.open(fileobj=io.BytesIO(saved)) as original, tarfile.open(fileobj=out, mode="w") as crafted:
         for member in original.getmembers():
             crafted.addfile(member, original.extractfile(member) if member.isfile() else None)
-        _add(crafted, "index.json", json.dumps(index).encode())
+        add_member(crafted, "index.json", json.dumps(index).encode())
     target = tmp_path / "stick.tar"
     _image_file(target, out.getvalue(), ref, impostor.id)
 
-    _refused("image_file_damaged", lambda: load_image(client, ref, target, lambda line: None))
-    assert _image_id(client, ref) == in_use.id
-    assert _image_id(client, impostor.id) is None
+    refused("image_file_damaged", lambda: load_image(client, ref, target, lambda line: None))
+    assert image_id(client, ref) == in_use.id
+    assert image_id(client, impostor.id) is None

@@ -8,23 +8,20 @@ LABRUNNER_TEST_IMAGE_ROUNDTRIP=1. Whatever happens, the image is loaded back fro
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import os
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import docker
 import docker.errors
 import pytest
 
-from appliance.sandbox_transfer import IMAGE_MEMBER, MANIFEST_MEMBER, load_image
+from appliance.sandbox_transfer import load_image
 from runner import engine
 from runner.image import CONTENT_TAG_LABEL, expected_ref
 from tests.conftest import REPO_ROOT
+from tests.ops.throwaway_images import manifest_for, present, write_image_file
 from tests.requirements import require_sandbox
 
 pytestmark = [
@@ -48,14 +45,6 @@ def _labrunner(data_dir: Path, *args: str, timeout_s: int) -> subprocess.Complet
     )
 
 
-def _present(client: docker.DockerClient, name: str) -> bool:
-    try:
-        client.images.get(name)
-    except docker.errors.ImageNotFound:
-        return False
-    return True
-
-
 def _impostor_file(client: docker.DockerClient, tmp_path: Path, ref: str) -> tuple[Path, str]:
     """A file that says it holds `ref` but holds an image built from another recipe (FROM scratch)."""
     context = tmp_path / "impostor"
@@ -66,20 +55,9 @@ def _impostor_file(client: docker.DockerClient, tmp_path: Path, ref: str) -> tup
         path=str(context), labels={CONTENT_TAG_LABEL: "0000000000000000"}, rm=True, pull=False
     )
     saved = b"".join(impostor.save(named=False))
-    manifest = {
-        "format": "labrunner-sandbox-image/1",
-        "ref": ref,
-        "image_id": impostor.id,
-        "sha256": hashlib.sha256(saved).hexdigest(),
-        "size": len(saved),
-    }
     client.images.remove(impostor.id)
     path = tmp_path / "impostor.tar"
-    with tarfile.open(path, "w") as archive:
-        for name, data in ((IMAGE_MEMBER, saved), (MANIFEST_MEMBER, json.dumps(manifest).encode())):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
+    write_image_file(path, saved, manifest_for(saved, ref, impostor.id))
     return path, impostor.id
 
 
@@ -99,12 +77,12 @@ def test_export_remove_load_then_selftest_passes_and_a_foreign_image_is_refused(
         assert not export.with_name(export.name + ".partial").exists()
         try:
             client.images.remove(ref)
-            assert not _present(client, ref) and not _present(client, original.id)
+            assert not present(client, ref) and not present(client, original.id)
             loaded = _labrunner(data_dir, "sandbox", "load", str(export), timeout_s=1800)
             assert loaded.returncode == 0, loaded.stderr
             assert client.images.get(ref).id == original.id
         finally:
-            if not _present(client, ref):  # put the shared image back, whatever failed above
+            if not present(client, ref):  # put the shared image back, whatever failed above
                 load_image(client, ref, export, lambda line: None)
         selftest = _labrunner(data_dir, "selftest", timeout_s=900)
         assert selftest.returncode == 0, selftest.stdout + selftest.stderr
@@ -114,6 +92,6 @@ def test_export_remove_load_then_selftest_passes_and_a_foreign_image_is_refused(
         refused = _labrunner(data_dir, "sandbox", "load", str(impostor_file), timeout_s=300)
         assert refused.returncode == 1 and "error (image_mismatch)" in refused.stderr, refused.stderr
         assert client.images.get(ref).id == original.id
-        assert not _present(client, impostor_id)
+        assert not present(client, impostor_id)
     finally:
         client.close()

@@ -4,14 +4,12 @@ The must-show round trip of the real image is tests/ops/test_sandbox_image_round
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
 import subprocess
 import sys
 import tarfile
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,14 +19,20 @@ import docker.errors
 import pytest
 
 from appliance import sandbox_transfer
-from appliance.errors import AppError
 from appliance.sandbox_transfer import IMAGE_MEMBER, MANIFEST_MEMBER, export_image, load_image, pull_image
 from appliance.settings import SettingsError, load_settings
-from runner import engine
-from runner.image import CONTENT_TAG_LABEL, expected_ref
+from runner.image import expected_ref
 from tests.conftest import REPO_ROOT
 from tests.ops.local_registry import LocalRegistry
-from tests.requirements import unavailable
+from tests.ops.throwaway_images import (
+    engine_client,
+    fresh_tag,
+    manifest_for,
+    present,
+    refused,
+    throwaway_images,
+    write_image_file,
+)
 from tests.runner.appliance_process import free_port
 
 REPOSITORY = "labrunner-test-export"
@@ -38,57 +42,15 @@ pytestmark = pytest.mark.docker
 
 @pytest.fixture
 def client() -> Iterator[docker.DockerClient]:
-    try:
-        client = engine.connect(timeout_s=60)
-        client.ping()
-    except Exception as exc:  # whatever the engine or its transport raises: no engine here
-        unavailable(f"no Docker engine ({exc}): run packaging/ensure-docker.sh")
-    yield client
-    client.close()
+    yield from engine_client()
 
 
 @pytest.fixture
 def make_image(client: docker.DockerClient, tmp_path: Path) -> Iterator[Callable[..., Any]]:
     """`make_image(tag, label=tag)`: a two-file image FROM scratch tagged `labrunner-test-export:<tag>`;
     every image made (and whatever still tags it) is removed at the end."""
-    made: list[str] = []
-
-    def make(tag: str, label: str | None = None) -> Any:
-        context = tmp_path / f"context-{tag}-{label}"
-        context.mkdir()
-        (context / "hello.txt").write_text(f"hello from {tag} built from {label or tag}\n")
-        (context / "Dockerfile").write_text("FROM scratch\nCOPY hello.txt /hello.txt\n")
-        image, _ = client.images.build(
-            path=str(context), tag=f"{REPOSITORY}:{tag}", labels={CONTENT_TAG_LABEL: label or tag}, rm=True, pull=False
-        )
-        made.append(image.id)
-        return image
-
-    yield make
-    for image_id in made:
-        try:
-            client.images.remove(image_id, force=True)
-        except docker.errors.ImageNotFound:
-            pass
-
-
-def _tag() -> str:
-    return uuid.uuid4().hex[:16]
-
-
-def _present(client: docker.DockerClient, name: str) -> bool:
-    try:
-        client.images.get(name)
-    except docker.errors.ImageNotFound:
-        return False
-    return True
-
-
-def _refused(code: str, call: Callable[[], object]) -> AppError:
-    with pytest.raises(AppError) as caught:
-        call()
-    assert caught.value.code == code, caught.value.message
-    return caught.value
+    with throwaway_images(client, tmp_path, REPOSITORY) as make:
+        yield lambda tag, label=None: make(tag, label or tag, f"hello from {tag} built from {label or tag}\n")
 
 
 def _members(path: Path) -> tuple[bytes, dict[str, Any]]:
@@ -99,18 +61,22 @@ def _members(path: Path) -> tuple[bytes, dict[str, Any]]:
         return image.read(), json.loads(manifest.read())
 
 
-def _rewrite(path: Path, image: bytes, manifest: dict[str, Any]) -> None:
-    with tarfile.open(path, "w") as archive:
-        for name, data in ((IMAGE_MEMBER, image), (MANIFEST_MEMBER, json.dumps(manifest).encode())):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
+def _exported_then_removed(
+    client: docker.DockerClient, make_image: Callable[..., Any], target: Path, label: str | None = None
+) -> tuple[str, Any]:
+    """A fresh image (built from recipe `label`) exported to `target`, then removed: its ref and image."""
+    tag = fresh_tag()
+    ref = f"{REPOSITORY}:{tag}"
+    image = make_image(tag, label)
+    export_image(client, ref, target, lambda line: None)
+    client.images.remove(ref)
+    return ref, image
 
 
 def test_export_then_remove_then_load_brings_the_same_image_back(
     client: docker.DockerClient, make_image: Callable[..., Any], tmp_path: Path
 ) -> None:
-    tag = _tag()
+    tag = fresh_tag()
     ref = f"{REPOSITORY}:{tag}"
     original = make_image(tag)
     target = tmp_path / "sandbox-image.tar"
@@ -127,7 +93,7 @@ def test_export_then_remove_then_load_brings_the_same_image_back(
     assert not entry.get("RepoTags")
 
     client.images.remove(ref)
-    assert not _present(client, original.id)
+    assert not present(client, original.id)
     loaded = load_image(client, ref, target, lines.append)
     assert loaded.image_id == original.id
     assert client.images.get(ref).id == original.id
@@ -140,44 +106,34 @@ def test_export_then_remove_then_load_brings_the_same_image_back(
 def test_a_file_for_another_recipe_is_refused_before_the_engine_sees_it(
     client: docker.DockerClient, make_image: Callable[..., Any], tmp_path: Path
 ) -> None:
-    tag = _tag()
-    original = make_image(tag)
     target = tmp_path / "image.tar"
-    export_image(client, f"{REPOSITORY}:{tag}", target, lambda line: None)
-    client.images.remove(f"{REPOSITORY}:{tag}")
-    other = f"{REPOSITORY}:{_tag()}"
-    error = _refused("image_mismatch", lambda: load_image(client, other, target, lambda line: None))
-    assert f"{REPOSITORY}:{tag}" in error.message and other in error.message
-    assert not _present(client, original.id) and not _present(client, other)
+    ref, original = _exported_then_removed(client, make_image, target)
+    other = f"{REPOSITORY}:{fresh_tag()}"
+    error = refused("image_mismatch", lambda: load_image(client, other, target, lambda line: None))
+    assert ref in error.message and other in error.message
+    assert not present(client, original.id) and not present(client, other)
 
 
 def test_a_file_whose_image_is_not_the_one_it_names_is_refused_and_leaves_nothing(
     client: docker.DockerClient, make_image: Callable[..., Any], tmp_path: Path
 ) -> None:
-    tag = _tag()
-    ref = f"{REPOSITORY}:{tag}"
-    original = make_image(tag)
     target = tmp_path / "image.tar"
-    export_image(client, ref, target, lambda line: None)
-    client.images.remove(ref)
+    ref, original = _exported_then_removed(client, make_image, target)
     image_bytes, manifest = _members(target)
-    _rewrite(target, image_bytes, {**manifest, "image_id": "sha256:" + "0" * 64})
-    _refused("image_mismatch", lambda: load_image(client, ref, target, lambda line: None))
-    assert not _present(client, original.id) and not _present(client, ref)
+    write_image_file(target, image_bytes, {**manifest, "image_id": "sha256:" + "0" * 64})
+    refused("image_mismatch", lambda: load_image(client, ref, target, lambda line: None))
+    assert not present(client, original.id) and not present(client, ref)
 
 
 def test_an_image_built_from_another_recipe_is_refused_whatever_its_file_claims(
     client: docker.DockerClient, make_image: Callable[..., Any], tmp_path: Path
 ) -> None:
-    tag = _tag()
-    ref = f"{REPOSITORY}:{tag}"
-    original = make_image(tag, label="0123456789abcdef")  # built from another recipe, tagged as this one
     target = tmp_path / "image.tar"
-    export_image(client, ref, target, lambda line: None)
-    client.images.remove(ref)
-    error = _refused("image_mismatch", lambda: load_image(client, ref, target, lambda line: None))
+    # Built from another recipe, tagged as this one.
+    ref, original = _exported_then_removed(client, make_image, target, label="0123456789abcdef")
+    error = refused("image_mismatch", lambda: load_image(client, ref, target, lambda line: None))
     assert "0123456789abcdef" in error.message
-    assert not _present(client, original.id) and not _present(client, ref)
+    assert not present(client, original.id) and not present(client, ref)
 
 
 def test_a_file_that_names_tags_is_refused_before_the_engine_can_move_one(
@@ -185,55 +141,44 @@ def test_a_file_that_names_tags_is_refused_before_the_engine_can_move_one(
 ) -> None:
     """The engine tags a named save as it loads it, before any check could run: such a file would
     take the tag in use away from the right image."""
-    tag = _tag()
+    tag = fresh_tag()
     ref = f"{REPOSITORY}:{tag}"
     impostor = make_image(tag, label="0123456789abcdef")
     named = b"".join(impostor.save(named=ref))
     client.images.remove(ref)
     in_use = make_image(tag)
     target = tmp_path / "named.tar"
-    manifest = {
-        "format": sandbox_transfer.FORMAT,
-        "ref": ref,
-        "image_id": impostor.id,
-        "sha256": hashlib.sha256(named).hexdigest(),
-        "size": len(named),
-    }
-    _rewrite(target, named, manifest)
-    _refused("image_file_damaged", lambda: load_image(client, ref, target, lambda line: None))
+    write_image_file(target, named, manifest_for(named, ref, impostor.id))
+    refused("image_file_damaged", lambda: load_image(client, ref, target, lambda line: None))
     assert client.images.get(ref).id == in_use.id
-    assert not _present(client, impostor.id)
+    assert not present(client, impostor.id)
 
 
 @pytest.mark.parametrize("damage", ["flipped_layer_byte", "wrong_sha256", "truncated", "not_an_image_file"])
 def test_a_damaged_file_is_refused_and_leaves_nothing(
     client: docker.DockerClient, make_image: Callable[..., Any], tmp_path: Path, damage: str
 ) -> None:
-    tag = _tag()
-    ref = f"{REPOSITORY}:{tag}"
-    original = make_image(tag)
     target = tmp_path / "image.tar"
-    export_image(client, ref, target, lambda line: None)
-    client.images.remove(ref)
+    ref, original = _exported_then_removed(client, make_image, target)
     image_bytes, manifest = _members(target)
     if damage == "flipped_layer_byte":
         at = image_bytes.index(b"hello from ")
-        _rewrite(target, image_bytes[:at] + b"J" + image_bytes[at + 1 :], manifest)
+        write_image_file(target, image_bytes[:at] + b"J" + image_bytes[at + 1 :], manifest)
     elif damage == "wrong_sha256":
         # The engine loads these bytes happily: only the file's own hash can tell.
-        _rewrite(target, image_bytes, {**manifest, "sha256": "f" * 64})
+        write_image_file(target, image_bytes, {**manifest, "sha256": "f" * 64})
     elif damage == "truncated":
         data = target.read_bytes()
         target.write_bytes(data[: len(data) // 2])
     else:
         target.write_bytes(b"these are the minutes of the staff meeting\n" * 100)
-    _refused("image_file_damaged", lambda: load_image(client, ref, target, lambda line: None))
-    assert not _present(client, original.id) and not _present(client, ref)
+    refused("image_file_damaged", lambda: load_image(client, ref, target, lambda line: None))
+    assert not present(client, original.id) and not present(client, ref)
 
 
 def test_exporting_an_image_that_is_not_there_is_refused(client: docker.DockerClient, tmp_path: Path) -> None:
     target = tmp_path / "image.tar"
-    _refused("image_missing", lambda: export_image(client, f"{REPOSITORY}:{_tag()}", target, lambda line: None))
+    refused("image_missing", lambda: export_image(client, f"{REPOSITORY}:{fresh_tag()}", target, lambda line: None))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -246,13 +191,13 @@ def _push(client: docker.DockerClient, registry: LocalRegistry, image: Any, name
     client.images.remove(f"{remote}:{tag}")
     for ref in image.tags:
         client.images.remove(ref)
-    assert not _present(client, image.id)
+    assert not present(client, image.id)
 
 
 def test_pull_fetches_the_content_tag_from_a_registry_and_keeps_only_the_local_name(
     client: docker.DockerClient, make_image: Callable[..., Any], tmp_path: Path
 ) -> None:
-    tag = _tag()
+    tag = fresh_tag()
     ref = f"{REPOSITORY}:{tag}"
     original = make_image(tag)
     with LocalRegistry(tmp_path / "registry") as registry:
@@ -271,30 +216,30 @@ def test_pull_fetches_the_content_tag_from_a_registry_and_keeps_only_the_local_n
 def test_pull_refuses_an_image_not_built_from_this_recipe(
     client: docker.DockerClient, make_image: Callable[..., Any], tmp_path: Path
 ) -> None:
-    tag = _tag()
+    tag = fresh_tag()
     ref = f"{REPOSITORY}:{tag}"
     impostor = make_image(tag, label="0123456789abcdef")
     with LocalRegistry(tmp_path / "registry") as registry:
         _push(client, registry, impostor, REPOSITORY, tag)
-        _refused("image_mismatch", lambda: pull_image(client, registry.address, ref, lambda line: None))
-    assert not _present(client, impostor.id) and not _present(client, ref)
+        refused("image_mismatch", lambda: pull_image(client, registry.address, ref, lambda line: None))
+    assert not present(client, impostor.id) and not present(client, ref)
 
 
 def test_pull_of_a_tag_the_registry_lacks_says_so(client: docker.DockerClient, tmp_path: Path) -> None:
     with LocalRegistry(tmp_path / "registry") as registry:
-        error = _refused(
+        error = refused(
             "image_not_in_registry",
-            lambda: pull_image(client, registry.address, f"{REPOSITORY}:{_tag()}", lambda line: None),
+            lambda: pull_image(client, registry.address, f"{REPOSITORY}:{fresh_tag()}", lambda line: None),
         )
     assert "sandbox build" in error.message
 
 
 def test_pull_from_an_unreachable_registry_suggests_the_offline_build(client: docker.DockerClient) -> None:
     closed = f"127.0.0.1:{free_port()}"  # nothing listens there
-    ref = f"{REPOSITORY}:{_tag()}"
-    error = _refused("registry_unreachable", lambda: pull_image(client, closed, ref, lambda line: None))
+    ref = f"{REPOSITORY}:{fresh_tag()}"
+    error = refused("registry_unreachable", lambda: pull_image(client, closed, ref, lambda line: None))
     assert closed in error.message and "labrunner sandbox build" in error.message
-    assert not _present(client, ref)
+    assert not present(client, ref)
 
 
 def _labrunner(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -315,24 +260,24 @@ def test_the_cli_refuses_with_codes_and_leaves_the_sandbox_image_alone(
 ) -> None:
     """Through the real command: pull with no registry set, and load of a file made for another recipe
     (this one's image, `labrunner-sandbox:<tag>`, is neither removed nor replaced)."""
-    before = client.images.get(expected_ref()).id if _present(client, expected_ref()) else None
+    before = client.images.get(expected_ref()).id if present(client, expected_ref()) else None
     pulled = _labrunner(tmp_path / "data", "sandbox", "pull")
     assert pulled.returncode == 1 and "error (no_image_registry)" in pulled.stderr, pulled.stderr
     assert "labrunner sandbox build" in pulled.stderr
 
-    tag = _tag()
+    tag = fresh_tag()
     make_image(tag)
     target = tmp_path / "other-recipe.tar"
     export_image(client, f"{REPOSITORY}:{tag}", target, lambda line: None)
     loaded = _labrunner(tmp_path / "data", "sandbox", "load", str(target))
     assert loaded.returncode == 1 and "error (image_mismatch)" in loaded.stderr, loaded.stderr
-    assert (client.images.get(expected_ref()).id if _present(client, expected_ref()) else None) == before
+    assert (client.images.get(expected_ref()).id if present(client, expected_ref()) else None) == before
 
 
 def test_the_engine_being_away_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{free_port()}")  # nothing listens there
     settings = load_settings(data_dir=tmp_path / "data", environ={}, overrides={"image_transfer_timeout_s": 5})
-    _refused("engine_unavailable", lambda: sandbox_transfer.export(settings, tmp_path / "x.tar", lambda line: None))
+    refused("engine_unavailable", lambda: sandbox_transfer.export(settings, tmp_path / "x.tar", lambda line: None))
     assert not (tmp_path / "x.tar").exists() and not (tmp_path / "x.tar.partial").exists()
 
 
