@@ -4,7 +4,6 @@ overheard, and a teacher or student of the central instance itself."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import time
@@ -21,6 +20,7 @@ from appliance.sync_bundle import MANIFEST, SIGNATURE
 from appliance.sync_intake import push_headers
 from tests.conftest import SYNC_CHANGE_LOG, ApiClient, LiveServer
 from tests.sync.attack_bundles import SECRET_IN, SECRET_OUT, Signer, classroom, problem, problem_set, raw_zip
+from tests.sync.loop_watch import watch_event_loop
 
 ServerFactory = Callable[..., Awaitable[LiveServer]]
 OFFERS = "/api/sync/problem-sets"
@@ -283,23 +283,9 @@ async def test_a_pushed_bundle_is_read_verified_parsed_and_stored_off_the_event_
 ) -> None:
     """A bundle may be sync_bundle_max_bytes large; reading, hashing, parsing and writing it on the
     event loop would hold up every other request to the central instance for seconds."""
-    on_loop: list[str] = []
-
-    def watched(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            try:
-                asyncio.get_running_loop()
-                on_loop.append(name)
-            except RuntimeError:
-                pass
-            return real(*args, **kwargs)
-
-        return call
-
-    monkeypatch.setattr(sync_bundle, "read", watched("read", sync_bundle.read))
-    monkeypatch.setattr(sync_bundle, "verify", watched("verify", sync_bundle.verify))
-    monkeypatch.setattr(sync_bundle.Bundle, "records", watched("records", sync_bundle.Bundle.records))
-    monkeypatch.setattr(BlobStore, "put", watched("put", BlobStore.put))
+    on_loop = watch_event_loop(
+        monkeypatch, (sync_bundle, "read"), (sync_bundle, "verify"), (sync_bundle.Bundle, "records"), (BlobStore, "put")
+    )
     room = Signer(appliance_id=ROOM_ID)
     await sync_appliances.register(server.app[DB], "room", room.public_key)
     data = b"id,value\n1,2\n"

@@ -23,6 +23,7 @@ from appliance.errors import AppError
 from appliance.identity import public_key_text
 from tests.conftest import LiveServer
 from tests.sync.attack_bundles import Signer, problem, problem_set
+from tests.sync.loop_watch import watch_event_loop
 
 ServerFactory = Callable[..., Awaitable[LiveServer]]
 
@@ -84,22 +85,9 @@ async def test_a_received_set_is_parsed_and_verified_off_the_event_loop(
     """A set can be sync_bundle_max_bytes large: reading, hashing, rebuilding and checking it takes
     seconds, during which the event loop would answer no student. Both the receive and a teacher's
     import (which opens the set again) do it in a worker thread."""
-    on_loop: list[str] = []
-
-    def watched(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            try:
-                asyncio.get_running_loop()
-                on_loop.append(name)
-            except RuntimeError:
-                pass
-            return real(*args, **kwargs)
-
-        return call
-
-    monkeypatch.setattr(sync_bundle, "read", watched("read", sync_bundle.read))
-    monkeypatch.setattr(sync_bundle, "verify", watched("verify", sync_bundle.verify))
-    monkeypatch.setattr(problem_sets, "problems_of", watched("problems_of", problem_sets.problems_of))
+    on_loop = watch_event_loop(
+        monkeypatch, (sync_bundle, "read"), (sync_bundle, "verify"), (problem_sets, "problems_of")
+    )
     signer = Signer()
     await problem_sets_trust.add(server.app[DB], "Central", signer.public_key)
     received = await problem_sets.receive(
