@@ -7,33 +7,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from appliance import named_keys
 from appliance.clock import db_now
 from appliance.db import Database
-from appliance.errors import Conflict, Invalid, NotFound
-from appliance.identity import KeyTextError, fingerprint, parse_public_key, public_key_text
+from appliance.errors import Conflict, NotFound
 from appliance.store import problem_sets as store
-
-NAME_MAX_CHARS = 100
 
 
 async def add(db: Database, name: str, key_text: str) -> dict[str, str]:
-    name = name.strip()
-    if not name or len(name) > NAME_MAX_CHARS or not name.isprintable():
-        raise Invalid(
-            "invalid_publisher_name", f"a publisher's name is 1 to {NAME_MAX_CHARS} printable characters", field="name"
-        )
+    entry = named_keys.checked(name, key_text, name_code="invalid_publisher_name", whose="a publisher's")
     try:
-        key = parse_public_key(key_text)
-    except KeyTextError as error:
-        raise Invalid("invalid_public_key", str(error), field="public_key") from None
-    text, short = public_key_text(key), fingerprint(key)
-    try:
-        await store.add_publisher(db, name, text, short, db_now())
+        await store.add_publisher(db, entry.name, entry.key_text, entry.fingerprint, db_now())
     except store.AlreadyTrusted:
         raise Conflict(
             "publisher_already_trusted", "a publisher with this name or this public key is trusted already"
         ) from None
-    return {"name": name, "fingerprint": short}
+    return {"name": entry.name, "fingerprint": entry.fingerprint}
 
 
 async def listing(db: Database) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.sync.attack_bundles import Signer
 from tests.sync.conftest import (
     ADULT_USERNAME,
     MINOR_BIRTHDATE,
@@ -209,6 +210,16 @@ def test_identity_is_stable_and_its_private_parts_owner_only(tmp_path: Path) -> 
 def test_registering_a_bad_key_is_refused(tmp_path: Path, key: str, code: str) -> None:
     refused = cli(tmp_path / "central", "appliances", "add", "Room 1", key)
     assert refused.returncode == 1 and f"error ({code})" in refused.stderr and "Traceback" not in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "code"), [("appliances", "invalid_appliance_name"), ("publishers", "invalid_publisher_name")]
+)
+def test_a_key_under_a_blank_overlong_or_unprintable_name_is_refused(tmp_path: Path, command: str, code: str) -> None:
+    for name in ("   ", "x" * 101, "Room\t12"):
+        refused = cli(tmp_path / "appliance", command, "add", name, Signer().public_key)
+        assert refused.returncode == 1 and f"error ({code})" in refused.stderr, (name, refused.stderr)
+    assert "Traceback" not in refused.stderr
 
 
 def test_registering_a_key_twice_is_refused(tmp_path: Path, classroom: Classroom, central: Central) -> None:
