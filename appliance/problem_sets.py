@@ -121,17 +121,7 @@ async def publish(
         assets = _grouped(await store.assets_of(conn, ids))
         version = await store.latest_version(conn, set_id) + 1
     records = [problem_record(row, tests[row["id"]], assets[row["id"]]) for row in rows]
-    members = {MEMBER: sync_bundle.json_lines(records)}
-    for record in records:
-        for asset in record["assets"]:
-            try:
-                members[sync_bundle.ASSET_PREFIX + asset["sha256"]] = blobs.get(asset["sha256"])
-            except (OSError, ValueError):
-                raise Conflict(
-                    "asset_unreadable",
-                    f"asset {asset['name']!r} of problem {record['id']} is missing or damaged in the blob store;"
-                    " restore it (or remove the asset), then publish again",
-                ) from None
+    members = {MEMBER: sync_bundle.json_lines(records), **sync_bundle.asset_members(blobs, records, "publish")}
     titles = [str(record["title"]) for record in records]
     head = {
         "kind": KIND,

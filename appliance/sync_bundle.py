@@ -27,7 +27,8 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from appliance.errors import Invalid, TooLarge
+from appliance.blobs import BlobStore
+from appliance.errors import Conflict, Invalid, TooLarge
 
 FORMAT = "labrunner-sync-bundle"
 FORMAT_VERSION = 1
@@ -61,6 +62,24 @@ def canonical_json(value: Any) -> bytes:
 
 def json_lines(records: Iterable[Mapping[str, Any]]) -> bytes:
     return b"".join(canonical_json(record) + b"\n" for record in records)
+
+
+def asset_members(blobs: BlobStore, problems: Iterable[Mapping[str, Any]], then: str) -> dict[str, bytes]:
+    """The members carrying these problem records' assets. Content-addressed: the member's name is
+    the hash the manifest vouches for, so an asset several problems share travels once. Conflict
+    `asset_unreadable` when one is missing or damaged in the blob store (`then`: what to do again)."""
+    members: dict[str, bytes] = {}
+    for problem in problems:
+        for asset in problem["assets"]:
+            try:
+                members[ASSET_PREFIX + asset["sha256"]] = blobs.get(asset["sha256"])
+            except (OSError, ValueError):
+                raise Conflict(
+                    "asset_unreadable",
+                    f"asset {asset['name']!r} of problem {problem['id']} is missing or damaged in the blob store;"
+                    f" restore it (or remove the asset), then {then} again",
+                ) from None
+    return members
 
 
 def _zip(members: Mapping[str, bytes]) -> bytes:

@@ -18,7 +18,7 @@ from appliance import identity as identity_module
 from appliance import sync_bundle
 from appliance.blobs import BlobStore
 from appliance.db import Database, Row
-from appliance.errors import Conflict, Invalid
+from appliance.errors import Invalid
 from appliance.identity import Identity
 from appliance.problem_records import problem_record
 from appliance.settings import Settings
@@ -120,18 +120,8 @@ async def export(db: Database, blobs: BlobStore, settings: Settings, me: Identit
         "problems.jsonl": sync_bundle.json_lines(_ordered(problems + _tombstones(gone["problem"]))),
         "submissions.jsonl": sync_bundle.json_lines(_ordered(submissions + _tombstones(gone["submission"]))),
     }
-    # Content-addressed: the member's name is the hash the manifest vouches for, so an asset
-    # several problems share travels once. Read after the snapshot ends: blobs are never rewritten.
-    for problem in problems:
-        for asset in problem["assets"]:
-            try:
-                members_out[sync_bundle.ASSET_PREFIX + asset["sha256"]] = blobs.get(asset["sha256"])
-            except (OSError, ValueError):
-                raise Conflict(
-                    "asset_unreadable",
-                    f"asset {asset['name']!r} of problem {problem['id']} is missing or damaged in the blob store;"
-                    " restore it (or remove the asset), then export again",
-                ) from None
+    # Read after the snapshot ends: blobs are never rewritten.
+    members_out |= sync_bundle.asset_members(blobs, problems, "export")
     head = {
         "kind": "classroom",
         "appliance_id": me.appliance_id,

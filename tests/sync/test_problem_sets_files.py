@@ -88,6 +88,18 @@ def test_a_set_by_file_enters_the_inbox_once_and_refusals_write_nothing(tmp_path
     assert state(room) == before
 
 
+def test_an_asset_missing_from_the_blob_store_stops_the_publish_with_a_clear_error(tmp_path: Path) -> None:
+    publisher = make_publisher(tmp_path / "central")
+    for blob in (publisher.data_dir / "blobs").rglob("*"):
+        if blob.is_file():
+            blob.unlink()
+    target = tmp_path / "v1.zip"
+    refused = cli(publisher.data_dir, "publish", "--name", "Week 1", str(publisher.sum_id), "--out", str(target))
+    _refused(refused, "asset_unreadable")
+    assert "data.csv" in refused.stderr and "then publish again" in refused.stderr
+    assert "Traceback" not in refused.stderr and not target.exists()
+
+
 def test_trusting_and_untrusting_publishers(tmp_path: Path) -> None:
     publisher = make_publisher(tmp_path / "central")
     publisher.publish("Week 1", publisher.sum_id, out=tmp_path / "v1.zip")
