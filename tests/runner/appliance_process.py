@@ -11,6 +11,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.conftest import DEFAULT_PASSWORD, REPO_ROOT
@@ -98,3 +100,14 @@ class ApplianceProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+@contextmanager
+def serving(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[ApplianceProcess]:
+    """The appliance serving `data_dir` on a free port, stopped at the end whatever happened."""
+    server = ApplianceProcess(data_dir, free_port(), env=env)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

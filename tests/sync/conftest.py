@@ -23,6 +23,7 @@ import pytest
 
 from appliance.blobs import BlobStore
 from tests.conftest import REPO_ROOT, dump_db
+from tests.runner.appliance_process import ApplianceProcess, serving
 
 MINOR_USERNAME = "kid-anna-minor"
 MINOR_BIRTHDATE = "2014-03-04"
@@ -172,3 +173,10 @@ def central(tmp_path: Path, classroom: Classroom) -> Central:
     added = ok(cli(data_dir, "appliances", "add", "Room 12", classroom.public_key))
     assert classroom.fingerprint in added
     return Central(data_dir)
+
+
+@pytest.fixture
+def central_server(central: Central) -> Iterator[ApplianceProcess]:
+    """The central instance, served by its own process."""
+    with serving(central.data_dir) as server:
+        yield server

@@ -34,7 +34,7 @@ from appliance.server_record import read_file
 from appliance.settings import SettingsError, load_settings
 from appliance.sync_intake import DIGEST_HEADER, KEY_HEADER, SIGNATURE_HEADER
 from tests.conftest import REPO_ROOT
-from tests.runner.appliance_process import ApplianceProcess, create_account, free_port
+from tests.runner.appliance_process import ApplianceProcess, create_account, free_port, serving
 from tests.sync.conftest import Central, Classroom, cli, make_classroom, ok, sql, submit
 from tests.sync.test_https import SELF_SIGNED, _answer, _certificate, _head, raw_post, stalled_push
 from tests.sync.test_sync_push import local_ids, signed_by, synced_state
@@ -231,12 +231,8 @@ def test_the_self_made_key_is_written_owner_only_and_never_through_a_planted_lin
 
 @pytest.fixture
 def strict_central(central: Central) -> Iterator[ApplianceProcess]:
-    server = ApplianceProcess(central.data_dir, free_port(), env={"LABRUNNER_SYNC_PUSH_MAX_PER_ADDRESS": "4"})
-    server.start()
-    try:
+    with serving(central.data_dir, env={"LABRUNNER_SYNC_PUSH_MAX_PER_ADDRESS": "4"}) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_forwarded_headers_do_not_reset_the_per_address_push_limit(

@@ -28,7 +28,7 @@ from appliance.server_record import read_file
 from appliance.sync_intake import KEY_HEADER
 from appliance.tls import fingerprint
 from tests.conftest import DEFAULT_PASSWORD, REPO_ROOT
-from tests.runner.appliance_process import ApplianceProcess, create_account, free_port
+from tests.runner.appliance_process import ApplianceProcess, create_account, free_port, serving
 from tests.sync.conftest import NOW, Central, Classroom, cli, make_classroom, ok, sql
 from tests.sync.test_sync_push import acked, change_counter, local_ids, signed_by, synced_state
 
@@ -82,12 +82,8 @@ def logged_in_pages(url: str, check: aiohttp.Fingerprint | bool, username: str, 
 
 @pytest.fixture
 def tls_central(central: Central) -> Iterator[ApplianceProcess]:
-    server = ApplianceProcess(central.data_dir, free_port(), env=SELF_SIGNED)
-    server.start()
-    try:
+    with serving(central.data_dir, env=SELF_SIGNED) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_a_client_pinning_the_shown_fingerprint_connects_and_another_is_refused(
@@ -296,12 +292,8 @@ PUSHES_PER_ADDRESS = 120
 @pytest.fixture
 def central_server(central: Central) -> Iterator[ApplianceProcess]:
     env = {"LABRUNNER_SYNC_PUSH_MAX_PER_ADDRESS": str(PUSHES_PER_ADDRESS)}
-    server = ApplianceProcess(central.data_dir, free_port(), env=env)
-    server.start()
-    try:
+    with serving(central.data_dir, env=env) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_the_push_route_reads_no_body_before_the_push_is_signed_by_a_registered_key(

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from appliance import identity
 from appliance.problem_sets_offers import KEY_HEADER, SIGNATURE_HEADER, TIME_HEADER, sign_headers
 from tests.conftest import ApiClient
-from tests.runner.appliance_process import ApplianceProcess, create_account, free_port
+from tests.runner.appliance_process import ApplianceProcess, create_account, free_port, serving
 from tests.sync.conftest import cli, ok, sql
 from tests.sync.problem_set_fixtures import (
     SECRET_IN,
@@ -44,12 +44,8 @@ def publisher(tmp_path: Path) -> Publisher:
 
 @pytest.fixture
 def central_server(publisher: Publisher) -> Iterator[ApplianceProcess]:
-    server = ApplianceProcess(publisher.data_dir, free_port())
-    server.start()
-    try:
+    with serving(publisher.data_dir) as server:
         yield server
-    finally:
-        server.stop()
 
 
 async def _wait_for(condition: Any, what: str, timeout_s: float = 60) -> Any:

@@ -10,11 +10,9 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -26,16 +24,6 @@ from tests.runner.appliance_process import ApplianceProcess, free_port
 from tests.sync.conftest import Central, Classroom, cli, make_classroom, ok, sql, submit
 
 SYNCED = ("synced_users", "synced_classes", "synced_problems", "synced_problem_assets", "synced_submissions")
-
-
-@pytest.fixture
-def central_server(central: Central) -> Iterator[ApplianceProcess]:
-    server = ApplianceProcess(central.data_dir, free_port())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def push_now(classroom: Classroom, url: str, central_key: str = "") -> Any:

@@ -5,24 +5,12 @@ and the changes the central instance has not acknowledged; against a real centra
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from tests.runner.appliance_process import ApplianceProcess, free_port
-from tests.sync.conftest import Central, Classroom, cli, ok, sql, submit
+from tests.sync.conftest import Classroom, cli, ok, sql, submit
 from tests.ui.conftest import no_docker
-
-
-@pytest.fixture
-def central_server(central: Central) -> Iterator[ApplianceProcess]:
-    server = ApplianceProcess(central.data_dir, free_port())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def status(classroom: Classroom, url: str = "") -> dict[str, str]:
