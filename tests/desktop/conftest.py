@@ -1,9 +1,9 @@
 """The desktop window's tests: HTTP-level ones on an in-process server reachable over loopback
-and over this machine's LAN address, and window tests (test_window.py) on their own Xvfb."""
+and over this machine's LAN address, and window tests (test_window*.py) on their own Xvfb."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 from aiohttp.test_utils import TestServer
@@ -12,8 +12,24 @@ from appliance.lan import lan_addresses
 from appliance.runtime import create_app
 from appliance.settings import Settings
 from tests.conftest import ApiClient, LiveServer
+from tests.desktop.window import Desktop, start_xvfb
 from tests.requirements import unavailable
 from tests.ui.conftest import no_docker
+
+
+@pytest.fixture
+def display() -> Iterator[str]:
+    """A display of its own (Xvfb) for a window test."""
+    yield from start_xvfb()
+
+
+@pytest.fixture
+def desktops() -> Iterator[list[Desktop]]:
+    """The windows a test starts (it appends each): killed at the end, whatever happened."""
+    started: list[Desktop] = []
+    yield started
+    for desktop in started:
+        desktop.kill()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -23,7 +22,6 @@ from tests.desktop.window import (
     free_port,
     port_open,
     screenshot,
-    start_xvfb,
     teacher_with_class,
     window_env,
     window_id,
@@ -38,19 +36,6 @@ STOP_S = 60
 TEACH_PAGE = "location.pathname === '/teach' && !!document.querySelector('#classroom-link')"
 # The teacher's page once its lists have loaded, so the screenshot shows the class, not "Loading…".
 TEACH_PAGE_LOADED = TEACH_PAGE + " && document.querySelector('#class-list').getAttribute('aria-busy') !== 'true'"
-
-
-@pytest.fixture
-def display() -> Iterator[str]:
-    yield from start_xvfb()
-
-
-@pytest.fixture
-def desktops() -> Iterator[list[Desktop]]:
-    started: list[Desktop] = []
-    yield started
-    for desktop in started:
-        desktop.kill()
 
 
 def spaced(code: str) -> str:

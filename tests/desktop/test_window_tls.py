@@ -4,30 +4,15 @@ serves students over HTTPS, and the window itself reaches it over its plain-HTTP
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from appliance.server_record import read_file
 from tests.desktop.cdp import WindowPage
 from tests.desktop.test_window import START_S, STOP_S, TEACH_PAGE_LOADED
-from tests.desktop.window import Desktop, data_folder, free_port, port_open, start_xvfb, teacher_with_class, window_env
+from tests.desktop.window import Desktop, data_folder, free_port, port_open, teacher_with_class, window_env
 from tests.sync.conftest import cli, ok
-
-
-@pytest.fixture
-def display() -> Iterator[str]:
-    yield from start_xvfb()
-
-
-@pytest.fixture
-def desktops() -> Iterator[list[Desktop]]:
-    started: list[Desktop] = []
-    yield started
-    for desktop in started:
-        desktop.kill()
 
 
 async def test_the_window_works_with_https_on_and_shows_the_fingerprint(
