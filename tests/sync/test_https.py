@@ -209,9 +209,10 @@ def push(classroom: Classroom, url: str, **settings: str) -> subprocess.Complete
     return cli(classroom.data_dir, "sync", "--now", env=env)
 
 
-def failed_codes(classroom: Classroom) -> list[str]:
+def failed_codes(classroom: Classroom, job: str) -> list[str]:
+    """The error codes of the classroom's failed runs of the scheduler job `job`."""
     with sql(classroom.data_dir) as conn:
-        rows = conn.execute("SELECT detail FROM job_runs WHERE job = 'sync_push' AND outcome = 'failed'")
+        rows = conn.execute("SELECT detail FROM job_runs WHERE job = ? AND outcome = 'failed'", (job,))
         return [json.loads(row[0])["error"]["code"] for row in rows]
 
 
@@ -229,7 +230,7 @@ def test_a_classroom_pushes_over_https_to_the_pinned_central_only(
     assert untrusted.returncode == 1 and "(sync_tls_untrusted)" in untrusted.stderr, untrusted.stderr
     assert synced_state(central) == before
     assert acked(classroom.data_dir) is None
-    assert failed_codes(classroom) == ["sync_tls_mismatch", "sync_tls_untrusted"]
+    assert failed_codes(classroom, "sync_push") == ["sync_tls_mismatch", "sync_tls_untrusted"]
 
     pushed = ok(push(classroom, tls_central.url, sync_central_fingerprint=shown.lower().replace(":", "")))
     assert "acknowledged" in pushed, pushed
@@ -346,7 +347,7 @@ def test_the_push_route_reads_no_body_before_the_push_is_signed_by_a_registered_
         busy = push(classroom, central_server.url)
         pushes += 1
         assert busy.returncode == 1 and "(sync_busy)" in busy.stderr, busy.stderr
-        assert acked(classroom.data_dir) is None and failed_codes(classroom) == ["sync_busy"]
+        assert acked(classroom.data_dir) is None and failed_codes(classroom, "sync_push") == ["sync_busy"]
         assert synced_state(central) == before
         first.sendall(genuine[100:])
         status, _, answer = _answer(first)
@@ -385,12 +386,6 @@ def test_a_push_whose_body_stops_coming_frees_the_import_slot(
         server.stop()
 
 
-def fetch_failures(classroom: Classroom) -> list[str]:
-    with sql(classroom.data_dir) as conn:
-        rows = conn.execute("SELECT detail FROM job_runs WHERE job = 'problem_sets_fetch' AND outcome = 'failed'")
-        return [json.loads(row[0])["error"]["code"] for row in rows]
-
-
 def test_the_problem_set_fetch_takes_the_pinned_central_only(
     classroom: Classroom, central: Central, tls_central: ApplianceProcess
 ) -> None:
@@ -413,7 +408,7 @@ def test_the_problem_set_fetch_takes_the_pinned_central_only(
 
     wrong = push(classroom, tls_central.url, sync_central_fingerprint="AB:" * 31 + "CD")
     assert wrong.returncode == 1, wrong.stderr
-    assert fetch_failures(classroom) == ["sync_tls_mismatch"]
+    assert failed_codes(classroom, "problem_sets_fetch") == ["sync_tls_mismatch"]
     with sql(classroom.data_dir) as conn:
         assert conn.execute("SELECT count(*) FROM problem_set_inbox").fetchone()[0] == 0
 
