@@ -379,16 +379,21 @@ async def _export(settings: Settings, since: int) -> Exported:
         return await export(db, BlobStore(settings.blob_dir), settings, me, since)
 
 
-def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+def _write_bundle(target: Path, data: bytes) -> None:
     import os
+
+    # Under a temporary name first: a full disk or a crash never leaves half a bundle under the name.
+    partial = target.with_name(target.name + ".partial")
+    partial.write_bytes(data)
+    os.replace(partial, target)
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     from pathlib import Path
 
     result = asyncio.run(_export(settings, args.since))
     target = Path(args.file)
-    # Under a temporary name first: a full disk or a crash never leaves half a bundle under the name.
-    partial = target.with_name(target.name + ".partial")
-    partial.write_bytes(result.data)
-    os.replace(partial, target)
+    _write_bundle(target, result.data)
     counts = ", ".join(f"{n} {what}" for what, n in result.counts.items())
     print(
         f"bundle written: {target} (generation {result.generation}, since {result.since},"
@@ -511,7 +516,6 @@ async def _publications(settings: Settings) -> list[dict[str, Any]]:
 
 
 def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:
-    import os
     from pathlib import Path
 
     from appliance.errors import Invalid
@@ -531,10 +535,7 @@ def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:
         raise Invalid("no_problems_chosen", "publish needs --name NAME and at least one PROBLEM_ID (or --list)")
     result = asyncio.run(_publish(settings, args.name, args.problem_ids))
     if args.out:
-        target = Path(args.out)
-        partial = target.with_name(target.name + ".partial")
-        partial.write_bytes(result.data)
-        os.replace(partial, target)
+        _write_bundle(Path(args.out), result.data)
     print(
         f"published {result.name!r} version {result.version} (set {result.set_id}, {len(result.titles)} problems,"
         f" sha256 {result.sha256[:16]})" + (f"; bundle written: {args.out}" if args.out else "")
@@ -592,7 +593,6 @@ async def _promote_out(settings: Settings, problem_ids: list[int]) -> Published:
 
 
 def cmd_promote(settings: Settings, args: argparse.Namespace) -> int:
-    import os
 
     from appliance.errors import Invalid, NotFound
     from appliance.settings import default_data_dir
@@ -600,9 +600,7 @@ def cmd_promote(settings: Settings, args: argparse.Namespace) -> int:
     if args.out:
         published = asyncio.run(_promote_out(settings, args.problem_ids))
         target = Path(args.out)
-        partial = target.with_name(target.name + ".partial")
-        partial.write_bytes(published.data)
-        os.replace(partial, target)
+        _write_bundle(target, published.data)
         print(
             f"bundle written: {target} (problem set {published.name!r} version {published.version}, signed by this"
             f" appliance); on production: `labrunner import {target.name}`, then a teacher imports it at"
