@@ -1,5 +1,6 @@
-"""Crafted bundles for the attack tests (tests/sync/test_attacks_*.py): signed with keys the test
-holds, so each one passes the signature check and reaches the code behind it."""
+"""Crafted bundles for the attack tests (tests/sync/test_attacks_*.py) and for tests that need a
+received set (tests/ui/test_problem_sets_page.py): signed with keys the test holds, so each one
+passes the signature check and reaches the code behind it."""
 
 from __future__ import annotations
 

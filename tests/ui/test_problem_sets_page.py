@@ -9,12 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from playwright.async_api import expect
 
-from appliance import problem_sets, problem_sets_trust, sync_bundle
+from appliance import problem_sets, problem_sets_trust
 from appliance.app_keys import BLOBS, DB, SETTINGS
-from appliance.identity import public_key_text
+from tests.sync.attack_bundles import Signer, problem, problem_set
 from tests.ui.conftest import LAPTOP, TABLET, Room
 from tests.ui.helpers import log_in
 
@@ -27,40 +26,20 @@ def _record(origin: int, title: str, hidden: bool) -> dict[str, Any]:
     tests = [{"name": "example", "stdin": "Ann\n", "expected_stdout": "Hello Ann\n", "visibility": "visible"}]
     if hidden:
         tests.append({"name": "secret", "stdin": HIDDEN_IN, "expected_stdout": "Hello\n", "visibility": "hidden"})
-    return {
-        "id": origin,
-        "title": title,
-        "statement": f"{title}: say hello.",
-        "language": "python",
-        "time_limit_ms": 2000,
-        "memory_limit_mb": 256,
-        "comparison": "exact",
-        "tolerance": 0.0,
-        "graphical": None,
-        "hidden_feedback": "summary",
-        "starter_code": "",
-        "test_cases": [
-            {**test, "position": n, "reveal_at": None, "weight": 1.0} for n, test in enumerate(tests, start=1)
-        ],
-        "assets": [],
-    }
+    return problem(
+        origin,
+        title,
+        statement=f"{title}: say hello.",
+        test_cases=[{**test, "position": n, "reveal_at": None, "weight": 1.0} for n, test in enumerate(tests, start=1)],
+    )
 
 
 async def _receive_a_set(classroom: Room) -> None:
     app = classroom.server.app
-    key = Ed25519PrivateKey.generate()
-    await problem_sets_trust.add(app[DB], "Central", public_key_text(key.public_key()))
-    head = {
-        "kind": "problem_set",
-        "appliance_id": "c" * 32,
-        "public_key": public_key_text(key.public_key()),
-        "set_id": problem_sets.set_id_for("c" * 32, "Greetings"),
-        "name": "Greetings",
-        "version": 1,
-        "titles": ["Greet", "Wave"],
-    }
+    signer = Signer(appliance_id="c" * 32)
+    await problem_sets_trust.add(app[DB], "Central", signer.public_key)
     records = [_record(21, "Greet", hidden=True), _record(22, "Wave", hidden=False)]
-    raw = sync_bundle.write(head, {"problems.jsonl": sync_bundle.json_lines(records)}, key)
+    raw = problem_set(signer, records, set_id=problem_sets.set_id_for("c" * 32, "Greetings"), name="Greetings")
     await problem_sets.receive(app[DB], app[BLOBS], app[SETTINGS], raw)
 
 
