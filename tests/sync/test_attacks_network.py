@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from tests.sync.attack_bundles import Signer, problem, problem_set
 from tests.sync.loop_watch import watch_event_loop
 
 ServerFactory = Callable[..., Awaitable[LiveServer]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class FakeCentral:
@@ -43,12 +45,17 @@ class FakeCentral:
         return web.Response(body=self.bundle, content_type="application/zip")
 
 
-async def _serving(fake: FakeCentral) -> TestServer:
+@asynccontextmanager
+async def _stand_in_central(method: str, path: str, handler: Handler) -> AsyncIterator[str]:
+    """A stand-in central instance answering `method path` with `handler`: its URL while it serves."""
     app = web.Application()
-    app.router.add_route("GET", "/{tail:.*}", fake.handle)
+    app.router.add_route(method, path, handler)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
-    return server
+    try:
+        yield str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
 
 
 def _offer(n: int) -> dict[str, Any]:
@@ -59,9 +66,7 @@ async def test_a_list_of_more_offers_than_the_setting_takes_is_refused_before_an
     server_factory: ServerFactory,
 ) -> None:
     fake = FakeCentral([_offer(n) for n in range(1, 6)], bundle=b"junk")
-    central = await _serving(fake)
-    try:
-        url = str(central.make_url("")).rstrip("/")
+    async with _stand_in_central("GET", "/{tail:.*}", fake.handle) as url:
         room = await server_factory(sync_central_url=url, problem_set_max_offers=3)
         await problem_sets_trust.add(room.app[DB], "Central", Signer().public_key)
         with pytest.raises(AppError) as refused:
@@ -75,8 +80,6 @@ async def test_a_list_of_more_offers_than_the_setting_takes_is_refused_before_an
         with pytest.raises(AppError) as refused:
             await problem_sets_fetch.fetch(room.app[DB], room.app[BLOBS], room.app[SETTINGS])
         assert refused.value.code == "problem_set_too_many_offers"
-    finally:
-        await central.close()
 
 
 async def test_a_received_set_is_parsed_and_verified_off_the_event_loop(
@@ -118,20 +121,13 @@ async def test_an_endless_answer_to_a_push_is_not_read_past_the_setting(server_f
             pass
         return response
 
-    app = web.Application()
-    app.router.add_route("POST", sync_outbox.PUSH_PATH, endless)
-    central = TestServer(app, host="127.0.0.1")
-    await central.start_server()
-    try:
-        url = str(central.make_url("")).rstrip("/")
+    async with _stand_in_central("POST", sync_outbox.PUSH_PATH, endless) as url:
         room = await server_factory(sync_central_url=url, sync_answer_max_bytes=1 << 20, sync_timeout_s=20)
         with pytest.raises(AppError) as refused:
             await sync_outbox.push(room.app[DB], room.app[BLOBS], room.app[SETTINGS])
         assert refused.value.code == "sync_answer_too_large", refused.value
         assert "sync_answer_max_bytes" in refused.value.message
         assert sync_outbox.acknowledged(room.settings.data_dir, url) is None
-    finally:
-        await central.close()
 
 
 async def test_a_forged_acknowledgement_is_not_taken_for_the_central_instances(server_factory: ServerFactory) -> None:
@@ -147,20 +143,13 @@ async def test_a_forged_acknowledgement_is_not_taken_for_the_central_instances(s
         signature = sync_intake.sign_ack(forger_key, bundle.generation, bundle.watermark, digest)
         return web.json_response({**ack, "counts": {}, "signature": signature})
 
-    app = web.Application()
-    app.router.add_route("POST", sync_outbox.PUSH_PATH, forger)
-    central = TestServer(app, host="127.0.0.1")
-    await central.start_server()
-    try:
-        url = str(central.make_url("")).rstrip("/")
+    async with _stand_in_central("POST", sync_outbox.PUSH_PATH, forger) as url:
         central_key = public_key_text(Ed25519PrivateKey.generate().public_key())
         room = await server_factory(sync_central_url=url, sync_central_key=central_key)
         with pytest.raises(AppError) as refused:
             await sync_outbox.push(room.app[DB], room.app[BLOBS], room.app[SETTINGS])
         assert refused.value.code == "sync_ack_unverified"
         assert sync_outbox.acknowledged(room.settings.data_dir, url) is None
-    finally:
-        await central.close()
 
 
 async def test_another_publishers_set_with_the_same_id_does_not_stop_the_centrals_updates(
@@ -174,9 +163,8 @@ async def test_another_publishers_set_with_the_same_id_does_not_stop_the_central
     fake = FakeCentral(
         [{"set_id": set_id, "name": "Crafted set", "version": 2, "sha256": "0" * 64, "size": 1}], genuine
     )
-    central = await _serving(fake)
-    try:
-        room = await server_factory(sync_central_url=str(central.make_url("")).rstrip("/"))
+    async with _stand_in_central("GET", "/{tail:.*}", fake.handle) as url:
+        room = await server_factory(sync_central_url=url)
         await problem_sets_trust.add(room.app[DB], "Central", central_key.public_key)
         await problem_sets_trust.add(room.app[DB], "Other", other.public_key)
         await problem_sets.receive(
@@ -184,5 +172,3 @@ async def test_another_publishers_set_with_the_same_id_does_not_stop_the_central
         )
         outcome = await problem_sets_fetch.fetch(room.app[DB], room.app[BLOBS], room.app[SETTINGS])
         assert [r["set_id"] for r in outcome["received"]] == [set_id]
-    finally:
-        await central.close()
