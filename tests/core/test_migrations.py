@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import sqlite3
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +14,7 @@ import pytest
 
 from appliance import migrations
 from appliance.migrations import SCHEMA_DIR, MigrationError
-from tests.conftest import REPO_ROOT
+from tests.runner.appliance_process import run_cli
 
 ADD_NOTES = "-- a later migration\nALTER TABLE users ADD COLUMN note TEXT;\nCREATE INDEX users_note ON users(note);\n"
 
@@ -129,16 +127,7 @@ def test_malformed_schema_dir_is_refused(tmp_path: Path, files: dict[str, str], 
 
 
 def _cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LABRUNNER_")}
-    return subprocess.run(
-        [sys.executable, "-m", "appliance", "--data-dir", str(data_dir), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO_ROOT,
-        env=env,
-        check=False,
-    )
+    return run_cli("--data-dir", str(data_dir), *args)
 
 
 def test_cli_migrate_and_status(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import docker
@@ -20,9 +19,9 @@ import pytest
 from appliance.sandbox_transfer import load_image
 from runner import engine
 from runner.image import CONTENT_TAG_LABEL, expected_ref
-from tests.conftest import REPO_ROOT
 from tests.ops.throwaway_images import manifest_for, present, write_image_file
 from tests.requirements import require_sandbox
+from tests.runner.appliance_process import run_cli
 
 pytestmark = [
     pytest.mark.docker,
@@ -34,15 +33,7 @@ pytestmark = [
 
 
 def _labrunner(data_dir: Path, *args: str, timeout_s: int) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "appliance", "--data-dir", str(data_dir), *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        env={k: v for k, v in os.environ.items() if not k.startswith("LABRUNNER_")},
-        timeout=timeout_s,
-        check=False,
-    )
+    return run_cli("--data-dir", str(data_dir), *args, timeout_s=timeout_s)
 
 
 def _impostor_file(client: docker.DockerClient, tmp_path: Path, ref: str) -> tuple[Path, str]:

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
-import sys
 import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +20,6 @@ from appliance import sandbox_transfer
 from appliance.sandbox_transfer import IMAGE_MEMBER, MANIFEST_MEMBER, export_image, load_image, pull_image
 from appliance.settings import SettingsError, load_settings
 from runner.image import expected_ref
-from tests.conftest import REPO_ROOT
 from tests.ops.local_registry import LocalRegistry
 from tests.ops.throwaway_images import (
     engine_client,
@@ -33,7 +30,7 @@ from tests.ops.throwaway_images import (
     throwaway_images,
     write_image_file,
 )
-from tests.runner.appliance_process import free_port
+from tests.runner.appliance_process import free_port, run_cli
 
 REPOSITORY = "labrunner-test-export"
 
@@ -242,17 +239,8 @@ def test_pull_from_an_unreachable_registry_suggests_the_offline_build(client: do
     assert not present(client, ref)
 
 
-def _labrunner(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("LABRUNNER_")}
-    return subprocess.run(
-        [sys.executable, "-m", "appliance", "--data-dir", str(data_dir), *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        env={**base, **(env or {})},
-        timeout=120,
-        check=False,
-    )
+def _labrunner(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli("--data-dir", str(data_dir), *args, timeout_s=120)
 
 
 def test_the_cli_refuses_with_codes_and_leaves_the_sandbox_image_alone(

@@ -24,17 +24,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def cli(data_dir: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout_s: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """`labrunner ARGS` as its own process, its output captured: none of this shell's LABRUNNER_
+    settings reach it, only `env`. A failing command is returned, not raised."""
     return subprocess.run(
-        [sys.executable, "-m", "appliance", "--data-dir", str(data_dir), *args],
+        [sys.executable, "-m", "appliance", *args],
         input=stdin,
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,
-        env={k: v for k, v in os.environ.items() if not k.startswith("LABRUNNER_")},
-        timeout=120,
-        check=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("LABRUNNER_")} | (env or {}),
+        timeout=timeout_s,
+        check=False,
     )
+
+
+def cli(data_dir: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """The command on `data_dir`, which must succeed."""
+    done = run_cli("--data-dir", str(data_dir), *args, stdin=stdin, timeout_s=120)
+    done.check_returncode()
+    return done
 
 
 def create_account(data_dir: Path, role: str, username: str) -> None:

@@ -9,10 +9,8 @@ exactly as they see the server's.
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,8 +20,8 @@ from typing import Any
 import pytest
 
 from appliance.blobs import BlobStore
-from tests.conftest import REPO_ROOT, dump_db
-from tests.runner.appliance_process import ApplianceProcess, serving
+from tests.conftest import dump_db
+from tests.runner.appliance_process import ApplianceProcess, run_cli, serving
 
 MINOR_USERNAME = "kid-anna-minor"
 MINOR_BIRTHDATE = "2014-03-04"
@@ -34,18 +32,7 @@ NOW = "2026-05-01T09:00:00.000000Z"
 
 
 def cli(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("LABRUNNER_")}
-    environ.update(env or {})
-    environ["PYTHONIOENCODING"] = "utf-8"
-    return subprocess.run(
-        [sys.executable, "-m", "appliance", "--data-dir", str(data_dir), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO_ROOT,
-        env=environ,
-        check=False,
-    )
+    return run_cli("--data-dir", str(data_dir), *args, env={**(env or {}), "PYTHONIOENCODING": "utf-8"})
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> str:

@@ -10,10 +10,8 @@ not a teacher are refused with nothing written, and an altered promote bundle is
 from __future__ import annotations
 
 import io
-import os
 import re
 import subprocess
-import sys
 import zipfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -23,8 +21,8 @@ from typing import Any
 import pytest
 
 from appliance.settings import STAGING_PORT, load_settings
-from tests.conftest import DEFAULT_PASSWORD, REPO_ROOT, ApiClient, dump_db
-from tests.runner.appliance_process import ApplianceProcess, create_account, free_port
+from tests.conftest import DEFAULT_PASSWORD, ApiClient, dump_db
+from tests.runner.appliance_process import ApplianceProcess, create_account, free_port, run_cli
 
 HIDDEN_IN = "promoted-hidden-in-8R2"
 HIDDEN_OUT = "PROMOTED-HIDDEN-OUT-8R2"
@@ -36,17 +34,7 @@ STAGING_TABLES = ("published_problem_sets",)
 
 def labrunner(*args: str, xdg: Path) -> subprocess.CompletedProcess[str]:
     """The program as an admin types it; production's usual data folder lies under `xdg`."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("LABRUNNER_")}
-    environ |= {"XDG_DATA_HOME": str(xdg), "PYTHONIOENCODING": "utf-8"}
-    return subprocess.run(
-        [sys.executable, "-m", "appliance", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO_ROOT,
-        env=environ,
-        check=False,
-    )
+    return run_cli(*args, env={"XDG_DATA_HOME": str(xdg), "PYTHONIOENCODING": "utf-8"}, timeout_s=120)
 
 
 @dataclass
