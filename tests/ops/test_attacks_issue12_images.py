@@ -50,6 +50,20 @@ def _image_file(target: Path, inner: bytes, ref: str, image_id: str) -> None:
     write_image_file(target, inner, manifest_for(inner, ref, image_id))
 
 
+def _add_link(archive: tarfile.TarFile, name: str, target: str) -> None:
+    link = tarfile.TarInfo(name)
+    link.type = tarfile.SYMTYPE
+    link.linkname = target
+    archive.addfile(link)
+
+
+def _copy_all_but_the_listings(saved: tarfile.TarFile, crafted: tarfile.TarFile) -> None:
+    """Every member of the engine's save but the listings that name its images and tags."""
+    for member in saved.getmembers():
+        if member.name not in ("manifest.json", "repositories"):
+            crafted.addfile(member, saved.extractfile(member) if member.isfile() else None)
+
+
 def _disguised(named_save: bytes, how: str) -> bytes:
     """The engine's save naming a tag, rewritten so that a reader of the tar's member names sees a
     `manifest.json` that names none, while the engine, unpacking it to a folder, reads the named one."""
@@ -60,13 +74,8 @@ def _disguised(named_save: bytes, how: str) -> bytes:
         entries = json.loads(listing.read())
         assert entries[0]["RepoTags"], "the save was meant to name a tag"
         add_member(crafted, "manifest.json", json.dumps([{**e, "RepoTags": None} for e in entries]).encode())
-        for member in saved.getmembers():
-            if member.name not in ("manifest.json", "repositories"):
-                crafted.addfile(member, saved.extractfile(member) if member.isfile() else None)
-        link = tarfile.TarInfo("sub")
-        link.type = tarfile.SYMTYPE
-        link.linkname = "." if how == "symlinked_folder" else "./"
-        crafted.addfile(link)
+        _copy_all_but_the_listings(saved, crafted)
+        _add_link(crafted, "sub", "." if how == "symlinked_folder" else "./")
         add_member(crafted, "sub/manifest.json", json.dumps(entries).encode())
     return out.getvalue()
 
@@ -131,13 +140,8 @@ def test_a_metadata_file_that_is_a_link_is_refused(
         listing = saved.extractfile("manifest.json")
         assert listing is not None
         add_member(crafted, "elsewhere/listing.json", listing.read())
-        for member in saved.getmembers():
-            if member.name not in ("manifest.json", "repositories"):
-                crafted.addfile(member, saved.extractfile(member) if member.isfile() else None)
-        link = tarfile.TarInfo("manifest.json")
-        link.type = tarfile.SYMTYPE
-        link.linkname = "elsewhere/listing.json"
-        crafted.addfile(link)
+        _copy_all_but_the_listings(saved, crafted)
+        _add_link(crafted, "manifest.json", "elsewhere/listing.json")
     target = tmp_path / "stick.tar"
     _image_file(target, out.getvalue(), ref, impostor.id)
 
@@ -180,10 +184,7 @@ def test_outer_members_with_traversal_names_write_nothing_outside(
     with tarfile.open(target, "a") as archive:
         add_member(archive, "../escaped.txt", b"escaped")
         add_member(archive, "/tmp/rt12-escaped.txt", b"escaped")
-        link = tarfile.TarInfo(IMAGE_MEMBER)
-        link.type = tarfile.SYMTYPE
-        link.linkname = "/etc/passwd"
-        archive.addfile(link)
+        _add_link(archive, IMAGE_MEMBER, "/etc/passwd")
     refused("image_file_damaged", lambda: load_image(client, ref, target, lambda line: None))
     assert not (tmp_path / "escaped.txt").exists() and not Path("/tmp/rt12-escaped.txt").exists()
     assert image_id(client, ref) is None
