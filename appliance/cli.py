@@ -380,12 +380,10 @@ async def _export(settings: Settings, since: int) -> Exported:
 
 
 def _write_bundle(target: Path, data: bytes) -> None:
-    import os
+    from appliance.atomic_files import replace_with
 
-    # Under a temporary name first: a full disk or a crash never leaves half a bundle under the name.
-    partial = target.with_name(target.name + ".partial")
-    partial.write_bytes(data)
-    os.replace(partial, target)
+    # Under FILE.partial first: a full disk or a crash never leaves half a bundle under the name.
+    replace_with(target, data, suffix=".partial")
 
 
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from appliance import appliance_id
+from appliance.atomic_files import replace_with
 
 KEY_FILE = "sync-identity.key"
 PSEUDONYM_FILE = "sync-pseudonym.key"
@@ -76,15 +77,8 @@ def fingerprint(key: Ed25519PublicKey) -> str:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
     # Atomic: a crash leaves either no key or the whole key, never a half one that a start would refuse.
-    os.replace(tmp, path)
+    replace_with(path, data, 0o600)
 
 
 def _load_or_create_key(data_dir: Path) -> Ed25519PrivateKey:

@@ -29,6 +29,7 @@ import docker.errors
 import requests
 
 from appliance import __version__
+from appliance.atomic_files import replacing
 from appliance.errors import AppError, Invalid, NotFound, Unavailable
 from appliance.settings import Settings
 from runner import engine, image
@@ -56,18 +57,9 @@ class Transferred:
 def export_image(client: docker.DockerClient, ref: str, target: Path, progress: Progress) -> Transferred:
     """Write the image `ref` into `target` (under `target.partial` until complete)."""
     saved = _get(client, ref)
-    partial = target.with_name(target.name + ".partial")
-    # Made anew, never opened through what is there: on a shared stick or in /tmp, a link planted
-    # under this name would have the export overwrite the file it points to.
-    partial.unlink(missing_ok=True)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            size, digest = _write_archive(out, saved, ref, progress)
-        os.replace(partial, target)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    # On a shared stick or in /tmp, a link planted under FILE.partial is never written through.
+    with replacing(target, suffix=".partial") as out:
+        size, digest = _write_archive(out, saved, ref, progress)
     return Transferred(ref, saved.id, size, digest)
 
 

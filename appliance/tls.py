@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import ipaddress
-import os
 import socket
 import ssl
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from appliance.atomic_files import replace_with
 from appliance.lan import lan_addresses
 from appliance.settings import Settings, SettingsError
 
@@ -117,19 +117,8 @@ def _make_self_signed(cert_file: Path, key_file: Path, names: list[str]) -> None
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     # The key first, so a crash between the two leaves a key without a certificate: both are made anew.
-    _write_atomically(key_file, pem_key, 0o600)
-    _write_atomically(cert_file, cert.public_bytes(serialization.Encoding.PEM), 0o644)
-
-
-def _write_atomically(path: Path, data: bytes, mode: int) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    replace_with(key_file, pem_key, 0o600)
+    replace_with(cert_file, cert.public_bytes(serialization.Encoding.PEM), 0o644)
 
 
 def _read(path: Path, what: str) -> bytes:

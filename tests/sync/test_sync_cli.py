@@ -292,3 +292,17 @@ def test_the_registration_line_identity_prints_pins_the_appliance_id(tmp_path: P
     # The bundle names that id: it is taken.
     classroom.export(tmp_path / "b.zip")
     ok(cli(central, "import", str(tmp_path / "b.zip")))
+
+
+def test_an_export_never_writes_through_a_link_planted_at_its_partial_name(
+    tmp_path: Path, classroom: Classroom
+) -> None:
+    """A shared stick or /tmp: someone plants FILE.partial as a link to a file of the teacher's."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    target = tmp_path / "stick" / "bundle.zip"
+    target.parent.mkdir()
+    (target.parent / "bundle.zip.partial").symlink_to(victim)
+    classroom.export(target)
+    assert victim.read_text() == "keep me"
+    assert target.read_bytes()[:2] == b"PK" and not (target.parent / "bundle.zip.partial").exists()

@@ -13,6 +13,8 @@ import html
 import os
 from pathlib import Path
 
+from appliance.atomic_files import replace_with
+
 LINK_FILE = "desktop-link.html"
 
 
@@ -25,10 +27,5 @@ def write(data_dir: Path, url: str) -> Path:
         f'<meta http-equiv="refresh" content="0;url={quoted}"><title>Labrunner</title></head>\n'
         f'<body><p><a href="{quoted}">Open Labrunner</a></p></body></html>\n'
     )
-    partial = path.with_name(f".{LINK_FILE}.{os.getpid()}")
-    partial.unlink(missing_ok=True)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(page)
-    os.replace(partial, path)
+    replace_with(path, page.encode(), 0o600, suffix=f".{os.getpid()}")
     return path
