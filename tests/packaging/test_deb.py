@@ -230,6 +230,7 @@ def test_an_upgrade_backs_up_first_and_migrates_a_removal_keeps_the_data_and_a_p
     debian.sh(f"echo 'backup_folder = \"/nonexistent/backups\"' >>{CONFIG}")
     refused = debian.sh("dpkg -i /debs/labrunner_0.1.0+test2_*.deb 2>&1", check=False)
     assert refused.returncode != 0 and "the upgrade is refused" in refused.stdout, refused.stdout
+    assert "(backup_folder_unwritable)" in refused.stdout and "Traceback" not in refused.stdout, refused.stdout
     assert debian.installed() == "0.1.0+test1 install ok installed"
     debian.sh(f"sed -i '/^backup_folder/d' {CONFIG}")
 
