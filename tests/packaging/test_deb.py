@@ -210,10 +210,12 @@ def test_the_package_installs_and_serves_from_var_lib_labrunner_and_survives_kil
     # Nothing went to another data folder (the labrunner user's home is the data folder).
     assert debian.sh(f"ls -A {DATA}").stdout.split().count(".local") == 0
 
+    secret = debian.sh(f"sha256sum {DATA}/secret.key").stdout
     debian.kill("9")
     debian.serve()
-    assert debian.probe("me", str(PORT), cookie) == "tina"  # the session (and the secret) survived
+    assert debian.probe("me", str(PORT), cookie) == "tina"  # the teacher's session survived
     assert debian.usernames() == ["ada", "tina"]
+    assert debian.sh(f"sha256sum {DATA}/secret.key").stdout == secret
     debian.kill("TERM")
 
 
