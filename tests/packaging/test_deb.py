@@ -264,6 +264,7 @@ def test_an_upgrade_backs_up_first_and_migrates_a_removal_keeps_the_data_and_a_p
     debian.sh("getent group docker")  # not ours to remove
 
 
+@pytest.mark.timeout(BUILD_S + STEP_S)
 def test_the_unit_file_verifies_and_its_hardening_scores_well(debs: Path, tmp_path: Path) -> None:
     need("systemd-analyze", "dpkg-deb")
     root = tmp_path / "root"
