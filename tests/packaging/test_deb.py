@@ -5,9 +5,13 @@ real engine and /healthz can be all ok.
 The base has adduser, passwd and init-system-helpers but neither docker.io nor systemd, and the
 container has no network (no apt): a tiny package that Provides both stands in for them, so dpkg
 still checks every dependency, and the `docker` group gets the socket's group id, as docker.io's
-would own it. systemd cannot run in the container: the server is started the way the unit starts
-it (its User, groups, Environment and ExecStart, read from the installed unit), and the unit file
-itself is checked on the host with `systemd-analyze verify` and scored with `systemd-analyze security`.
+would own it. Without systemd (a container, a chroot) the package still installs, and the server is
+started the way the unit starts it (its User, groups, Environment and ExecStart, read from the
+installed unit). Then the same under a real systemd: the base plus Debian's systemd (an image built
+once and kept, `labrunner-deb-test-systemd:<base tag>`), booted in a container with CAP_SYS_ADMIN
+and its own cgroup namespace, where the hardened unit itself runs the server, restarts it after
+kill -9 and is stopped and started around an upgrade. On the host, `systemd-analyze verify` checks
+the unit and `systemd-analyze security` scores it.
 """
 
 from __future__ import annotations
@@ -84,25 +88,62 @@ def docker_socket() -> Path:
     return Path(host.removeprefix("unix://"))
 
 
-class Debian:
-    """A clean Debian root: a container from the sandbox's base image, removed by `remove`."""
+def systemd_image() -> str:
+    """The sandbox's Debian base plus Debian's systemd: built once (it needs Debian's mirror) and kept."""
+    ref = f"labrunner-deb-test-systemd:{image.base_ref().rpartition(':')[2]}"
+    if subprocess.run(["docker", "image", "inspect", ref], capture_output=True, check=False).returncode == 0:
+        return ref
+    recipe = (
+        f"FROM {image.base_ref()}\n"
+        "RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends"
+        " systemd systemd-sysv && rm -rf /var/lib/apt/lists/*\n"
+    )
+    built = subprocess.run(
+        ["docker", "build", "-q", "-t", ref, "-"], input=recipe, capture_output=True, text=True, timeout=STEP_S
+    )
+    if built.returncode != 0:
+        unavailable(f"cannot build {ref} (Debian's systemd, from Debian's mirror): {built.stderr[-2000:]}")
+    return ref
 
-    def __init__(self, debs: Path) -> None:
+
+class Debian:
+    """A clean Debian root: a container from the sandbox's Debian base image (with `systemd`, the
+    base plus systemd, booted), removed by `remove`."""
+
+    def __init__(self, debs: Path, *, systemd: bool = False) -> None:
         self.name = f"labrunner-deb-test-{uuid.uuid4().hex[:10]}"
         self.debs = debs
+        self.systemd = systemd
 
     def start(self) -> None:
         socket = docker_socket()
+        if self.systemd:
+            # systemd as PID 1: it mounts its own cgroup tree and sets up each unit's namespaces.
+            boot = [
+                *("--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined"),
+                *("--security-opt", "apparmor=unconfined", "--cgroupns=private", "--tmpfs", "/run"),
+                *("--tmpfs", "/run/lock", "--entrypoint", "/lib/systemd/systemd", systemd_image()),
+            ]
+        else:
+            boot = ["--init", "--entrypoint", "sleep", image.base_ref(), "infinity"]
         subprocess.run(
             [
-                *("docker", "run", "-d", "--init", "--name", self.name, "--label", "labrunner-test=deb"),
+                *("docker", "run", "-d", "--name", self.name, "--label", "labrunner-test=deb"),
                 *("--network", "none", "-v", f"{socket}:/var/run/docker.sock", "-v", f"{self.debs}:/debs:ro"),
-                *("-v", f"{PROBE}:/probe.py:ro", "--entrypoint", "sleep", image.base_ref(), "infinity"),
+                *("-v", f"{PROBE}:/probe.py:ro", *boot),
             ],
             check=True,
             capture_output=True,
             timeout=STEP_S,
         )
+        if self.systemd:
+            # systemctl answers only once systemd listens on its socket, a moment after the start.
+            self.sh(
+                "for _ in $(seq 240); do case $(systemctl is-system-running --wait 2>/dev/null) in"
+                " running | degraded) break ;; esac; sleep 0.25; done"
+            )
+            booted = self.sh("systemctl is-system-running", check=False).stdout.strip()
+            assert booted in ("running", "degraded"), booted + self.sh("systemctl --failed", check=False).stdout
         # docker.io's postinst would make the group that owns the socket.
         self.sh(f"groupadd --system --gid {socket.stat().st_gid} docker")
 
@@ -123,9 +164,9 @@ class Debian:
         return self.sh("dpkg-query -W -f '${Version} ${Status}' labrunner", check=False).stdout
 
     def serve(self) -> None:
-        """Start the server as labrunner.service would: its User and Group with their groups (the
-        docker group is SupplementaryGroups=), only its Environment=, its ExecStart=, from /. Its own
-        session, so `kill` reaches the binary's bootloader and the program it unpacked alike."""
+        """Without systemd: start the server as labrunner.service would: its User and Group with their
+        groups (the docker group is SupplementaryGroups=), only its Environment=, its ExecStart=, from /.
+        Its own session, so a signal reaches the binary's bootloader and the program it unpacked alike."""
         unit = self.sh(f"cat {UNIT}").stdout
         lines = [line.split("=", 1) for line in unit.splitlines() if "=" in line and not line.startswith("#")]
         service = {key: value for key, value in lines if key != "Environment"}
@@ -140,10 +181,38 @@ class Debian:
         self.sh(f"cd / && setsid sh -c {shlex.quote(inner)} </dev/null >/dev/null 2>&1 &")
         self.probe("health", str(PORT))
 
-    def kill(self, signal: str) -> None:
-        """Signal the server's whole session (systemd signals the whole unit) and wait until it is gone."""
-        self.sh(f"kill -{signal} -$(cat /tmp/serve.pid)")  # dash's kill: a negative id is the group
+    def running(self) -> None:
+        """The server serves: under systemd the package started it; without, it is started by hand."""
+        if self.systemd:
+            self.sh("systemctl is-active labrunner")
+            self.probe("health", str(PORT))
+        else:
+            self.serve()
+
+    def crash(self) -> None:
+        """kill -9 the server's main process; it serves again after a start: systemd's
+        Restart=on-failure, or by hand."""
+        if self.systemd:
+            main = self.main_pid()
+            self.sh(f"kill -9 {main}")
+            self.probe("down", str(PORT))
+            self.probe("health", str(PORT))
+            assert self.main_pid() != main
+            assert self.sh("systemctl show -p NRestarts --value labrunner").stdout.strip() == "1"
+        else:
+            self.sh("kill -9 -$(cat /tmp/serve.pid)")  # dash's kill: a negative id is the process group
+            self.probe("down", str(PORT))
+            self.serve()
+
+    def stop(self) -> None:
+        if self.systemd:
+            self.sh("systemctl stop labrunner")
+        else:
+            self.sh("kill -TERM -$(cat /tmp/serve.pid)")
         self.probe("down", str(PORT))
+
+    def main_pid(self) -> str:
+        return self.sh("systemctl show -p MainPID --value labrunner").stdout.strip()
 
     def probe(self, *args: str) -> str:
         done = self.sh(f"python3 /probe.py {shlex.join(args)}", check=False)
@@ -164,10 +233,10 @@ class Debian:
         subprocess.run(["docker", "rm", "-f", self.name], capture_output=True, timeout=STEP_S, check=False)
 
 
-@pytest.fixture
-def debian(debs: Path) -> Iterator[Debian]:
+@pytest.fixture(params=[False, True], ids=["without-systemd", "systemd"])
+def debian(debs: Path, request: pytest.FixtureRequest) -> Iterator[Debian]:
     require_sandbox()
-    root = Debian(debs)
+    root = Debian(debs, systemd=request.param)
     try:
         root.start()
         root.sh("dpkg -i /debs/stub.deb")
@@ -187,7 +256,8 @@ def set_up_first_admin(root: Debian, install_output: str) -> str:
 def test_the_package_installs_and_serves_from_var_lib_labrunner_and_survives_kill_9(debian: Debian) -> None:
     output = debian.install("+test1")
     assert debian.installed() == "0.1.0+test1 install ok installed"
-    assert "systemd is not running here" in output and "only from 127.0.0.1" in output, output
+    assert "only from 127.0.0.1" in output, output
+    assert ("systemd is not running here" in output) is not debian.systemd, output
 
     owners = debian.sh(f"stat -c '%n %U:%G %a' /usr/bin/labrunner {UNIT} /etc/labrunner {CONFIG} {DATA}").stdout
     assert owners.splitlines() == [
@@ -203,7 +273,7 @@ def test_the_package_installs_and_serves_from_var_lib_labrunner_and_survives_kil
     assert set(debian.sh("id -nG labrunner").stdout.split()) == {"labrunner", "docker"}
     debian.sh("test -L /etc/systemd/system/multi-user.target.wants/labrunner.service")  # enabled for boot
 
-    debian.serve()
+    debian.running()
     cookie = set_up_first_admin(debian, output)
     assert debian.probe("me", str(PORT), cookie) == "tina"
     assert debian.usernames() == ["ada", "tina"]
@@ -211,12 +281,14 @@ def test_the_package_installs_and_serves_from_var_lib_labrunner_and_survives_kil
     assert debian.sh(f"ls -A {DATA}").stdout.split().count(".local") == 0
 
     secret = debian.sh(f"sha256sum {DATA}/secret.key").stdout
-    debian.kill("9")
-    debian.serve()
+    debian.crash()
     assert debian.probe("me", str(PORT), cookie) == "tina"  # the teacher's session survived
     assert debian.usernames() == ["ada", "tina"]
     assert debian.sh(f"sha256sum {DATA}/secret.key").stdout == secret
-    debian.kill("TERM")
+    if debian.systemd:  # the server's lines are in the journal
+        journal = debian.sh("journalctl -u labrunner --no-pager").stdout
+        assert f"Data folder: {DATA}  (environment: production)" in journal, journal[-3000:]
+    debian.stop()
 
 
 @pytest.mark.timeout(BUILD_S + 3 * STEP_S)
@@ -224,9 +296,12 @@ def test_an_upgrade_backs_up_first_and_migrates_a_removal_keeps_the_data_and_a_p
     debian: Debian,
 ) -> None:
     output = debian.install("+test1")
-    debian.serve()
+    debian.running()
     set_up_first_admin(debian, output)
-    debian.kill("TERM")  # the prerm's stop, which systemd would carry out
+    if not debian.systemd:
+        debian.stop()  # what the prerm has systemd do
+    backups = f"ls {DATA}/backups/ | grep -c '^labrunner-backup-' || true"
+    before = int(debian.sh(backups).stdout)
 
     # A backup that fails refuses the upgrade, and the old version stays installed.
     debian.sh(f"echo 'backup_folder = \"/nonexistent/backups\"' >>{CONFIG}")
@@ -234,22 +309,25 @@ def test_an_upgrade_backs_up_first_and_migrates_a_removal_keeps_the_data_and_a_p
     assert refused.returncode != 0 and "the upgrade is refused" in refused.stdout, refused.stdout
     assert "(backup_folder_unwritable)" in refused.stdout and "Traceback" not in refused.stdout, refused.stdout
     assert debian.installed() == "0.1.0+test1 install ok installed"
+    if debian.systemd:
+        debian.running()  # the old version's postinst (abort-upgrade) started it again
     debian.sh(f"sed -i '/^backup_folder/d' {CONFIG}")
 
     upgraded = debian.install("+test2")
     assert debian.installed() == "0.1.0+test2 install ok installed"
     assert "backing up /var/lib/labrunner before the upgrade from 0.1.0+test1" in upgraded, upgraded
-    backups = debian.sh(f"ls {DATA}/backups").stdout.split()
-    assert len([name for name in backups if name.startswith("labrunner-backup-")]) == 1, backups
+    assert int(debian.sh(backups).stdout) == before + 1
     assert "labrunner: migrating the database" in upgraded and LINK.search(upgraded) is None, upgraded
     status = debian.as_labrunner("migrate", "--status").splitlines()
     assert status and all(": applied " in line for line in status), status
-    debian.serve()
+    debian.running()
     assert debian.usernames() == ["ada", "tina"]
-    debian.kill("TERM")
+    if not debian.systemd:
+        debian.stop()
 
     debian.sh("dpkg -r labrunner")
     assert debian.installed() == "0.1.0+test2 deinstall ok config-files"
+    debian.probe("down", str(PORT))  # the prerm stopped it
     debian.sh(f"test ! -e /usr/bin/labrunner && test -f {CONFIG} && test -f {DATA}/labrunner.sqlite3")
     debian.sh(f"ls {DATA}/backups/labrunner-backup-*")
     debian.sh("getent passwd labrunner")
@@ -258,6 +336,7 @@ def test_an_upgrade_backs_up_first_and_migrates_a_removal_keeps_the_data_and_a_p
 
     debian.sh("dpkg -P labrunner")
     assert debian.installed() == ""
+    debian.probe("down", str(PORT))
     debian.sh(f"test ! -e {DATA} && test ! -e /etc/labrunner")
     for database in ("passwd", "group"):
         assert debian.sh(f"getent {database} labrunner", check=False).returncode == 2
