@@ -35,7 +35,7 @@ def _urls(settings: Settings) -> list[str]:
 
 
 async def _serve(settings: Settings) -> None:
-    from appliance import lan_announce
+    from appliance import lan_announce, systemd_notify
     from appliance.app_keys import TLS
     from appliance.listeners import listen
     from appliance.runtime import create_app
@@ -53,6 +53,7 @@ async def _serve(settings: Settings) -> None:
     if certificate is not None:
         print(f"Certificate fingerprint (SHA-256): {certificate.fingerprint}", flush=True)
     print(f"Data folder: {settings.data_dir}  (environment: {settings.environment})", flush=True)
+    systemd_notify.ready()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     # SIGTERM (service managers, `kill`) and Ctrl-C both shut down in order: stop taking
