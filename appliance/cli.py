@@ -35,8 +35,9 @@ def _urls(settings: Settings) -> list[str]:
 
 
 async def _serve(settings: Settings) -> None:
-    from appliance import lan_announce, systemd_notify
+    from appliance import lan_announce
     from appliance.app_keys import TLS
+    from appliance.systemd_notify import ready
     from appliance.listeners import listen
     from appliance.runtime import create_app
 
@@ -53,13 +54,13 @@ async def _serve(settings: Settings) -> None:
     if certificate is not None:
         print(f"Certificate fingerprint (SHA-256): {certificate.fingerprint}", flush=True)
     print(f"Data folder: {settings.data_dir}  (environment: {settings.environment})", flush=True)
-    systemd_notify.ready()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     # SIGTERM (service managers, `kill`) and Ctrl-C both shut down in order: stop taking
     # requests, stop the workers (their sandboxes are removed), close the database.
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    ready()  # to systemd (Type=notify), once a stop it sends is handled too
     announcement = None
     try:
         announcement = await lan_announce.start(settings, lambda line: print(line, flush=True))
