@@ -37,9 +37,9 @@ def _urls(settings: Settings) -> list[str]:
 async def _serve(settings: Settings) -> None:
     from appliance import lan_announce
     from appliance.app_keys import TLS
-    from appliance.systemd_notify import ready
     from appliance.listeners import listen
     from appliance.runtime import create_app
+    from appliance.systemd_notify import ready
 
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None)
