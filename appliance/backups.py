@@ -146,7 +146,10 @@ def write_backup(
     """Take one backup (blocking: run it in a thread). The caller holds the maintenance lock."""
     owner = appliance_id.ensure(settings.data_dir)
     backup_dir = settings.backup_dir
-    backup_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        backup_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _unwritable(backup_dir, exc) from None
     # Only this appliance's leftovers: a shared backup folder may hold another machine's backup in progress.
     for partial in backup_dir.glob(f"{PARTIAL_PREFIX}labrunner-backup-{owner[:8]}-*"):
         partial.unlink(missing_ok=True)
@@ -205,6 +208,8 @@ def write_backup(
                 "backup_disk_full",
                 f"the disk filled up while the backup was written ({exc.strerror}); no backup was kept",
             ) from None
+        if exc.filename == str(partial):
+            raise _unwritable(backup_dir, exc) from None
         raise
     except sqlite3.OperationalError as exc:
         if "full" in str(exc):
@@ -217,6 +222,14 @@ def write_backup(
         shutil.rmtree(work, ignore_errors=True)
     rotated = rotate(settings, owner)
     return BackupResult(final, final.stat().st_size, tables, blobs, schema_version, bool(passphrase), rotated)
+
+
+def _unwritable(backup_dir: Path, exc: OSError) -> BackupFailed:
+    return BackupFailed(
+        "backup_folder_unwritable",
+        f"cannot write into the backup folder {backup_dir} ({exc.strerror or exc}): it must be a folder the"
+        " server's user can write (the Debian package's service writes only where ReadWritePaths allows)",
+    )
 
 
 def rotate(settings: Settings, owner: str) -> list[str]:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -38,6 +39,7 @@ async def _serve(settings: Settings) -> None:
     from appliance.app_keys import TLS
     from appliance.listeners import listen
     from appliance.runtime import create_app
+    from appliance.systemd_notify import ready
 
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None)
@@ -61,6 +63,7 @@ async def _serve(settings: Settings) -> None:
     # requests, stop the workers (their sandboxes are removed), close the database.
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    ready()  # to systemd (Type=notify), once a stop it sends is handled too
     announcement = None
     try:
         announcement = await lan_announce.start(settings, lambda line: print(line, flush=True))
@@ -624,6 +627,22 @@ def cmd_promote(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_setup_link(settings: Settings, args: argparse.Namespace) -> int:
+    from appliance import setup_link
+
+    link = asyncio.run(setup_link.make(settings, only_if_needed=args.if_needed))
+    if link is None:
+        return 0
+    print("No teacher or admin exists yet. To create the first admin and teacher, open this one-time link")
+    print(f"in a browser on this machine (it works only from 127.0.0.1, once, for {link.valid_s // 60} minutes):")
+    print(f"  {link.url}")
+    if not link.server_running:
+        print("The server is not running yet: the link works once it runs.")
+    port = urlsplit(link.url).port
+    print(f"From another computer: ssh -L {port}:127.0.0.1:{port} THIS-MACHINE, then open the link there.")
+    return 0
+
+
 def cmd_desktop(settings: Settings, args: argparse.Namespace) -> int:
     from ui.desktop import run
 
@@ -708,6 +727,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     restore.add_argument("--passphrase-stdin", action="store_true", help="read the passphrase from standard input")
     restore.set_defaults(func=cmd_restore)
+    setup = commands.add_parser(
+        "setup-link",
+        help="print a one-time link (from this machine only) that creates the first admin and teacher",
+    )
+    setup.add_argument("--if-needed", action="store_true", help="print nothing when a teacher or admin exists already")
+    setup.set_defaults(func=cmd_setup_link)
     commands.add_parser(
         "selftest", help="run known and hostile programs in every language through the sandbox"
     ).set_defaults(func=cmd_selftest)

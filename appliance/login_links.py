@@ -96,12 +96,14 @@ def _check_local(address: str | None) -> None:
 
 
 def _check_fresh(row: Row | None, purpose: str) -> None:
+    # A setup link may also come from `labrunner setup-link` (a server run by a service manager has no window).
+    again = "open a new one from the Labrunner window" + (" or `labrunner setup-link`" if purpose == SETUP else "")
     if row is None or row["purpose"] != purpose:
-        raise NotFound("link_unknown", "this link is not valid: open a new one from the Labrunner window")
+        raise NotFound("link_unknown", f"this link is not valid: {again}")
     if row["used_at"] is not None:
-        raise Forbidden("link_used", "this link was already used once: open a new one from the Labrunner window")
+        raise Forbidden("link_used", f"this link was already used once: {again}")
     if row["expires_at"] <= db_now():
-        raise Forbidden("link_expired", "this link has expired: open a new one from the Labrunner window")
+        raise Forbidden("link_expired", f"this link has expired: {again}")
 
 
 async def redeem_login(db: Database, settings: Settings, token: str, address: str | None) -> tuple[User, str]:

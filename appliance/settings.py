@@ -23,6 +23,10 @@ from appliance.file_kinds import KINDS, parse_allowed
 
 ENVIRONMENTS = ("development", "staging", "production")
 CONFIG_FILE = "config.toml"
+# Names a config file outside the data folder (the Debian package's /etc/labrunner/config.toml):
+# read instead of the data folder's, and the one place besides --data-dir and LABRUNNER_DATA_DIR
+# that may choose the data folder, since it is found without it.
+CONFIG_ENV = "LABRUNNER_CONFIG"
 SECRET_FILE = "secret.key"
 MIN_SECRET_LENGTH = 32
 MAX_ROOM_NAME_BYTES = 63  # one DNS label
@@ -537,7 +541,16 @@ def load_settings(
     environment = environment or env.get("LABRUNNER_ENV") or "development"
     if environment not in ENVIRONMENTS:
         raise SettingsError(f"unknown environment {environment!r}; use one of {', '.join(ENVIRONMENTS)}")
-    chosen_dir = data_dir or env.get("LABRUNNER_DATA_DIR") or default_data_dir(environment)
+    named = env.get(CONFIG_ENV)
+    config_path = Path(named).expanduser() if named else None
+    file_values = _read_config(config_path, named_by=CONFIG_ENV) if config_path else {}
+    located: Path | None = None
+    if config_path is not None and "data_dir" in file_values:
+        written = file_values.pop("data_dir")
+        if not isinstance(written, str) or not written:
+            raise SettingsError(f"{config_path}: data_dir must be a folder's path in quotes (got {written!r})")
+        located = config_path.parent / Path(written).expanduser()  # a relative path: beside the file
+    chosen_dir = data_dir or env.get("LABRUNNER_DATA_DIR") or located or default_data_dir(environment)
     root = Path(chosen_dir).expanduser().resolve()
     # Owner-only when made here: the database holds accounts, hidden tests and students' work.
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -545,16 +558,15 @@ def load_settings(
     values: dict[str, Any] = {s.name: s.default for s in SETTINGS}
     if environment == "staging":
         values["port"] = STAGING_PORT  # a default only: a config file, variable or flag still sets it
-    config_path = root / CONFIG_FILE
-    if config_path.exists():
-        try:
-            file_values = tomllib.loads(config_path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise SettingsError(f"{config_path}: {exc}") from exc
-        for key, value in file_values.items():
-            if key not in _BY_NAME:
-                raise SettingsError(f"{config_path}: unknown setting {key!r}")
-            values[key] = _coerce(key, value, str(config_path))
+    if config_path is None and (root / CONFIG_FILE).exists():
+        config_path = root / CONFIG_FILE
+        file_values = _read_config(config_path, named_by=None)
+    for key, value in file_values.items():
+        if key == "data_dir":  # only left here by the data folder's own config.toml
+            raise SettingsError(f"{config_path}: data_dir can be set only in a file named by ${CONFIG_ENV}")
+        if key not in _BY_NAME:
+            raise SettingsError(f"{config_path}: unknown setting {key!r}")
+        values[key] = _coerce(key, value, str(config_path))
     for spec in SETTINGS:
         if spec.env in env:
             values[spec.name] = _coerce(spec.name, env[spec.env], f"${spec.env}")
@@ -570,6 +582,19 @@ def load_settings(
     settings = Settings(environment=environment, data_dir=root, **values)
     _check(settings)
     return settings
+
+
+def _read_config(path: Path, *, named_by: str | None) -> dict[str, Any]:
+    """The TOML settings in `path`; one named by a variable must exist (a typo must not start a
+    server with every default)."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        if named_by is None:
+            raise
+        raise SettingsError(f"${named_by} names {path}, which does not exist") from None
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path}: {exc}") from exc
 
 
 def _load_or_create_secret(root: Path) -> str:

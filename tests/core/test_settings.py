@@ -99,3 +99,40 @@ def test_settings_factory_ignores_developer_environment(settings_factory, monkey
     assert settings.port == 8080
     assert settings.environment == "development"
     assert settings.workers == 1
+
+
+def test_a_config_file_named_by_labrunner_config_chooses_the_data_folder(tmp_path: Path) -> None:
+    """The Debian package's /etc/labrunner/config.toml: found without the data folder, so it may name it
+    (a relative path is beside the file); the data folder's own config.toml is then not read."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "config.toml").write_text('data_dir = "../var/lib"\nport = 9003\n', encoding="utf-8")
+    (tmp_path / "var" / "lib").mkdir(parents=True)
+    (tmp_path / "var" / "lib" / "config.toml").write_text("port = 9004\nworkers = 2\n", encoding="utf-8")
+    environ = {"LABRUNNER_CONFIG": str(etc / "config.toml")}
+    settings = load_settings(environ=environ)
+    assert settings.data_dir == (tmp_path / "var" / "lib").resolve()
+    assert settings.port == 9003 and settings.workers == 6
+    # Flags and variables still beat it, for the data folder too.
+    moved = load_settings(data_dir=tmp_path / "flag", environ=environ | {"LABRUNNER_PORT": "9005"})
+    assert moved.data_dir == (tmp_path / "flag").resolve() and moved.port == 9005
+    assert load_settings(environ=environ | {"LABRUNNER_DATA_DIR": str(tmp_path / "env")}).data_dir.name == "env"
+
+
+@pytest.mark.parametrize(
+    ("where", "text", "fragment"),
+    [
+        ("named", None, "names .*missing.toml, which does not exist"),
+        ("named", "data_dir = 5\n", "data_dir must be a folder's path"),
+        ("data folder", 'data_dir = "/elsewhere"\n', r"data_dir can be set only in a file named by \$LABRUNNER_CONFIG"),
+    ],
+)
+def test_a_config_file_that_cannot_choose_the_data_folder_is_refused(
+    tmp_path: Path, where: str, text: str | None, fragment: str
+) -> None:
+    path = tmp_path / ("missing.toml" if text is None else "config.toml")
+    if text is not None:
+        path.write_text(text, encoding="utf-8")
+    environ = {"LABRUNNER_CONFIG": str(path)} if where == "named" else {}
+    with pytest.raises(SettingsError, match=fragment):
+        load_settings(data_dir=None if where == "named" else tmp_path, environ=environ)

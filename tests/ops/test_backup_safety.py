@@ -4,17 +4,19 @@ previous backup intact and no partial file that counts; a full disk fails clearl
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from appliance import backup_archive, backups
+from appliance import backup_archive, backups, clock, migrations
 from appliance.app_keys import BLOBS
 from appliance.settings import Settings
 from tests.conftest import REPO_ROOT
@@ -154,3 +156,32 @@ async def test_too_little_free_space_is_refused_before_writing(
     assert not settings.backup_dir.exists() or list(settings.backup_dir.iterdir()) == []
     history = (await classroom.admin.get("/api/admin/jobs/history?job=backup")).json["runs"]
     assert history[0]["outcome"] == "failed" and history[0]["detail"]["error"]["code"] == "backup_no_space"
+
+
+def test_a_backup_folder_that_cannot_be_written_fails_clearly(
+    settings_factory: Callable[..., Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backup_folder the server cannot create or write into (the Debian package's service may write
+    only where its unit allows) is a clear refusal with a code, not a traceback, and writes nothing."""
+    (tmp_path / "a-file").write_text("not a folder")
+    blocked = settings_factory(backup_folder=str(tmp_path / "a-file" / "backups"))
+    with pytest.raises(backups.BackupFailed) as refused:
+        backups.write_backup(blocked, passphrase=None, now=clock.now())
+    assert refused.value.code == "backup_folder_unwritable" and "a-file/backups" in refused.value.message
+
+    settings = settings_factory(backup_folder=str(tmp_path / "backups"))
+    migrations.migrate(settings.db_path, settings.backup_dir)
+    (tmp_path / "backups").mkdir(exist_ok=True)
+    opened = Path.open
+
+    def read_only(path: Path, *args: object, **kwargs: object) -> object:
+        """The folder exists but is read-only for the server, as outside ReadWritePaths under ProtectSystem=strict."""
+        if path.name.startswith(backups.PARTIAL_PREFIX):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return opened(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "open", read_only)
+    with pytest.raises(backups.BackupFailed) as refused:
+        backups.write_backup(settings, passphrase=None, now=clock.now())
+    assert refused.value.code == "backup_folder_unwritable" and "Read-only" in refused.value.message
+    assert list((tmp_path / "backups").iterdir()) == []

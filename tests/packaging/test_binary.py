@@ -15,26 +15,25 @@ from appliance.build_info import git_commit
 from runner import image
 from tests.conftest import REPO_ROOT
 from tests.desktop.window import require_window_tools
+from tests.packaging.conftest import BUILD_S, build_binary
 from tests.requirements import require_sandbox
 
-BUILD_S = 1800
 CHECK_S = 900
 
 
 @pytest.mark.timeout(BUILD_S + CHECK_S)
 @pytest.mark.parametrize("variant", ["labrunner", "labrunner-desktop"])
-def test_the_binary_builds_and_passes_its_check_outside_any_virtual_environment(variant: str) -> None:
+def test_the_binary_builds_and_passes_its_check_outside_any_virtual_environment(
+    variant: str, request: pytest.FixtureRequest
+) -> None:
     require_sandbox()
     if variant == "labrunner-desktop":
         require_window_tools()
-    flags = ["--desktop"] if variant == "labrunner-desktop" else []
-    built = subprocess.run(
-        ["bash", "packaging/build-binary.sh", *flags], cwd=REPO_ROOT, capture_output=True, text=True, timeout=BUILD_S
-    )
-    assert built.returncode == 0, built.stderr[-5000:]
-    print(built.stderr.splitlines()[-1])  # the size and the build's seconds
+        binary = build_binary("--desktop")
+    else:
+        binary = request.getfixturevalue("server_binary")  # built once per run: test_deb.py packages it
     checked = subprocess.run(
-        ["bash", "packaging/check-binary.sh", f"dist/{variant}"],
+        ["bash", "packaging/check-binary.sh", str(binary)],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
