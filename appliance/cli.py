@@ -300,7 +300,64 @@ def cmd_identity(settings: Settings, args: argparse.Namespace) -> int:
     print(f"public key:   {me.public_key_text}")
     print("register it on the central instance with:")
     print(f"  labrunner appliances add NAME {me.public_key_text} --appliance-id {me.appliance_id}")
+    print("or, for a runner host (`labrunner worker`), on the server with:")
+    print(f"  labrunner workers add NAME {me.public_key_text}")
     return 0
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from redis.exceptions import AuthenticationError, RedisError
+
+    from appliance import worker_host
+
+    host = worker_host.host_settings(settings, args.name, args.region, args.slots)
+    runner_host, sandbox = worker_host.build(settings, args.connect, args.server_key, host)
+    try:
+        asyncio.run(worker_host.serve(runner_host, sandbox))
+    except AuthenticationError:
+        print("error (broker_auth_refused): the broker refused this host's user name or password", file=sys.stderr)
+        return 1
+    except (RedisError, OSError) as error:
+        print(f"error (broker_unavailable): cannot reach the broker: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _workers(settings: Settings, args: argparse.Namespace) -> int:
+    from appliance import runner_hosts
+
+    async with _database(settings) as db:
+        if args.workers_command == "add":
+            added = await runner_hosts.register(db, args.name, args.public_key)
+            print(f"registered runner host {added['name']!r} (fingerprint {added['fingerprint']})")
+        elif args.workers_command == "remove":
+            await runner_hosts.remove(db, args.name)
+            print(f"runner host {args.name!r} removed: it gets no more jobs")
+        else:
+            rows = await runner_hosts.listing(db)
+            for row in rows:
+                print(f"{row['name']}  {row['fingerprint']}  since {row['added_at']}  jobs run: {row['jobs_run']}")
+            if not rows:
+                print("no runner hosts registered")
+    return 0
+
+
+def cmd_workers(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_workers(settings, args))
+
+
+async def _regions(settings: Settings, args: argparse.Namespace) -> int:
+    from appliance import runner_hosts
+
+    async with _database(settings) as db:
+        await runner_hosts.prefer_region(db, class_id=args.class_id, username=args.user, region=args.region)
+    whose = f"class {args.class_id}" if args.class_id is not None else f"user {args.user!r}"
+    print(f"{whose} now prefers {args.region!r}" if args.region else f"{whose} prefers no region")
+    return 0
+
+
+def cmd_regions(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_regions(settings, args))
 
 
 def cmd_tls(settings: Settings, args: argparse.Namespace) -> int:
@@ -742,6 +799,36 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "tls", help="the HTTPS certificate this appliance serves and its SHA-256 fingerprint (made when missing)"
     ).set_defaults(func=cmd_tls)
+    worker = commands.add_parser(
+        "worker", help="run jobs for a server as a runner host (the server has runner_mode = remote)"
+    )
+    worker.add_argument(
+        "--connect", required=True, metavar="URL", help="the broker: redis://USER:PASSWORD@HOST:PORT/DB"
+    )
+    worker.add_argument(
+        "--server-key", required=True, metavar="KEY", help="the server's public key (`labrunner identity` there)"
+    )
+    worker.add_argument("--name", help="this host's name, as registered on the server (default: the host name)")
+    worker.add_argument("--region", help="the region this host is in (default: setting worker_region)")
+    worker.add_argument("--slots", type=int, help="jobs run at once (default: setting worker_slots)")
+    worker.set_defaults(func=cmd_worker)
+    workers = commands.add_parser("workers", help="runner hosts this server gives jobs to").add_subparsers(
+        dest="workers_command", required=True
+    )
+    add_host = workers.add_parser("add", help="register a runner host's public key under the name it declares")
+    add_host.add_argument("name")
+    add_host.add_argument("public_key", metavar="PUBLIC-KEY")
+    add_host.set_defaults(func=cmd_workers)
+    workers.add_parser("list", help="registered runner hosts").set_defaults(func=cmd_workers)
+    remove_host = workers.add_parser("remove", help="stop giving a runner host jobs")
+    remove_host.add_argument("name")
+    remove_host.set_defaults(func=cmd_workers)
+    regions = commands.add_parser("regions", help="the runner-host region a class or a user prefers")
+    whose = regions.add_mutually_exclusive_group(required=True)
+    whose.add_argument("--class", dest="class_id", type=int, metavar="ID")
+    whose.add_argument("--user", metavar="USERNAME")
+    regions.add_argument("region", help="a region name; an empty string for none")
+    regions.set_defaults(class_id=None, func=cmd_regions)
     appliances = commands.add_parser(
         "appliances", help="classroom appliances this central instance accepts bundles from"
     ).add_subparsers(dest="appliances_command", required=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from appliance.blobs import BlobStore
 from appliance.db import Database
@@ -13,7 +13,7 @@ from appliance.settings import Settings
 from appliance.store.queue import SqliteJobStore
 from runner.executor import ExecRequest, Executor
 from runner.live_session import LiveSession
-from runner.worker import Runner, WorkerSettings, rss_mb
+from runner.worker import ClaimGate, Runner, WorkerSettings, rss_mb
 
 
 class SandboxProvider(Protocol):
@@ -28,6 +28,11 @@ class SandboxProvider(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class DescribesHosts(Protocol):
+    def describe(self) -> dict[str, Any]: ...
 
 
 def worker_settings(settings: Settings) -> WorkerSettings:
@@ -49,9 +54,14 @@ class RunnerService:
     ) -> None:
         store = SqliteJobStore(db, settings.default_time_limit_ms, settings.default_memory_limit_mb, blobs)
         self.sandbox = sandbox
-        self.runner = Runner(
-            store, blobs, sandbox.new_executor, worker_settings(settings), events.changed, sandbox.engine_up
-        )
+        self.mode = settings.runner_mode
+        chosen = worker_settings(settings)
+        # Runner hosts: the gate lets a job be claimed only for a free slot on some host, so the
+        # number of dispatching workers is only a ceiling.
+        gate = sandbox if isinstance(sandbox, ClaimGate) else None
+        if gate is not None:
+            chosen = dataclasses.replace(chosen, workers=settings.runner_dispatch_max)
+        self.runner = Runner(store, blobs, sandbox.new_executor, chosen, events.changed, sandbox.engine_up, gate)
         self.image_state = "unknown"
 
     async def start(self) -> None:
@@ -100,4 +110,7 @@ class RunnerService:
             "infra_retries": self.runner.infra_retries,
             "executor_recycles": self.runner.executor_recycles,
             "executor_rss_mb": round(rss_mb(), 1),
+            "mode": self.mode,
+            # Runner hosts (remote mode): each host's region, load, warm sandboxes, engine and last heartbeat.
+            **(self.sandbox.describe() if isinstance(self.sandbox, DescribesHosts) else {}),
         }

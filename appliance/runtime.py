@@ -138,7 +138,11 @@ def create_app(settings: Settings, *, sandbox: SandboxProvider | None = None) ->
     app.on_shutdown.append(_close_live_sockets)
     app.on_shutdown.append(_end_dashboard_streams)
     app.cleanup_ctx.append(_storage)
-    if sandbox is None:
+    if sandbox is None and settings.runner_mode == "remote":
+        from appliance.remote_runner import RemoteSandbox, host_keys_of
+
+        sandbox = RemoteSandbox(settings, host_keys_of(lambda: app[DB]))
+    elif sandbox is None:
         from appliance.sandbox_wiring import DockerSandbox
 
         sandbox = DockerSandbox(settings)

@@ -449,6 +449,47 @@ class Settings:
         " refused, and nothing of it fetched.",
         minimum=1,
     )
+    runner_mode: str = setting(
+        "local",
+        "Where jobs run: local (this machine's Docker engine, the in-process queue) or remote (runner hosts"
+        " started with `labrunner worker`, through the broker at runner_broker_url).",
+        choices=("local", "remote"),
+    )
+    runner_broker_url: str = setting(
+        "",
+        "The broker runner hosts take jobs from when runner_mode = remote: redis://USER:PASSWORD@HOST:PORT/DB"
+        " (rediss:// for TLS).",
+    )
+    runner_dispatch_max: int = setting(
+        256,
+        "Jobs the server has out on runner hosts at once, at most (remote mode); each also needs a free"
+        " slot on a host.",
+        minimum=1,
+    )
+    runner_host_lost_after_s: float = setting(
+        10.0, "A runner host not heard from for this long is lost: its jobs move to other hosts (s).", minimum=1
+    )
+    runner_max_deliveries: int = setting(
+        2,
+        "Runner hosts one job is placed on at most before it counts as one infrastructure failure (its"
+        " host lost or its engine failed).",
+        minimum=1,
+    )
+    runner_no_host_wait_s: float = setting(
+        30.0, "How long a claimed job waits for a usable runner host before it is retried later (s).", minimum=1
+    )
+    worker_slots: int = setting(
+        2, "Jobs a runner host (`labrunner worker`) runs at once; about its number of cores.", minimum=1
+    )
+    worker_region: str = setting(
+        "default", "The region a runner host declares; classes and users may prefer one (`labrunner regions`)."
+    )
+    worker_heartbeat_s: float = setting(
+        1.0, "How often a runner host tells the server its load and health (s).", minimum=0
+    )
+    worker_job_timeout_s: float = setting(
+        600.0, "Longest a runner host spends on one job whatever its limits say (s).", minimum=1
+    )
 
     @property
     def running_jobs_per_user(self) -> int:
@@ -646,6 +687,12 @@ def _check(settings: Settings) -> None:
     base = settings.asset_base_url
     if base and not base.startswith(("http://", "https://", "/")):
         raise SettingsError(f"setting 'asset_base_url' must be an http(s) URL or a path starting with / (got {base!r})")
+    if settings.runner_mode == "remote" or settings.runner_broker_url:
+        _check_broker(settings)
+    if not _PLAIN_NAME.match(settings.worker_region):
+        raise SettingsError(
+            "setting 'worker_region' is 1 to 63 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit"
+        )
     if settings.sync_central_url and not _is_central_url(settings.sync_central_url):
         raise SettingsError(
             f"setting 'sync_central_url' must be http(s)://host[:port] or empty (got {settings.sync_central_url!r})"
@@ -712,6 +759,18 @@ def _check_sync_tls(settings: Settings) -> None:
 def is_sha256_fingerprint(text: str) -> bool:
     digits = text.replace(":", "").strip()
     return len(digits) == 64 and all(c in "0123456789abcdefABCDEF" for c in digits)
+
+
+_PLAIN_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+
+
+def _check_broker(settings: Settings) -> None:
+    parts = urlsplit(settings.runner_broker_url)
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        raise SettingsError(
+            "setting 'runner_broker_url' must be redis://USER:PASSWORD@HOST:PORT/DB or rediss://… when"
+            f" runner_mode = remote (got {'an empty value' if not parts.scheme else 'another kind of URL'})"
+        )
 
 
 def _is_central_url(text: str) -> bool:

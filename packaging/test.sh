@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the whole test suite from a fresh checkout: environment, Docker engine, browser, Node.js,
-# desktop window libraries and Xvfb, an image registry (for sandbox pull), dpkg-deb and systemd-analyze (the Debian package), sandbox image, lint and format checks (Python, and ui/static with Prettier), then every test.
+# desktop window libraries and Xvfb, an image registry (for sandbox pull), dpkg-deb and systemd-analyze (the Debian package), Redis (the runner hosts' broker), sandbox image, lint and format checks (Python, and ui/static with Prettier), then every test.
 # Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,7 @@ bash packaging/ensure-node.sh
 bash packaging/ensure-desktop.sh
 bash packaging/ensure-registry.sh
 bash packaging/ensure-deb-tools.sh
+bash packaging/ensure-redis.sh
 .venv/bin/labrunner sandbox build
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

@@ -58,6 +58,8 @@ class ExecRequest:
     # A live run (runner.live_session): one test, its input typed while it runs, its output
     # shown as it comes, under the live session's limits instead of a test's.
     live: bool = False
+    # The region the job's class or user prefers, for runner hosts (runner.placement); not sent.
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class ExecResult:
     compile: CompileOutcome | None  # None when the job had no compile (or syntax-check) step
     tests: list[TestOutcome]  # empty when compilation failed
     sandbox_id: str | None = None  # the container that ran it, for logs and checks
+    host: str | None = None  # the runner host that ran it (runner.remote_dispatch); None: this machine
 
 
 class Executor(Protocol):

@@ -32,6 +32,7 @@ class ClaimedJob:
     stdin: str
     infra_attempts: int
     graphical: bool | None = None  # None: decided from the code
+    region: str | None = None  # the runner-host region its user or class prefers
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class JobResult:
     score: float | None
     compile_output: str | None
     tests: list[TestResult]
+    host: str | None = None  # the runner host that ran it; None: this machine
 
 
 class JobStore(Protocol):

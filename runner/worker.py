@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from runner import graphics
 from runner.executor import ExecRequest, ExecResult, Executor, InfraError, Prewarming, TestInput, WarmCounts
@@ -30,6 +31,18 @@ log = logging.getLogger(__name__)
 JobListener = Callable[[int], None]
 ExecutorFactory = Callable[[], Awaitable[Executor]]
 EngineProbe = Callable[[], Awaitable[bool]]
+
+
+@runtime_checkable
+class ClaimGate(Protocol):
+    """Lets a worker claim a job only when it could start now (runner hosts: a free slot somewhere),
+    so waiting jobs wait in the queue, where priorities and fair shares order them."""
+
+    async def acquire(self) -> None: ...
+
+    def release(self) -> None: ...
+
+
 # Failures no job could get past: stop claiming and probe until the sandbox is usable again.
 PAUSING_ERRORS = frozenset({"engine_unavailable", "image_missing", "image_stale"})
 
@@ -73,7 +86,7 @@ def rss_mb() -> float:
         return 0.0
 
 
-class _ExecutorSlot:
+class ExecutorSlot:
     """The current executor, replaced after N jobs or past a memory threshold; the old one closes when idle."""
 
     def __init__(self, factory: ExecutorFactory) -> None:
@@ -142,11 +155,13 @@ class Runner:
         settings: WorkerSettings,
         listener: JobListener | None = None,
         engine_probe: EngineProbe = _always_up,
+        claim_gate: ClaimGate | None = None,
     ) -> None:
         self.store = store
+        self._gate = claim_gate
         self.blobs = blobs
         self.settings = settings
-        self._executors = _ExecutorSlot(executor_factory)
+        self._executors = ExecutorSlot(executor_factory)
         self._listener = listener or (lambda job_id: None)
         self._engine_probe = engine_probe
         self._wake = asyncio.Event()
@@ -266,22 +281,31 @@ class Runner:
                 if self.claiming_paused:
                     await self._idle(self.settings.poll_interval_s)
                     continue
-                job = await self.store.claim(worker_id, self.settings.lease_s, self.settings.max_running_per_user)
-                if job is None:
+                if not await self._claim_and_run(worker_id):
                     await self._idle(self.settings.poll_interval_s)
-                    continue
-                log.debug(
-                    "worker %s claimed job %d (%s, attempt %d)", worker_id, job.id, job.kind, job.infra_attempts + 1
-                )
-                self._listener(job.id)
-                await self._run(worker_id, job)
-                log.debug("worker %s finished job %d", worker_id, job.id)
-                self._listener(job.id)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a worker must survive anything one job or the store throws at it
                 log.exception("worker %s failed outside a job; continuing", worker_id)
                 await asyncio.sleep(self.settings.poll_interval_s)
+
+    async def _claim_and_run(self, worker_id: str) -> bool:
+        """Claim the next job and run it; False when there was none."""
+        if self._gate is not None:
+            await self._gate.acquire()
+        try:
+            job = await self.store.claim(worker_id, self.settings.lease_s, self.settings.max_running_per_user)
+            if job is None:
+                return False
+            log.debug("worker %s claimed job %d (%s, attempt %d)", worker_id, job.id, job.kind, job.infra_attempts + 1)
+            self._listener(job.id)
+            await self._run(worker_id, job)
+            log.debug("worker %s finished job %d", worker_id, job.id)
+            self._listener(job.id)
+            return True
+        finally:
+            if self._gate is not None:
+                self._gate.release()
 
     async def _wait_for_engine(self) -> None:
         """While the engine or image is unusable, probe instead of claiming jobs that would only fail."""
@@ -320,6 +344,7 @@ class Runner:
                 graphical_time=job.kind == "run" or spec.graphical is True,
                 owner=owner_of(job.user_id),
                 hidden_tests=any(test.secrecy != SECRECY_VISIBLE for test in spec.tests),
+                region=job.region,
             )
             executor = await self._executors.acquire()
             execution = asyncio.ensure_future(executor.execute(request))
@@ -348,6 +373,7 @@ class Runner:
                 self.settings.full_output_max_bytes,
                 await self._full_output_budget(job),
             )
+            result = dataclasses.replace(result, host=outcome.host)
             if await self.store.complete(job.id, worker_id, result):
                 self.jobs_done += 1
                 self.last_infra_error = None

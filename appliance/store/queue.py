@@ -35,6 +35,13 @@ _CLAIMED = "id, kind, user_id, problem_id, language, code, stdin, infra_attempts
 # rejudges (system work; user ids start at 1).
 _SHARE = "CASE WHEN {t}kind = 'rejudge' THEN 0 ELSE {t}user_id END"
 
+# The runner-host region a job should run in: its user's own choice, else that of the user's
+# first class that has one.
+_REGION = (
+    "SELECT COALESCE((SELECT region FROM users WHERE id = ?), (SELECT c.region FROM class_members m"
+    " JOIN classes c ON c.id = m.class_id WHERE m.user_id = ? AND c.region IS NOT NULL ORDER BY c.id LIMIT 1))"
+)
+
 _INSERT_TEST = (
     "INSERT INTO job_tests (job_id, position, test_case_id, name, verdict, exit_code, signal, time_ms,"
     " stdout, stderr, truncated, stdout_blob, stderr_blob, full_output_bytes, stdin_blob, expected_blob, visibility)"
@@ -159,9 +166,14 @@ class SqliteJobStore:
             )
             row = await cursor.fetchone()
             await cursor.close()
-        if row is None:
-            return None
-        return ClaimedJob(*row[:-1], graphical=None if row[-1] is None else bool(row[-1]))
+            if row is None:
+                return None
+            cursor = await conn.execute(_REGION, (row[2], row[2]))
+            region = await cursor.fetchone()
+            await cursor.close()
+        return ClaimedJob(
+            *row[:-1], graphical=None if row[-1] is None else bool(row[-1]), region=region[0] if region else None
+        )
 
     async def heartbeat(self, job_id: int, worker_id: str, lease_s: float) -> bool:
         changed = await self.db.execute_rowcount(
@@ -254,8 +266,17 @@ class SqliteJobStore:
                 return False
             cursor = await conn.execute(
                 "UPDATE jobs SET status = 'done', verdict = ?, score = ?, compile_output = ?, finished_at = ?,"
-                " lease_owner = NULL, lease_expires = NULL WHERE id = ? AND lease_owner = ? AND status = 'running'",
-                (result.verdict, result.score, result.compile_output, db_epoch(time.time()), job_id, worker_id),
+                " host = ?, lease_owner = NULL, lease_expires = NULL"
+                " WHERE id = ? AND lease_owner = ? AND status = 'running'",
+                (
+                    result.verdict,
+                    result.score,
+                    result.compile_output,
+                    db_epoch(time.time()),
+                    result.host,
+                    job_id,
+                    worker_id,
+                ),
             )
             if cursor.rowcount != 1:
                 return False

@@ -1,0 +1,205 @@
+"""A server in remote mode, a real Redis broker and runner hosts (`labrunner worker` processes),
+each host with its own data folder, hence its own key and its own instance label on this machine's
+Docker engine. Everything started here is stopped and swept at the end, after a kill -9 too."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+
+from appliance.sandbox_wiring import instance_label
+from runner.sandbox_container import LABEL_INSTANCE
+from tests.conftest import REPO_ROOT
+from tests.requirements import unavailable
+from tests.runner.appliance_process import ApplianceProcess, cli, create_account, free_port
+
+SERVER_PASSWORD = "server-broker-secret"
+RUNNER_PASSWORD = "runner-broker-secret"
+
+
+def require_redis() -> str:
+    path = shutil.which("redis-server")
+    if path is None:
+        unavailable("redis-server is not installed: run packaging/ensure-redis.sh")
+    return path
+
+
+@dataclass
+class Broker:
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def url(self, user: str = "runner", password: str = RUNNER_PASSWORD) -> str:
+        return f"redis://{user}:{password}@127.0.0.1:{self.port}/0"
+
+    @property
+    def server_url(self) -> str:
+        return self.url("server", SERVER_PASSWORD)
+
+
+@contextmanager
+def redis_broker(folder: Path) -> Iterator[Broker]:
+    """redis-server on a free loopback port: no default user, one user for the server and one
+    for runner hosts, each with its own password; nothing saved to disk."""
+    binary = require_redis()
+    folder.mkdir(parents=True, exist_ok=True)
+    acl = folder / "users.acl"
+    acl.write_text(
+        "user default off\n"
+        f"user server on >{SERVER_PASSWORD} ~* &* +@all\n"
+        f"user runner on >{RUNNER_PASSWORD} ~* &* +@all -@admin\n"
+    )
+    port = free_port()
+    log = folder / "redis.log"
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--aclfile", str(acl), "--save", "",
+         "--appendonly", "no", "--dir", str(folder), "--logfile", str(log)],
+    )  # fmt: skip
+    broker = Broker(port, process, log)
+    try:
+        deadline = time.monotonic() + 20
+        while subprocess.run(
+            ["redis-cli", "-p", str(port), "--user", "server", "--pass", SERVER_PASSWORD, "--no-auth-warning", "ping"],
+            capture_output=True, text=True, check=False,
+        ).stdout.strip() != "PONG":  # fmt: skip
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"redis-server did not start: {log.read_text() if log.exists() else ''}")
+            time.sleep(0.1)
+        yield broker
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def public_key(data_dir: Path) -> str:
+    out = cli(data_dir, "identity").stdout
+    return next(line.split()[-1] for line in out.splitlines() if line.startswith("public key:"))
+
+
+@dataclass
+class WorkerProcess:
+    name: str
+    data_dir: Path
+    args: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log(self) -> Path:
+        return self.data_dir / "worker.log"
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LABRUNNER_")} | self.env
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "appliance", "--data-dir", str(self.data_dir), "worker", *self.args],
+                cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
+            )  # fmt: skip
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def containers(self) -> list[object]:
+        return sandbox_containers(self.data_dir)
+
+
+def sandbox_containers(data_dir: Path) -> list[object]:
+    client = docker.from_env()
+    try:
+        labels = [f"{LABEL_INSTANCE}={instance_label(data_dir.resolve())}"]
+        return client.containers.list(all=True, filters={"label": labels})
+    finally:
+        client.close()
+
+
+def sweep(data_dir: Path) -> None:
+    """Remove whatever a killed host left on the engine."""
+    for container in sandbox_containers(data_dir):
+        container.remove(force=True)  # type: ignore[attr-defined]
+
+
+@dataclass
+class Cluster:
+    root: Path
+    broker: Broker
+    server: ApplianceProcess
+    server_key: str
+    workers: dict[str, WorkerProcess] = field(default_factory=dict)
+
+    def add_worker(
+        self,
+        name: str,
+        *,
+        region: str = "default",
+        slots: int = 2,
+        register: bool = True,
+        url: str | None = None,
+        env: dict[str, str] | None = None,
+        start: bool = True,
+    ) -> WorkerProcess:
+        data_dir = self.root / f"host-{name}"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if register:
+            cli(self.server.data_dir, "workers", "add", name, public_key(data_dir))
+        args = ["--connect", url or self.broker.url(), "--server-key", self.server_key, "--name", name,
+                "--region", region, "--slots", str(slots)]  # fmt: skip
+        worker = WorkerProcess(name, data_dir, args, {"LABRUNNER_WORKER_HEARTBEAT_S": "0.5", **(env or {})})
+        self.workers[name] = worker
+        if start:
+            worker.start()
+        return worker
+
+
+SERVER_ENV_FAST = {
+    # Tests wait seconds, not the production defaults, for a lost host.
+    "LABRUNNER_RUNNER_HOST_LOST_AFTER_S": "3",
+    "LABRUNNER_WORKER_HEARTBEAT_S": "0.5",
+}
+
+
+@contextmanager
+def cluster(root: Path, accounts: dict[str, str], env: dict[str, str] | None = None) -> Iterator[Cluster]:
+    """A remote-mode server on the broker, with `accounts` ({username: role}) made; add hosts with
+    `add_worker`. Everything stops, and every host's containers go, at the end."""
+    with redis_broker(root / "redis") as broker:
+        data_dir = root / "server"
+        for username, role in accounts.items():
+            create_account(data_dir, role, username)
+        server_env = {
+            "LABRUNNER_RUNNER_MODE": "remote",
+            "LABRUNNER_RUNNER_BROKER_URL": broker.server_url,
+            **SERVER_ENV_FAST,
+            **(env or {}),
+        }
+        server = ApplianceProcess(data_dir, free_port(), env=server_env)
+        running = Cluster(root, broker, server, public_key(data_dir))
+        server.start()
+        try:
+            yield running
+        finally:
+            server.stop()
+            for worker in running.workers.values():
+                worker.stop()
+                sweep(worker.data_dir)
