@@ -226,10 +226,181 @@ function list(el, pairs) {
   );
 }
 
+// Runner hosts (runner_mode = remote). A state is told by a mark and a word as well as its colour.
+const HOST_STATES = {
+  up: ["●", "up"],
+  engine_down: ["▲", "engine down"],
+  lost: ["✕", "lost"],
+  stopped: ["■", "stopped"],
+};
+
+function hostState(host) {
+  const [mark, word] = HOST_STATES[host.state] || ["?", host.state];
+  return h(
+    "span",
+    { class: "host-state", "data-state": host.state },
+    h("span", { "aria-hidden": "true" }, mark),
+    ` ${word}`,
+  );
+}
+
+// Busy slots as the bar (one division per slot), the jobs the server has placed there as the
+// lighter bar behind it: placed ahead of busy means jobs on their way to the host.
+function hostLoad(host) {
+  const slots = host.slots ?? 0;
+  const busy = host.busy ?? 0;
+  const placed = host.placed ?? 0;
+  const width = (n) => `width: ${slots ? Math.min(100, (100 * n) / slots) : 0}%`;
+  const text = `${busy} of ${slots} slots busy, ${placed} placed`;
+  return h(
+    "div",
+    { class: "host-load" },
+    h(
+      "span",
+      {
+        class: "host-load-track",
+        style: `--slots: ${Math.max(1, slots)}`,
+        role: "meter",
+        "aria-label": `Load of ${host.name}`,
+        "aria-valuemin": 0,
+        "aria-valuemax": slots,
+        "aria-valuenow": busy,
+        "aria-valuetext": text,
+      },
+      h("span", { class: "host-load-placed", style: width(placed) }),
+      h("span", { class: "host-load-busy", style: width(busy) }),
+    ),
+    h("span", { class: "host-load-text", "aria-hidden": "true" }, `${busy}/${slots} busy · ${placed} placed`),
+  );
+}
+
+function hostWarm(warm) {
+  if (!warm) return "–";
+  return `${warm.idle} idle for ${warm.users} students${warm.pooled ? ` · ${warm.pooled} pooled` : ""}`;
+}
+
+function hostRow(host) {
+  const seen = host.last_seen ? new Date(host.last_seen * 1000).toLocaleString() : null;
+  return h(
+    "tr",
+    { "data-host": host.name, "data-state": host.state },
+    h("th", { scope: "row" }, host.name),
+    h("td", { class: "host-region" }, host.region ?? "–"),
+    h("td", { class: "host-state-cell" }, hostState(host)),
+    h("td", { class: "host-load-cell" }, hostLoad(host)),
+    h("td", { class: "host-warm" }, hostWarm(host.warm)),
+    h("td", { class: "num host-done" }, String(host.jobs_done ?? "–")),
+    h("td", { class: "host-seen", title: seen }, seen ? `${seconds(host.seconds_since_seen)} ago` : "never"),
+  );
+}
+
+// What to run, word for word, when no host has reported yet.
+function noHosts() {
+  const code = (text) => h("code", {}, text);
+  return h(
+    "div",
+    { class: "empty-state hosts-empty" },
+    h(
+      "p",
+      {},
+      "No runner host has reported to this server yet. On each host, ",
+      code("labrunner identity"),
+      " prints its key; register the host on this server with",
+    ),
+    h("pre", {}, code("labrunner workers add NAME KEY")),
+    h(
+      "p",
+      {},
+      "then start it on the host, with this server's key (",
+      code("labrunner identity"),
+      " here prints it) and the broker's runner user:",
+    ),
+    h(
+      "pre",
+      {},
+      code(
+        "labrunner worker --connect redis://runner:PASSWORD@BROKER:6379/0 --server-key ed25519:… --name NAME --region REGION --slots 2",
+      ),
+    ),
+  );
+}
+
+function drawHostsTable(hosts) {
+  const el = $("#hosts-table");
+  if (!hosts.length) {
+    if (!$(".hosts-empty", el)) replace(el, noHosts());
+    return;
+  }
+  const heads = ["Host", "Region", "State", "Load", "Warm sandboxes", "Jobs done", "Last seen"];
+  replace(
+    el,
+    h(
+      "table",
+      { class: "hosts" },
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          heads.map((t) => h("th", { scope: "col" }, t)),
+        ),
+      ),
+      h("tbody", {}, hosts.map(hostRow)),
+    ),
+  );
+}
+
+// Redrawn only when the list changes, so a screen reader hears a new refusal once, not every picture.
+let refusedShown = "[]";
+
+function drawRefused(refused) {
+  const key = JSON.stringify(refused);
+  if (key === refusedShown) return;
+  refusedShown = key;
+  replace(
+    $("#hosts-refused"),
+    refused.length
+      ? h(
+          "div",
+          { class: "notice warn hosts-refused", role: "alert" },
+          h(
+            "p",
+            {},
+            h("strong", {}, "Refused runner hosts: "),
+            "these machines reach the broker as runner hosts but are not registered here, so the server places no jobs on them. Register one you trust with ",
+            h("code", {}, "labrunner workers add NAME KEY"),
+            "; find and stop any other.",
+          ),
+          h(
+            "ul",
+            {},
+            refused.map((r) =>
+              h("li", { "data-host": r.name }, h("code", {}, r.name || "(no name)"), ` — ${r.reason}`),
+            ),
+          ),
+        )
+      : null,
+  );
+}
+
+function drawHosts(runner) {
+  const remote = runner.mode === "remote";
+  $("#hosts-panel").hidden = !remote;
+  if (!remote) return;
+  list($("#hosts-broker"), [
+    ["Broker", runner.broker],
+    ...(runner.broker_error ? [["Broker error", h("span", { class: "hosts-broker-error" }, runner.broker_error)]] : []),
+  ]);
+  drawRefused(runner.refused_hosts || []);
+  drawHostsTable(runner.hosts || []);
+}
+
 function drawAdmin(picture) {
   const { runner, storage, controls } = picture;
   const warm = runner.warm_sandboxes || {};
   list($("#runner-health"), [
+    ["Jobs run", runner.mode === "remote" ? "on runner hosts (listed below)" : "on this machine"],
     ["State", runner.state],
     ["Engine", runner.engine],
     ["Image", `${runner.image_ref || "–"} (${runner.image})`],
@@ -254,6 +425,7 @@ function drawAdmin(picture) {
       purge ? `${purge.finished_at}: ${purge.rows} ${purge.what} (${purge.policy})` : "none yet",
     ],
   ]);
+  drawHosts(runner);
   $("#error-tail").textContent = picture.errors.length ? picture.errors.join("\n") : "Nothing logged.";
   const pause = $("#pause-button");
   pause.textContent = controls.queue_paused ? "Resume the queue" : "Pause the queue";
