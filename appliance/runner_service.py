@@ -96,11 +96,16 @@ class RunnerService:
 
     def describe(self) -> dict[str, Any]:
         warm = self.runner.warm_counts()
+        hosts = self.sandbox.describe() if isinstance(self.sandbox, DescribesHosts) else {}
+        # Remote mode: jobs run at once are the slots of the hosts up now, not the dispatch ceiling.
+        workers = self.runner.settings.workers
+        if "hosts" in hosts:
+            workers = sum(host["slots"] or 0 for host in hosts["hosts"] if host["state"] == "up")
         return {
             "warm_sandboxes": None if warm is None else dataclasses.asdict(warm),
             "state": self._state(),
             "image": self.image_state,
-            "workers": self.runner.settings.workers,
+            "workers": workers,
             "jobs_done": self.runner.jobs_done,
             "last_infra_error": self.runner.last_infra_error,
             # A Docker sandbox names its engine and image; a stand-in sandbox (tests) need not.
@@ -112,5 +117,5 @@ class RunnerService:
             "executor_rss_mb": round(rss_mb(), 1),
             "mode": self.mode,
             # Runner hosts (remote mode): each host's region, load, warm sandboxes, engine and last heartbeat.
-            **(self.sandbox.describe() if isinstance(self.sandbox, DescribesHosts) else {}),
+            **hosts,
         }
