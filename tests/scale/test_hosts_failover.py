@@ -108,8 +108,8 @@ async def test_a_host_killed_mid_job_loses_it_to_the_other_host_which_grades_it_
                     await wait_for_host(admin, name, is_up)
                 expected = await burst(room, "kill", sleep_s=4)
                 # jobs.host is written only at completion: the host running a plan says so in its heartbeat.
-                running = await wait_for_host(admin, "alpha", lambda row: bool(row["busy"]), timeout_s=90)
-                victim, survivor = c.workers[running["name"]], "beta"
+                await wait_for_host(admin, "alpha", lambda row: bool(row["busy"]), timeout_s=90)
+                victim, survivor = c.workers["alpha"], "beta"
                 assert victim.containers(), "the busy host has no sandbox container"
                 victim.kill9()
                 sweep(victim.data_dir)
