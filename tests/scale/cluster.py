@@ -4,22 +4,28 @@ Docker engine. Everything started here is stopped and swept at the end, after a 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
+import socket
+import sqlite3
 import subprocess
 import sys
+import tempfile
+import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import docker
 
 from appliance.sandbox_wiring import instance_label
 from runner.sandbox_container import LABEL_INSTANCE
-from tests.conftest import REPO_ROOT
+from tests.conftest import DEFAULT_PASSWORD, REPO_ROOT, ApiClient, class_with
 from tests.requirements import unavailable
 from tests.runner.appliance_process import ApplianceProcess, cli, create_account, free_port
 
@@ -203,3 +209,202 @@ def cluster(root: Path, accounts: dict[str, str], env: dict[str, str] | None = N
             for worker in running.workers.values():
                 worker.stop()
                 sweep(worker.data_dir)
+
+
+# -- a classroom on the cluster, its jobs as the server stored them, and an engine the test can cut --
+
+
+async def logged_in(url: str, username: str) -> ApiClient:
+    """A client of an account made by `cluster`, logged in, the current legal texts accepted."""
+    client = ApiClient(url)
+    reply = await client.login(username, DEFAULT_PASSWORD)
+    assert reply.status == 200, reply
+    if reply.json["user"]["pending_legal"]:
+        versions = {
+            f"accept_{kind}": (await client.get(f"/api/legal/{kind}")).json["version"] for kind in ("terms", "privacy")
+        }
+        accepted = await client.post("/api/me/accept-legal", json=versions)
+        assert accepted.status == 200, accepted
+    return client
+
+
+@dataclass
+class Classroom:
+    teacher: ApiClient
+    students: dict[str, ApiClient]
+    problem_id: int
+
+    async def submit(self, student: str, code: str) -> int:
+        reply = await self.students[student].post(
+            f"/api/problems/{self.problem_id}/submissions", json={"language": "python", "code": code}
+        )
+        assert reply.status == 202, reply
+        return int(reply.json["id"])
+
+    async def wait_done(self, student: str, job_id: int, timeout_s: float = 180) -> dict[str, Any]:
+        """The submission once finished (done or failed)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            reply = await self.students[student].get(f"/api/submissions/{job_id}", params={"wait": "20"})
+            assert reply.status == 200, reply
+            if reply.json["status"] in ("done", "failed"):
+                return dict(reply.json)
+        raise AssertionError(f"submission {job_id} did not finish within {timeout_s}s")
+
+    async def close(self) -> None:
+        for client in (self.teacher, *self.students.values()):
+            await client.close()
+
+
+@asynccontextmanager
+async def classroom(
+    running: Cluster, teacher: str, students: list[str], problem: dict[str, Any]
+) -> AsyncIterator[Classroom]:
+    """`teacher`'s class, joined by `students`, with `problem` assigned to it (accounts from `cluster`)."""
+    room = Classroom(await logged_in(running.server.url, teacher), {}, 0)
+    try:
+        for name in students:
+            room.students[name] = await logged_in(running.server.url, name)
+        klass = await class_with(room.teacher, list(room.students.values()))
+        made = await room.teacher.post("/api/problems", json={**problem, "classes": [klass["id"]]})
+        assert made.status == 201, made
+        room.problem_id = int(made.json["id"])
+        yield room
+    finally:
+        await room.close()
+
+
+@dataclass(frozen=True)
+class StoredJob:
+    status: str
+    verdict: str | None
+    host: str | None
+    test_rows: int  # job_tests rows: one set per grading
+
+
+def stored_jobs(server: ApplianceProcess) -> dict[int, StoredJob]:
+    """Every job as the server's SQLite file holds it, read by a separate connection."""
+    db = sqlite3.connect(f"file:{server.data_dir / 'labrunner.sqlite3'}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT id, status, verdict, host FROM jobs").fetchall()
+        tests = dict(db.execute("SELECT job_id, COUNT(*) FROM job_tests GROUP BY job_id").fetchall())
+    finally:
+        db.close()
+    return {job_id: StoredJob(status, verdict, host, tests.get(job_id, 0)) for job_id, status, verdict, host in rows}
+
+
+async def runner_picture(admin: ApiClient) -> dict[str, Any]:
+    """The server's describe of its runner: hosts (state, busy, ...) and refused_hosts."""
+    reply = await admin.get("/api/admin/stats")
+    assert reply.status == 200, reply
+    return dict(reply.json["runner"])
+
+
+async def host_row(admin: ApiClient, name: str) -> dict[str, Any] | None:
+    return next((row for row in (await runner_picture(admin))["hosts"] if row["name"] == name), None)
+
+
+async def wait_for_host(
+    admin: ApiClient, name: str, check: Callable[[dict[str, Any]], bool], timeout_s: float = 60
+) -> dict[str, Any]:
+    """The host's row in the server's describe once `check` holds for it."""
+    deadline = time.monotonic() + timeout_s
+    row = None
+    while time.monotonic() < deadline:
+        row = await host_row(admin, name)
+        if row is not None and check(row):
+            return row
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"host {name} never reached the state looked for; last seen as {row}")
+
+
+class EngineForwarder:
+    """A unix socket forwarding to the Docker engine's, until the test cuts it: a host given it as
+    DOCKER_HOST loses its engine at `cut` (its open connections too) and has it back at `restore`."""
+
+    def __init__(self, path: Path, target: str = "/var/run/docker.sock") -> None:
+        self.path = path
+        self.target = target
+        self._listener: socket.socket | None = None
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def docker_host(self) -> str:
+        return f"unix://{self.path}"
+
+    def restore(self) -> None:
+        self.path.unlink(missing_ok=True)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(self.path))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def cut(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+            listener.close()
+        self.path.unlink(missing_ok=True)
+        with self._lock:
+            connections, self._open = list(self._open), set()
+        for connection in connections:
+            with suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # cut
+            engine = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                engine.connect(self.target)
+            except OSError:
+                client.close()
+                engine.close()
+                continue
+            with self._lock:
+                self._open.update((client, engine))
+            ends = threading.Semaphore(0)
+            for source, sink in ((client, engine), (engine, client)):
+                threading.Thread(target=self._pipe, args=(source, sink, ends), daemon=True).start()
+            threading.Thread(target=self._close_after, args=(client, engine, ends), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket, ends: threading.Semaphore) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+            sink.shutdown(socket.SHUT_WR)  # a half-close (the end of a program's stdin) goes through
+        except OSError:
+            for end in (source, sink):  # a broken pair: wake the other direction too
+                with suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+        finally:
+            ends.release()
+
+    def _close_after(self, client: socket.socket, engine: socket.socket, ends: threading.Semaphore) -> None:
+        ends.acquire()
+        ends.acquire()
+        with self._lock:
+            self._open.difference_update((client, engine))
+        client.close()
+        engine.close()
+
+
+@contextmanager
+def engine_forwarder() -> Iterator[EngineForwarder]:
+    # A unix socket's path is short (108 bytes): not under pytest's long temporary folders.
+    folder = Path(tempfile.mkdtemp(prefix="lr-engine-"))
+    forwarder = EngineForwarder(folder / "docker.sock")
+    forwarder.restore()
+    try:
+        yield forwarder
+    finally:
+        forwarder.cut()
+        shutil.rmtree(folder, ignore_errors=True)
