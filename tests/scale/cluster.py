@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -14,12 +15,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import docker
 
 from appliance.sandbox_wiring import instance_label
+from appliance.settings import load_settings
 from runner.sandbox_container import LABEL_INSTANCE
-from tests.conftest import REPO_ROOT
+from tests.conftest import DEFAULT_PASSWORD, REPO_ROOT, ApiClient
 from tests.requirements import unavailable
 from tests.runner.appliance_process import ApplianceProcess, cli, create_account, free_port
 
@@ -203,3 +206,40 @@ def cluster(root: Path, accounts: dict[str, str], env: dict[str, str] | None = N
             for worker in running.workers.values():
                 worker.stop()
                 sweep(worker.data_dir)
+
+
+async def signed_in(url: str, username: str) -> ApiClient:
+    """A client of the server at `url` logged in as `username` (made by `cluster` or
+    `create_account`), the legal texts accepted; close it when done."""
+    client = ApiClient(url)
+    reply = await client.login(username, DEFAULT_PASSWORD)
+    assert reply.status == 200, reply
+    if reply.json["user"]["pending_legal"]:
+        versions = {f"accept_{p['kind']}": p["version"] for p in reply.json["user"]["pending_legal"]}
+        assert (await client.post("/api/me/accept-legal", json=versions)).status == 200
+    me = await client.get("/api/me")
+    client.user, client.username, client.password = me.json, username, DEFAULT_PASSWORD
+    return client
+
+
+async def finished(client: ApiClient, job_id: int, kind: str = "submissions", tries: int = 6) -> dict[str, Any]:
+    """The job's JSON once it is done (or failed), waiting up to `tries` long polls of 30 s."""
+    for _ in range(tries):
+        reply = await client.get(f"/api/{kind}/{job_id}", params={"wait": "30"})
+        assert reply.status == 200, reply
+        if reply.json["status"] in ("done", "failed"):
+            return dict(reply.json)
+    raise AssertionError(f"job {job_id} not done: {reply.json}")
+
+
+def server_jobs(server: ApplianceProcess) -> list[sqlite3.Row]:
+    """The server's jobs table, read beside the running server: who, what, where, when."""
+    conn = sqlite3.connect(f"file:{load_settings(data_dir=server.data_dir, environ={}).db_path}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute(
+            "SELECT j.id, j.kind, u.username, j.priority, j.status, j.host, j.started_at, j.rejudge_of"
+            " FROM jobs j JOIN users u ON u.id = j.user_id ORDER BY j.id"
+        ).fetchall()
+    finally:
+        conn.close()
