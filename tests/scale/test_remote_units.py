@@ -21,7 +21,7 @@ from appliance.errors import AppError
 from appliance.identity import public_key_text
 from appliance.settings import load_settings
 from runner.executor import CompileOutcome, ExecRequest, ExecResult, Image, InputFile, TestInput, TestOutcome
-from runner.placement import HostLoad, choose, free_slots
+from runner.placement import HostLoad, capacity, choose
 from runner.plan_codec import PlanError, request_from_json, request_to_json, result_from_json, result_to_json
 from runner.signed_messages import HEARTBEAT, PLAN, TRANSCRIPT, SignatureRefused, open_sealed, seal
 
@@ -219,8 +219,9 @@ def test_unusable_full_and_excluded_hosts_take_nothing() -> None:
     ]
     assert choose(hosts, sticky="lost", region=None, exclude=frozenset({"failed"})) is None
     assert choose([], sticky=None, region=None, exclude=frozenset()) is None
-    assert free_slots(hosts) == 2  # the excluded one has room; lost and over-full hosts count nothing
-    assert free_slots([_host("a", slots=3, placed=1), _host("b", usable=False)]) == 2
+    # What the claim gate counts claimed jobs against: every usable host's slots, placed or not.
+    assert capacity(hosts) == 4
+    assert capacity([_host("a", slots=3, placed=1), _host("b", usable=False)]) == 3
 
 
 # -- signed_messages -------------------------------------------------------------------------------
