@@ -24,6 +24,7 @@ from typing import Any
 import docker
 
 from appliance.sandbox_wiring import instance_label
+from appliance.settings import load_settings
 from runner.sandbox_container import LABEL_INSTANCE
 from tests.conftest import DEFAULT_PASSWORD, REPO_ROOT, ApiClient, class_with
 from tests.requirements import unavailable
@@ -225,6 +226,8 @@ async def logged_in(url: str, username: str) -> ApiClient:
         }
         accepted = await client.post("/api/me/accept-legal", json=versions)
         assert accepted.status == 200, accepted
+    me = await client.get("/api/me")
+    client.user, client.username, client.password = me.json, username, DEFAULT_PASSWORD
     return client
 
 
@@ -408,3 +411,26 @@ def engine_forwarder() -> Iterator[EngineForwarder]:
     finally:
         forwarder.cut()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+async def finished(client: ApiClient, job_id: int, kind: str = "submissions", tries: int = 6) -> dict[str, Any]:
+    """The job's JSON once it is done (or failed), waiting up to `tries` long polls of 30 s."""
+    for _ in range(tries):
+        reply = await client.get(f"/api/{kind}/{job_id}", params={"wait": "30"})
+        assert reply.status == 200, reply
+        if reply.json["status"] in ("done", "failed"):
+            return dict(reply.json)
+    raise AssertionError(f"job {job_id} not done: {reply.json}")
+
+
+def server_jobs(server: ApplianceProcess) -> list[sqlite3.Row]:
+    """The server's jobs table, read beside the running server: who, what, where, when."""
+    conn = sqlite3.connect(f"file:{load_settings(data_dir=server.data_dir, environ={}).db_path}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute(
+            "SELECT j.id, j.kind, u.username, j.priority, j.status, j.host, j.started_at, j.rejudge_of"
+            " FROM jobs j JOIN users u ON u.id = j.user_id ORDER BY j.id"
+        ).fetchall()
+    finally:
+        conn.close()
