@@ -1,5 +1,5 @@
-"""Which runner host takes a job: the one holding its owner's warm sandbox when it has room, else
-the least loaded host of the preferred region, else the least loaded host anywhere. A host that is
+"""Which runner host takes a job: in the preferred region when a host there has room (the one
+holding the owner's warm sandbox, else the least loaded), else anywhere (the same way). A host that is
 lost, stopped or whose engine is down takes nothing; a job never goes back to a host that failed
 it."""
 
@@ -25,12 +25,13 @@ class HostLoad:
 def choose(hosts: Iterable[HostLoad], *, sticky: str | None, region: str | None, exclude: frozenset[str]) -> str | None:
     """The host for the next job, or None when every usable host is full."""
     open_hosts = [host for host in hosts if host.usable and host.free > 0 and host.name not in exclude]
-    for host in open_hosts:
-        if host.name == sticky:
-            return host.name
     in_region = [host for host in open_hosts if region is not None and host.region == region]
+    # The region first (it is the school's choice: the users' network, or where their data may go),
+    # the warm sandbox within it.
     for candidates in (in_region, open_hosts):
         if candidates:
+            if sticky in {host.name for host in candidates}:
+                return sticky
             # Least loaded by share of its slots; the name breaks ties so the choice is repeatable.
             return min(candidates, key=lambda host: (host.placed / host.slots, host.name)).name
     return None

@@ -191,7 +191,12 @@ def _host(name: str, region: str = "default", slots: int = 2, placed: int = 0, u
 
 def test_the_sticky_host_wins_while_it_has_room() -> None:
     hosts = [_host("a"), _host("b", placed=1), _host("c", region="north")]
-    assert choose(hosts, sticky="b", region="north", exclude=frozenset()) == "b"
+    assert choose(hosts, sticky="b", region=None, exclude=frozenset()) == "b"
+    # The preferred region wins over the warm sandbox elsewhere; within the region the sandbox wins.
+    assert choose(hosts, sticky="b", region="north", exclude=frozenset()) == "c"
+    north = [_host("n1", region="north"), _host("n2", region="north", placed=1), _host("a")]
+    assert choose(north, sticky="n2", region="north", exclude=frozenset()) == "n2"
+    assert choose(north, sticky="a", region="south", exclude=frozenset()) == "a"
     full = [_host("a"), _host("b", placed=2)]
     assert choose(full, sticky="b", region=None, exclude=frozenset()) == "a"
 
