@@ -248,7 +248,7 @@ class RemoteDispatch:
             await self._pool.enqueue_job(
                 broker.RUN_PLAN, plan, _job_id=job_id, _queue_name=queue, _expires=self.settings.plan_ttl_s
             )
-            outcome = await self._await_transcript(host, Job(job_id, self._pool, queue, broker.loads))
+            outcome = await self._await_transcript(host, Job(job_id, self._pool, queue, broker.loads), queue)
         except (RedisError, OSError) as error:
             await self._withdraw(job_id, queue)
             raise InfraError("broker_unavailable", f"the runner broker failed: {error}") from None
@@ -261,11 +261,19 @@ class RemoteDispatch:
                 self._changed.notify_all()
         return self._transcript(host, job_id, outcome)
 
-    async def _await_transcript(self, host: HostState, job: Job) -> Any:
+    async def _await_transcript(self, host: HostState, job: Job, queue: str) -> Any:
         assert self._pool is not None
         while True:
             # Its size first: a host's answer is read into memory only when it can be a transcript.
-            size = await self._pool.strlen(result_key_prefix + job.job_id)
+            # Read with the queue in one transaction: the host takes a plan off its queue only in the
+            # one that stores its answer, so a plan neither queued nor answered was taken by someone
+            # else (anyone holding the runner password) or lost with the broker's memory.
+            async with self._pool.pipeline(transaction=True) as pipe:
+                pipe.strlen(result_key_prefix + job.job_id)
+                pipe.zscore(queue, job.job_id)
+                size, queued = await pipe.execute()
+            if not size and queued is None:
+                raise _Withdrawn("plan_lost", "its plan left the broker unanswered")
             if size > self.settings.transcript_max_bytes:
                 raise _Withdrawn("transcript_too_large", f"its answer is {size} bytes")
             try:
