@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 import time
 import uuid
 from collections import OrderedDict
@@ -71,6 +72,25 @@ class HostState:
     seen_wall: float = 0.0  # the same, wall clock, for pages
     last_sent: float = 0.0  # the host's own time of that heartbeat: an older one is a replay
     placed: int = 0
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _well_formed(status: dict[str, Any]) -> bool:
+    """The fields the server reads from a signed heartbeat have the types the host writes."""
+    sent = status.get("sent_at")
+    return (
+        _count(status.get("slots"))
+        and _count(status.get("busy"))
+        and _count(status.get("jobs_done"))
+        and all(isinstance(status.get(key), str) for key in ("region", "state", "engine"))
+        and isinstance(status.get("warm"), dict | None)
+        and isinstance(sent, int | float)
+        and not isinstance(sent, bool)
+        and math.isfinite(sent)
+    )
 
 
 class _Withdrawn(Exception):
@@ -174,18 +194,24 @@ class RemoteDispatch:
                 raise SignatureRefused("no registered key has this host name")
             status = open_sealed(HEARTBEAT, message, key)
         except SignatureRefused as refusal:
-            reason = "the heartbeat is not signed by the host's registered key" if key else str(refusal)
-            # Bounded: anyone who reaches the broker can write heartbeats under any name.
-            if name in self.refused or len(self.refused) < REFUSED_SHOWN:
-                self.refused[name] = reason
+            self._refuse(name, "the heartbeat is not signed by the host's registered key" if key else str(refusal))
+            return
+        if not _well_formed(status):
+            # Placement reads these fields for every claim: one bad value would stop all claims.
+            self._refuse(name, "the heartbeat is malformed")
             return
         self.refused.pop(name, None)
         host = self.hosts.setdefault(name, HostState(name))
-        sent = status.get("sent_at")
-        if not isinstance(sent, int | float) or sent <= host.last_sent:
+        sent = status["sent_at"]
+        if sent <= host.last_sent:
             return  # nothing new (or an old heartbeat played back)
         host.status, host.last_sent = status, float(sent)
         host.heard_at, host.seen_wall = time.monotonic(), time.time()
+
+    def _refuse(self, name: str, reason: str) -> None:
+        # Bounded: anyone who reaches the broker can write heartbeats under any name.
+        if name in self.refused or len(self.refused) < REFUSED_SHOWN:
+            self.refused[name] = reason
 
     def any_usable(self) -> bool:
         return self._pool is not None and self.broker_error is None and any(map(self.usable, self.hosts.values()))
