@@ -209,8 +209,11 @@ class RemoteDispatch:
         host.heard_at, host.seen_wall = time.monotonic(), time.time()
 
     def _refuse(self, name: str, reason: str) -> None:
-        # Bounded: anyone who reaches the broker can write heartbeats under any name.
-        if name in self.refused or len(self.refused) < REFUSED_SHOWN:
+        # Bounded: anyone who reaches the broker can write heartbeats under any name. A forgery of a
+        # registered host's heartbeat is always shown; a name no host can have (markup) never is.
+        if name in self._keys or (
+            broker.HOST_NAME.match(name) and (name in self.refused or len(self.refused) < REFUSED_SHOWN)
+        ):
             self.refused[name] = reason
 
     def any_usable(self) -> bool:
