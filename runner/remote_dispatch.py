@@ -166,20 +166,52 @@ class RemoteDispatch:
         assert self._pool is not None
         self._keys = await self._host_keys()
         try:
-            names = [key async for key in self._pool.scan_iter(match=broker.HEARTBEAT_PREFIX + "*", count=500)]
-            raws = await self._pool.mget(names) if names else []
+            raws = await self._registered_heartbeats()
+            strangers = await self._unregistered_names()
             self.broker_error = None
         except (RedisError, OSError) as error:
             self.broker_error = f"{type(error).__name__}: {error}"
-            raws = []
+            raws, strangers = [], []
         for raw in raws:
-            if raw and len(raw) <= HEARTBEAT_MAX_BYTES:
+            if raw:
                 self._heard(raw)
+        for name in strangers:
+            self._refuse(name, "no registered key has this host name")
         # A host removed with `labrunner workers remove` is forgotten once it has no job here.
         for name in [name for name, host in self.hosts.items() if name not in self._keys and not host.placed]:
             del self.hosts[name]
         async with self._changed:
             self._changed.notify_all()
+
+    async def _registered_heartbeats(self) -> list[bytes | None]:
+        """The registered hosts' heartbeats; only those, and each only when it can be one, are read:
+        anyone holding the runner password can write heartbeat keys, as many and as large as the
+        broker's memory allows."""
+        assert self._pool is not None
+        keys = [broker.heartbeat_key(name) for name in sorted(self._keys)]
+        async with self._pool.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.strlen(key)
+            sizes = await pipe.execute(raise_on_error=False)
+        readable = [
+            key
+            for key, size in zip(keys, sizes, strict=True)
+            if isinstance(size, int) and 0 < size <= HEARTBEAT_MAX_BYTES
+        ]
+        return list(await self._pool.mget(readable)) if readable else []
+
+    async def _unregistered_names(self) -> list[str]:
+        """Names of hosts heartbeating without a registered key (by their keys, never read), for the
+        admin to register; no more than are shown."""
+        assert self._pool is not None
+        names: list[str] = []
+        async for key in self._pool.scan_iter(match=broker.HEARTBEAT_PREFIX + "*", count=500):
+            name = key.decode("utf-8", "replace")[len(broker.HEARTBEAT_PREFIX) :]
+            if name not in self._keys:
+                names.append(name)
+                if len(names) >= REFUSED_SHOWN:
+                    break
+        return names
 
     def _heard(self, raw: bytes) -> None:
         try:
