@@ -48,7 +48,8 @@ PROBLEM_TESTS = [
     {"name": "shown", "stdin": "hello world\n", "expected_stdout": "world\n", "visible": True},
     {"name": "secret", "stdin": SECRET_IN, "expected_stdout": SECRET_OUT, "visible": False},
 ]
-STUDENTS = ["stu1", "stu2"]
+# Taken in turn: a student may submit to a problem only a few times a minute.
+STUDENTS = ["stu1", "stu2", "stu3", "stu4"]
 # A student who prefers mallory's region: their jobs go to mallory while it heartbeats.
 # Sticky placement prefers a student's last host: a fresh one each time mallory should get the job.
 EVIL_STUDENTS = [f"evil{i}" for i in range(1, 17)]
@@ -71,9 +72,11 @@ class Lab:
     mallory_key: Ed25519PrivateKey
     server_public: Ed25519PublicKey
     evil: list[str]
+    regular: list[str]
 
     def student(self) -> str:
-        return "stu1"
+        self.regular.append(name := self.regular.pop(0))
+        return name
 
     def evil_student(self) -> str:
         return self.evil.pop(0)
@@ -134,6 +137,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             identity.ensure(mallory.data_dir).private_key,
             parse_public_key(c.server_key),
             list(EVIL_STUDENTS),
+            list(STUDENTS),
         )
 
 
@@ -374,52 +378,62 @@ async def test_forged_or_pickled_transcripts_are_never_graded(lab: Lab) -> None:
 
 async def test_forged_and_replayed_heartbeats_attract_no_job(lab: Lab) -> None:
     thief = Ed25519PrivateKey.generate()
+    forged = {"host": "alpha", "region": "evil", "slots": 50, "busy": 0, "engine": "ok", "warm": None,
+              "jobs_done": 0, "state": "up", "sent_at": time.time() + 10_000}  # fmt: skip
+
+    def by_thief(name: str) -> bytes:
+        return broker.dumps(seal(HEARTBEAT, forged | {"host": name}, thief))
+
+    junk = [f"bulk{index}" for index in range(20)] + ["mallory-big"]
+    floods = [f"flood{index}" for index in range(300)]
     async with _broker(lab) as r:
         mallory = PretendHost(r, lab)
         await mallory.up()
         captured = mallory.heartbeat()
         await mallory.down()
         await _until(lambda: _state_of(lab, "mallory", "stopped"), "mallory never listed as stopped")
-        # A registered name, signed by the thief; a name nobody registered; many names.
-        forged = {"host": "alpha", "region": "evil", "slots": 50, "busy": 0, "engine": "ok", "warm": None,
-                  "jobs_done": 0, "state": "up", "sent_at": time.time() + 10_000}  # fmt: skip
-        await r.set(broker.heartbeat_key("alpha-twin"), broker.dumps(seal(HEARTBEAT, forged, thief)))
-        await r.set(broker.heartbeat_key("eve"), broker.dumps(seal(HEARTBEAT, forged | {"host": "eve"}, thief)))
-        # A name for the admin's page that is markup, not a host name.
-        markup = forged | {"host": "<img src=x onerror=alert(1)>"}
-        await r.set(broker.heartbeat_key("markup"), broker.dumps(seal(HEARTBEAT, markup, thief)))
-        # Mallory's own "up", played back after its "stopped".
-        await r.set(broker.heartbeat_key("mallory"), captured)
         try:
-            await asyncio.sleep(2)
+            # Mallory's own "up", played back after its "stopped"; a registered name under another
+            # key and a name nobody registered, signed by the thief; markup for the admin's page.
+            await r.set(broker.heartbeat_key("mallory"), captured)
+            await r.set(broker.heartbeat_key("alpha-twin"), by_thief("alpha"))
+            await r.set(broker.heartbeat_key("eve"), by_thief("eve"))
+            await r.set(broker.heartbeat_key("markup"), by_thief("<img src=x onerror=alert(1)>"))
+            # Values the server should never read: they are not registered hosts' heartbeats.
+            for name in junk:
+                await r.set(broker.heartbeat_key(name), b"x" * 60_000)
+            await asyncio.sleep(3)
+            for name in junk:
+                assert await r.object("idletime", broker.heartbeat_key(name)) >= 2, name
             runner = (await _dashboard(lab))["runner"]
             names = {h["name"]: h for h in runner["hosts"]}
             assert names["mallory"]["state"] == "stopped"
             assert "eve" not in names and names["alpha"]["slots"] == 2
             refused = {h["name"] for h in runner["refused_hosts"]}
-            assert {"eve", "alpha"} <= refused
+            assert {"eve", "alpha-twin"} <= refused
             assert all(broker.HOST_NAME.match(name) for name in refused), refused
-            # A flood of names: the list stays bounded, and still shows the forgery of a registered host.
+
+            # The thief's heartbeat under a registered host's own key is listed, even after a flood.
+            await r.set(broker.heartbeat_key("mallory"), by_thief("mallory"))
             async with r.pipeline(transaction=False) as pipe:
-                for index in range(300):
-                    flood = broker.dumps(seal(HEARTBEAT, forged | {"host": f"flood{index}"}, thief))
-                    pipe.set(broker.heartbeat_key(f"flood{index}"), flood)
+                for name in floods:
+                    pipe.set(broker.heartbeat_key(name), by_thief(name))
                 await pipe.execute()
             await asyncio.sleep(2)
             runner = (await _dashboard(lab))["runner"]
             assert not any(h["name"].startswith("flood") for h in runner["hosts"])
             refused = {h["name"] for h in runner["refused_hosts"]}
-            assert len(refused) <= 100 + 3 and "alpha" in refused
+            assert len(refused) <= 100 + 3 and "mallory" in refused
+
             student = lab.evil_student()
             job = await _submit(lab, student, WRONG)
             seen = await _finished(lab, student, job)
             assert seen["verdict"] == "wrong_answer"
             _real_host(_job_row(lab, job))
         finally:
-            keys = [
-                broker.heartbeat_key(n) for n in ("alpha-twin", "eve", "markup", *(f"flood{i}" for i in range(300)))
-            ]
-            await r.delete(*keys)
+            others = ["alpha-twin", "eve", "markup", *junk, *floods]
+            await r.delete(*[broker.heartbeat_key(name) for name in others])
+            await mallory.beat(state="stopped")
 
 
 async def _state_of(lab: Lab, name: str, state: str) -> bool:
@@ -673,7 +687,7 @@ async def test_a_students_program_reaches_neither_the_broker_nor_the_hosts_key_n
 async def test_transcripts_do_not_stay_on_the_broker(lab: Lab) -> None:
     """A correct program's hidden-test output is the expected output: once the server read a
     transcript, nobody holding the runner password can read it from the broker."""
-    student = "stu2"
+    student = lab.student()
     job = await _submit(lab, student, SOLUTION)
     assert (await _finished(lab, student, job))["verdict"] == "accepted"
     async with _broker(lab) as r:
@@ -708,8 +722,9 @@ def _leaks(text: str) -> list[str]:
 async def test_no_secret_in_any_log_or_dashboard(lab: Lab) -> None:
     """Last in the module: after every job above, the hosts' and the server's logs and the
     dashboards carry no hidden input, expected output or student code."""
-    job = await _submit(lab, "stu1", SOLUTION)
-    assert (await _finished(lab, "stu1", job))["verdict"] == "accepted"
+    student = lab.student()
+    job = await _submit(lab, student, SOLUTION)
+    assert (await _finished(lab, student, job))["verdict"] == "accepted"
     for worker in lab.c.workers.values():
         if worker.log.exists():
             assert _leaks(worker.log.read_text(errors="replace")) == [], worker.name
