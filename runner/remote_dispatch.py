@@ -304,7 +304,12 @@ class RemoteDispatch:
         assert self._pool is not None
         job_id = uuid.uuid4().hex
         queue = broker.host_queue(host.name)
-        plan = seal(PLAN, {"job": job_id, "host": host.name, "plan": request_to_json(request)}, self._key)
+        # A plan read off the broker (by anyone holding the runner password) and queued again later
+        # is refused by the host once expired, and at once when that host has run it already.
+        expires = time.time() + self.settings.plan_ttl_s
+        plan = seal(
+            PLAN, {"job": job_id, "host": host.name, "expires": expires, "plan": request_to_json(request)}, self._key
+        )
         try:
             await self._pool.enqueue_job(
                 broker.RUN_PLAN, plan, _job_id=job_id, _queue_name=queue, _expires=self.settings.plan_ttl_s
