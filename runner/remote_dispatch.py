@@ -61,6 +61,9 @@ class DispatchSettings:
     plan_ttl_s: float = 3600.0  # a plan no host started by then is dropped by the broker
     sticky_owners: int = 10_000  # owners whose last host is remembered (their warm sandbox is there)
     transcript_max_bytes: int = 268_435_456  # a host's answer larger than this is refused unread
+    # A host answers a plan by then, even one that timed out; a plan held back on its queue (anyone
+    # holding the runner password can keep a host from starting it) is given up on.
+    delivery_max_s: float = 620.0
 
 
 @dataclass
@@ -333,6 +336,7 @@ class RemoteDispatch:
 
     async def _await_transcript(self, host: HostState, job: Job, queue: str) -> Any:
         assert self._pool is not None
+        deadline = time.monotonic() + self.settings.delivery_max_s
         while True:
             # Its size first: a host's answer is read into memory only when it can be a transcript.
             # Read with the queue in one transaction: the host takes a plan off its queue only in the
@@ -354,6 +358,8 @@ class RemoteDispatch:
                 if not info.success:
                     raise _Withdrawn("host_failed", f"the host refused or failed the plan: {str(info.result)[:200]}")
                 return info.result
+            if time.monotonic() > deadline:
+                raise _Withdrawn("runner_host_timeout", f"no answer within {self.settings.delivery_max_s:.0f} s")
             if not self.usable(host):
                 state = host.status.get("state")
                 why = "engine down" if host.status.get("engine") != "ok" else "stopped" if state != "up" else "lost"
