@@ -125,7 +125,8 @@ async def _classroom(url: str) -> tuple[int, int]:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     require_sandbox()
     accounts = {"teach": "teacher", "adm": "admin"} | dict.fromkeys(STUDENTS + EVIL_STUDENTS, "student")
-    with cluster(tmp_path_factory.mktemp("hosts"), accounts) as c:
+    # The server gives up on a plan 8 + 2 * 3 s after placing it (production: 600 + 2 * 10 s).
+    with cluster(tmp_path_factory.mktemp("hosts"), accounts, env={"LABRUNNER_WORKER_JOB_TIMEOUT_S": "8"}) as c:
         c.add_worker("alpha", slots=2)
         c.add_worker("beta", slots=1)
         mallory = c.add_worker("mallory", region="evil", start=False)
@@ -564,6 +565,31 @@ async def test_the_abort_set_poisoned_never_grades_wrongly_or_twice(lab: Lab) ->
         assert seen["verdict"] == "wrong_answer" and row["test_rows"] == 2
     else:
         assert row["test_rows"] == 0
+
+
+async def test_a_starved_host_queue_does_not_hang_the_job(lab: Lab) -> None:
+    """A host reads the first entries of its queue by score; entries scored 0 it skips as running
+    elsewhere. A hundred of them on each queue and no plan starts: the server gives up on each
+    delivery in time and the job is an infrastructure failure, retried later, not running forever."""
+    junk = {f"junk{index}": 0 for index in range(120)}
+    queues = [broker.host_queue(name) for name in ("alpha", "beta")]
+    async with _broker(lab) as r:
+        for queue in queues:
+            await r.zadd(queue, junk)
+        try:
+            student = lab.student()
+            job = await _submit(lab, student, WRONG)
+
+            async def given_up() -> bool:
+                return "runner_host_timeout" in (_job_row(lab, job)["infra_log"] or "")
+
+            await _until(given_up, "the job still waits on a starved host", within_s=60)
+        finally:
+            for queue in queues:
+                await r.zrem(queue, *junk)
+    seen = await _finished(lab, student, job, within_s=120)
+    assert (seen["status"], seen["verdict"]) == ("done", "wrong_answer")
+    assert _job_row(lab, job)["test_rows"] == 2
 
 
 # -- a registered host that misbehaves -----------------------------------------------------------
