@@ -27,6 +27,8 @@ def dispatch_settings(settings: Settings) -> DispatchSettings:
         max_deliveries=settings.runner_max_deliveries,
         no_host_wait_s=settings.runner_no_host_wait_s,
         transcript_max_bytes=settings.runner_transcript_max_bytes,
+        # The hosts' own bound on a job (the same setting there), and time to start it and answer.
+        delivery_max_s=settings.worker_job_timeout_s + 2 * settings.runner_host_lost_after_s,
     )
 
 

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 import time
 import uuid
 from collections import OrderedDict
@@ -60,6 +61,9 @@ class DispatchSettings:
     plan_ttl_s: float = 3600.0  # a plan no host started by then is dropped by the broker
     sticky_owners: int = 10_000  # owners whose last host is remembered (their warm sandbox is there)
     transcript_max_bytes: int = 268_435_456  # a host's answer larger than this is refused unread
+    # A host answers a plan by then, even one that timed out; a plan held back on its queue (anyone
+    # holding the runner password can keep a host from starting it) is given up on.
+    delivery_max_s: float = 620.0
 
 
 @dataclass
@@ -71,6 +75,25 @@ class HostState:
     seen_wall: float = 0.0  # the same, wall clock, for pages
     last_sent: float = 0.0  # the host's own time of that heartbeat: an older one is a replay
     placed: int = 0
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _well_formed(status: dict[str, Any]) -> bool:
+    """The fields the server reads from a signed heartbeat have the types the host writes."""
+    sent = status.get("sent_at")
+    return (
+        _count(status.get("slots"))
+        and _count(status.get("busy"))
+        and _count(status.get("jobs_done"))
+        and all(isinstance(status.get(key), str) for key in ("region", "state", "engine"))
+        and isinstance(status.get("warm"), dict | None)
+        and isinstance(sent, int | float)
+        and not isinstance(sent, bool)
+        and math.isfinite(sent)
+    )
 
 
 class _Withdrawn(Exception):
@@ -146,20 +169,52 @@ class RemoteDispatch:
         assert self._pool is not None
         self._keys = await self._host_keys()
         try:
-            names = [key async for key in self._pool.scan_iter(match=broker.HEARTBEAT_PREFIX + "*", count=500)]
-            raws = await self._pool.mget(names) if names else []
+            raws = await self._registered_heartbeats()
+            strangers = await self._unregistered_names()
             self.broker_error = None
         except (RedisError, OSError) as error:
             self.broker_error = f"{type(error).__name__}: {error}"
-            raws = []
+            raws, strangers = [], []
         for raw in raws:
-            if raw and len(raw) <= HEARTBEAT_MAX_BYTES:
+            if raw:
                 self._heard(raw)
+        for name in strangers:
+            self._refuse(name, "no registered key has this host name")
         # A host removed with `labrunner workers remove` is forgotten once it has no job here.
         for name in [name for name, host in self.hosts.items() if name not in self._keys and not host.placed]:
             del self.hosts[name]
         async with self._changed:
             self._changed.notify_all()
+
+    async def _registered_heartbeats(self) -> list[bytes | None]:
+        """The registered hosts' heartbeats; only those, and each only when it can be one, are read:
+        anyone holding the runner password can write heartbeat keys, as many and as large as the
+        broker's memory allows."""
+        assert self._pool is not None
+        keys = [broker.heartbeat_key(name) for name in sorted(self._keys)]
+        async with self._pool.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.strlen(key)
+            sizes = await pipe.execute(raise_on_error=False)
+        readable = [
+            key
+            for key, size in zip(keys, sizes, strict=True)
+            if isinstance(size, int) and 0 < size <= HEARTBEAT_MAX_BYTES
+        ]
+        return list(await self._pool.mget(readable)) if readable else []
+
+    async def _unregistered_names(self) -> list[str]:
+        """Names of hosts heartbeating without a registered key (by their keys, never read), for the
+        admin to register; no more than are shown."""
+        assert self._pool is not None
+        names: list[str] = []
+        async for key in self._pool.scan_iter(match=broker.HEARTBEAT_PREFIX + "*", count=500):
+            name = key.decode("utf-8", "replace")[len(broker.HEARTBEAT_PREFIX) :]
+            if name not in self._keys:
+                names.append(name)
+                if len(names) >= REFUSED_SHOWN:
+                    break
+        return names
 
     def _heard(self, raw: bytes) -> None:
         try:
@@ -174,18 +229,27 @@ class RemoteDispatch:
                 raise SignatureRefused("no registered key has this host name")
             status = open_sealed(HEARTBEAT, message, key)
         except SignatureRefused as refusal:
-            reason = "the heartbeat is not signed by the host's registered key" if key else str(refusal)
-            # Bounded: anyone who reaches the broker can write heartbeats under any name.
-            if name in self.refused or len(self.refused) < REFUSED_SHOWN:
-                self.refused[name] = reason
+            self._refuse(name, "the heartbeat is not signed by the host's registered key" if key else str(refusal))
+            return
+        if not _well_formed(status):
+            # Placement reads these fields for every claim: one bad value would stop all claims.
+            self._refuse(name, "the heartbeat is malformed")
             return
         self.refused.pop(name, None)
         host = self.hosts.setdefault(name, HostState(name))
-        sent = status.get("sent_at")
-        if not isinstance(sent, int | float) or sent <= host.last_sent:
+        sent = status["sent_at"]
+        if sent <= host.last_sent:
             return  # nothing new (or an old heartbeat played back)
         host.status, host.last_sent = status, float(sent)
         host.heard_at, host.seen_wall = time.monotonic(), time.time()
+
+    def _refuse(self, name: str, reason: str) -> None:
+        # Bounded: anyone who reaches the broker can write heartbeats under any name. A forgery of a
+        # registered host's heartbeat is always shown; a name no host can have (markup) never is.
+        if name in self._keys or (
+            broker.HOST_NAME.match(name) and (name in self.refused or len(self.refused) < REFUSED_SHOWN)
+        ):
+            self.refused[name] = reason
 
     def any_usable(self) -> bool:
         return self._pool is not None and self.broker_error is None and any(map(self.usable, self.hosts.values()))
@@ -243,12 +307,21 @@ class RemoteDispatch:
         assert self._pool is not None
         job_id = uuid.uuid4().hex
         queue = broker.host_queue(host.name)
-        plan = seal(PLAN, {"job": job_id, "host": host.name, "plan": request_to_json(request)}, self._key)
+        # A plan read off the broker (by anyone holding the runner password) and queued again later
+        # is refused by the host once expired, and at once when that host has run it already.
+        expires = time.time() + self.settings.plan_ttl_s
+        plan = seal(
+            PLAN, {"job": job_id, "host": host.name, "expires": expires, "plan": request_to_json(request)}, self._key
+        )
         try:
             await self._pool.enqueue_job(
                 broker.RUN_PLAN, plan, _job_id=job_id, _queue_name=queue, _expires=self.settings.plan_ttl_s
             )
-            outcome = await self._await_transcript(host, Job(job_id, self._pool, queue, broker.loads))
+            outcome = await self._await_transcript(host, Job(job_id, self._pool, queue, broker.loads), queue)
+            # arq keeps a result (with the plan it answers) for an hour: a correct program's output
+            # is the hidden tests' expected output, readable by anyone holding the runner password.
+            with contextlib.suppress(RedisError, OSError):
+                await self._pool.delete(result_key_prefix + job_id)
         except (RedisError, OSError) as error:
             await self._withdraw(job_id, queue)
             raise InfraError("broker_unavailable", f"the runner broker failed: {error}") from None
@@ -261,11 +334,20 @@ class RemoteDispatch:
                 self._changed.notify_all()
         return self._transcript(host, job_id, outcome)
 
-    async def _await_transcript(self, host: HostState, job: Job) -> Any:
+    async def _await_transcript(self, host: HostState, job: Job, queue: str) -> Any:
         assert self._pool is not None
+        deadline = time.monotonic() + self.settings.delivery_max_s
         while True:
             # Its size first: a host's answer is read into memory only when it can be a transcript.
-            size = await self._pool.strlen(result_key_prefix + job.job_id)
+            # Read with the queue in one transaction: the host takes a plan off its queue only in the
+            # one that stores its answer, so a plan neither queued nor answered was taken by someone
+            # else (anyone holding the runner password) or lost with the broker's memory.
+            async with self._pool.pipeline(transaction=True) as pipe:
+                pipe.strlen(result_key_prefix + job.job_id)
+                pipe.zscore(queue, job.job_id)
+                size, queued = await pipe.execute()
+            if not size and queued is None:
+                raise _Withdrawn("plan_lost", "its plan left the broker unanswered")
             if size > self.settings.transcript_max_bytes:
                 raise _Withdrawn("transcript_too_large", f"its answer is {size} bytes")
             try:
@@ -276,6 +358,8 @@ class RemoteDispatch:
                 if not info.success:
                     raise _Withdrawn("host_failed", f"the host refused or failed the plan: {str(info.result)[:200]}")
                 return info.result
+            if time.monotonic() > deadline:
+                raise _Withdrawn("runner_host_timeout", f"no answer within {self.settings.delivery_max_s:.0f} s")
             if not self.usable(host):
                 state = host.status.get("state")
                 why = "engine down" if host.status.get("engine") != "ok" else "stopped" if state != "up" else "lost"
@@ -306,7 +390,7 @@ class RemoteDispatch:
             async with self._pool.pipeline(transaction=True) as pipe:
                 pipe.zrem(queue, job_id)
                 pipe.zadd(abort_jobs_ss, {job_id: timestamp_ms()})
-                pipe.delete(job_key_prefix + job_id)
+                pipe.delete(job_key_prefix + job_id, result_key_prefix + job_id)
                 await pipe.execute()
 
     # -- what the dashboard shows --------------------------------------------------------------

@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,9 @@ from runner.signed_messages import HEARTBEAT, PLAN, TRANSCRIPT, SignatureRefused
 from runner.worker import PAUSING_ERRORS, EngineProbe, ExecutorFactory, ExecutorSlot, WorkerSettings
 
 log = logging.getLogger(__name__)
+
+# More than the plans a host starts within a plan's lifetime (the server's plan_ttl_s, an hour).
+PLANS_REMEMBERED = 100_000
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,8 @@ class RunnerHost:
         self.jobs_done = 0
         self.engine_ok = False
         self.stopped = asyncio.Event()
+        # Plans started here, newest last: one played back onto the queue is refused.
+        self._ran: OrderedDict[str, None] = OrderedDict()
 
     async def run(self) -> None:
         """Serve until cancelled. Raises at once when the broker refuses the connection (a wrong
@@ -127,6 +133,14 @@ class RunnerHost:
         payload = open_sealed(PLAN, message, self._server_key)
         if payload.get("host") != self.settings.name or payload.get("job") != job_id:
             raise SignatureRefused("this plan was signed for another host or job")
+        expires = payload.get("expires")
+        if not isinstance(expires, int | float) or isinstance(expires, bool) or expires < time.time():
+            raise SignatureRefused("this plan has expired")
+        if job_id in self._ran:
+            raise SignatureRefused("this plan has run here already")
+        self._ran[job_id] = None
+        while len(self._ran) > PLANS_REMEMBERED:
+            self._ran.popitem(last=False)
         request = request_from_json(payload.get("plan"))
         self.busy += 1
         try:
