@@ -9,8 +9,11 @@ Measures two figures in one run on this machine and prints the decision they lea
    read, one heartbeat, its outcome shaped by `runner.results.shape` and stored by
    `SqliteJobStore.complete`. The database is the appliance's own `Database` (WAL, one writer),
    opened as the server opens it. Concurrent "workers" and enqueuers run in one process, as in
-   the server, at rising concurrency until throughput stops rising; the peak is the ceiling. The
-   writer's busy fraction is the share of the time its lock was held (BEGIN IMMEDIATE to COMMIT).
+   the server, at rising concurrency until throughput stops rising; the peak is the ceiling. Each
+   level starts from a copy of one data folder that already holds a history of finished
+   submissions (`--history`), so levels differ only in concurrency. The writer's busy fraction is
+   the share of the time its lock was held (BEGIN IMMEDIATE to COMMIT); the process's CPU per
+   second says whether it got a core of its own on a machine shared with other work.
 2. One runner host's job rate: this machine (2 cores) running a 10-test Python submission through
    the appliance's DockerExecutor (built as `appliance.sandbox_wiring` builds it, warm sandboxes
    on), in a closed loop of 2 to 4 jobs at a time.
@@ -18,7 +21,7 @@ Measures two figures in one run on this machine and prints the decision they lea
 PostgreSQL is needed when the ceiling is below 5 × the rate of 10 such hosts (headroom for
 bursts, reads of pages and the rest of the server's writes). Jobe's figure is DESIGN §8's.
 
-    .venv/bin/python benchmarks/bookkeeping_bench.py [--levels 2,4,8,16,32,64] [--seconds 6]
+    .venv/bin/python benchmarks/bookkeeping_bench.py [--levels 1,2,4,8,16,32,64] [--seconds 6]
 """
 
 from __future__ import annotations
@@ -53,7 +56,8 @@ from appliance.sandbox_wiring import DockerSandbox  # noqa: E402
 from appliance.settings import Settings, load_settings  # noqa: E402
 from appliance.store import classes as class_store  # noqa: E402
 from appliance.store.queue import SqliteJobStore  # noqa: E402
-from runner.executor import ExecRequest, ExecResult, Executor, TestInput, TestOutcome  # noqa: E402
+from runner.executor import ExecRequest, ExecResult, Executor, Prewarming, TestInput, TestOutcome  # noqa: E402
+from runner.image import expected_ref  # noqa: E402
 from runner.queue import SECRECY_HIDDEN, SECRECY_VISIBLE, GradingSpec, GradingTest, JobResult  # noqa: E402
 from runner.results import shape  # noqa: E402
 from runner.test_order import in_problem_order, run_order  # noqa: E402
@@ -79,7 +83,8 @@ BACKLOG = 90
 HOSTS = 10
 MAX_WORKERS = 512
 HEADROOM = 5
-JOBE = "11-19 /s closed loop, 4 clients (DESIGN §8)"
+JOBE_RATE = "11-19 jobs/s"
+JOBE_NOTE = "DESIGN §8: hello-world Python, closed loop, 4 clients, this kind of machine (not this run)"
 
 
 class TimedDatabase(Database):
@@ -88,6 +93,7 @@ class TimedDatabase(Database):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self.held_s = 0.0
+        self.transactions = 0
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -98,6 +104,7 @@ class TimedDatabase(Database):
                 yield conn
             finally:
                 self.held_s += time.perf_counter() - start
+                self.transactions += 1
 
 
 @dataclass(frozen=True)
@@ -166,14 +173,22 @@ class Level:
     enqueuers: int
     jobs_per_s: float
     writer_busy: float
+    hold_ms: float  # the mean time one write transaction held the writer
     cpu: float  # this process's CPU time per second of the window: 1.0 is one core
+
+    @property
+    def per_core_s(self) -> float:
+        """Jobs per second of CPU the process got: the rate a core of its own would allow, while
+        the writer is not the limit (other work on a shared machine takes CPU from it)."""
+        return self.jobs_per_s / self.cpu if self.cpu else 0.0
 
 
 class Bookkeeping:
     """The server's side of every job, driven by `workers` and `enqueuers` coroutines at once."""
 
-    def __init__(self, db: TimedDatabase, blobs: BlobStore, settings: Settings, room: Classroom) -> None:
+    def __init__(self, db: TimedDatabase, blobs: BlobStore, settings: Settings, room: Classroom, tag: str) -> None:
         self.db = db
+        self.tag = tag  # in every program's text: no submission is a duplicate of one in the history
         self.blobs = blobs
         self.settings = settings
         self.room = room
@@ -182,6 +197,8 @@ class Bookkeeping:
         self.submitted = 0
         self.completed = 0
         self.wake = asyncio.Event()
+        self.target: int | None = None  # set off `reached` when this many jobs are completed
+        self.reached = asyncio.Event()
 
     async def enqueuer(self, backlog: asyncio.Semaphore, stop: asyncio.Event) -> None:
         while True:
@@ -192,13 +209,16 @@ class Bookkeeping:
             n = self.submitted
             self.submitted += 1
             student = self.room.students[n % STUDENTS]
+            code = f"{PROGRAM}  # {self.tag} {n}"
             try:
-                await jobs.submit(
-                    self.db, self.settings, self.rates, student, self.room.problem_id, "python", f"{PROGRAM}  # {n}"
+                queued = await jobs.submit(
+                    self.db, self.settings, self.rates, student, self.room.problem_id, "python", code
                 )
             except BaseException:
                 backlog.release()
                 raise
+            if queued.deduplicated:
+                raise RuntimeError(f"submission {self.tag} {n} was taken for an earlier one: nothing was queued")
             self.wake.set()  # the handler's wake_runner
 
     async def worker(self, worker_id: str, fair_share: int, backlog: asyncio.Semaphore, drain: asyncio.Event) -> None:
@@ -232,31 +252,49 @@ class Bookkeeping:
             if not await self.store.complete(job.id, worker_id, result):
                 raise RuntimeError(f"job {job.id}: the store refused its result")
             self.completed += 1
+            if self.target is not None and self.completed >= self.target:
+                self.reached.set()
 
-    async def level(self, workers: int, enqueuers: int, warmup_s: float, seconds: float) -> Level:
+    @asynccontextmanager
+    async def driven(self, workers: int, enqueuers: int) -> AsyncIterator[None]:
+        """Workers and enqueuers at work inside; afterwards the enqueuers stop and the workers
+        finish every job already queued."""
         backlog = asyncio.Semaphore(BACKLOG)
         stop, drain = asyncio.Event(), asyncio.Event()
         # The server's fair share with this many workers (a third of them per student).
         fair_share = dataclasses.replace(self.settings, workers=workers).running_jobs_per_user
         feeding = [asyncio.create_task(self.enqueuer(backlog, stop)) for _ in range(enqueuers)]
         working = [asyncio.create_task(self.worker(f"bench-w{i}", fair_share, backlog, drain)) for i in range(workers)]
-        await asyncio.sleep(warmup_s)
-        done, held, cpu, start = self.completed, self.db.held_s, cpu_s(), time.perf_counter()
-        await asyncio.sleep(seconds)
-        elapsed = time.perf_counter() - start
-        figures = Level(
-            workers,
-            enqueuers,
-            (self.completed - done) / elapsed,
-            (self.db.held_s - held) / elapsed,
-            (cpu_s() - cpu) / elapsed,
-        )
-        stop.set()
-        await asyncio.gather(*feeding)
-        drain.set()
-        self.wake.set()
-        await asyncio.gather(*working)
-        return figures
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.gather(*feeding)
+            drain.set()
+            self.wake.set()
+            await asyncio.gather(*working)
+
+    async def level(self, workers: int, enqueuers: int, warmup_s: float, seconds: float) -> Level:
+        async with self.driven(workers, enqueuers):
+            await asyncio.sleep(warmup_s)
+            done, held, writes = self.completed, self.db.held_s, self.db.transactions
+            cpu, start = cpu_s(), time.perf_counter()
+            await asyncio.sleep(seconds)
+            elapsed = time.perf_counter() - start
+            return Level(
+                workers,
+                enqueuers,
+                (self.completed - done) / elapsed,
+                (self.db.held_s - held) / elapsed,
+                1000 * (self.db.held_s - held) / max(1, self.db.transactions - writes),
+                (cpu_s() - cpu) / elapsed,
+            )
+
+    async def fill(self, jobs: int) -> None:
+        """A history of `jobs` finished submissions, made by the same code path."""
+        async with self.driven(4, 2):
+            self.target = jobs
+            await self.reached.wait()
 
 
 def cpu_s() -> float:
@@ -264,40 +302,62 @@ def cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def ceiling(data_dir: Path, levels: list[int], enqueuer_share: float, seconds: float) -> list[Level]:
+@asynccontextmanager
+async def server_data(data_dir: Path) -> AsyncIterator[tuple[TimedDatabase, Settings]]:
+    """The data folder's database, opened as the server opens it (migrations first)."""
     settings = load_settings(data_dir=data_dir, overrides=LIMITS, environ={})
     migrations.migrate(settings.db_path, settings.backup_dir)
     db = TimedDatabase(settings.db_path)
     await db.open()
     try:
         await legal.ensure_defaults(db)
-        room = await classroom(db, settings)
-        bench = Bookkeeping(db, BlobStore(settings.blob_dir), settings, room)
-        results: list[Level] = []
-        queue = list(levels)
-        while queue:
-            workers = queue.pop(0)
-            enqueuers = max(2, round(workers * enqueuer_share))
-            result = await bench.level(workers, enqueuers, warmup_s=1.0, seconds=seconds)
-            print(
-                f"  {workers:4d} workers, {enqueuers:3d} enqueuers: {result.jobs_per_s:7.1f} jobs/s,"
-                f" writer held {result.writer_busy:4.0%}, process CPU {result.cpu:4.0%} of a core",
-                flush=True,
-            )
-            # Still rising at the last level asked for (5 % above every level before): go on doubling.
-            if (
-                not queue
-                and workers < MAX_WORKERS
-                and result.jobs_per_s > 1.05 * max((r.jobs_per_s for r in results), default=0.0)
-            ):
-                queue.append(2 * workers)
-            results.append(result)
-        row = await db.fetchone("SELECT COUNT(*), SUM(status = 'done'), (SELECT COUNT(*) FROM job_tests) FROM jobs")
-        assert row is not None
-        print(f"  ({row[0]} jobs in the database, {row[1]} done, {row[2]} test results)", flush=True)
-        return results
+        yield db, settings
     finally:
         await db.close()
+
+
+async def seeded(data_dir: Path, history: int) -> Classroom:
+    """The class, its problem and `history` finished submissions: the state each level starts from."""
+    async with server_data(data_dir) as (db, settings):
+        room = await classroom(db, settings)
+        await Bookkeeping(db, BlobStore(settings.blob_dir), settings, room, "history").fill(history)
+        return room
+
+
+async def ceiling(root: Path, levels: list[int], enqueuer_share: float, seconds: float, history: int) -> list[Level]:
+    seed = root / "seed"
+    start = time.perf_counter()
+    room = await seeded(seed, history)
+    print(f"  (a history of {history} submissions made in {time.perf_counter() - start:.0f} s)", flush=True)
+    results: list[Level] = []
+    queue = list(levels)
+    while queue:
+        workers = queue.pop(0)
+        enqueuers = max(2, round(workers * enqueuer_share))
+        # Every level starts from the same database: a copy of the seeded folder.
+        folder = root / f"level-{workers}"
+        shutil.copytree(seed, folder)
+        async with server_data(folder) as (db, settings):
+            bench = Bookkeeping(db, BlobStore(settings.blob_dir), settings, room, f"level {workers}")
+            result = await bench.level(workers, enqueuers, warmup_s=1.0, seconds=seconds)
+            row = await db.fetchone("SELECT COUNT(*), SUM(status != 'done') FROM jobs")
+            assert row is not None and row[1] == 0, f"{row[1]} jobs left unfinished"
+        shutil.rmtree(folder)
+        print(
+            f"  {workers:4d} workers, {enqueuers:3d} enqueuers: {result.jobs_per_s:7.1f} jobs/s,"
+            f" writer held {result.writer_busy:4.0%} ({result.hold_ms:.2f} ms a write),"
+            f" process CPU {result.cpu:4.0%} of a core = {result.per_core_s:.0f} jobs per CPU-second",
+            flush=True,
+        )
+        # Still rising at the last level asked for (5 % above every level before): go on doubling.
+        if (
+            not queue
+            and workers < MAX_WORKERS
+            and result.jobs_per_s > 1.05 * max((r.jobs_per_s for r in results), default=0.0)
+        ):
+            queue.append(2 * workers)
+        results.append(result)
+    return results
 
 
 @dataclass
@@ -308,7 +368,7 @@ class HostRun:
     jobs_per_s: float
 
 
-def host_request(n: int, hidden: int) -> tuple[ExecRequest, GradingSpec]:
+def host_request(settings: Settings, n: int, hidden: int) -> tuple[ExecRequest, GradingSpec]:
     """The request the runner builds for submission n of the 10-test problem (student n mod 30)."""
     tests = [
         GradingTest(
@@ -321,7 +381,9 @@ def host_request(n: int, hidden: int) -> tuple[ExecRequest, GradingSpec]:
         )
         for i, t in enumerate(problem_tests(hidden))
     ]
-    spec = GradingSpec("trailing_whitespace", 0.0, 2000, 256, tests)
+    spec = GradingSpec(
+        "trailing_whitespace", 0.0, settings.default_time_limit_ms, settings.default_memory_limit_mb, tests
+    )
     order = run_order(tests)
     request = ExecRequest(
         language="python",
@@ -346,7 +408,7 @@ async def closed_loop(
     async def client() -> None:
         nonlocal done
         while time.perf_counter() < stop:
-            request, spec = host_request(next(counter), hidden)
+            request, spec = host_request(settings, next(counter), hidden)
             outcome = await executor.execute(request)
             order = run_order(spec.tests)
             outcome = dataclasses.replace(outcome, tests=in_problem_order(outcome.tests, order))
@@ -368,15 +430,18 @@ async def host_rate(data_dir: Path, plan: list[tuple[str, int, int]], seconds: f
     runs: list[HostRun] = []
     executor: Executor | None = None
     try:
-        executor = await sandbox.new_executor()
+        executor = started = await sandbox.new_executor()
         # Each student's warm sandbox started by a first job, as in a lesson under way.
         at_once = asyncio.Semaphore(4)
 
         async def first_job(n: int) -> None:
             async with at_once:
-                await executor.execute(host_request(n, 0)[0])
+                await started.execute(host_request(settings, n, 0)[0])
 
         await asyncio.gather(*(first_job(n) for n in range(STUDENTS)))
+        if isinstance(started, Prewarming):
+            warm = started.warm_counts()
+            print(f"  ({warm.idle} warm sandboxes for {warm.users} students after each one's first job)", flush=True)
         first = STUDENTS
         for label, concurrency, hidden in plan:
             start = time.perf_counter()
@@ -384,7 +449,10 @@ async def host_rate(data_dir: Path, plan: list[tuple[str, int, int]], seconds: f
             elapsed = time.perf_counter() - start
             first += count
             run = HostRun(label, concurrency, count, count / elapsed)
-            print(f"  {label}, {concurrency} at a time: {count} jobs in {elapsed:.1f} s = {run.jobs_per_s:.2f} jobs/s")
+            print(
+                f"  {label}, {concurrency} at a time: {count} jobs in {elapsed:.1f} s = {run.jobs_per_s:.2f} jobs/s",
+                flush=True,
+            )
             runs.append(run)
         return runs
     finally:
@@ -410,18 +478,21 @@ def decision(levels: list[Level], hosts: list[HostRun]) -> str:
         (
             "SQLite bookkeeping ceiling",
             f"{peak.jobs_per_s:.1f} jobs/s",
-            f"at {peak.workers} workers; writer held {peak.writer_busy:.0%}, process CPU {peak.cpu:.0%} of a core",
+            f"at {peak.workers} workers; writer held {peak.writer_busy:.0%}, process CPU {peak.cpu:.0%} of a core"
+            f" ({peak.per_core_s:.0f} jobs per CPU-second)",
         ),
-        (
-            "one runner host (2 cores)",
-            f"{host.jobs_per_s:.2f} jobs/s",
-            f"{host.label}, {host.concurrency} at a time; Jobe {JOBE}",
-        ),
+        ("one runner host (2 cores)", f"{host.jobs_per_s:.2f} jobs/s", f"{host.label}, {host.concurrency} at a time"),
+        ("  Jobe, beside it", JOBE_RATE, JOBE_NOTE),
         (f"{HOSTS} × host rate", f"{demand:.1f} jobs/s", f"{HOSTS} hosts like this one"),
         ("ratio ceiling / (10 × host)", f"{peak.jobs_per_s / demand:.1f}x", f"PostgreSQL when below {HEADROOM}x"),
         ("PostgreSQL needed", "yes" if needed else "no", ""),
     ]
     return table(rows)
+
+
+def load() -> str:
+    """The machine's load now: other work on it takes CPU from every figure here."""
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def parse_levels(text: str) -> list[int]:
@@ -430,25 +501,25 @@ def parse_levels(text: str) -> list[int]:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--levels", type=parse_levels, default=[2, 4, 8, 16, 32, 64], help="workers, rising")
+    parser.add_argument("--levels", type=parse_levels, default=[1, 2, 4, 8, 16, 32, 64], help="workers, rising")
     parser.add_argument("--enqueuers", type=float, default=0.5, help="enqueuers per worker (at least 2)")
     parser.add_argument("--seconds", type=float, default=6.0, help="measured seconds per concurrency level")
-    parser.add_argument("--host-seconds", type=float, default=10.0, help="seconds per host closed-loop run")
+    parser.add_argument("--history", type=int, default=2000, help="finished submissions before measuring")
+    parser.add_argument("--host-seconds", type=float, default=15.0, help="seconds per host closed-loop run")
     args = parser.parse_args()
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"machine: {os.cpu_count()} cores, load average at the start {load}", flush=True)
+    print(f"machine: {os.cpu_count()} cores; image {expected_ref()}", flush=True)
     root = Path(tempfile.mkdtemp(prefix="labrunner-bookkeeping-"))
     try:
-        print("1. SQLite bookkeeping, no sandbox (enqueue, claim, grading spec, heartbeat, complete):", flush=True)
-        levels = await ceiling(root / "server", args.levels, args.enqueuers, args.seconds)
-        print("2. one runner host: 10-test Python submissions through the DockerExecutor:", flush=True)
+        print(f"1. SQLite bookkeeping, no sandbox (enqueue, claim, grading spec, heartbeat, complete); {load()}:")
+        levels = await ceiling(root / "server", args.levels, args.enqueuers, args.seconds, args.history)
+        print(f"2. one runner host: 10-test Python submissions through the DockerExecutor; {load()}:", flush=True)
         plan = [
             ("all tests visible, warm sandboxes reused", 2, 0),
             ("all tests visible, warm sandboxes reused", 4, 0),
             (f"{HIDDEN} hidden tests, a fresh sandbox per job", 4, HIDDEN),
         ]
         hosts = await host_rate(root / "host", plan, args.host_seconds)
-        print()
+        print(f"   {load()}\n")
         print(decision(levels, hosts))
     finally:
         shutil.rmtree(root, ignore_errors=True)
