@@ -182,6 +182,12 @@ class Level:
         the writer is not the limit (other work on a shared machine takes CPU from it)."""
         return self.jobs_per_s / self.cpu if self.cpu else 0.0
 
+    @property
+    def writer_bound(self) -> float:
+        """Jobs per second with the writer held all the time: the most this code path could get
+        out of SQLite's single writer, however much CPU the process had."""
+        return self.jobs_per_s / self.writer_busy if self.writer_busy else 0.0
+
 
 class Bookkeeping:
     """The server's side of every job, driven by `workers` and `enqueuers` coroutines at once."""
@@ -346,7 +352,8 @@ async def ceiling(root: Path, levels: list[int], enqueuer_share: float, seconds:
         print(
             f"  {workers:4d} workers, {enqueuers:3d} enqueuers: {result.jobs_per_s:7.1f} jobs/s,"
             f" writer held {result.writer_busy:4.0%} ({result.hold_ms:.2f} ms a write),"
-            f" process CPU {result.cpu:4.0%} of a core = {result.per_core_s:.0f} jobs per CPU-second",
+            f" process CPU {result.cpu:4.0%} of a core = {result.per_core_s:.0f} jobs per CPU-second,"
+            f" writer-bound {result.writer_bound:.0f} jobs/s",
             flush=True,
         )
         # Still rising at the last level asked for (5 % above every level before): go on doubling.
@@ -480,6 +487,11 @@ def decision(levels: list[Level], hosts: list[HostRun]) -> str:
             f"{peak.jobs_per_s:.1f} jobs/s",
             f"at {peak.workers} workers; writer held {peak.writer_busy:.0%}, process CPU {peak.cpu:.0%} of a core"
             f" ({peak.per_core_s:.0f} jobs per CPU-second)",
+        ),
+        (
+            "  the writer alone",
+            f"{peak.writer_bound:.0f} jobs/s",
+            "the peak ÷ the share of time the writer was held: SQLite's limit on this code path",
         ),
         ("one runner host (2 cores)", f"{host.jobs_per_s:.2f} jobs/s", f"{host.label}, {host.concurrency} at a time"),
         ("  Jobe, beside it", JOBE_RATE, JOBE_NOTE),
