@@ -26,7 +26,6 @@ def dispatch_settings(settings: Settings) -> DispatchSettings:
         lost_after_s=settings.runner_host_lost_after_s,
         max_deliveries=settings.runner_max_deliveries,
         no_host_wait_s=settings.runner_no_host_wait_s,
-        transcript_max_bytes=settings.runner_transcript_max_bytes,
     )
 
 

@@ -481,12 +481,6 @@ class Settings:
     runner_no_host_wait_s: float = setting(
         30.0, "How long a claimed job waits for a usable runner host before it is retried later (s).", minimum=1
     )
-    runner_transcript_max_bytes: int = setting(
-        268_435_456,
-        "Largest answer the server reads from a runner host for one job (bytes); a larger one is refused"
-        " unread and the job moves to another host.",
-        minimum=1,
-    )
     worker_slots: int = setting(
         2, "Jobs a runner host (`labrunner worker`) runs at once; about its number of cores.", minimum=1
     )

@@ -74,14 +74,6 @@ async def serve(runner_host: RunnerHost, sandbox: DockerSandbox) -> None:
         runner_host.settings.slots,
         redacted(runner_host.url),
     )
-    state = await sandbox.image_state()
-    if state != "ok":
-        log.warning(
-            "the sandbox is not ready on this host (%s): it takes no job until it is. Start the engine, then"
-            " `labrunner sandbox load FILE` or `labrunner sandbox pull` for the image %s",
-            state,
-            sandbox.image_ref,
-        )
     try:
         with contextlib.suppress(asyncio.CancelledError):
             await runner_host.run()

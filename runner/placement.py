@@ -36,6 +36,5 @@ def choose(hosts: Iterable[HostLoad], *, sticky: str | None, region: str | None,
     return None
 
 
-def capacity(hosts: Iterable[HostLoad]) -> int:
-    """Jobs the usable hosts can run at once."""
-    return sum(host.slots for host in hosts if host.usable)
+def free_slots(hosts: Iterable[HostLoad]) -> int:
+    return sum(max(0, host.free) for host in hosts if host.usable)

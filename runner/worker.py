@@ -294,9 +294,6 @@ class Runner:
         if self._gate is not None:
             await self._gate.acquire()
         try:
-            # The wait for a free slot may have outlasted a pause of the queue or of the engine.
-            if self.claiming_paused or self._paused_until:
-                return False
             job = await self.store.claim(worker_id, self.settings.lease_s, self.settings.max_running_per_user)
             if job is None:
                 return False
