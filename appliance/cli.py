@@ -324,12 +324,20 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _workers(settings: Settings, args: argparse.Namespace) -> int:
-    from appliance import runner_hosts
+    from appliance import identity, runner_hosts
 
     async with _database(settings) as db:
         if args.workers_command == "add":
             added = await runner_hosts.register(db, args.name, args.public_key)
             print(f"registered runner host {added['name']!r} (fingerprint {added['fingerprint']})")
+            print("its own broker user, for Redis's ACL file (it reaches only this host's jobs):")
+            print(f"  {added['acl_rule']}")
+            server_key = identity.ensure(settings.data_dir).public_key_text
+            print("and on the host (BROKER: the broker's address):")
+            print(
+                f"  labrunner worker --connect redis://{added['name']}:{added['broker_password']}@BROKER:6379/0"
+                f" --server-key {server_key} --name {added['name']}"
+            )
         elif args.workers_command == "remove":
             await runner_hosts.remove(db, args.name)
             print(f"runner host {args.name!r} removed: it gets no more jobs")

@@ -4,6 +4,7 @@ classes and users prefer (`labrunner regions`). A host's name is the one it decl
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -14,7 +15,7 @@ from appliance.db import Database
 from appliance.errors import Conflict, Invalid, NotFound
 from appliance.identity import parse_public_key
 from appliance.store import runner_hosts as store
-from runner.broker import HOST_NAME, REGION_NAME
+from runner.broker import HOST_NAME, REGION_NAME, acl_rule
 
 NAME_RULE = "1 to 63 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit"
 
@@ -43,7 +44,14 @@ async def register(db: Database, name: str, key_text: str) -> dict[str, str]:
         raise Conflict(
             "runner_host_already_registered", "a runner host with this name or this public key is registered already"
         ) from None
-    return {"name": entry.name, "fingerprint": entry.fingerprint}
+    # A fresh password per host: a password shared by hosts would let one read the others' plans.
+    password = secrets.token_urlsafe(24)
+    return {
+        "name": entry.name,
+        "fingerprint": entry.fingerprint,
+        "acl_rule": acl_rule(entry.name, password),
+        "broker_password": password,
+    }
 
 
 async def remove(db: Database, name: str) -> None:

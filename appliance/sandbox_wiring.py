@@ -32,6 +32,7 @@ SANDBOX_SETTINGS: dict[str, str] = {
     "sandbox_warm_total_memory_mb": "warm_total_memory_mb",
     "sandbox_prewarm": "prewarm",
     "sandbox_pids_limit": "pids_limit",
+    "sandbox_cpuset": "cpuset",
     "sandbox_output_limit_bytes": "output_limit_bytes",
     "sandbox_work_tmpfs_mb": "work_tmpfs_mb",
     "sandbox_tmp_tmpfs_mb": "tmp_tmpfs_mb",

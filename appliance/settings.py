@@ -180,6 +180,9 @@ class Settings:
         1024, "Memory all idle warm sandboxes may hold together; the least recently used goes first."
     )
     sandbox_pids_limit: int = setting(128, "Processes and threads one sandbox may hold.")
+    sandbox_cpuset: str = setting(
+        "", "CPUs every sandbox may run on, as Docker's --cpuset-cpus takes them, e.g. 0, 0-1 or 0,2 (empty: any CPU)."
+    )
     sandbox_output_limit_bytes: int = setting(1_048_576, "Output a program may write per stream and test.")
     sandbox_work_tmpfs_mb: int = setting(64, "Size of a sandbox's work directory (tmpfs).")
     sandbox_tmp_tmpfs_mb: int = setting(64, "Size of a sandbox's /tmp (tmpfs).")
@@ -708,6 +711,11 @@ def _check(settings: Settings) -> None:
             f"setting 'room_name' must be at most {MAX_ROOM_NAME_BYTES} bytes of printable text without dots"
             f" (got {settings.room_name!r})"
         )
+    if settings.sandbox_cpuset and not _is_cpu_list(settings.sandbox_cpuset):
+        raise SettingsError(
+            "setting 'sandbox_cpuset' must be CPU numbers and ascending ranges separated by commas, e.g. 0 or"
+            f" 0-1 or 0,2 (got {settings.sandbox_cpuset!r})"
+        )
     if settings.image_registry and not _REGISTRY.fullmatch(settings.image_registry):
         raise SettingsError(
             "setting 'image_registry' must be host[:port][/path] without a scheme or a tag, e.g."
@@ -789,6 +797,18 @@ def _is_instance_name(text: str) -> bool:
     """A DNS-SD instance name is one DNS label: a dot would split it, and control characters have no
     place in a name people pick from a list."""
     return len(text.encode()) <= MAX_ROOM_NAME_BYTES and "." not in text and text.isprintable()
+
+
+_CPU_RANGE = re.compile(r"([0-9]+)(?:-([0-9]+))?")
+
+
+def _is_cpu_list(text: str) -> bool:
+    """A cpuset list (0, 0-1, 0,2-3): the engine refuses anything else only when a container starts."""
+    for part in text.split(","):
+        found = _CPU_RANGE.fullmatch(part)
+        if found is None or (found[2] is not None and int(found[2]) < int(found[1])):
+            return False
+    return True
 
 
 def _is_clock_time(text: str) -> bool:

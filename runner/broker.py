@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.constants import abort_jobs_ss, in_progress_key_prefix, job_key_prefix, result_key_prefix, retry_key_prefix
 
 RUN_PLAN = "run_plan"
 HOST_QUEUE_PREFIX = "labrunner:host:"
@@ -27,6 +29,23 @@ REGION_NAME = HOST_NAME
 
 class BrokerUrlError(ValueError):
     """Not a Redis URL this program can use."""
+
+
+def job_id_for(host: str) -> str:
+    """A job's id names its host, so the broker's access list can give each host only its own
+    jobs' keys (`acl_rule`)."""
+    return f"{host}:{uuid.uuid4().hex}"
+
+
+def acl_rule(host: str, password: str) -> str:
+    """The Redis ACL line for one runner host: its own queue, its own jobs' plans and answers, its
+    own heartbeat and the shared abort list, nothing else. Whoever holds one host's password reads
+    only the plans that host would run anyway."""
+    own = [host_queue(host), host_queue(host) + ":*", heartbeat_key(host)]
+    jobs = (job_key_prefix, result_key_prefix, in_progress_key_prefix, retry_key_prefix)
+    own += [f"{prefix}{host}:*" for prefix in jobs]
+    keys = " ".join(f"~{pattern}" for pattern in [*own, abort_jobs_ss])
+    return f"user {host} on >{password} resetkeys {keys} resetchannels +@all -@admin -@dangerous +info"
 
 
 def host_queue(host: str) -> str:

@@ -24,7 +24,6 @@ import dataclasses
 import logging
 import math
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -305,7 +304,7 @@ class RemoteDispatch:
 
     async def _deliver(self, host: HostState, request: ExecRequest) -> ExecResult:
         assert self._pool is not None
-        job_id = uuid.uuid4().hex
+        job_id = broker.job_id_for(host.name)
         queue = broker.host_queue(host.name)
         # A plan read off the broker (by anyone holding the runner password) and queued again later
         # is refused by the host once expired, and at once when that host has run it already.

@@ -129,6 +129,7 @@ class Launcher:
             memswap_limit=memory_bytes,
             nano_cpus=s.nano_cpus,
             cpu_shares=s.cpu_shares,
+            cpuset_cpus=s.cpuset or None,
             ulimits=[
                 Ulimit(name="fsize", soft=s.file_size_mb * MiB, hard=s.file_size_mb * MiB),
                 Ulimit(name="nofile", soft=s.open_files, hard=s.open_files),

@@ -46,6 +46,8 @@ class SandboxSettings:
     # The kernel splits the CPU between running sandboxes by these weights: equal, so a short run
     # gets its share beside other students' endless loops (more jobs run at once than there are cores).
     cpu_shares: int = 1024
+    # CPUs every sandbox may run on (Docker's cpuset syntax: "0", "0-1", "0,2"); empty: any.
+    cpuset: str = ""
     work_tmpfs_mb: int = 64
     tmp_tmpfs_mb: int = 64
     # Files per tmpfs: bounds how long emptying it between tests can take.

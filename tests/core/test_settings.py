@@ -40,11 +40,21 @@ def test_environment_selects_environment_and_data_dir(tmp_path: Path) -> None:
         ({}, {"workers": -1}, "negative"),
         ({}, {"no_such_setting": 1}, "no_such_setting"),
         ({"LABRUNNER_ENV": "prod"}, {}, "environment"),
+        ({"LABRUNNER_SANDBOX_CPUSET": "0;1"}, {}, "sandbox_cpuset"),
+        ({}, {"sandbox_cpuset": "1-0"}, "ascending ranges"),
+        ({}, {"sandbox_cpuset": "0,"}, "sandbox_cpuset"),
+        ({}, {"sandbox_cpuset": "cpu0"}, "sandbox_cpuset"),
     ],
 )
 def test_bad_values_are_refused(tmp_path: Path, environ: dict[str, str], overrides: dict, fragment: str) -> None:
     with pytest.raises(SettingsError, match=fragment):
         load_settings(data_dir=tmp_path, overrides=overrides, environ=environ)
+
+
+@pytest.mark.parametrize("cpuset", ["", "0", "0-1", "0,2-3", "1-1"])
+def test_cpu_lists_docker_takes_are_accepted(tmp_path: Path, cpuset: str) -> None:
+    settings = load_settings(data_dir=tmp_path, environ={"LABRUNNER_SANDBOX_CPUSET": cpuset})
+    assert settings.sandbox_cpuset == cpuset
 
 
 def test_unknown_config_key_refused(tmp_path: Path) -> None:

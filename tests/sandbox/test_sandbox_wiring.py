@@ -48,6 +48,8 @@ def test_every_sandbox_setting_reaches_sandbox_settings(settings_factory: Callab
         default = getattr(defaults, field)
         if name == "sandbox_runtime":
             chosen[name] = "crun"
+        elif name == "sandbox_cpuset":
+            chosen[name] = "0"
         elif isinstance(default, bool):
             chosen[name] = not default
         else:

@@ -54,6 +54,15 @@ class Broker:
     def server_url(self) -> str:
         return self.url("server", SERVER_PASSWORD)
 
+    def acl(self, args: list[str]) -> None:
+        """An ACL command as the server's broker user (who may change users), which must succeed."""
+        done = subprocess.run(
+            ["redis-cli", "-p", str(self.port), "--user", "server", "--pass", SERVER_PASSWORD, "--no-auth-warning",
+             "ACL", *args],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert done.stdout.strip() == "OK", done.stdout
+
 
 @contextmanager
 def redis_broker(folder: Path) -> Iterator[Broker]:
@@ -169,7 +178,11 @@ class Cluster:
         data_dir = self.root / f"host-{name}"
         data_dir.mkdir(parents=True, exist_ok=True)
         if register:
-            cli(self.server.data_dir, "workers", "add", name, public_key(data_dir))
+            added = cli(self.server.data_dir, "workers", "add", name, public_key(data_dir)).stdout
+            # The host's own broker user, as `workers add` prints it for Redis's ACL file.
+            rule = next(line.split() for line in added.splitlines() if line.startswith("  user "))
+            self.broker.acl(["SETUSER", *rule[1:]])
+            url = url or self.broker.url(name, rule[3].removeprefix(">"))
         args = ["--connect", url or self.broker.url(), "--server-key", self.server_key, "--name", name,
                 "--region", region, "--slots", str(slots)]  # fmt: skip
         worker = WorkerProcess(name, data_dir, args, {"LABRUNNER_WORKER_HEARTBEAT_S": "0.5", **(env or {})})
