@@ -306,7 +306,7 @@ def cmd_identity(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    from redis.exceptions import AuthenticationError, RedisError
+    from redis.exceptions import AuthenticationError, NoPermissionError, RedisError
 
     from appliance import worker_host
 
@@ -316,6 +316,13 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
         asyncio.run(worker_host.serve(runner_host, sandbox))
     except AuthenticationError:
         print("error (broker_auth_refused): the broker refused this host's user name or password", file=sys.stderr)
+        return 1
+    except NoPermissionError as error:
+        print(
+            f"error (broker_permission_denied): the broker denied this host a command or key ({error}); give it"
+            " the access-list line `labrunner workers add` printed",
+            file=sys.stderr,
+        )
         return 1
     except (RedisError, OSError) as error:
         print(f"error (broker_unavailable): cannot reach the broker: {error}", file=sys.stderr)

@@ -36,6 +36,23 @@ log = logging.getLogger(__name__)
 PLANS_REMEMBERED = 100_000
 
 
+class _OwnJobsWorker(arq.Worker):
+    """arq's worker, taking only ids of this host's jobs off its queue (`broker.job_id_for`): the
+    broker's access list gives a host no other job's keys, so another id (written there by whoever
+    else may write to the queue) would stop the worker with a permission error. It is dropped."""
+
+    def __init__(self, own_prefix: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._own_prefix = own_prefix.encode()
+
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        foreign = [job_id for job_id in job_ids if not job_id.startswith(self._own_prefix)]
+        if foreign:
+            log.warning("dropped %d job id(s) of other hosts from this host's queue", len(foreign))
+            await self.pool.zrem(self.queue_name, *foreign)
+        await super().start_jobs([job_id for job_id in job_ids if job_id.startswith(self._own_prefix)])
+
+
 @dataclass(frozen=True)
 class HostSettings:
     name: str
@@ -82,7 +99,8 @@ class RunnerHost:
         address or password), so a misconfigured host says so instead of waiting forever."""
         self._pool = await broker.connect(self.url)
         self.engine_ok = await self._engine_probe()
-        self._worker = arq.Worker(
+        self._worker = _OwnJobsWorker(
+            f"{self.settings.name}:",
             functions=[arq.worker.func(self._run_plan, name=broker.RUN_PLAN, max_tries=1)],
             queue_name=broker.host_queue(self.settings.name),
             redis_pool=self._pool,

@@ -479,26 +479,30 @@ async def test_a_host_runs_nothing_the_server_did_not_sign_for_it(lab: Lab) -> N
             done_before = await _jobs_done(r, "beta")
             queue = broker.host_queue("beta")
             attempts: list[str] = []
-            # The captured plan replayed onto beta, under its own job id and under a new one.
-            for job_id in (mallory_job, uuid.uuid4().hex):
+            # The captured plan replayed onto beta, under its own job id (another host's: beta drops
+            # it unread, its keys are not beta's) and under one of beta's.
+            for job_id in (mallory_job, broker.job_id_for("beta")):
                 await r.delete(result_key_prefix + job_id)
                 await pool.enqueue_job(broker.RUN_PLAN, message, _job_id=job_id, _queue_name=queue)
                 attempts.append(job_id)
             # A plan for beta signed by the thief.
-            forged = seal(PLAN, {**plan, "host": "beta", "job": "forged1"}, thief)
-            await pool.enqueue_job(broker.RUN_PLAN, forged, _job_id="forged1", _queue_name=queue)
-            attempts.append("forged1")
+            forged = seal(PLAN, {**plan, "host": "beta", "job": "beta:forged1"}, thief)
+            await pool.enqueue_job(broker.RUN_PLAN, forged, _job_id="beta:forged1", _queue_name=queue)
+            attempts.append("beta:forged1")
             # Another function of the worker's module, by name.
-            await pool.enqueue_job("_shutdown", _job_id="otherfn", _queue_name=queue)
-            attempts.append("otherfn")
+            await pool.enqueue_job("_shutdown", _job_id="beta:otherfn", _queue_name=queue)
+            attempts.append("beta:otherfn")
             # A pickle in place of JSON.
             payload = pickle.dumps(_Boom(marker))
-            await r.set(job_key_prefix + "pickled", payload)
-            await r.zadd(queue, {"pickled": int(time.time() * 1000)})
-            attempts.append("pickled")
+            await r.set(job_key_prefix + "beta:pickled", payload)
+            await r.zadd(queue, {"beta:pickled": int(time.time() * 1000)})
+            attempts.append("beta:pickled")
             for job_id in attempts[:-1]:
-                await _arq_failure(r, job_id)
-            await _until(lambda: _gone(r, queue, "pickled"), "beta never dropped the pickled job")
+                if job_id.startswith("beta:"):
+                    await _arq_failure(r, job_id)
+                else:
+                    await _until(lambda job_id=job_id: _gone(r, queue, job_id), f"beta never dropped {job_id}")
+            await _until(lambda: _gone(r, queue, "beta:pickled"), "beta never dropped the pickled job")
         finally:
             await pool.aclose()
         assert not marker.exists()
@@ -521,16 +525,16 @@ async def test_a_plan_the_server_signed_runs_once_and_never_after_it_expired(lab
         pool = await broker.connect(lab.c.broker.url())
         queue = broker.host_queue("beta")
         try:
-            once = signed("once", time.time() + 600)
-            await pool.enqueue_job(broker.RUN_PLAN, once, _job_id="once", _queue_name=queue)
-            await _until(lambda: r.exists(result_key_prefix + "once"), "beta never ran the plan")
-            done = await _jobs_done_after(r, "beta", json.loads(await r.get(result_key_prefix + "once")))
-            await r.delete(result_key_prefix + "once")
-            await pool.enqueue_job(broker.RUN_PLAN, once, _job_id="once", _queue_name=queue)
-            assert "run here already" in await _arq_failure(r, "once")
-            stale = signed("stale", time.time() - 1)
-            await pool.enqueue_job(broker.RUN_PLAN, stale, _job_id="stale", _queue_name=queue)
-            assert "expired" in await _arq_failure(r, "stale")
+            once = signed("beta:once", time.time() + 600)
+            await pool.enqueue_job(broker.RUN_PLAN, once, _job_id="beta:once", _queue_name=queue)
+            await _until(lambda: r.exists(result_key_prefix + "beta:once"), "beta never ran the plan")
+            done = await _jobs_done_after(r, "beta", json.loads(await r.get(result_key_prefix + "beta:once")))
+            await r.delete(result_key_prefix + "beta:once")
+            await pool.enqueue_job(broker.RUN_PLAN, once, _job_id="beta:once", _queue_name=queue)
+            assert "run here already" in await _arq_failure(r, "beta:once")
+            stale = signed("beta:stale", time.time() - 1)
+            await pool.enqueue_job(broker.RUN_PLAN, stale, _job_id="beta:stale", _queue_name=queue)
+            assert "expired" in await _arq_failure(r, "beta:stale")
             assert await _jobs_done(r, "beta") == done
         finally:
             await pool.aclose()
@@ -571,11 +575,12 @@ async def test_a_starved_host_queue_does_not_hang_the_job(lab: Lab) -> None:
     """A host reads the first entries of its queue by score; entries scored 0 it skips as running
     elsewhere. A hundred of them on each queue and no plan starts: the server gives up on each
     delivery in time and the job is an infrastructure failure, retried later, not running forever."""
-    junk = {f"junk{index}": 0 for index in range(120)}
-    queues = [broker.host_queue(name) for name in ("alpha", "beta")]
+    # Ids of each host's own (a host drops other hosts' ids from its queue unread).
+    junk = {name: {f"{name}:junk{index}": 0 for index in range(120)} for name in ("alpha", "beta")}
+    queues = {name: broker.host_queue(name) for name in junk}
     async with _broker(lab) as r:
-        for queue in queues:
-            await r.zadd(queue, junk)
+        for name, queue in queues.items():
+            await r.zadd(queue, junk[name])
         try:
             student = lab.student()
             job = await _submit(lab, student, WRONG)
@@ -585,8 +590,8 @@ async def test_a_starved_host_queue_does_not_hang_the_job(lab: Lab) -> None:
 
             await _until(given_up, "the job still waits on a starved host", within_s=60)
         finally:
-            for queue in queues:
-                await r.zrem(queue, *junk)
+            for name, queue in queues.items():
+                await r.zrem(queue, *junk[name])
     seen = await _finished(lab, student, job, within_s=120)
     assert (seen["status"], seen["verdict"]) == ("done", "wrong_answer")
     assert _job_row(lab, job)["test_rows"] == 2
