@@ -12,14 +12,14 @@ import zipfile
 from pathlib import Path
 
 from runner import image
-from tests.packaging.test_wheel import clean_env, fetch, installed, labrunner, served  # noqa: F401 (the fixture)
+from tests.packaging.test_wheel import clean_env, fetch, labrunner, served
 from tests.runner.appliance_process import free_port
 
 PACKAGES = ("appliance/", "runner/", "sandbox/", "schema/", "ui/", "labrunner-")
 FORBIDDEN_SUFFIXES = (".pem", ".key", ".sqlite3", ".db", ".pyc", ".log", ".whl", ".env")
 
 
-def test_the_wheel_carries_the_program_only(installed: Path) -> None:  # noqa: F811
+def test_the_wheel_carries_the_program_only(installed: Path) -> None:
     wheel = next((installed.parents[2] / "dist").glob("labrunner-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert names and all(name.startswith(PACKAGES) for name in names), [n for n in names if not n.startswith(PACKAGES)]
@@ -47,7 +47,7 @@ def _plant(folder: Path, marker: Path) -> None:
         (folder / program).chmod(0o755)
 
 
-def test_files_planted_in_the_current_folder_are_not_used(installed: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_files_planted_in_the_current_folder_are_not_used(installed: Path, tmp_path: Path) -> None:
     folder = tmp_path / "shared-drive"
     folder.mkdir()
     marker = tmp_path / "hijacked.txt"

@@ -1,7 +1,8 @@
 """The one-file binaries, built by packaging/build-binary.sh in a clean virtual environment and
 checked by packaging/check-binary.sh the way a classroom machine runs them: a fresh folder, no
 virtual environment on PATH, `--version`, `serve` until /healthz is all ok, `selftest`, and for
-`labrunner-desktop` the window on Xvfb. The build takes minutes (PyInstaller), so this is slow."""
+`labrunner-desktop` the window on Xvfb. The builds take minutes (PyInstaller), so this is slow: both
+are started together, once per run (conftest.py), and test_deb.py packages the server binary."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from appliance.build_info import git_commit
 from runner import image
 from tests.conftest import REPO_ROOT
 from tests.desktop.window import require_window_tools
-from tests.packaging.conftest import BUILD_S, build_binary
+from tests.packaging.conftest import BUILD_S, Binaries
 from tests.requirements import require_sandbox
 
 CHECK_S = 900
@@ -24,14 +25,12 @@ CHECK_S = 900
 @pytest.mark.timeout(BUILD_S + CHECK_S)
 @pytest.mark.parametrize("variant", ["labrunner", "labrunner-desktop"])
 def test_the_binary_builds_and_passes_its_check_outside_any_virtual_environment(
-    variant: str, request: pytest.FixtureRequest
+    variant: str, binaries: Binaries
 ) -> None:
     require_sandbox()
     if variant == "labrunner-desktop":
         require_window_tools()
-        binary = build_binary("--desktop")
-    else:
-        binary = request.getfixturevalue("server_binary")  # built once per run: test_deb.py packages it
+    binary = binaries.built(variant)
     checked = subprocess.run(
         ["bash", "packaging/check-binary.sh", str(binary)],
         cwd=REPO_ROOT,

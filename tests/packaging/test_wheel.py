@@ -8,7 +8,6 @@ import contextlib
 import json
 import os
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -16,38 +15,12 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from runner import image
 from tests.conftest import DEFAULT_PASSWORD, REPO_ROOT
 from tests.requirements import require_sandbox
 from tests.runner.appliance_process import free_port
 
 START_S = 60
-
-
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`labrunner` from the wheel, in a fresh virtual environment in a temporary folder."""
-    root = tmp_path_factory.mktemp("wheel")
-    assert not root.is_relative_to(REPO_ROOT)
-    built = subprocess.run(
-        ["bash", "packaging/build-wheel.sh", str(root / "dist"), sys.executable],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    )
-    wheel = Path(built.stdout.strip())
-    venv = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    subprocess.run(
-        [venv / "bin/python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", wheel],
-        check=True,
-        timeout=600,
-    )
-    return venv / "bin" / "labrunner"
 
 
 def clean_env(home: Path) -> dict[str, str]:
