@@ -348,6 +348,7 @@ async def _workers(settings: Settings, args: argparse.Namespace) -> int:
         elif args.workers_command == "remove":
             await runner_hosts.remove(db, args.name)
             print(f"runner host {args.name!r} removed: it gets no more jobs")
+            print(f"remove its user from the broker too: `ACL DELUSER {args.name}` (and its line in the ACL file)")
         else:
             rows = await runner_hosts.listing(db)
             for row in rows:
