@@ -99,18 +99,27 @@ class ApplianceProcess:
         raise RuntimeError(f"the appliance did not answer within {timeout_s}s:\n{self.log.read_text()[-3000:]}")
 
     def kill9(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
+        kill9(self.process)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process, signal.SIGINT)
+
+
+def kill9(process: subprocess.Popen[bytes] | None) -> None:
+    assert process is not None
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+def stop(process: subprocess.Popen[bytes] | None, signum: int) -> None:
+    """Ask a running child to stop with `signum`; killed if it has not within a minute."""
+    if process is not None and process.poll() is None:
+        process.send_signal(signum)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @contextmanager

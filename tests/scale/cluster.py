@@ -28,7 +28,7 @@ from appliance.settings import load_settings
 from runner.sandbox_container import LABEL_INSTANCE
 from tests.conftest import DEFAULT_PASSWORD, REPO_ROOT, ApiClient, class_with
 from tests.requirements import unavailable
-from tests.runner.appliance_process import ApplianceProcess, cli, create_account, free_port
+from tests.runner.appliance_process import ApplianceProcess, cli, create_account, free_port, kill9, stop
 
 SERVER_PASSWORD = "server-broker-secret"
 RUNNER_PASSWORD = "runner-broker-secret"
@@ -124,18 +124,10 @@ class WorkerProcess:
             )  # fmt: skip
 
     def kill9(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
+        kill9(self.process)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process, signal.SIGTERM)
 
     def containers(self) -> list[object]:
         return sandbox_containers(self.data_dir)

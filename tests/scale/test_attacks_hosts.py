@@ -324,49 +324,49 @@ async def test_a_stranger_without_the_password_gets_nothing_from_the_broker(lab:
 # -- a student holding the runner hosts' broker password -----------------------------------------
 
 
+@asynccontextmanager
+async def _mallory_with_a_plan(
+    lab: Lab, r: aioredis.Redis
+) -> AsyncIterator[tuple[PretendHost, str, int, tuple[str, dict[str, Any], dict[str, Any]]]]:
+    """Mallory up, an evil student's wrong submission placed on it and its plan captured:
+    (mallory, the student, the job, (arq job id, signed plan, plan)); mallory down at the end."""
+    mallory = PretendHost(r, lab)
+    await mallory.up()
+    try:
+        student = lab.evil_student()
+        job = await _submit(lab, student, WRONG)
+        yield mallory, student, job, await mallory.next_plan()
+    finally:
+        await mallory.down()
+
+
 async def test_a_plan_taken_off_a_hosts_queue_does_not_hang_its_job(lab: Lab) -> None:
     """The thief empties mallory's queue (as a broker restart would): the server notices the plan
     is gone and places the job on a real host instead of waiting forever."""
-    async with _broker(lab) as r:
-        mallory = PretendHost(r, lab)
-        await mallory.up()
-        try:
-            student = lab.evil_student()
-            job = await _submit(lab, student, WRONG)
-            job_id, _, _ = await mallory.next_plan()
-            assert await r.zrem(mallory.queue, job_id) == 1
-            await r.delete(job_key_prefix + job_id)
-            seen = await _finished(lab, student, job, within_s=30)
-        finally:
-            await mallory.down()
+    async with _broker(lab) as r, _mallory_with_a_plan(lab, r) as (mallory, student, job, (job_id, _, _)):
+        assert await r.zrem(mallory.queue, job_id) == 1
+        await r.delete(job_key_prefix + job_id)
+        seen = await _finished(lab, student, job, within_s=30)
     assert (seen["status"], seen["verdict"]) == ("done", "wrong_answer")
     _real_host(_job_row(lab, job))
 
 
 async def test_forged_or_pickled_transcripts_are_never_graded(lab: Lab) -> None:
     thief = Ed25519PrivateKey.generate()
-    async with _broker(lab) as r:
-        mallory = PretendHost(r, lab)
-        await mallory.up()
-        try:
-            student = lab.evil_student()
-            job = await _submit(lab, student, WRONG)
-            job_id, _, plan = await mallory.next_plan()
-            # Signed, naming the right job and host, claiming the expected outputs: not mallory's key.
-            await mallory.answer(job_id, {"result": _accepted_looking(plan)}, key=thief)
-            first = await _finished(lab, student, job)
+    async with _broker(lab) as r, _mallory_with_a_plan(lab, r) as (mallory, student, job, (job_id, _, plan)):
+        # Signed, naming the right job and host, claiming the expected outputs: not mallory's key.
+        await mallory.answer(job_id, {"result": _accepted_looking(plan)}, key=thief)
+        first = await _finished(lab, student, job)
 
-            student2 = lab.evil_student()
-            job2 = await _submit(lab, student2, WRONG)
-            job_id2, _, _ = await mallory.next_plan()
-            marker = lab.c.root / "pickle-ran"
-            payload = pickle.dumps(_Boom(marker))
-            await mallory.answer_raw(job_id2, payload)
-            second = await _finished(lab, student2, job2)
-            # Afterwards, a result for the finished job changes nothing.
-            await mallory.answer(job_id2, {"result": _accepted_looking(plan)})
-        finally:
-            await mallory.down()
+        student2 = lab.evil_student()
+        job2 = await _submit(lab, student2, WRONG)
+        job_id2, _, _ = await mallory.next_plan()
+        marker = lab.c.root / "pickle-ran"
+        payload = pickle.dumps(_Boom(marker))
+        await mallory.answer_raw(job_id2, payload)
+        second = await _finished(lab, student2, job2)
+        # Afterwards, a result for the finished job changes nothing.
+        await mallory.answer(job_id2, {"result": _accepted_looking(plan)})
     for seen, job_number in ((first, job), (second, job2)):
         assert (seen["status"], seen["verdict"]) == ("done", "wrong_answer")
         row = _job_row(lab, job_number)
@@ -605,40 +605,32 @@ async def test_a_starved_host_queue_does_not_hang_the_job(lab: Lab) -> None:
     ["another_job", "another_host", "too_few_tests", "no_tests", "bad_status", "not_base64", "infra_garbage"],
 )
 async def test_a_registered_hosts_bad_transcript_is_never_graded(lab: Lab, variant: str) -> None:
-    async with _broker(lab) as r:
-        mallory = PretendHost(r, lab)
-        await mallory.up()
-        try:
-            student = lab.evil_student()
-            job = await _submit(lab, student, WRONG)
-            job_id, _, plan = await mallory.next_plan()
-            good = _accepted_looking(plan)
-            body: dict[str, Any] = {"result": good}
-            if variant == "another_job":
-                transcript = seal(TRANSCRIPT, {"job": uuid.uuid4().hex, "host": "mallory", **body}, lab.mallory_key)
-                await mallory.answer_raw(job_id, _arq_result(job_id, mallory.queue, transcript))
-            elif variant == "another_host":
-                transcript = seal(TRANSCRIPT, {"job": job_id, "host": "alpha", **body}, lab.mallory_key)
-                await mallory.answer_raw(job_id, _arq_result(job_id, mallory.queue, transcript))
+    async with _broker(lab) as r, _mallory_with_a_plan(lab, r) as (mallory, student, job, (job_id, _, plan)):
+        good = _accepted_looking(plan)
+        body: dict[str, Any] = {"result": good}
+        if variant == "another_job":
+            transcript = seal(TRANSCRIPT, {"job": uuid.uuid4().hex, "host": "mallory", **body}, lab.mallory_key)
+            await mallory.answer_raw(job_id, _arq_result(job_id, mallory.queue, transcript))
+        elif variant == "another_host":
+            transcript = seal(TRANSCRIPT, {"job": job_id, "host": "alpha", **body}, lab.mallory_key)
+            await mallory.answer_raw(job_id, _arq_result(job_id, mallory.queue, transcript))
+        else:
+            if variant == "too_few_tests":
+                good["tests"] = good["tests"][:1]
+            elif variant == "no_tests":
+                good = {"compile": {"ok": True, "output": "", "time_ms": 1}, "tests": [], "sandbox_id": None}
+            elif variant == "bad_status":
+                good["tests"][1]["status"] = "accepted"
+            elif variant == "not_base64":
+                good["tests"][1]["stdout"] = SECRET_OUT
+            if variant == "infra_garbage":
+                body = {"infra": ["x" * 10_000]}
             else:
-                if variant == "too_few_tests":
-                    good["tests"] = good["tests"][:1]
-                elif variant == "no_tests":
-                    good = {"compile": {"ok": True, "output": "", "time_ms": 1}, "tests": [], "sandbox_id": None}
-                elif variant == "bad_status":
-                    good["tests"][1]["status"] = "accepted"
-                elif variant == "not_base64":
-                    good["tests"][1]["stdout"] = SECRET_OUT
-                if variant == "infra_garbage":
-                    body = {"infra": ["x" * 10_000]}
-                else:
-                    body = {"result": good}
-                await mallory.answer(job_id, body)
-            # Mallory is gone before the job could come back to it.
-            await mallory.down()
-            seen = await _finished(lab, student, job, within_s=90)
-        finally:
-            await mallory.down()
+                body = {"result": good}
+            await mallory.answer(job_id, body)
+        # Mallory is gone before the job could come back to it.
+        await mallory.down()
+        seen = await _finished(lab, student, job, within_s=90)
     row = _job_row(lab, job)
     # Never graded from mallory's answer; the job runs on a real host (now or after a retry).
     assert row["host"] != "mallory", row
@@ -649,19 +641,11 @@ async def test_a_registered_hosts_bad_transcript_is_never_graded(lab: Lab, varia
 
 
 async def test_a_registered_hosts_giant_output_is_bounded(lab: Lab) -> None:
-    async with _broker(lab) as r:
-        mallory = PretendHost(r, lab)
-        await mallory.up()
-        try:
-            student = lab.evil_student()
-            job = await _submit(lab, student, WRONG)
-            job_id, _, plan = await mallory.next_plan()
-            giant = "A" * 8_000_000
-            tests = [_outcome(t["name"], giant) for t in plan["plan"]["tests"]]
-            await mallory.answer(job_id, {"result": {"compile": None, "tests": tests, "sandbox_id": None}})
-            seen = await _finished(lab, student, job)
-        finally:
-            await mallory.down()
+    async with _broker(lab) as r, _mallory_with_a_plan(lab, r) as (mallory, student, job, (job_id, _, plan)):
+        giant = "A" * 8_000_000
+        tests = [_outcome(t["name"], giant) for t in plan["plan"]["tests"]]
+        await mallory.answer(job_id, {"result": {"compile": None, "tests": tests, "sandbox_id": None}})
+        seen = await _finished(lab, student, job)
     assert (seen["status"], seen["verdict"]) == ("done", "wrong_answer")
     teacher = await _client(lab.c.server.url, "teach")
     try:
