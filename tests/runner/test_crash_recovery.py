@@ -34,7 +34,7 @@ def _sandbox_containers(data_dir: Path) -> list[object]:
     labels = [f"{LABEL_INSTANCE}={instance_label(data_dir.resolve())}"]
     client = docker.from_env()
     try:
-        return client.containers.list(all=True, filters={"label": labels})
+        return client.containers.list(all=True, filters={"label": labels}, sparse=True)
     finally:
         client.close()
 

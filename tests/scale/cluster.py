@@ -137,7 +137,7 @@ def sandbox_containers(data_dir: Path) -> list[object]:
     client = docker.from_env()
     try:
         labels = [f"{LABEL_INSTANCE}={instance_label(data_dir.resolve())}"]
-        return client.containers.list(all=True, filters={"label": labels})
+        return client.containers.list(all=True, filters={"label": labels}, sparse=True)
     finally:
         client.close()
 
