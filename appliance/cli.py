@@ -19,7 +19,7 @@ from appliance.lan import lan_addresses
 from appliance.settings import ENVIRONMENTS, Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
-    from appliance.db import Database
+    from appliance.db import Database, open_database
     from appliance.problem_sets import Published
     from appliance.sandbox_transfer import Transferred
     from appliance.sync_export import Exported
@@ -103,10 +103,9 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _create_user(settings: Settings, args: argparse.Namespace, password: str) -> str:
     from appliance.accounts import Accounts
-    from appliance.db import Database
 
     migrations.migrate(settings.db_path, settings.backup_dir)
-    db = Database(settings.db_path)
+    db = open_database(settings.database_location)
     await db.open()
     try:
         user = await Accounts(db, settings).create_by(None, args.username, password, args.role, args.birthdate)
@@ -208,11 +207,10 @@ def _describe_last(last: dict[str, object] | None) -> str:
 async def _backup(settings: Settings, passphrase: str | None) -> int:
     from appliance import data_locks, job_history
     from appliance.backups import take_backup
-    from appliance.db import Database
 
     with data_locks.maintenance(settings.data_dir, "migration", wait=True):
         migrations.migrate(settings.db_path, settings.backup_dir)
-    db = Database(settings.db_path)
+    db = open_database(settings.database_location)
     await db.open()
     try:
         try:
@@ -235,10 +233,9 @@ async def _backup(settings: Settings, passphrase: str | None) -> int:
 async def _backup_status(settings: Settings) -> int:
     from appliance import job_history
     from appliance.backups import archives
-    from appliance.db import Database
 
     migrations.status(settings.db_path)
-    db = Database(settings.db_path)
+    db = open_database(settings.database_location)
     await db.open()
     try:
         print(_describe_last(await job_history.last_backup(db)))
@@ -398,11 +395,10 @@ def cmd_tls(settings: Settings, args: argparse.Namespace) -> int:
 async def _database(settings: Settings) -> AsyncIterator[Database]:
     """The migrated database, open, for one command."""
     from appliance import data_locks
-    from appliance.db import Database
 
     with data_locks.maintenance(settings.data_dir, "migration", wait=True):
         migrations.migrate(settings.db_path, settings.backup_dir)
-    db = Database(settings.db_path)
+    db = open_database(settings.database_location)
     await db.open()
     try:
         yield db

@@ -20,7 +20,7 @@ from typing import Any
 from appliance import appliance_id, data_locks, erasure, identity, job_history, migrations
 from appliance.backup_archive import DB_MEMBER, ArchiveRefused, Manifest, fsync_dir, unpack_verified
 from appliance.blobs import BlobStore
-from appliance.db import Database
+from appliance.db import SqliteDatabase, open_database
 from appliance.settings import Settings
 from appliance.store import snapshots
 
@@ -104,11 +104,11 @@ async def restore(
     data_dir = settings.data_dir
     with data_locks.no_server(data_dir), data_locks.maintenance(data_dir, "restore"):
         result = await asyncio.to_thread(_replace, settings, archive, passphrase, as_new_machine)
-        db = Database(settings.db_path)
+        db = open_database(settings.database_location)
         await db.open()
         try:
             if result.replaced is not None and (result.replaced / settings.db_path.name).exists():
-                before = Database(result.replaced / settings.db_path.name)
+                before = SqliteDatabase(result.replaced / settings.db_path.name)
                 await before.open()
                 try:
                     again = await erasure.erase_again(db, BlobStore(settings.blob_dir), before)

@@ -41,7 +41,7 @@ from appliance.app_keys import (
 )
 from appliance.blobs import BlobStore
 from appliance.dashboard import Dashboard
-from appliance.db import Database
+from appliance.db import open_database
 from appliance.http.middleware import auth_middleware, errors_middleware, security_headers_middleware
 from appliance.http.static_files import StaticFiles
 from appliance.http.views import setup_routes
@@ -70,7 +70,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     for migration in applied:
         log.info("applied migration %04d_%s", migration.version, migration.name)
     identity.ensure_keys(settings.data_dir)
-    db = Database(settings.db_path)
+    db = open_database(settings.database_location)
     await db.open()
     await legal.ensure_defaults(db)
     if abandoned := await job_history.abandon_running(db):

@@ -458,6 +458,11 @@ class Settings:
         " started with `labrunner worker`, through the broker at runner_broker_url).",
         choices=("local", "remote"),
     )
+    database_url: str = setting(
+        "",
+        "Where the data lives: empty for the SQLite file in the data folder (the appliance's default), or"
+        " postgresql://USER:PASSWORD@HOST:PORT/DATABASE for a central instance on PostgreSQL (C collation).",
+    )
     runner_broker_url: str = setting(
         "",
         "The broker runner hosts take jobs from when runner_mode = remote: redis://USER:PASSWORD@HOST:PORT/DB"
@@ -509,6 +514,11 @@ class Settings:
     @property
     def db_path(self) -> Path:
         return self.data_dir / "labrunner.sqlite3"
+
+    @property
+    def database_location(self) -> Path | str:
+        """The SQLite file, or the PostgreSQL URL when `database_url` names one."""
+        return self.database_url or self.db_path
 
     @property
     def blob_dir(self) -> Path:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from appliance import data_locks, login_links, migrations, server_record
-from appliance.db import Database
+from appliance.db import open_database
 from appliance.errors import Invalid
 from appliance.server_record import ServerRecord
 from appliance.settings import Settings
@@ -37,7 +37,7 @@ async def make(settings: Settings, *, only_if_needed: bool = False) -> SetupLink
     base = _loopback_base(settings, record)
     with data_locks.maintenance(settings.data_dir, "migration", wait=True):
         migrations.migrate(settings.db_path, settings.backup_dir)
-    db = Database(settings.db_path)
+    db = open_database(settings.database_location)
     await db.open()
     try:
         if only_if_needed and not await login_links.needs_setup(db):

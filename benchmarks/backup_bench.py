@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from appliance import backups, migrations  # noqa: E402
-from appliance.db import Database  # noqa: E402
+from appliance.db import Database, open_database  # noqa: E402
 from appliance.settings import load_settings  # noqa: E402
 
 ROW_BYTES = 4096
@@ -71,7 +71,7 @@ async def main() -> None:
         fill(settings.db_path, args.mb)
         size = settings.db_path.stat().st_size
         print(f"database: {size / 2**20:.0f} MiB, filled in {time.perf_counter() - filled:.1f} s", flush=True)
-        db = Database(settings.db_path)
+        db = open_database(settings.database_location)
         await db.open()
         stop, latencies = asyncio.Event(), []
         writer = asyncio.create_task(writes(db, stop, latencies))

@@ -50,7 +50,7 @@ from appliance import jobs, legal, migrations, problems, roster  # noqa: E402
 from appliance.accounts import Accounts, User  # noqa: E402
 from appliance.blobs import BlobStore  # noqa: E402
 from appliance.classes import create as create_class  # noqa: E402
-from appliance.db import Database  # noqa: E402
+from appliance.db import Database, SqliteDatabase  # noqa: E402
 from appliance.rate_limits import UserRates  # noqa: E402
 from appliance.sandbox_wiring import DockerSandbox  # noqa: E402
 from appliance.settings import Settings, load_settings  # noqa: E402
@@ -87,7 +87,7 @@ JOBE_RATE = "11-19 jobs/s"
 JOBE_NOTE = "DESIGN §8: hello-world Python, closed loop, 4 clients, this kind of machine (not this run)"
 
 
-class TimedDatabase(Database):
+class TimedDatabase(SqliteDatabase):
     """The appliance's database, adding up how long its single writer is held."""
 
     def __init__(self, path: Path) -> None:

@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 from appliance import migrations, retention  # noqa: E402
 from appliance.blobs import BlobStore  # noqa: E402
 from appliance.clock import to_db  # noqa: E402
-from appliance.db import Database  # noqa: E402
+from appliance.db import Database, SqliteDatabase  # noqa: E402
 from appliance.settings import load_settings  # noqa: E402
 
 AT = datetime.now(UTC)
@@ -44,7 +44,7 @@ KEPT_JOBS = 20_000
 TARGET_MS = 100.0
 
 
-class TimedDatabase(Database):
+class TimedDatabase(SqliteDatabase):
     """The appliance's database, timing every write transaction from taking the lock to commit."""
 
     def __init__(self, path: Path) -> None:
@@ -157,7 +157,7 @@ async def measure(data_dir: Path, batch_rows: int) -> dict[str, float]:
         """A small write every 10 ms, as a class saving drafts would: how long does each wait?"""
         while not stop.is_set():
             start = time.perf_counter()
-            async with Database.transaction(db) as conn:
+            async with SqliteDatabase.transaction(db) as conn:
                 await conn.execute("UPDATE users SET disabled = 0 WHERE id = 1")
             waits.append(time.perf_counter() - start)
             await asyncio.sleep(0.01)

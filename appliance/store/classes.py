@@ -11,8 +11,8 @@ _CLASS_COLS = "c.id, c.name, c.owner_id, c.join_code, c.created_at"
 
 async def create(db: Database, name: str, owner_id: int, join_code: str) -> int:
     try:
-        return await db.execute(
-            "INSERT INTO classes (name, owner_id, join_code, created_at) VALUES (?, ?, ?, ?)",
+        return await db.insert(
+            "INSERT INTO classes (name, owner_id, join_code, created_at) VALUES (?, ?, ?, ?) RETURNING id",
             (name, owner_id, join_code, db_now()),
         )
     except sqlite3.IntegrityError as exc:

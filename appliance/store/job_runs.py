@@ -12,8 +12,8 @@ _COLUMNS = "id, job, trigger, started_at, finished_at, outcome, bytes, detail"
 
 
 async def start(db: Database, job: str, trigger: str) -> int:
-    return await db.execute(
-        "INSERT INTO job_runs (job, trigger, started_at) VALUES (?, ?, ?)", (job, trigger, db_now())
+    return await db.insert(
+        "INSERT INTO job_runs (job, trigger, started_at) VALUES (?, ?, ?) RETURNING id", (job, trigger, db_now())
     )
 
 
@@ -27,8 +27,9 @@ async def finish(db: Database, run_id: int, outcome: str, detail: dict[str, Any]
 async def record_done(db: Database, job: str, trigger: str, detail: dict[str, Any]) -> int:
     """A run that is over as it is recorded (one write): it succeeded, with `detail`."""
     now = db_now()
-    return await db.execute(
-        "INSERT INTO job_runs (job, trigger, started_at, finished_at, outcome, detail) VALUES (?, ?, ?, ?, 'ok', ?)",
+    return await db.insert(
+        "INSERT INTO job_runs (job, trigger, started_at, finished_at, outcome, detail)"
+        " VALUES (?, ?, ?, ?, 'ok', ?) RETURNING id",
         (job, trigger, now, now, json.dumps(detail, sort_keys=True)),
     )
 

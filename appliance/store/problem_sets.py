@@ -105,8 +105,8 @@ class AlreadyTrusted(Exception):
 
 async def add_publisher(db: Database, name: str, public_key: str, fingerprint: str, at: str) -> int:
     try:
-        return await db.execute(
-            "INSERT INTO trusted_publishers (name, public_key, fingerprint, added_at) VALUES (?, ?, ?, ?)",
+        return await db.insert(
+            "INSERT INTO trusted_publishers (name, public_key, fingerprint, added_at) VALUES (?, ?, ?, ?) RETURNING id",
             (name, public_key, fingerprint, at),
         )
     except sqlite3.IntegrityError:

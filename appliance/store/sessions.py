@@ -56,8 +56,9 @@ _TOKEN_COLS = "id, name, created_at, last_used_at, expires_at"
 
 
 async def create_token(db: Database, user_id: int, name: str, token_hash: str, expires_at: str) -> int:
-    return await db.execute(
-        "INSERT INTO api_tokens (user_id, name, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+    return await db.insert(
+        "INSERT INTO api_tokens (user_id, name, token_hash, created_at, expires_at)"
+        " VALUES (?, ?, ?, ?, ?) RETURNING id",
         (user_id, name, token_hash, db_now(), expires_at),
     )
 

@@ -135,9 +135,9 @@ async def add_appliance(
     db: Database, name: str, public_key: str, fingerprint: str, appliance_id: str | None, at: str
 ) -> int:
     try:
-        return await db.execute(
+        return await db.insert(
             "INSERT INTO sync_appliances (name, public_key, fingerprint, appliance_id, added_at)"
-            " VALUES (?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?) RETURNING id",
             (name, public_key, fingerprint, appliance_id, at),
         )
     except sqlite3.IntegrityError:

@@ -280,7 +280,7 @@ def _rows_in_old_forms(conn: sqlite3.Connection, now: float) -> dict[str, float]
 
 async def test_timestamps_are_converted_to_one_form_and_time_queries_still_hold(tmp_path: Path) -> None:
     from appliance.clock import DB_EPOCH, api_epoch, api_iso, epoch
-    from appliance.db import Database
+    from appliance.db import SqliteDatabase
     from appliance.store import files as file_store
     from appliance.store import jobs as job_store
     from appliance.store import problems as problem_store
@@ -320,7 +320,7 @@ async def test_timestamps_are_converted_to_one_form_and_time_queries_still_hold(
     assert api_iso(reveal) == _old_iso(now - 60)
     assert abs(api_epoch(jobs[3][0]) - times["lost"]) < 1e-5  # type: ignore[operator]
 
-    db = Database(db_path)
+    db = SqliteDatabase(db_path)
     await db.open()
     try:
         # Session and token expiry.

@@ -17,7 +17,7 @@ import pytest
 from appliance import migrations, retention
 from appliance.blobs import BlobStore
 from appliance.clock import age_on, to_db
-from appliance.db import Database
+from appliance.db import open_database
 from appliance.settings import Settings
 from appliance.store import jobs as job_store
 from tests.conftest import SYNC_CHANGE_LOG, dump_db
@@ -156,7 +156,7 @@ def filled(settings: Settings) -> Iterator[Appliance]:
 
 
 async def run_purge(appliance: Appliance, at: datetime = AT) -> list[dict[str, Any]]:
-    db = Database(appliance.settings.db_path)
+    db = open_database(appliance.settings.database_location)
     await db.open()
     try:
         return await retention.purge(db, appliance.blobs, appliance.settings, at=at)
@@ -360,7 +360,7 @@ async def check_purge(a: Appliance) -> None:
     assert older_than[("adult", "outputs")] == ago(180) and older_than[("everyone", "blobs")] is None
 
     # A rejudge leaves alone the submissions whose code is gone: their verdicts stay as judged.
-    db = Database(a.settings.db_path)
+    db = open_database(a.settings.database_location)
     await db.open()
     try:
         rejudged = {row["id"] for row in await job_store.submissions_of_problem(db, problem)}
@@ -399,7 +399,7 @@ async def test_a_purge_is_due_once_its_local_time_has_passed_since_the_last_run(
     settings_factory: Callable[..., Settings],
 ) -> None:
     with filled(settings_factory(retention_purge_time="03:00")) as a:
-        db = Database(a.settings.db_path)
+        db = open_database(a.settings.database_location)
         await db.open()
         try:
             local = datetime(2030, 6, 15, 2, 0).astimezone()  # 02:00 local: before today's purge time

@@ -21,7 +21,7 @@ from PIL import Image
 
 from appliance import classes, legal
 from appliance.accounts import User
-from appliance.db import Database
+from appliance.db import open_database
 from appliance.sandbox_wiring import instance_label
 from appliance.settings import load_settings
 from appliance.store import users as user_store
@@ -89,7 +89,7 @@ async def teacher_with_class(data_dir: Path, username: str, class_name: str) -> 
     """A teacher made by the CLI who has accepted the legal texts, with one class; its join code."""
     await asyncio.to_thread(create_account, data_dir, "teacher", username)
     settings = load_settings(data_dir=data_dir, environ={})
-    db = Database(settings.db_path)
+    db = open_database(settings.database_location)
     await db.open()
     try:
         await legal.ensure_defaults(db)

@@ -14,7 +14,7 @@ from appliance import migrations
 from appliance.accounts import Accounts, User
 from appliance.blobs import BlobStore
 from appliance.clock import db_epoch
-from appliance.db import Database
+from appliance.db import Database, open_database
 from appliance.errors import RateLimited, Unavailable
 from appliance.jobs import queueing
 from appliance.settings import Settings, load_settings
@@ -56,7 +56,7 @@ def _crash(request: ExecRequest) -> ExecResult:
 async def env(tmp_path: Path) -> AsyncIterator[tuple[Settings, Database, BlobStore, User]]:
     settings = load_settings(data_dir=tmp_path, environ={}, overrides={"infra_backoff_s": 0.01})
     migrations.migrate(settings.db_path, settings.backup_dir)
-    db = Database(settings.db_path)
+    db = open_database(settings.database_location)
     await db.open()
     user = await Accounts(db, settings).create_by(None, "teacher1", "password123", "teacher", None)
     yield settings, db, BlobStore(settings.blob_dir), user

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance import classes, migrations, runner_hosts
 from appliance.accounts import Accounts
-from appliance.db import Database
+from appliance.db import Database, open_database
 from appliance.errors import AppError
 from appliance.identity import public_key_text
 from appliance.settings import load_settings
@@ -280,7 +280,7 @@ def test_what_is_not_a_signed_object_is_refused() -> None:
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
     settings = load_settings(data_dir=tmp_path, environ={})
     migrations.migrate(settings.db_path, settings.backup_dir)
-    database = Database(settings.db_path)
+    database = open_database(settings.database_location)
     await database.open()
     yield database
     await database.close()

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance import central_client, sync_intake
-from appliance.db import Database
+from appliance.db import open_database
 from appliance.identity import KEY_FILE
 from appliance.lan import lan_addresses
 from appliance.login_links import create_login_link
@@ -147,7 +147,7 @@ def test_the_windows_plain_port_answers_loopback_only_and_no_header_makes_a_lan_
     settings = load_settings(data_dir=data_dir, environ={})
 
     async def link() -> str:
-        db = Database(settings.db_path)
+        db = open_database(settings.database_location)
         await db.open()
         try:
             return (await create_login_link(db, settings, None))[0]

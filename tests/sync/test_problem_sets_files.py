@@ -9,7 +9,7 @@ from pathlib import Path
 
 from appliance import sync_bundle, sync_import
 from appliance.blobs import BlobStore
-from appliance.db import Database
+from appliance.db import open_database
 from appliance.settings import load_settings
 from appliance.sync_bundle import BundleRefused
 from tests.sync.conftest import cli, make_classroom, ok, sql
@@ -128,7 +128,7 @@ def test_a_problem_set_is_not_taken_as_a_classroom_bundle_by_the_central_import(
     settings = load_settings(environment="production", data_dir=str(publisher.data_dir), overrides={})
 
     async def attempt() -> str:
-        db = Database(settings.db_path)
+        db = open_database(settings.database_location)
         await db.open()
         try:
             await sync_import.import_bundle(

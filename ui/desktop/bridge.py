@@ -18,7 +18,7 @@ import webbrowser
 from typing import Any
 
 from appliance.backups import BackupResult, passphrase_from, take_backup
-from appliance.db import Database
+from appliance.db import open_database
 from appliance.errors import AppError
 from appliance.settings import Settings
 from ui.desktop.session import Session
@@ -26,7 +26,7 @@ from ui.desktop.session import Session
 
 async def backup_once(settings: Settings) -> BackupResult:
     """`labrunner backup`'s backup (recorded in the job history as triggered by the window)."""
-    db = Database(settings.db_path)
+    db = open_database(settings.database_location)
     await db.open()
     try:
         return await take_backup(db, settings, trigger="desktop", passphrase=passphrase_from(settings))

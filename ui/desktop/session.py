@@ -8,7 +8,7 @@ import asyncio
 import threading
 
 from appliance import login_links, server_record
-from appliance.db import Database
+from appliance.db import open_database
 from appliance.errors import AppError
 from appliance.settings import Settings
 from ui.desktop import startup
@@ -83,7 +83,7 @@ class Session:
         self.progress.update("server", "done", f"listening on {settings.host}:{settings.port}")
 
     async def _link_path(self) -> str:
-        db = Database(self.settings.db_path)
+        db = open_database(self.settings.database_location)
         await db.open()
         try:
             if await login_links.needs_setup(db):

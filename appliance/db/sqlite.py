@@ -1,4 +1,4 @@
-"""SQLite access: one writer connection behind a lock (BEGIN IMMEDIATE), separate readers.
+"""SQLite: one writer connection behind a lock (BEGIN IMMEDIATE), separate readers.
 
 WAL lets readers run beside the single writer; funnelling writes through one connection means
 they never contend for the lock (the Datasette pattern).
@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import aiosqlite
 
+from appliance.db.base import Conn, Database, Params, Row
+
 BUSY_TIMEOUT_MS = 5000
 READERS = 2
-
-Row = aiosqlite.Row
 
 
 async def _connect(path: Path, *, readonly: bool) -> aiosqlite.Connection:
@@ -35,7 +34,9 @@ async def _connect(path: Path, *, readonly: bool) -> aiosqlite.Connection:
     return conn
 
 
-class Database:
+class SqliteDatabase(Database):
+    dialect = "sqlite"
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._writer: aiosqlite.Connection | None = None
@@ -62,8 +63,7 @@ class Database:
         return self._writer
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A write transaction; everything inside commits together or not at all."""
+    async def transaction(self) -> AsyncIterator[Conn]:
         async with self._write_lock:
             conn = self.writer
             await conn.execute("BEGIN IMMEDIATE")
@@ -75,10 +75,9 @@ class Database:
             await conn.execute("COMMIT")
 
     @asynccontextmanager
-    async def snapshot(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A read transaction on a connection of its own: every query inside sees one moment of
-        the data (WAL), however long the reads take and whatever the writer commits meanwhile. Its
-        own connection, because the shared readers interleave other requests' statements."""
+    async def snapshot(self) -> AsyncIterator[Conn]:
+        """Its own connection (WAL snapshot), because the shared readers interleave other
+        requests' statements."""
         conn = await _connect(self.path, readonly=True)
         try:
             await conn.execute("BEGIN")
@@ -102,36 +101,13 @@ class Database:
             await cursor.close()
             return row is not None and row[0] == 0
 
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """One write statement in its own transaction; returns lastrowid."""
-        async with self.transaction() as conn:
-            cursor = await conn.execute(sql, params)
-            return cursor.lastrowid or 0
-
-    async def execute_rowcount(self, sql: str, params: Sequence[Any] = ()) -> int:
-        async with self.transaction() as conn:
-            cursor = await conn.execute(sql, params)
-            return cursor.rowcount
-
     def _reader(self) -> aiosqlite.Connection:
         if not self._readers:
             raise RuntimeError("database is not open")
         return self._readers[next(self._next_reader)]
 
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         # One call on the connection's thread: the statement runs to completion and is reset at
         # once. Interleaved execute/fetch pairs from concurrent requests would keep a read
         # transaction open across them and pin an old snapshot, hiding just-committed writes.
         return list(await self._reader().execute_fetchall(sql, params))
-
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        rows = await self.fetchall(sql, params)
-        return rows[0] if rows else None
-
-    async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        row = await self.fetchone(sql, params)
-        return None if row is None else row[0]
-
-
-def placeholders(values: Iterable[Any]) -> str:
-    return ",".join("?" for _ in values)

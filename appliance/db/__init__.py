@@ -1,0 +1,47 @@
+"""The database connection, on SQLite (a file in the data folder, the default) or PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from appliance.db.base import (
+    Conn,
+    Cursor,
+    Database,
+    Dialect,
+    IntegrityError,
+    MissingTable,
+    Params,
+    Row,
+    placeholders,
+)
+from appliance.db.sqlite import SqliteDatabase
+
+__all__ = [
+    "Conn",
+    "Cursor",
+    "Database",
+    "Dialect",
+    "IntegrityError",
+    "MissingTable",
+    "Params",
+    "Row",
+    "SqliteDatabase",
+    "open_database",
+    "placeholders",
+]
+
+Location = Path | str
+
+
+def is_postgresql(location: Location) -> bool:
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
+def open_database(location: Location) -> Database:
+    """An unopened database: a SQLite file at a path, or PostgreSQL at a `postgresql://` URL."""
+    if is_postgresql(location):
+        from appliance.db.postgres import PgDatabase
+
+        return PgDatabase(str(location))
+    return SqliteDatabase(Path(location))
