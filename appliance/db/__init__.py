@@ -23,10 +23,13 @@ __all__ = [
     "Database",
     "Dialect",
     "IntegrityError",
+    "Location",
     "MissingTable",
     "Params",
     "Row",
     "SqliteDatabase",
+    "dialect_of",
+    "is_postgresql",
     "open_database",
     "placeholders",
 ]
@@ -36,6 +39,12 @@ Location = Path | str
 
 def is_postgresql(location: Location) -> bool:
     return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
+def dialect_of(src: Database | Conn) -> Dialect:
+    """The engine behind a database or one of its connections, for the few queries with no text
+    both engines accept."""
+    return src.dialect if isinstance(src, Database) else getattr(src, "dialect", "sqlite")
 
 
 def open_database(location: Location) -> Database:
