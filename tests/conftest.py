@@ -1,4 +1,4 @@
-"""Shared fixtures: a real Labrunner server on a real port with a real SQLite file per test.
+"""Shared fixtures: a real Labrunner server on a real port with a real database per test.
 
 Everything here talks to the appliance the way its users do — over HTTP — so the tests prove
 the middlewares, routing, validation and storage together, not mocks of them.
@@ -14,6 +14,16 @@ Fixtures
   same on a server from ``server_factory``.
 - ``fast_passwords``: opt-in cheaper scrypt cost for accounts created during the test.
 - ``sandbox_ready``: the real sandbox, or a skip (a failure under CI): see tests/requirements.py.
+- ``pg_cluster``: the run's own PostgreSQL cluster (tests/pg_cluster.py), started on first use.
+
+Database engine
+---------------
+``pytest --db=postgresql`` (or ``LABRUNNER_TEST_DB=postgresql``) runs the tests on PostgreSQL:
+every settings object gets its own database in the run's cluster (keyed by its data folder, so a
+server restarted on the same folder finds its data), dropped when the test ends. The default is
+SQLite, a file in the data folder. Tests read and write rows through tests/dbaccess.py, which
+serves both; a test about the SQLite file itself is marked ``sqlite_only`` and skipped on
+PostgreSQL.
 
 Clients
 -------
@@ -28,10 +38,11 @@ Every request returns a ``Reply`` (status, headers, raw body, ``.json``, ``.erro
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import json as jsonlib
-import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -44,7 +55,9 @@ from aiohttp.test_utils import TestServer
 from multidict import CIMultiDictProxy
 
 from appliance.settings import Settings, load_settings
-from tests.requirements import require_sandbox
+from tests import dbaccess
+from tests.pg_cluster import PgCluster, postgres_bindir
+from tests.requirements import require_sandbox, unavailable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PASSWORD = "correct-horse-battery"
@@ -309,8 +322,8 @@ class LiveServer:
         return client
 
     def db_rows(self, *, exclude: tuple[str, ...] = ()) -> dict[str, list[tuple[Any, ...]]]:
-        """Every row of every table, read from the SQLite file by a separate connection."""
-        return dump_db(self.settings.db_path, exclude=exclude)
+        """Every row of every table, read by a separate connection."""
+        return dbaccess.dump_db(self.settings, exclude=exclude)
 
     async def close(self) -> None:
         for client in self.clients:
@@ -357,18 +370,10 @@ def _age(birthdate: str | None) -> int:
 SYNC_CHANGE_LOG = ("sync_changes", "sync_counter")
 
 
-def dump_db(db_path: Path, *, exclude: tuple[str, ...] = ()) -> dict[str, list[tuple[Any, ...]]]:
-    """All rows of all tables (sorted), for before/after comparisons."""
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
-        tables = [
-            row[0]
-            for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-            if row[0] not in exclude and not row[0].startswith("sqlite_")
-        ]
-        return {table: sorted(conn.execute(f'SELECT * FROM "{table}"').fetchall(), key=repr) for table in tables}
-    finally:
-        conn.close()
+def dump_db(target: Settings | Path, *, exclude: tuple[str, ...] = ()) -> dict[str, list[tuple[Any, ...]]]:
+    """All rows of all tables (sorted), for before/after comparisons: of the settings' database, or
+    of a SQLite file."""
+    return dbaccess.dump_db(target, exclude=exclude)
 
 
 @pytest.fixture
@@ -389,15 +394,91 @@ def fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(passwords, "N", 2**10)
 
 
-@pytest.fixture
-def settings_factory(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Settings]:
-    """`settings_factory(**overrides)`: Settings on a fresh data dir (`environment=`, `data_dir=` allowed)."""
+ENGINES = ("sqlite", "postgresql")
 
-    def make(*, environment: str | None = None, data_dir: Path | None = None, **overrides: Any) -> Settings:
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        choices=ENGINES,
+        default=os.environ.get("LABRUNNER_TEST_DB") or "sqlite",
+        help="the database engine the servers under test use (default: $LABRUNNER_TEST_DB, else sqlite)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: about the SQLite file itself; skipped with --db=postgresql")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"database: {config.getoption('db')}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("db") != "postgresql":
+        return
+    skip = pytest.mark.skip(reason="SQLite file only")
+    for item in items:
+        if item.get_closest_marker("sqlite_only"):
+            item.add_marker(skip)
+
+
+def on_postgresql(config: pytest.Config) -> bool:
+    return config.getoption("db") == "postgresql"
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """This run's own PostgreSQL cluster; skipped, or a failure under CI, without the binaries."""
+    bindir = postgres_bindir()
+    if bindir is None:
+        unavailable("PostgreSQL's server binaries are missing: run packaging/ensure-postgres.sh")
+    cluster = PgCluster(bindir)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def _database_name(data_dir: Path, *, empty: bool) -> str:
+    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:24]
+    return f"{'empty' if empty else 'data'}_{digest}"
+
+
+@pytest.fixture
+def settings_factory(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., Settings]]:
+    """`settings_factory(**overrides)`: Settings on a fresh data dir (`environment=`, `data_dir=` allowed).
+
+    With --db=postgresql the settings name their own database (the same one for the same data dir),
+    which the server migrates at start as it migrates a new SQLite file; `empty_database=True` asks
+    for one with no tables even where others start as copies of a migrated template.
+    """
+    cluster: PgCluster | None = request.getfixturevalue("pg_cluster") if on_postgresql(request.config) else None
+    created: list[str] = []
+
+    def make(
+        *,
+        environment: str | None = None,
+        data_dir: Path | None = None,
+        empty_database: bool = False,
+        **overrides: Any,
+    ) -> Settings:
         root = data_dir or tmp_path_factory.mktemp("data")
+        if cluster is not None and "database_url" not in overrides:
+            name = _database_name(root, empty=empty_database)
+            if not cluster.database_exists(name):
+                cluster.create_database(name)
+                created.append(name)
+            overrides["database_url"] = cluster.url(name)
         return load_settings(environment=environment, data_dir=root, overrides=overrides, environ={})
 
-    return make
+    yield make
+    if cluster is not None:
+        for name in created:
+            cluster.drop_database(name)
 
 
 async def start_server(settings: Settings, **app_options: Any) -> LiveServer:

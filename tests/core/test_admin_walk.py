@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +25,7 @@ from appliance.http.middleware import current_user
 from appliance.http.routing import DECLARED, Routes, add_routes
 from appliance.runtime import create_app
 from appliance.settings import Settings
+from tests import dbaccess
 from tests.conftest import ApiClient, LiveServer, class_with, dump_db, problem_for, unique_username
 from tests.ui.conftest import FakeSandbox, NoExecutor
 
@@ -75,21 +74,13 @@ def declared_access(app: web.Application) -> dict[tuple[str, str], str]:
     return {(spec.method, spec.path): spec.access for spec, _ in app.get(DECLARED, [])}
 
 
-def _token_columns(db_path: Path) -> list[str]:
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
-        return [row[1] for row in conn.execute("PRAGMA table_info(api_tokens)")]
-    finally:
-        conn.close()
-
-
 def snapshot(settings: Settings) -> tuple[dict[str, list[tuple[Any, ...]]], dict[str, int]]:
     """Every database row, and every file in the data folder with its size (the database files aside).
 
     A Bearer token's `last_used_at` is left out: authenticating records it (at most once a minute),
     which is the token's own bookkeeping, not a change the refused request made."""
-    rows = dump_db(settings.db_path)
-    used = _token_columns(settings.db_path).index("last_used_at")
+    rows = dump_db(settings)
+    used = dbaccess.columns(settings, "api_tokens").index("last_used_at")
     rows["api_tokens"] = sorted((row[:used] + row[used + 1 :] for row in rows["api_tokens"]), key=repr)
     db_files = settings.db_path.name
     files = {

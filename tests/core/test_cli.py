@@ -17,10 +17,22 @@ import pytest
 from tests.conftest import REPO_ROOT
 
 PASSWORD = "a-long-admin-password"
+# The test's own PostgreSQL database under --db=postgresql ("": the SQLite file in the data folder).
+DATABASE_URL = ""
+
+
+@pytest.fixture(autouse=True)
+def _database(settings_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The data folder's database, as new as a fresh folder's: the command line migrates it."""
+    monkeypatch.setattr(
+        sys.modules[__name__], "DATABASE_URL", settings_factory(data_dir=tmp_path, empty_database=True).database_url
+    )
 
 
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABRUNNER_")}
+    if DATABASE_URL:
+        env["LABRUNNER_DATABASE_URL"] = DATABASE_URL
     env["PYTHONIOENCODING"] = "utf-8"
     # `serve` listens on every interface here: no multicast onto the machine's real network
     # (tests/core/test_lan_announce.py announces on loopback).

@@ -88,7 +88,7 @@ def test_the_desktop_windows_own_server_announces_itself_too(tmp_path: Path) -> 
     room = f"Labrunner test {uuid.uuid4().hex[:8]}"
     name = f"{room}.{SERVICE}"
     settings = _settings(tmp_path, room_name=room, port=free_port(), sandbox_pool_size=0)
-    migrations.migrate(settings.db_path, settings.backup_dir)
+    migrations.migrate(settings.database_location, settings.backup_dir)
     seen = Seen()
     browser_zc = Zeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
     browser = ServiceBrowser(browser_zc, SERVICE, seen)

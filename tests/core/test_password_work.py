@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
 from appliance import passwords
 from appliance.app_keys import ACCOUNTS
+from tests import dbaccess
 from tests.conftest import DEFAULT_PASSWORD, ApiClient, LiveServer, unique_username, years_ago
 
 
@@ -66,9 +66,7 @@ async def test_password_hashing_leaves_the_server_responsive(server: LiveServer,
     # 8 × the production cost (128 MiB, most of a second), so the login stays busy for a while.
     monkeypatch.setattr(passwords, "N", 2**17)
     slow = await asyncio.to_thread(passwords.hash_password, DEFAULT_PASSWORD)
-    with sqlite3.connect(server.settings.db_path) as conn:
-        conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (slow, student.user_id))
-    conn.close()
+    dbaccess.execute(server.settings, "UPDATE users SET password_hash = ? WHERE id = ?", (slow, student.user_id))
     login = asyncio.create_task(server.client().login(student.username, DEFAULT_PASSWORD))
     await asyncio.sleep(0.05)
     probe = server.client()

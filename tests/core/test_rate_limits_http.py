@@ -8,12 +8,12 @@ queue, so the jobs table says exactly what each request queued. Every client her
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from appliance.app_keys import LIVE_RUNS
+from tests import dbaccess
 from tests.conftest import ApiClient, LiveServer, Reply, class_with, problem_for
 from tests.ui.conftest import engine_down
 
@@ -50,11 +50,10 @@ async def lesson(server: LiveServer, size: int) -> Lesson:
 
 
 def jobs_of(server: LiveServer, user_id: int) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(f"file:{server.settings.db_path}?mode=ro", uri=True) as conn:
-        # What was queued, not its state (a worker may have tried a job meanwhile).
-        return conn.execute(
-            "SELECT id, kind, problem_id, code FROM jobs WHERE user_id = ? ORDER BY id", (user_id,)
-        ).fetchall()
+    # What was queued, not its state (a worker may have tried a job meanwhile).
+    return dbaccess.query(
+        server.settings, "SELECT id, kind, problem_id, code FROM jobs WHERE user_id = ? ORDER BY id", (user_id,)
+    )
 
 
 def run(client: ApiClient, code: str = "print(1)") -> Awaitable[Reply]:

@@ -1,11 +1,10 @@
-"""Retention purges against a real SQLite file and blob store, with a fake clock: exactly the rows and
+"""Retention purges against a real database and blob store, with a fake clock: exactly the rows and
 blobs past policy go, minors and adults apart, by each user's age on the day of the purge."""
 
 from __future__ import annotations
 
 import itertools
 import os
-import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from appliance.clock import age_on, to_db
 from appliance.db import open_database
 from appliance.settings import Settings
 from appliance.store import jobs as job_store
+from tests import dbaccess
 from tests.conftest import SYNC_CHANGE_LOG, dump_db
 
 # The fake clock: the purge runs as of this moment.
@@ -43,17 +43,25 @@ class Appliance:
 
     settings: Settings
     blobs: BlobStore
-    conn: sqlite3.Connection
     _names: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _column_names: dict[str, list[str]] = field(default_factory=dict)
 
     def blob(self, label: str) -> str:
         return self.blobs.put(f"{label} {next(self._names)}".encode())
 
-    def insert(self, table: str, **values: Any) -> int:
-        columns = ", ".join(values)
+    def insert(self, table: str, **values: Any) -> Any:
+        """Insert one row; its `id` (None for a table without one)."""
+        names = ", ".join(values)
         marks = ", ".join("?" for _ in values)
-        cursor = self.conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", tuple(values.values()))
-        return int(cursor.lastrowid or 0)
+        returning = " RETURNING id" if "id" in self._columns(table) else ""
+        sql = f"INSERT INTO {table} ({names}) VALUES ({marks}){returning}"
+        rows = dbaccess.execute(self.settings, sql, tuple(values.values()))
+        return rows[0][0] if returning else None
+
+    def _columns(self, table: str) -> list[str]:
+        if table not in self._column_names:
+            self._column_names[table] = dbaccess.columns(self.settings, table)
+        return self._column_names[table]
 
     def user(self, birthdate: str | None, role: str = "student") -> int:
         name = f"{role}{next(self._names)}"
@@ -146,13 +154,8 @@ class Appliance:
 
 @contextmanager
 def filled(settings: Settings) -> Iterator[Appliance]:
-    migrations.migrate(settings.db_path, settings.backup_dir)
-    conn = sqlite3.connect(settings.db_path, isolation_level=None)
-    conn.execute("PRAGMA foreign_keys = ON")
-    try:
-        yield Appliance(settings, BlobStore(settings.blob_dir), conn)
-    finally:
-        conn.close()
+    migrations.migrate(settings.database_location, settings.backup_dir)
+    yield Appliance(settings, BlobStore(settings.blob_dir))
 
 
 async def run_purge(appliance: Appliance, at: datetime = AT) -> list[dict[str, Any]]:
@@ -164,19 +167,15 @@ async def run_purge(appliance: Appliance, at: datetime = AT) -> list[dict[str, A
         await db.close()
 
 
-def columns(conn: sqlite3.Connection, table: str) -> list[str]:
-    return [row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')]
-
-
 class Expect:
     """The dump as it should be after the purge, made from the dump before it by naming each change."""
 
-    def __init__(self, conn: sqlite3.Connection, before: dict[str, list[tuple[Any, ...]]]) -> None:
-        self.conn = conn
+    def __init__(self, settings: Settings, before: dict[str, list[tuple[Any, ...]]]) -> None:
+        self.settings = settings
         self.tables = {table: [list(row) for row in rows] for table, rows in before.items()}
 
     def _rows(self, table: str, where: Callable[[dict[str, Any]], bool]) -> list[list[Any]]:
-        names = columns(self.conn, table)
+        names = dbaccess.columns(self.settings, table)
         return [row for row in self.tables[table] if where(dict(zip(names, row, strict=True)))]
 
     def delete(self, table: str, where: Callable[[dict[str, Any]], bool], *, some: bool = True) -> None:
@@ -185,7 +184,7 @@ class Expect:
         self.tables[table] = [row for row in self.tables[table] if id(row) not in doomed]
 
     def update(self, table: str, where: Callable[[dict[str, Any]], bool], **values: Any) -> None:
-        names = columns(self.conn, table)
+        names = dbaccess.columns(self.settings, table)
         found = self._rows(table, where)
         assert found, f"the test's data has no such {table} row"
         for row in found:
@@ -323,12 +322,12 @@ async def check_purge(a: Appliance) -> None:
 
     # The purge's own log, and sync's change log (schema 0020: its triggers record every deleted
     # submission so a central copy drops it too; tests/sync checks that) change with every purge.
-    before = dump_db(a.settings.db_path, exclude=PURGE_BOOKKEEPING)
+    before = dump_db(a.settings, exclude=PURGE_BOOKKEEPING)
     blobs_before = set(a.blobs.digests())
     report = await run_purge(a)
-    after = dump_db(a.settings.db_path, exclude=PURGE_BOOKKEEPING)
+    after = dump_db(a.settings, exclude=PURGE_BOOKKEEPING)
 
-    expect = Expect(a.conn, before)
+    expect = Expect(a.settings, before)
     for table in ("jobs", "job_tests", "job_files", "job_images"):
         expect.delete(table, job_in(minor_old_run, minor_ancient, ancient_rejudge, minor_until_tomorrow), some=False)
     expect.delete("submission_comments", job_in(minor_ancient))
@@ -345,14 +344,16 @@ async def check_purge(a: Appliance) -> None:
     assert after == expect.dump()
 
     # On disk: exactly the blobs some row still names, and the one written too lately to judge.
-    assert set(a.blobs.digests()) == referenced_blobs(a.conn) | {just_written}
+    assert set(a.blobs.digests()) == referenced_blobs(a.settings) | {just_written}
     assert {orphan, old_file_blob} <= blobs_before - set(a.blobs.digests())
     assert {shared, kept_file_blob, new_file_blob} <= set(a.blobs.digests())
-    assert {minor_new_run, minor_stuck_run, minor_new_sub} <= {row[0] for row in a.conn.execute("SELECT id FROM jobs")}
+    assert {minor_new_run, minor_stuck_run, minor_new_sub} <= {
+        row[0] for row in dbaccess.query(a.settings, "SELECT id FROM jobs")
+    }
 
     # The audit log: what went under which policy, how many, and older than when.
     assert {(r["policy"], r["what"]): (r["rows"], r["blobs"]) for r in report} == EXPECTED_AUDIT
-    logged = a.conn.execute("SELECT run_at, policy, what, rows, blobs, older_than FROM retention_purges").fetchall()
+    logged = dbaccess.query(a.settings, "SELECT run_at, policy, what, rows, blobs, older_than FROM retention_purges")
     assert {(row[1], row[2]): (row[3], row[4]) for row in logged} == EXPECTED_AUDIT
     assert {row[0] for row in logged} == {to_db(AT)}
     older_than = {(row[1], row[2]): row[5] for row in logged}
@@ -371,16 +372,18 @@ async def check_purge(a: Appliance) -> None:
     # A second run finds nothing more.
     again = await run_purge(a, AT + timedelta(hours=1))
     assert all(r["rows"] == 0 and r["blobs"] == 0 for r in again), again
-    assert dump_db(a.settings.db_path, exclude=PURGE_BOOKKEEPING) == after
+    assert dump_db(a.settings, exclude=PURGE_BOOKKEEPING) == after
 
 
-def referenced_blobs(conn: sqlite3.Connection) -> set[str]:
+def referenced_blobs(settings: Settings) -> set[str]:
+    """Every digest a `blob` or `*_blob` column of any table names."""
     found: set[str] = set()
-    for table, column in conn.execute(
-        "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p"
-        " WHERE m.type = 'table' AND (p.name = 'blob' OR p.name LIKE '%\\_blob' ESCAPE '\\')"
-    ).fetchall():
-        found |= {row[0] for row in conn.execute(f'SELECT "{column}" FROM "{table}" WHERE "{column}" IS NOT NULL')}
+    for table in dbaccess.tables(settings):
+        for column in dbaccess.columns(settings, table):
+            if column == "blob" or column.endswith("_blob"):
+                found |= {
+                    row for (row,) in dbaccess.query(settings, f'SELECT "{column}" FROM "{table}"') if row is not None
+                }
     return found
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from http.cookies import SimpleCookie
 
 import pytest
 
+from tests import dbaccess
 from tests.conftest import DEFAULT_PASSWORD, SESSION_COOKIE, ApiClient, LiveServer
 
 
@@ -220,9 +220,10 @@ async def test_token_creation_validates_name(server: LiveServer, make_user) -> N
 
 async def test_expired_session_is_refused(server: LiveServer, make_user) -> None:
     student = await make_user("student")
-    with sqlite3.connect(server.settings.db_path) as conn:
-        conn.execute(
-            "UPDATE sessions SET expires_at = '2000-01-01T00:00:00.000000Z' WHERE user_id = ?", (student.user_id,)
-        )
+    dbaccess.execute(
+        server.settings,
+        "UPDATE sessions SET expires_at = '2000-01-01T00:00:00.000000Z' WHERE user_id = ?",
+        (student.user_id,),
+    )
     reply = await student.get("/api/me")
     assert reply.status == 401 and reply.error_code == "login_required", reply

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 
 from appliance.clock import parse_iso
+from tests import dbaccess
 from tests.conftest import LiveServer
 
 FIELDS = {"id", "name", "created_at", "last_used_at", "expires_at"}
@@ -43,9 +43,8 @@ async def test_expired_token_is_refused(server: LiveServer, make_user) -> None:
     created = (await teacher.post("/api/tokens", json={"name": "old script", "expires_in_days": 1})).json
     script = teacher.with_token(created["token"])
     assert (await script.get("/api/me")).status == 200
-    with sqlite3.connect(server.settings.db_path) as conn:
-        conn.execute("UPDATE api_tokens SET expires_at = '2000-01-01T00:00:00.000000Z' WHERE id = ?", (created["id"],))
-    conn.close()
+    expire = "UPDATE api_tokens SET expires_at = '2000-01-01T00:00:00.000000Z' WHERE id = ?"
+    dbaccess.execute(server.settings, expire, (created["id"],))
     for reply in (await script.get("/api/me"), await script.post("/api/classes", json={"name": "late"})):
         assert reply.status == 401 and reply.error_code == "invalid_token", reply
     # Its owner still sees it (and why the script stopped).
@@ -105,24 +104,22 @@ async def test_logout_keeps_tokens_and_a_password_reset_revokes_them(server: Liv
     assert (await script.get("/api/tokens")).status == 401
 
 
-def test_tokens_made_before_the_upgrade_get_an_expiry(tmp_path) -> None:
+def test_tokens_made_before_the_upgrade_get_an_expiry(settings_factory) -> None:
     from appliance import migrations
 
-    db_path = tmp_path / "labrunner.sqlite3"
-    migrations.migrate(db_path, tmp_path / "backups", target=7)
-    with sqlite3.connect(db_path) as conn:
-        conn.execute(
-            "INSERT INTO users (username, password_hash, role, created_at)"
-            " VALUES ('old-timer', 'x', 'teacher', '2020-01-01T00:00:00Z')"
-        )
-        conn.execute(
-            "INSERT INTO api_tokens (user_id, name, token_hash, created_at)"
-            " VALUES (1, 'legacy', 'hash', '2020-01-01T00:00:00Z')"
-        )
-    conn.close()
-    migrations.migrate(db_path, tmp_path / "backups")
-    with sqlite3.connect(db_path) as conn:
-        (expires_at,) = conn.execute("SELECT expires_at FROM api_tokens").fetchone()
-    conn.close()
+    settings = settings_factory(empty_database=True)
+    migrations.migrate(settings.database_location, settings.backup_dir, target=7)
+    dbaccess.execute(
+        settings,
+        "INSERT INTO users (username, password_hash, role, created_at)"
+        " VALUES ('old-timer', 'x', 'teacher', '2020-01-01T00:00:00Z')",
+    )
+    dbaccess.execute(
+        settings,
+        "INSERT INTO api_tokens (user_id, name, token_hash, created_at)"
+        " VALUES (1, 'legacy', 'hash', '2020-01-01T00:00:00Z')",
+    )
+    migrations.migrate(settings.database_location, settings.backup_dir)
+    [(expires_at,)] = dbaccess.query(settings, "SELECT expires_at FROM api_tokens")
     # Not "never", and not already expired: 90 days of grace from the upgrade.
     assert abs(_days_from_now(expires_at) - 90) < 0.01
