@@ -228,7 +228,7 @@ async def _pg_migrate(url: str, migrations: list[Migration], target: int | None)
         await _check_collation(conn)
         # Two servers starting on one database: the second waits, then finds nothing pending.
         await conn.execute("SELECT pg_advisory_lock($1)", MIGRATE_LOCK_KEY)
-        await conn.execute(_SCHEMA_MIGRATIONS)
+        await conn.execute(to_postgresql(_SCHEMA_MIGRATIONS))
         applied = await _pg_applied(conn)
         _verify(applied, migrations)
         pending = _pending(applied, migrations, target)

@@ -303,14 +303,10 @@ class Catalogue:
     triggers: dict[str, tuple[str, str, str | None, str | None, str, str]] = field(default_factory=dict)
 
 
-_TYPES = {
-    "integer": "integer",
-    "bigint": "integer",
-    "text": "text",
-    "citext": "text",
-    "real": "real",
-    "double precision": "real",
-}
+# Declared types, by what they hold; a type missing here fails the comparison (PostgreSQL's
+# 4-byte `real` or `integer` would be a translation gone wrong).
+SQLITE_TYPES = {"INTEGER": "integer", "TEXT": "text", "REAL": "real"}
+POSTGRESQL_TYPES = {"bigint": "integer", "text": "text", "citext": "text", "double precision": "real"}
 
 
 def _expr(text: str | None) -> str | None:
@@ -349,7 +345,7 @@ def sqlite_catalogue(db: Path) -> Catalogue:
             pk = [r[0] for r in sorted((r for r in rows if r[4]), key=lambda r: r[4])]
             rowid_alias = len(pk) == 1 and any(r[0] == pk[0] and r[1].upper() == "INTEGER" for r in rows)
             cat.columns[table] = [
-                (name, _TYPES[kind.lower()], bool(notnull) or name in pk, _expr(default), rowid_alias and name == pk[0])
+                (name, SQLITE_TYPES[kind], bool(notnull) or name in pk, _expr(default), rowid_alias and name == pk[0])
                 for name, kind, notnull, default, _ in rows
             ]
             cat.keys.add((table, "primary key", tuple(pk)))
@@ -394,7 +390,7 @@ def pg_catalogue(url: str) -> Catalogue:
             " AND a.attnum > 0 AND NOT a.attisdropped ORDER BY c.relname, a.attnum"
         ).fetchall()
         for table, name, kind, notnull, default, identity in columns:
-            cat.columns.setdefault(table, []).append((name, _TYPES[kind], notnull, _expr(default), identity))
+            cat.columns.setdefault(table, []).append((name, POSTGRESQL_TYPES[kind], notnull, _expr(default), identity))
         constraints = conn.execute(
             "SELECT cl.relname, co.contype, co.conname,"
             " ARRAY(SELECT attname FROM unnest(co.conkey) WITH ORDINALITY k(n, i)"
