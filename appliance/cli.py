@@ -15,11 +15,12 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from appliance import migrations, server_record
+from appliance.db import open_database
 from appliance.lan import lan_addresses
 from appliance.settings import ENVIRONMENTS, Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
-    from appliance.db import Database, open_database
+    from appliance.db import Database
     from appliance.problem_sets import Published
     from appliance.sandbox_transfer import Transferred
     from appliance.sync_export import Exported
