@@ -441,6 +441,20 @@ def pg_cluster() -> Iterator[PgCluster]:
         cluster.stop()
 
 
+TEMPLATE_DATABASE = "labrunner_tmpl"
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_cluster: PgCluster, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database migrated once per run; the tests' databases start as copies of it (a copy takes
+    milliseconds, migrating takes a second or more). Nothing stays connected to it."""
+    from appliance import migrations
+
+    url = pg_cluster.create_database(TEMPLATE_DATABASE)
+    migrations.migrate(url, tmp_path_factory.mktemp("pg-template-backups"))
+    return TEMPLATE_DATABASE
+
+
 def _database_name(data_dir: Path, *, empty: bool) -> str:
     digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:24]
     return f"{'empty' if empty else 'data'}_{digest}"
@@ -452,9 +466,10 @@ def settings_factory(
 ) -> Iterator[Callable[..., Settings]]:
     """`settings_factory(**overrides)`: Settings on a fresh data dir (`environment=`, `data_dir=` allowed).
 
-    With --db=postgresql the settings name their own database (the same one for the same data dir),
-    which the server migrates at start as it migrates a new SQLite file; `empty_database=True` asks
-    for one with no tables even where others start as copies of a migrated template.
+    With --db=postgresql the settings name their own database (the same one for the same data dir):
+    a copy of the run's migrated template, so the server's start-up migration finds nothing to do;
+    `empty_database=True` gives one with no tables instead, as new as a fresh SQLite file (for tests
+    of migrating itself).
     """
     cluster: PgCluster | None = request.getfixturevalue("pg_cluster") if on_postgresql(request.config) else None
     created: list[str] = []
@@ -470,7 +485,8 @@ def settings_factory(
         if cluster is not None and "database_url" not in overrides:
             name = _database_name(root, empty=empty_database)
             if not cluster.database_exists(name):
-                cluster.create_database(name)
+                template = None if empty_database else request.getfixturevalue("pg_template")
+                cluster.create_database(name, template=template)
                 created.append(name)
             overrides["database_url"] = cluster.url(name)
         return load_settings(environment=environment, data_dir=root, overrides=overrides, environ={})
