@@ -8,82 +8,26 @@ import os
 import re
 import shutil
 import sqlite3
-import subprocess
-import tempfile
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import psycopg
 import pytest
 
 from appliance import migrations
 from appliance.migrations import SCHEMA_DIR, MigrationError
-from tests.requirements import unavailable
+from tests.pg_cluster import PgCluster
 
 ADD_NOTES = "-- a later migration\nALTER TABLE users ADD COLUMN note TEXT;\nCREATE INDEX users_note ON users(note);\n"
-BINDIR = Path("/usr/lib/postgresql/15/bin")
-
-
-# --- A throwaway cluster, until tests/pg_cluster.py's session fixture (same interface) is on main.
-
-
-class _LocalCluster:
-    """A private PostgreSQL cluster in a temp dir, on a Unix socket only (no TCP port to clash)."""
-
-    def __init__(self, bindir: Path) -> None:
-        self.bindir = bindir
-        self.root = Path(tempfile.mkdtemp(prefix="labrunner-pg-"))
-        self.data = self.root / "data"
-
-    def _run(self, *argv: str) -> None:
-        # initdb and postgres refuse to run as root.
-        as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        subprocess.run([*as_postgres, *argv], check=True, capture_output=True, timeout=120)
-
-    def start(self) -> None:
-        if os.geteuid() == 0:
-            shutil.chown(self.root, "postgres")
-        initdb = [str(self.bindir / "initdb"), "-D", str(self.data), "-U", "labrunner", "--auth=trust"]
-        self._run(*initdb, "--encoding=UTF8", "--locale=C", "-N")
-        options = f"-k {self.root} -c listen_addresses='' -c fsync=off -c synchronous_commit=off"
-        self._run(
-            str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", f"{self.root}/log", "-w", "start"
-        )
-
-    def stop(self) -> None:
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def url(self, dbname: str) -> str:
-        return f"postgresql://labrunner@/{dbname}?host={quote(str(self.root))}"
-
-    def create_database(self, name: str, template: str | None = None) -> str:
-        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
-        return self.url(name)
-
-
-@pytest.fixture(scope="module")
-def pg_cluster() -> Iterator[_LocalCluster]:
-    if not (BINDIR / "initdb").exists():
-        unavailable(f"PostgreSQL 15 is not installed ({BINDIR}): run packaging/ensure-postgres.sh")
-    cluster = _LocalCluster(BINDIR)
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 _names = iter(range(1_000_000))
 
 
 @pytest.fixture
-def pg_url(pg_cluster: _LocalCluster) -> str:
+def pg_url(pg_cluster: PgCluster) -> str:
     """A new empty database."""
     return pg_cluster.create_database(f"migrations_{os.getpid()}_{next(_names)}")
 
@@ -181,7 +125,7 @@ def test_database_from_a_newer_version_is_refused(pg_url: str, tmp_path: Path) -
         migrations.status(pg_url)
 
 
-def test_database_without_byte_order_collation_is_refused(pg_cluster: _LocalCluster, tmp_path: Path) -> None:
+def test_database_without_byte_order_collation_is_refused(pg_cluster: PgCluster, tmp_path: Path) -> None:
     name = f"utf8_collation_{os.getpid()}"
     with psycopg.connect(pg_cluster.url("postgres"), autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name} LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8' TEMPLATE template0")
