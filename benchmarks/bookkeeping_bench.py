@@ -1,27 +1,31 @@
-"""Bookkeeping benchmark (issue 17): does the server's SQLite queue keep up with ten runner hosts?
+"""Bookkeeping benchmark (issue 17): does the server's store keep up with ten runner hosts?
 
 Measures two figures in one run on this machine and prints the decision they lead to:
 
-1. SQLite's ceiling for the server's job bookkeeping, with no sandbox at all. On a real data
-   folder (migrations run, a teacher, a class of 30 students, a problem of 10 tests of which 3
-   are hidden), each job takes the server's own code path: queued by `appliance.jobs.submit` (what
-   POST /api/problems/{id}/submissions calls), claimed by `SqliteJobStore.claim`, its grading spec
-   read, one heartbeat, its outcome shaped by `runner.results.shape` and stored by
-   `SqliteJobStore.complete`. The database is the appliance's own `Database` (WAL, one writer),
-   opened as the server opens it. Concurrent "workers" and enqueuers run in one process, as in
-   the server, at rising concurrency until throughput stops rising; the peak is the ceiling. Each
-   level starts from a copy of one data folder that already holds a history of finished
-   submissions (`--history`), so levels differ only in concurrency. The writer's busy fraction is
-   the share of the time its lock was held (BEGIN IMMEDIATE to COMMIT); the process's CPU per
-   second says whether it got a core of its own on a machine shared with other work.
+1. The store's ceiling for the server's job bookkeeping, with no sandbox at all, on SQLite and on
+   PostgreSQL. On a real data folder (migrations run, a teacher, a class of 30 students, a problem
+   of 10 tests of which 3 are hidden), each job takes the server's own code path: queued by
+   `appliance.jobs.submit` (what POST /api/problems/{id}/submissions calls), claimed by
+   `SqliteJobStore.claim`, its grading spec read, one heartbeat, its outcome shaped by
+   `runner.results.shape` and stored by `SqliteJobStore.complete`. The database is the appliance's
+   own `Database`, opened as the server opens it: SQLite's file (WAL, one writer), or PostgreSQL
+   in a private cluster this benchmark starts (fsync on, synchronous_commit off: the durability
+   SQLite's synchronous = NORMAL gives). Concurrent "workers" and enqueuers run in one process, as
+   in the server, at rising concurrency until throughput stops rising; the peak is the ceiling.
+   Each level starts from a copy of one data folder (and database) that already holds a history of
+   finished submissions (`--history`), so levels differ only in concurrency. The writer's busy
+   fraction is the share of the time its lock was held (BEGIN IMMEDIATE, or PostgreSQL's advisory
+   lock, to COMMIT); the process's CPU per second says whether it got a core of its own on a
+   machine shared with other work.
 2. One runner host's job rate: this machine (2 cores) running a 10-test Python submission through
    the appliance's DockerExecutor (built as `appliance.sandbox_wiring` builds it, warm sandboxes
    on), in a closed loop of 2 to 4 jobs at a time.
 
-PostgreSQL is needed when the ceiling is below 5 × the rate of 10 such hosts (headroom for
+PostgreSQL is needed when SQLite's ceiling is below 5 × the rate of 10 such hosts (headroom for
 bursts, reads of pages and the rest of the server's writes). Jobe's figure is DESIGN §8's.
 
     .venv/bin/python benchmarks/bookkeeping_bench.py [--levels 1,2,4,8,16,32,64] [--seconds 6]
+        [--engines sqlite,postgresql]
 """
 
 from __future__ import annotations
@@ -41,8 +45,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiosqlite
-
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -50,7 +52,8 @@ from appliance import jobs, legal, migrations, problems, roster  # noqa: E402
 from appliance.accounts import Accounts, User  # noqa: E402
 from appliance.blobs import BlobStore  # noqa: E402
 from appliance.classes import create as create_class  # noqa: E402
-from appliance.db import Database, SqliteDatabase  # noqa: E402
+from appliance.db import Conn, Database, SqliteDatabase  # noqa: E402
+from appliance.db.postgres import PgDatabase  # noqa: E402
 from appliance.rate_limits import UserRates  # noqa: E402
 from appliance.sandbox_wiring import DockerSandbox  # noqa: E402
 from appliance.settings import Settings, load_settings  # noqa: E402
@@ -62,6 +65,7 @@ from runner.queue import SECRECY_HIDDEN, SECRECY_VISIBLE, GradingSpec, GradingTe
 from runner.results import shape  # noqa: E402
 from runner.test_order import in_problem_order, run_order  # noqa: E402
 from runner.worker import owner_of  # noqa: E402
+from tests.pg_cluster import PgCluster, postgres_bindir  # noqa: E402
 
 STUDENTS = 30
 TESTS = 10
@@ -87,17 +91,17 @@ JOBE_RATE = "11-19 jobs/s"
 JOBE_NOTE = "DESIGN §8: hello-world Python, closed loop, 4 clients, this kind of machine (not this run)"
 
 
-class TimedDatabase(SqliteDatabase):
-    """The appliance's database, adding up how long its single writer is held."""
+class WriterTiming(Database):
+    """Adds up how long the database's one writer is held (write transactions run one at a time
+    on both engines)."""
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        self.held_s = 0.0
-        self.transactions = 0
+    held_s = 0.0
+    transactions = 0
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        # From BEGIN IMMEDIATE (the lock taken) to COMMIT: what every other write waits for.
+    async def transaction(self) -> AsyncIterator[Conn]:
+        # From the lock taken (BEGIN IMMEDIATE; PostgreSQL's advisory lock) to COMMIT: what every
+        # other write waits for.
         async with super().transaction() as conn:
             start = time.perf_counter()
             try:
@@ -105,6 +109,47 @@ class TimedDatabase(SqliteDatabase):
             finally:
                 self.held_s += time.perf_counter() - start
                 self.transactions += 1
+
+
+class TimedSqlite(WriterTiming, SqliteDatabase):
+    pass
+
+
+class TimedPostgres(WriterTiming, PgDatabase):
+    pass
+
+
+TimedDatabase = TimedSqlite | TimedPostgres
+# The durability the appliance's SQLite has (WAL, synchronous = NORMAL: a commit waits for no
+# fsync, a crash loses no committed transaction's consistency): PostgreSQL with fsync on and
+# synchronous_commit off.
+PG_OPTIONS = "-c listen_addresses='' -c synchronous_commit=off -c max_connections=100"
+
+
+class Store:
+    """Where a level's data lives: the data folder, and for PostgreSQL a database in a private cluster."""
+
+    def __init__(self, engine: str, cluster: PgCluster | None) -> None:
+        self.engine = engine
+        self.cluster = cluster
+
+    def location(self, folder: Path) -> str:
+        return "" if self.cluster is None else self.cluster.url(folder.name.replace("-", "_"))
+
+    def create(self, folder: Path) -> None:
+        if self.cluster is not None:
+            self.cluster.create_database(folder.name.replace("-", "_"))
+
+    def copy(self, seed: Path, folder: Path) -> None:
+        """A copy of the seeded data (blobs, and the SQLite file or the PostgreSQL database)."""
+        shutil.copytree(seed, folder)
+        if self.cluster is not None:
+            self.cluster.create_database(folder.name.replace("-", "_"), template=seed.name.replace("-", "_"))
+
+    def open(self, settings: Settings) -> TimedDatabase:
+        if self.cluster is None:
+            return TimedSqlite(settings.db_path)
+        return TimedPostgres(settings.database_url)
 
 
 @dataclass(frozen=True)
@@ -309,11 +354,12 @@ def cpu_s() -> float:
 
 
 @asynccontextmanager
-async def server_data(data_dir: Path) -> AsyncIterator[tuple[TimedDatabase, Settings]]:
+async def server_data(store: Store, data_dir: Path) -> AsyncIterator[tuple[TimedDatabase, Settings]]:
     """The data folder's database, opened as the server opens it (migrations first)."""
-    settings = load_settings(data_dir=data_dir, overrides=LIMITS, environ={})
-    migrations.migrate(settings.db_path, settings.backup_dir)
-    db = TimedDatabase(settings.db_path)
+    overrides = {**LIMITS, "database_url": store.location(data_dir)}
+    settings = load_settings(data_dir=data_dir, overrides=overrides, environ={})
+    migrations.migrate(settings.database_location, settings.backup_dir)
+    db = store.open(settings)
     await db.open()
     try:
         await legal.ensure_defaults(db)
@@ -322,31 +368,34 @@ async def server_data(data_dir: Path) -> AsyncIterator[tuple[TimedDatabase, Sett
         await db.close()
 
 
-async def seeded(data_dir: Path, history: int) -> Classroom:
+async def seeded(store: Store, data_dir: Path, history: int) -> Classroom:
     """The class, its problem and `history` finished submissions: the state each level starts from."""
-    async with server_data(data_dir) as (db, settings):
+    store.create(data_dir)
+    async with server_data(store, data_dir) as (db, settings):
         room = await classroom(db, settings)
         await Bookkeeping(db, BlobStore(settings.blob_dir), settings, room, "history").fill(history)
         return room
 
 
-async def ceiling(root: Path, levels: list[int], enqueuer_share: float, seconds: float, history: int) -> list[Level]:
+async def ceiling(
+    store: Store, root: Path, levels: list[int], enqueuer_share: float, seconds: float, history: int
+) -> list[Level]:
     seed = root / "seed"
     start = time.perf_counter()
-    room = await seeded(seed, history)
+    room = await seeded(store, seed, history)
     print(f"  (a history of {history} submissions made in {time.perf_counter() - start:.0f} s)", flush=True)
     results: list[Level] = []
     queue = list(levels)
     while queue:
         workers = queue.pop(0)
         enqueuers = max(2, round(workers * enqueuer_share))
-        # Every level starts from the same database: a copy of the seeded folder.
+        # Every level starts from the same data: a copy of the seeded folder (and database).
         folder = root / f"level-{workers}"
-        shutil.copytree(seed, folder)
-        async with server_data(folder) as (db, settings):
+        store.copy(seed, folder)
+        async with server_data(store, folder) as (db, settings):
             bench = Bookkeeping(db, BlobStore(settings.blob_dir), settings, room, f"level {workers}")
             result = await bench.level(workers, enqueuers, warmup_s=1.0, seconds=seconds)
-            row = await db.fetchone("SELECT COUNT(*), SUM(status != 'done') FROM jobs")
+            row = await db.fetchone("SELECT COUNT(*), SUM(CASE WHEN status <> 'done' THEN 1 ELSE 0 END) FROM jobs")
             assert row is not None and row[1] == 0, f"{row[1]} jobs left unfinished"
         shutil.rmtree(folder)
         print(
@@ -475,30 +524,39 @@ def table(rows: list[tuple[str, str, str]]) -> str:
     return "\n".join(lines)
 
 
-def decision(levels: list[Level], hosts: list[HostRun]) -> str:
-    peak = max(levels, key=lambda r: r.jobs_per_s)
+ENGINE_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+
+
+def decision(ceilings: dict[str, list[Level]], hosts: list[HostRun]) -> str:
     host = max(hosts, key=lambda r: r.jobs_per_s)
     demand = HOSTS * host.jobs_per_s
-    needed = peak.jobs_per_s < HEADROOM * demand
-    rows = [
-        ("figure", "measured", "note"),
-        (
-            "SQLite bookkeeping ceiling",
-            f"{peak.jobs_per_s:.1f} jobs/s",
-            f"at {peak.workers} workers; writer held {peak.writer_busy:.0%}, process CPU {peak.cpu:.0%} of a core"
-            f" ({peak.per_core_s:.0f} jobs per CPU-second)",
-        ),
-        (
-            "  the writer alone",
-            f"{peak.writer_bound:.0f} jobs/s",
-            "the peak ÷ the share of time the writer was held: SQLite's limit on this code path",
-        ),
+    rows = [("figure", "measured", "note")]
+    for engine, levels in ceilings.items():
+        peak = max(levels, key=lambda r: r.jobs_per_s)
+        name = ENGINE_NAMES[engine]
+        rows += [
+            (
+                f"{name} bookkeeping ceiling",
+                f"{peak.jobs_per_s:.1f} jobs/s",
+                f"at {peak.workers} workers; writer held {peak.writer_busy:.0%}, process CPU {peak.cpu:.0%} of a core"
+                f" ({peak.per_core_s:.0f} jobs per CPU-second)",
+            ),
+            (
+                "  the writer alone",
+                f"{peak.writer_bound:.0f} jobs/s",
+                f"the peak ÷ the share of time the writer was held: {name}'s limit on this code path",
+            ),
+            ("  ratio to 10 × host", f"{peak.jobs_per_s / demand:.2f}x", f"{HEADROOM}x wanted"),
+        ]
+    rows += [
         ("one runner host (2 cores)", f"{host.jobs_per_s:.2f} jobs/s", f"{host.label}, {host.concurrency} at a time"),
         ("  Jobe, beside it", JOBE_RATE, JOBE_NOTE),
         (f"{HOSTS} × host rate", f"{demand:.1f} jobs/s", f"{HOSTS} hosts like this one"),
-        ("ratio ceiling / (10 × host)", f"{peak.jobs_per_s / demand:.1f}x", f"PostgreSQL when below {HEADROOM}x"),
-        ("PostgreSQL needed", "yes" if needed else "no", ""),
     ]
+    if "sqlite" in ceilings:
+        sqlite_peak = max(r.jobs_per_s for r in ceilings["sqlite"])
+        needed = sqlite_peak < HEADROOM * demand
+        rows.append(("PostgreSQL needed", "yes" if needed else "no", f"SQLite's ceiling below {HEADROOM}x"))
     return table(rows)
 
 
@@ -518,13 +576,33 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="measured seconds per concurrency level")
     parser.add_argument("--history", type=int, default=2000, help="finished submissions before measuring")
     parser.add_argument("--host-seconds", type=float, default=15.0, help="seconds per host closed-loop run")
+    parser.add_argument(
+        "--engines", default="sqlite,postgresql", help="stores to measure: sqlite, postgresql (a private cluster)"
+    )
     args = parser.parse_args()
+    engines = [e for e in args.engines.split(",") if e]
     print(f"machine: {os.cpu_count()} cores; image {expected_ref()}", flush=True)
     root = Path(tempfile.mkdtemp(prefix="labrunner-bookkeeping-"))
+    cluster: PgCluster | None = None
     try:
-        print(f"1. SQLite bookkeeping, no sandbox (enqueue, claim, grading spec, heartbeat, complete); {load()}:")
-        levels = await ceiling(root / "server", args.levels, args.enqueuers, args.seconds, args.history)
-        print(f"2. one runner host: 10-test Python submissions through the DockerExecutor; {load()}:", flush=True)
+        ceilings: dict[str, list[Level]] = {}
+        for number, engine in enumerate(engines, start=1):
+            if engine == "postgresql":
+                bindir = postgres_bindir()
+                if bindir is None:
+                    raise SystemExit("PostgreSQL's server binaries are missing: run packaging/ensure-postgres.sh")
+                cluster = PgCluster(bindir, PG_OPTIONS)
+                cluster.start()
+            store = Store(engine, cluster if engine == "postgresql" else None)
+            print(
+                f"{number}. {ENGINE_NAMES[engine]} bookkeeping, no sandbox"
+                f" (enqueue, claim, grading spec, heartbeat, complete); {load()}:",
+                flush=True,
+            )
+            ceilings[engine] = await ceiling(
+                store, root / engine, args.levels, args.enqueuers, args.seconds, args.history
+            )
+        print(f"{len(engines) + 1}. one runner host: 10-test Python submissions through the DockerExecutor; {load()}:")
         plan = [
             ("all tests visible, warm sandboxes reused", 2, 0),
             ("all tests visible, warm sandboxes reused", 4, 0),
@@ -532,8 +610,10 @@ async def main() -> None:
         ]
         hosts = await host_rate(root / "host", plan, args.host_seconds)
         print(f"   {load()}\n")
-        print(decision(levels, hosts))
+        print(decision(ceilings, hosts))
     finally:
+        if cluster is not None:
+            cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -66,8 +66,9 @@ def postgres_bindir() -> Path | None:
 class PgCluster:
     """One throwaway cluster in a fresh temporary directory; `start()` before use."""
 
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, options: str = SERVER_OPTIONS) -> None:
         self.bindir = bindir
+        self.options = options
         # Short path under /tmp: a Unix socket's path may not exceed 107 bytes.
         self.root = Path(tempfile.mkdtemp(prefix="labrunner-pg-", dir="/tmp"))
         self.data = self.root / "data"
@@ -99,7 +100,7 @@ class PgCluster:
         )
         atexit.register(self.stop)
         self._run("initdb", "-D", str(self.data), "-U", USER, "--auth=trust", "--encoding=UTF8", "--locale=C", "-N")
-        options = f"-k {self.root} {SERVER_OPTIONS}"
+        options = f"-k {self.root} {self.options}"
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "log"), "-w", "start")
         self._running = True
 
