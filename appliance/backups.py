@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 from appliance import __version__, appliance_id, clock, data_locks, job_history
 from appliance.backup_archive import DB_MEMBER, FORMAT, FORMAT_VERSION, ArchiveWriter, encrypt, fsync_dir
 from appliance.backup_rotation import to_keep
-from appliance.db import Database
+from appliance.db import Database, is_postgresql
 from appliance.errors import Unavailable
 from appliance.settings import Settings
 from appliance.store import snapshots
@@ -143,6 +143,13 @@ def write_backup(
     settings: Settings, *, passphrase: str | None, now: datetime, run_id: int | None = None
 ) -> BackupResult:
     """Take one backup (blocking: run it in a thread). The caller holds the maintenance lock."""
+    if is_postgresql(settings.database_location):
+        # Copying the (absent) SQLite file would write an archive of an empty database.
+        raise BackupFailed(
+            "backup_postgresql_unsupported",
+            "this appliance keeps its data in PostgreSQL, and Labrunner cannot back it up yet:"
+            " back up the database with the database server's own tools (pg_dump)",
+        )
     owner = appliance_id.ensure(settings.data_dir)
     backup_dir = settings.backup_dir
     try:

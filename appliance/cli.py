@@ -15,11 +15,12 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from appliance import migrations, server_record
+from appliance.db import open_database
 from appliance.lan import lan_addresses
 from appliance.settings import ENVIRONMENTS, Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
-    from appliance.db import Database, open_database
+    from appliance.db import Database
     from appliance.problem_sets import Published
     from appliance.sandbox_transfer import Transferred
     from appliance.sync_export import Exported
@@ -86,14 +87,14 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     if args.status:
-        for state in migrations.status(settings.db_path):
+        for state in migrations.status(settings.database_location):
             mark = f"applied {state.applied_at}" if state.applied_at else "pending"
             print(f"{state.migration.version:04d}_{state.migration.name}: {mark}")
         return 0
     from appliance import data_locks
 
     with data_locks.maintenance(settings.data_dir, "migration", wait=True):
-        applied = migrations.migrate(settings.db_path, settings.backup_dir)
+        applied = migrations.migrate(settings.database_location, settings.backup_dir)
     for migration in applied:
         print(f"applied {migration.version:04d}_{migration.name}")
     if not applied:
@@ -104,7 +105,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 async def _create_user(settings: Settings, args: argparse.Namespace, password: str) -> str:
     from appliance.accounts import Accounts
 
-    migrations.migrate(settings.db_path, settings.backup_dir)
+    migrations.migrate(settings.database_location, settings.backup_dir)
     db = open_database(settings.database_location)
     await db.open()
     try:
@@ -209,7 +210,7 @@ async def _backup(settings: Settings, passphrase: str | None) -> int:
     from appliance.backups import take_backup
 
     with data_locks.maintenance(settings.data_dir, "migration", wait=True):
-        migrations.migrate(settings.db_path, settings.backup_dir)
+        migrations.migrate(settings.database_location, settings.backup_dir)
     db = open_database(settings.database_location)
     await db.open()
     try:
@@ -234,7 +235,7 @@ async def _backup_status(settings: Settings) -> int:
     from appliance import job_history
     from appliance.backups import archives
 
-    migrations.status(settings.db_path)
+    migrations.status(settings.database_location)
     db = open_database(settings.database_location)
     await db.open()
     try:
@@ -397,7 +398,7 @@ async def _database(settings: Settings) -> AsyncIterator[Database]:
     from appliance import data_locks
 
     with data_locks.maintenance(settings.data_dir, "migration", wait=True):
-        migrations.migrate(settings.db_path, settings.backup_dir)
+        migrations.migrate(settings.database_location, settings.backup_dir)
     db = open_database(settings.database_location)
     await db.open()
     try:

@@ -20,7 +20,8 @@ from typing import Any
 from appliance import appliance_id, data_locks, erasure, identity, job_history, migrations
 from appliance.backup_archive import DB_MEMBER, ArchiveRefused, Manifest, fsync_dir, unpack_verified
 from appliance.blobs import BlobStore
-from appliance.db import SqliteDatabase, open_database
+from appliance.db import SqliteDatabase, is_postgresql, open_database
+from appliance.errors import Conflict
 from appliance.settings import Settings
 from appliance.store import snapshots
 
@@ -101,6 +102,13 @@ async def restore(
     settings: Settings, archive: Path, *, passphrase: str | None, as_new_machine: bool = False
 ) -> RestoreResult:
     """Replace this data folder's database and blobs with the backup's (no server may run on it)."""
+    if is_postgresql(settings.database_location):
+        # The archive holds a SQLite file: putting it in the data folder would restore nothing.
+        raise Conflict(
+            "restore_postgresql_unsupported",
+            "this appliance keeps its data in PostgreSQL, and Labrunner cannot restore a backup into"
+            " PostgreSQL yet: restore the database with the database server's own tools",
+        )
     data_dir = settings.data_dir
     with data_locks.no_server(data_dir), data_locks.maintenance(data_dir, "restore"):
         result = await asyncio.to_thread(_replace, settings, archive, passphrase, as_new_machine)

@@ -66,7 +66,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     # Held while the server runs: a restore refuses to replace the data under it.
     server_lock = data_locks.hold_server(settings.data_dir)
     with data_locks.maintenance(settings.data_dir, "migration", wait=True):
-        applied = migrations.migrate(settings.db_path, settings.backup_dir)
+        applied = migrations.migrate(settings.database_location, settings.backup_dir)
     for migration in applied:
         log.info("applied migration %04d_%s", migration.version, migration.name)
     identity.ensure_keys(settings.data_dir)

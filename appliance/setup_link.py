@@ -36,7 +36,7 @@ async def make(settings: Settings, *, only_if_needed: bool = False) -> SetupLink
         record = None  # a server still starting: the settings say where it will listen
     base = _loopback_base(settings, record)
     with data_locks.maintenance(settings.data_dir, "migration", wait=True):
-        migrations.migrate(settings.db_path, settings.backup_dir)
+        migrations.migrate(settings.database_location, settings.backup_dir)
     db = open_database(settings.database_location)
     await db.open()
     try:
