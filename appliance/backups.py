@@ -13,7 +13,6 @@ import io
 import os
 import re
 import shutil
-import sqlite3
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -218,7 +217,7 @@ def write_backup(
         if exc.filename == str(partial):
             raise _unwritable(backup_dir, exc) from None
         raise
-    except sqlite3.OperationalError as exc:
+    except snapshots.CopyFailed as exc:
         if "full" in str(exc):
             raise BackupFailed(
                 "backup_disk_full", f"the disk filled up while the database was copied ({exc}); no backup was kept"

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-import aiosqlite
-
 from appliance.blobs import BlobStore
+from appliance.db import Conn
 from appliance.store import files as file_store
 from appliance.upload_validation import Prepared
 
 
-async def discard_unused_blobs(conn: aiosqlite.Connection, blobs: BlobStore, digests: Sequence[str]) -> int:
+async def discard_unused_blobs(conn: Conn, blobs: BlobStore, digests: Sequence[str]) -> int:
     """Unlink those of `digests` no row uses. Runs inside a write transaction: a row naming one of
     them cannot be committed between the check and the unlink."""
     unused = set(digests) - await file_store.referenced_blobs(conn, digests)

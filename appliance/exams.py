@@ -21,12 +21,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import aiosqlite
-
 from appliance.accounts import User, hash_token
 from appliance.classes import owned_row, require_staff
 from appliance.clock import api_iso, db_epoch, db_now, from_db, parse_iso, to_db
-from appliance.db import Database, Row
+from appliance.db import Conn, Database, Row
 from appliance.errors import Forbidden, Invalid, NotFound
 from appliance.presence import Presence
 from appliance.settings import Settings
@@ -277,9 +275,7 @@ async def exam_problem_ids(db: Database, exam_id: int) -> list[int]:
     return [row["id"] for row in (await exam_store.problems_of(db, [exam_id]))[exam_id]]
 
 
-async def check_submission_limits(
-    conn: aiosqlite.Connection, user_id: int, problem_id: int, limits: list[SubmissionLimit]
-) -> None:
+async def check_submission_limits(conn: Conn, user_id: int, problem_id: int, limits: list[SubmissionLimit]) -> None:
     """Inside the queueing transaction (under the writer lock), so two submissions at once cannot
     both take the last one: 403 exam_submission_limit when the limit is used up."""
     for limit in limits:

@@ -8,15 +8,13 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-import aiosqlite
-
 from appliance import problems
 from appliance.accounts import User
 from appliance.blob_refs import discard_unused_blobs, ensure_blobs
 from appliance.blobs import BlobStore
 from appliance.classes import require_staff
 from appliance.clock import api_iso
-from appliance.db import Database, Row
+from appliance.db import Conn, Database, Row
 from appliance.errors import AppError, Conflict, Invalid, NotFound, TooLarge
 from appliance.file_names import clean_name
 from appliance.file_sniffing import archive_refused, check_allowed, sniff
@@ -47,7 +45,7 @@ def asset_json(settings: Settings, row: Row) -> dict[str, Any]:
 
 
 async def _asset_plan(
-    src: Database | aiosqlite.Connection,
+    src: Database | Conn,
     settings: Settings,
     problem_id: int,
     item: Prepared,

@@ -34,15 +34,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
-
 from appliance import problems, sync_bundle
 from appliance.accounts import User
 from appliance.blob_refs import discard_unused_blobs
 from appliance.blobs import BlobStore
 from appliance.classes import require_staff
 from appliance.clock import api_iso, db_now
-from appliance.db import Database, Row
+from appliance.db import Conn, Database, Row
 from appliance.errors import AppError, Conflict, Invalid, NotFound
 from appliance.file_kinds import KINDS
 from appliance.file_names import clean_name
@@ -318,7 +316,7 @@ def _already_here(entry: Row | None, bundle: Bundle) -> bool:
     return False
 
 
-async def _trusted(src: Database | aiosqlite.Connection, bundle: Bundle) -> Row:
+async def _trusted(src: Database | Conn, bundle: Bundle) -> Row:
     publisher = await store.publisher_by_key(src, bundle.public_key)
     if publisher is None:
         raise BundleRefused(
@@ -437,7 +435,7 @@ async def inbox(db: Database, user: User) -> list[dict[str, Any]]:
 # --- importing into a teacher's problems ----------------------------------------------------------
 
 
-async def _content_sha256(conn: aiosqlite.Connection, problem_id: int) -> str:
+async def _content_sha256(conn: Conn, problem_id: int) -> str:
     """The hash of a local problem's content as a set would carry it: unchanged since its import
     exactly when it equals the hash recorded then."""
     rows = await store.problems_by_id(conn, [problem_id])
@@ -448,9 +446,7 @@ async def _content_sha256(conn: aiosqlite.Connection, problem_id: int) -> str:
     return hashlib.sha256(sync_bundle.canonical_json(record)).hexdigest()
 
 
-async def _plan(
-    conn: aiosqlite.Connection, owner: User, entry: Row, chosen: list[SetProblem], replace: bool
-) -> dict[int, Row]:
+async def _plan(conn: Conn, owner: User, entry: Row, chosen: list[SetProblem], replace: bool) -> dict[int, Row]:
     copies = {
         int(row["origin_problem_id"]): row
         for row in await store.origins_of_owner(conn, owner.id, entry["public_key"], entry["set_id"])

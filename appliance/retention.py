@@ -22,13 +22,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-import aiosqlite
-
 from appliance import file_expiry
 from appliance.blob_refs import discard_unused_blobs, settled
 from appliance.blobs import BlobStore
 from appliance.clock import api_iso, from_db, now, to_db
-from appliance.db import Database
+from appliance.db import Conn, Database
 from appliance.settings import Settings
 from appliance.store import retention as store
 
@@ -36,7 +34,7 @@ from appliance.store import retention as store
 AUDIT_MAX_ROWS = 1000
 
 Due = Callable[[Database, store.Cut, Any, int], Awaitable[Sequence[Any]]]
-Purge = Callable[[aiosqlite.Connection, store.Cut, Sequence[Any]], Awaitable[store.Taken]]
+Purge = Callable[[Conn, store.Cut, Sequence[Any]], Awaitable[store.Taken]]
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ def _jobs(rule: str, purge: Callable[..., Awaitable[store.Taken]]) -> tuple[Due,
     async def due(db: Database, cut: store.Cut, after: Any, limit: int) -> Sequence[Any]:
         return await store.jobs_due(db, rule, cut, after, limit)
 
-    async def take(conn: aiosqlite.Connection, cut: store.Cut, keys: Sequence[Any]) -> store.Taken:
+    async def take(conn: Conn, cut: store.Cut, keys: Sequence[Any]) -> store.Taken:
         return await purge(conn, rule, cut, keys)
 
     return due, take

@@ -23,12 +23,10 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiosqlite
-
 from appliance import clock, sync_bundle
 from appliance.blobs import BlobStore
 from appliance.clock import db_now
-from appliance.db import Database, Row
+from appliance.db import Conn, Database, Row
 from appliance.gradebook import MAX_SCORE
 from appliance.identity import parse_public_key
 from appliance.settings import Settings
@@ -159,7 +157,7 @@ def _check_sequence(bundle: Bundle, registered: Row) -> bool:
     return False
 
 
-async def _registered(conn: aiosqlite.Connection, bundle: Bundle) -> Row:
+async def _registered(conn: Conn, bundle: Bundle) -> Row:
     """The registration of the bundle's signer, checked against the appliance it names."""
     registered = await store.appliance_by_key(conn, bundle.public_key)
     if registered is None:
@@ -188,9 +186,7 @@ def _put_assets(blobs: BlobStore, bundle: Bundle) -> None:
             blobs.put(data)
 
 
-async def _apply(
-    conn: aiosqlite.Connection, bundle: Bundle, records: dict[str, list[dict[str, Any]]]
-) -> dict[str, dict[str, int]]:
+async def _apply(conn: Conn, bundle: Bundle, records: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {}
     for member, entity in _MEMBERS:
         tally = {"new": 0, "updated": 0, "same": 0, "deleted": 0}

@@ -16,13 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
-
 from appliance.accounts import User
 from appliance.blob_refs import discard_unused_blobs, ensure_blobs
 from appliance.blobs import BlobStore
 from appliance.clock import api_iso, epoch
-from appliance.db import Database, Row
+from appliance.db import Conn, Database, Row
 from appliance.errors import AppError, Conflict, Forbidden, Invalid, NotFound, TooLarge
 from appliance.settings import Settings
 from appliance.store import files as file_store
@@ -64,7 +62,7 @@ class _Step:
 
 
 async def _plan(
-    src: Database | aiosqlite.Connection,
+    src: Database | Conn,
     settings: Settings,
     user: User,
     items: Sequence[Prepared],

@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-import sqlite3
-
 from appliance.clock import db_now
-from appliance.db import Database, Row
+from appliance.db import Database, IntegrityError, Row
 from appliance.errors import Conflict
 
 _CLASS_COLS = "c.id, c.name, c.owner_id, c.join_code, c.created_at"
@@ -15,7 +13,7 @@ async def create(db: Database, name: str, owner_id: int, join_code: str) -> int:
             "INSERT INTO classes (name, owner_id, join_code, created_at) VALUES (?, ?, ?, ?) RETURNING id",
             (name, owner_id, join_code, db_now()),
         )
-    except sqlite3.IntegrityError as exc:
+    except IntegrityError as exc:
         raise Conflict("join_code_taken", "that join code is in use; try again") from exc
 
 
@@ -54,7 +52,8 @@ async def add_members(db: Database, class_id: int, user_ids: list[int], *, by_co
             await conn.execute(
                 "INSERT INTO class_members (class_id, user_id, added_at, joined_by_code) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (class_id, user_id)"
-                " DO UPDATE SET joined_by_code = MAX(joined_by_code, excluded.joined_by_code)",
+                " DO UPDATE SET joined_by_code = CASE WHEN excluded.joined_by_code > class_members.joined_by_code"
+                " THEN excluded.joined_by_code ELSE class_members.joined_by_code END",
                 (class_id, user_id, db_now(), int(by_code)),
             )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from appliance.clock import db_now
 from appliance.db import Database, Row
+from appliance.store.portable import insert_id
 
 _COLUMNS = (
     "c.id, c.job_id, c.author_id, u.username AS author, c.body, c.created_at, c.updated_at"
@@ -28,11 +29,12 @@ async def add(db: Database, job_id: int, author_id: int, body: str, max_count: i
         row = await cursor.fetchone()
         if row is not None and row[0] >= max_count:
             return None
-        cursor = await conn.execute(
-            "INSERT INTO submission_comments (job_id, author_id, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+        return await insert_id(
+            conn,
+            "INSERT INTO submission_comments (job_id, author_id, body, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?) RETURNING id",
             (job_id, author_id, body, stamp, stamp),
         )
-        return int(cursor.lastrowid or 0)
 
 
 async def edit(db: Database, comment_id: int, body: str) -> None:

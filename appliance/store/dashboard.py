@@ -10,12 +10,21 @@ from __future__ import annotations
 from typing import Any
 
 from appliance.clock import DB_EPOCH, db_epoch, db_now
-from appliance.db import Database, Row
+from appliance.db import Database, Row, dialect_of
 
 _FROM = "FROM jobs j LEFT JOIN problems p ON p.id = j.problem_id"
 _SCOPE = " AND (j.user_id = ? OR p.owner_id = ?)"
-_SECONDS = "(julianday({end}) - julianday({start})) * 86400.0"
-LATENCY = _SECONDS.format(end="j.finished_at", start="j.created_at")
+
+
+def _latency(db: Database) -> str:
+    """Seconds from a job's queueing to its result (times are stored as ISO text): the engines
+    share no date arithmetic."""
+    if dialect_of(db) == "postgresql":
+        return (
+            "CAST(EXTRACT(EPOCH FROM (CAST(j.finished_at AS timestamptz) - CAST(j.created_at AS timestamptz)))"
+            " AS DOUBLE PRECISION)"
+        )
+    return "(julianday(j.finished_at) - julianday(j.created_at)) * 86400.0"
 
 
 def _scoped(teacher: int | None, params: list[Any]) -> str:
@@ -56,7 +65,7 @@ async def recent_failed(db: Database, teacher: int | None, limit: int) -> list[R
     return await db.fetchall(
         "SELECT j.id, j.kind, j.status, j.priority, j.user_id, u.username, j.problem_id, p.title AS problem_title,"
         f" j.language, j.infra_attempts, j.created_at, j.finished_at {_FROM} JOIN users u ON u.id = j.user_id"
-        f" WHERE j.status = 'failed'{scope} ORDER BY j.finished_at DESC, j.id DESC LIMIT ?",
+        f" WHERE j.status = 'failed'{scope} ORDER BY j.finished_at DESC NULLS LAST, j.id DESC LIMIT ?",
         [*params, limit],
     )
 
@@ -66,7 +75,7 @@ async def finished_since(db: Database, teacher: int | None, since: float) -> lis
     params: list[Any] = [db_epoch(since)]
     scope = _scoped(teacher, params)
     return await db.fetchall(
-        f"SELECT j.finished_at, {LATENCY} AS latency_s {_FROM}"
+        f"SELECT j.finished_at, {_latency(db)} AS latency_s {_FROM}"
         f" WHERE j.status = 'done' AND j.finished_at >= ?{scope} ORDER BY j.finished_at",
         params,
     )
@@ -119,9 +128,10 @@ async def verdict_counts(db: Database) -> list[Row]:
 async def latency_buckets(db: Database, bounds: tuple[float, ...]) -> tuple[list[int], int, float]:
     """Cumulative counts of finished jobs at or under each bound (seconds from queueing to result),
     their total and the sum of their latencies: a Prometheus histogram."""
-    columns = ", ".join(f"SUM(CASE WHEN {LATENCY} <= ? THEN 1 ELSE 0 END)" for _ in bounds)
+    latency = _latency(db)
+    columns = ", ".join(f"SUM(CASE WHEN {latency} <= ? THEN 1 ELSE 0 END)" for _ in bounds)
     row = await db.fetchone(
-        f"SELECT COUNT(*), COALESCE(SUM({LATENCY}), 0){', ' if bounds else ''}{columns}"
+        f"SELECT COUNT(*), COALESCE(SUM({latency}), 0){', ' if bounds else ''}{columns}"
         " FROM jobs j WHERE j.status = 'done' AND j.finished_at IS NOT NULL",
         bounds,
     )

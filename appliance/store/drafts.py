@@ -6,12 +6,12 @@ from appliance.clock import db_now
 from appliance.db import Database, Row
 
 DRAFT_COLUMNS = "problem_id, language, code, stdin, revision, updated_at"
+# The user's draft of one problem, or (problem_id NULL) their scratchpad.
+_THE_DRAFT = "user_id = ? AND problem_id IS NOT DISTINCT FROM ?"
 
 
 async def get(db: Database, user_id: int, problem_id: int | None) -> Row | None:
-    return await db.fetchone(
-        f"SELECT {DRAFT_COLUMNS} FROM drafts WHERE user_id = ? AND problem_id IS ?", (user_id, problem_id)
-    )
+    return await db.fetchone(f"SELECT {DRAFT_COLUMNS} FROM drafts WHERE {_THE_DRAFT}", (user_id, problem_id))
 
 
 async def save(
@@ -30,9 +30,7 @@ async def save(
     believe they replaced the same revision.
     """
     async with db.transaction() as conn:
-        cursor = await conn.execute(
-            f"SELECT {DRAFT_COLUMNS} FROM drafts WHERE user_id = ? AND problem_id IS ?", (user_id, problem_id)
-        )
+        cursor = await conn.execute(f"SELECT {DRAFT_COLUMNS} FROM drafts WHERE {_THE_DRAFT}", (user_id, problem_id))
         current = await cursor.fetchone()
         if current is None:
             await conn.execute(
@@ -49,12 +47,10 @@ async def save(
         else:
             await conn.execute(
                 "UPDATE drafts SET language = ?, code = ?, stdin = ?, revision = revision + 1, updated_at = ?"
-                " WHERE user_id = ? AND problem_id IS ?",
+                f" WHERE {_THE_DRAFT}",
                 (language, code, stdin, db_now(), user_id, problem_id),
             )
-        cursor = await conn.execute(
-            f"SELECT {DRAFT_COLUMNS} FROM drafts WHERE user_id = ? AND problem_id IS ?", (user_id, problem_id)
-        )
+        cursor = await conn.execute(f"SELECT {DRAFT_COLUMNS} FROM drafts WHERE {_THE_DRAFT}", (user_id, problem_id))
         row = await cursor.fetchone()
     assert row is not None
     return row, True

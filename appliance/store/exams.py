@@ -7,11 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import aiosqlite
-
 from appliance.clock import db_now
-from appliance.db import Database, Row, placeholders
+from appliance.db import Conn, Database, Row, placeholders
 from appliance.errors import Conflict
+from appliance.store.portable import insert_id
 
 EXAM_COLUMNS = (
     "e.id, e.class_id, e.title, e.starts_at, e.ends_at, e.runs_allowed, e.max_submissions_per_problem,"
@@ -35,11 +34,9 @@ def visible_in_exam_sql(problem_column: str, user_id: int, now: str) -> tuple[st
     return sql, (user_id, now, now, user_id, now, now)
 
 
-async def _check_overlap(
-    conn: aiosqlite.Connection, class_id: int, starts_at: str, ends_at: str, exam_id: int | None
-) -> None:
+async def _check_overlap(conn: Conn, class_id: int, starts_at: str, ends_at: str, exam_id: int | None) -> None:
     cursor = await conn.execute(
-        "SELECT id, title FROM exams WHERE class_id = ? AND starts_at < ? AND ends_at > ? AND id IS NOT ?"
+        "SELECT id, title FROM exams WHERE class_id = ? AND starts_at < ? AND ends_at > ? AND id IS DISTINCT FROM ?"
         " ORDER BY starts_at LIMIT 1",
         (class_id, ends_at, starts_at, exam_id),
     )
@@ -53,7 +50,7 @@ async def _check_overlap(
         )
 
 
-async def _set_problems(conn: aiosqlite.Connection, exam_id: int, problem_ids: Sequence[int]) -> None:
+async def _set_problems(conn: Conn, exam_id: int, problem_ids: Sequence[int]) -> None:
     await conn.execute("DELETE FROM exam_problems WHERE exam_id = ?", (exam_id,))
     for position, problem_id in enumerate(problem_ids, start=1):
         await conn.execute(
@@ -68,9 +65,10 @@ async def create(db: Database, class_id: int, fields: dict[str, Any], problem_id
     stamp = db_now()
     async with db.transaction() as conn:
         await _check_overlap(conn, class_id, fields["starts_at"], fields["ends_at"], None)
-        cursor = await conn.execute(
+        exam_id = await insert_id(
+            conn,
             "INSERT INTO exams (class_id, title, starts_at, ends_at, runs_allowed, max_submissions_per_problem,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 class_id,
                 fields["title"],
@@ -82,7 +80,6 @@ async def create(db: Database, class_id: int, fields: dict[str, Any], problem_id
                 stamp,
             ),
         )
-        exam_id = int(cursor.lastrowid or 0)
         await _set_problems(conn, exam_id, problem_ids)
     return exam_id
 
@@ -154,9 +151,7 @@ async def in_exam(db: Database, user_id: int, now: str) -> bool:
     return await db.fetchone(f"{_RUNNING_FOR} LIMIT 1", (user_id, now, now)) is not None
 
 
-async def submissions_in_window(
-    conn: aiosqlite.Connection, user_id: int, problem_id: int, starts_at: str, ends_at: str
-) -> int:
+async def submissions_in_window(conn: Conn, user_id: int, problem_id: int, starts_at: str, ends_at: str) -> int:
     """The student's submissions to the problem made inside the window. A job the infrastructure gave
     up on does not count (the student was told so); a deduplicated resubmission made no job at all."""
     cursor = await conn.execute(
@@ -179,10 +174,17 @@ async def window_counts(db: Database, exam: Row, user_id: int | None = None) -> 
         " WHERE j.kind = 'submission' AND j.status != 'failed' AND j.created_at >= ? AND j.created_at < ?"
         " AND j.problem_id IN (SELECT problem_id FROM exam_problems WHERE exam_id = ?)"
         " AND j.user_id IN (SELECT user_id FROM class_members WHERE class_id = ?)"
-        " AND (? IS NULL OR j.user_id = ?)"
+        " AND (CAST(? AS BIGINT) IS NULL OR j.user_id = ?)"
         " GROUP BY j.user_id, j.problem_id",
         (exam["starts_at"], exam["ends_at"], exam["id"], exam["class_id"], user_id, user_id),
     )
+
+
+# A session ended twice is remembered as ended the second time.
+_REMEMBER_ENDED = (
+    "ON CONFLICT (id_hash) DO UPDATE SET user_id = excluded.user_id, ended_at = excluded.ended_at,"
+    " expires_at = excluded.expires_at"
+)
 
 
 async def end_other_sessions(db: Database, user_id: int, keep_hash: str) -> int:
@@ -191,8 +193,9 @@ async def end_other_sessions(db: Database, user_id: int, keep_hash: str) -> int:
     async with db.transaction() as conn:
         await conn.execute("DELETE FROM ended_sessions WHERE expires_at <= ?", (stamp,))
         await conn.execute(
-            "INSERT OR REPLACE INTO ended_sessions (id_hash, user_id, ended_at, expires_at)"
-            " SELECT id_hash, user_id, ?, expires_at FROM sessions WHERE user_id = ? AND id_hash != ?",
+            "INSERT INTO ended_sessions (id_hash, user_id, ended_at, expires_at)"
+            " SELECT id_hash, user_id, CAST(? AS TEXT), expires_at FROM sessions WHERE user_id = ? AND id_hash != ?"
+            f" {_REMEMBER_ENDED}",
             (stamp, user_id, keep_hash),
         )
         cursor = await conn.execute("DELETE FROM sessions WHERE user_id = ? AND id_hash != ?", (user_id, keep_hash))
@@ -216,8 +219,8 @@ async def end_if_older_session(db: Database, user_id: int, id_hash: str) -> bool
         if newer is None:
             return False
         await conn.execute(
-            "INSERT OR REPLACE INTO ended_sessions (id_hash, user_id, ended_at, expires_at)"
-            " SELECT id_hash, user_id, ?, expires_at FROM sessions WHERE id_hash = ?",
+            "INSERT INTO ended_sessions (id_hash, user_id, ended_at, expires_at)"
+            f" SELECT id_hash, user_id, CAST(? AS TEXT), expires_at FROM sessions WHERE id_hash = ? {_REMEMBER_ENDED}",
             (stamp, id_hash),
         )
         await conn.execute("DELETE FROM sessions WHERE id_hash = ?", (id_hash,))

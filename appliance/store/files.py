@@ -9,12 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import aiosqlite
-
 from appliance.clock import db_epoch, db_now
-from appliance.db import Database, Row, placeholders
+from appliance.db import Conn, Database, Row, dialect_of, placeholders
+from appliance.store.portable import insert_id
 
-Source = Database | aiosqlite.Connection
+Source = Database | Conn
 
 # A file some stored submission (or rejudge) uses is kept as long as that submission: it neither
 # expires nor disappears when its owner deletes it. Runs snapshot the blob and pin nothing.
@@ -79,7 +78,7 @@ async def usage(src: Source, owner_id: int, now: float) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-async def insert(conn: aiosqlite.Connection, values: dict[str, Any]) -> None:
+async def insert(conn: Conn, values: dict[str, Any]) -> None:
     await conn.execute(
         "INSERT INTO files (id, owner_id, name, kind, media_type, size, blob, created_at, expires_at)"
         " VALUES (:id, :owner_id, :name, :kind, :media_type, :size, :blob, :created_at, :expires_at)",
@@ -87,15 +86,19 @@ async def insert(conn: aiosqlite.Connection, values: dict[str, Any]) -> None:
     )
 
 
-async def extend_expiry(conn: aiosqlite.Connection, file_id: str, expires_at: float) -> None:
-    await conn.execute("UPDATE files SET expires_at = MAX(expires_at, ?) WHERE id = ?", (db_epoch(expires_at), file_id))
+async def extend_expiry(conn: Conn, file_id: str, expires_at: float) -> None:
+    later = db_epoch(expires_at)
+    await conn.execute(
+        "UPDATE files SET expires_at = CASE WHEN expires_at > ? THEN expires_at ELSE ? END WHERE id = ?",
+        (later, later, file_id),
+    )
 
 
 async def is_pinned(src: Source, file_id: str) -> bool:
     return await _one(src, f"SELECT 1 FROM files f WHERE f.id = ? AND {PINNED}", (file_id,)) is not None
 
 
-async def remove(conn: aiosqlite.Connection, file_id: str, now: float) -> str | None:
+async def remove(conn: Conn, file_id: str, now: float) -> str | None:
     """Delete a file for its owner. Returns its blob if the row went, None if a submission keeps it."""
     if await is_pinned(conn, file_id):
         await conn.execute(
@@ -122,7 +125,7 @@ async def teacher_can_read(db: Database, file_id: str, teacher_id: int) -> bool:
     return row is not None
 
 
-async def delete_expired(conn: aiosqlite.Connection, now: float, limit: int) -> list[str]:
+async def delete_expired(conn: Conn, now: float, limit: int) -> list[str]:
     """One batch of expired or deleted files no submission keeps; returns their blobs."""
     cursor = await conn.execute(
         "DELETE FROM files WHERE id IN (SELECT f.id FROM files f"
@@ -137,7 +140,7 @@ async def delete_expired(conn: aiosqlite.Connection, now: float, limit: int) -> 
 # --- files of jobs -------------------------------------------------------------------------------
 
 
-async def attach_to_job(conn: aiosqlite.Connection, job_id: int, owner_id: int, file_ids: Sequence[str]) -> int | None:
+async def attach_to_job(conn: Conn, job_id: int, owner_id: int, file_ids: Sequence[str]) -> int | None:
     """Snapshot the owner's files into the job, inside the enqueue transaction.
 
     Returns the index of the first file that is no longer there (deleted or purged since it was
@@ -155,7 +158,7 @@ async def attach_to_job(conn: aiosqlite.Connection, job_id: int, owner_id: int, 
         return missing
     await conn.executemany(
         "INSERT INTO job_files (job_id, position, file_id, name, size, blob)"
-        " SELECT ?, ?, id, name, size, blob FROM files WHERE id = ?",
+        " SELECT CAST(? AS BIGINT), CAST(? AS BIGINT), id, name, size, blob FROM files WHERE id = ?",
         [(job_id, position, file_id) for position, file_id in enumerate(file_ids, start=1)],
     )
     return None
@@ -217,17 +220,17 @@ async def asset_by_content(db: Database, digest: str, name: str) -> Row | None:
     )
 
 
-async def insert_asset(conn: aiosqlite.Connection, values: dict[str, Any]) -> int:
-    cursor = await conn.execute(
+async def insert_asset(conn: Conn, values: dict[str, Any]) -> int:
+    return await insert_id(
+        conn,
         "INSERT INTO problem_assets (problem_id, name, kind, media_type, size, blob, in_workdir, uploaded_by,"
         " created_at) VALUES (:problem_id, :name, :kind, :media_type, :size, :blob, :in_workdir, :uploaded_by,"
-        " :created_at)",
+        " :created_at) RETURNING id",
         {**values, "created_at": db_now()},
     )
-    return int(cursor.lastrowid or 0)
 
 
-async def update_asset(conn: aiosqlite.Connection, asset_id: int, values: dict[str, Any]) -> None:
+async def update_asset(conn: Conn, asset_id: int, values: dict[str, Any]) -> None:
     await conn.execute(
         "UPDATE problem_assets SET kind = :kind, media_type = :media_type, size = :size, blob = :blob,"
         " in_workdir = :in_workdir, uploaded_by = :uploaded_by, created_at = :created_at WHERE id = :id",
@@ -235,7 +238,7 @@ async def update_asset(conn: aiosqlite.Connection, asset_id: int, values: dict[s
     )
 
 
-async def delete_asset(conn: aiosqlite.Connection, asset_id: int) -> None:
+async def delete_asset(conn: Conn, asset_id: int) -> None:
     await conn.execute("DELETE FROM problem_assets WHERE id = ?", (asset_id,))
 
 
@@ -248,11 +251,20 @@ async def blob_columns(src: Source) -> list[tuple[str, str]]:
     Found from the live schema rather than listed here, so a table another part of the appliance
     adds later is respected by the purge without anyone remembering to register it.
     """
-    rows = await _all(
-        src,
-        "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p"
-        " WHERE m.type = 'table' AND (p.name = 'blob' OR substr(p.name, -5) = '_blob') ORDER BY m.name, p.name",
-    )
+    # The catalogues are each engine's own: no common text.
+    if dialect_of(src) == "postgresql":
+        sql = (
+            "SELECT c.table_name, c.column_name FROM information_schema.columns c"
+            " JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name"
+            " WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'"
+            " AND (c.column_name = 'blob' OR right(c.column_name, 5) = '_blob') ORDER BY 1, 2"
+        )
+    else:
+        sql = (
+            "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p"
+            " WHERE m.type = 'table' AND (p.name = 'blob' OR substr(p.name, -5) = '_blob') ORDER BY m.name, p.name"
+        )
+    rows = await _all(src, sql)
     return [(str(row[0]), str(row[1])) for row in rows]
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from appliance.clock import db_now
-from appliance.db import Database, Row, placeholders
+from appliance.db import Database, Row
 from appliance.store.jobs import first_visible_failure_sql
+from appliance.store.portable import in_list
 
 _EFFECTIVE = (
     "SELECT j.user_id, j.problem_id, j.status, COALESCE(r.verdict, j.verdict) AS verdict,"
@@ -40,7 +41,7 @@ async def user_submissions(db: Database, user_id: int, problem_ids: Sequence[int
     """The user's submissions as `_EFFECTIVE` gives them, with what a student's view of their
     verdicts needs: the problem's hidden-test feedback and the first failing test they can see;
     only to `problem_ids` when given (a student's exam)."""
-    only = "" if problem_ids is None else f" AND j.problem_id IN ({placeholders(problem_ids)})"
+    only = "" if problem_ids is None else f" AND {in_list('j.problem_id', problem_ids)}"
     return await db.fetchall(
         "SELECT j.user_id, j.problem_id, j.status, COALESCE(r.verdict, j.verdict) AS verdict,"
         " COALESCE(r.score, j.score) AS score, j.late, j.created_at, p.hidden_feedback,"

@@ -1,4 +1,4 @@
-"""Runs and submissions in SQLite: queueing them, reading their results, rejudges and listings.
+"""Runs and submissions in the database: queueing them, reading their results, rejudges and listings.
 
 SQL only: the functions that take a connection run inside a write transaction the caller holds,
 and return facts (an existing job, counts, times) for the caller's policy to judge. The runner's
@@ -7,14 +7,12 @@ side of the queue (claims, leases, results) is in `appliance.store.queue`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
-
 from appliance.clock import DB_EPOCH, db_epoch, db_now, epoch
-from appliance.db import Database, Row
+from appliance.db import Conn, Database, Row
+from appliance.store.portable import in_list, insert_id
 
 JOB_COLUMNS = (
     "id, kind, user_id, problem_id, rejudge_of, language, code, code_hash, stdin, priority, status, verdict, score,"
@@ -23,6 +21,8 @@ JOB_COLUMNS = (
 )
 # A test's output reaches a student only when the test itself is visible to them now.
 _VISIBLE_TC = "(tc.visibility = 'visible' OR (tc.visibility = 'reveal_later' AND tc.reveal_at <= ?))"
+# The same as a condition that is false, not NULL, where the result has no linked test case.
+_VISIBLE_TC_KNOWN = f"COALESCE({_VISIBLE_TC}, FALSE)"
 
 
 @dataclass(frozen=True)
@@ -59,13 +59,13 @@ def first_visible_failure_sql(job_id: str) -> str:
     student may see now, NULL if none; it takes one parameter: the current time (`db_now()`)."""
     return (
         "(SELECT jt.verdict FROM job_tests jt LEFT JOIN test_cases tc ON tc.id = jt.test_case_id"
-        f" WHERE jt.job_id = {job_id} AND jt.verdict != 'accepted' AND COALESCE({_VISIBLE_TC}, 0)"
+        f" WHERE jt.job_id = {job_id} AND jt.verdict != 'accepted' AND {_VISIBLE_TC_KNOWN}"
         " ORDER BY jt.position LIMIT 1)"
     )
 
 
 async def pending_duplicate(
-    conn: aiosqlite.Connection,
+    conn: Conn,
     *,
     user_id: int,
     problem_id: int | None,
@@ -77,7 +77,7 @@ async def pending_duplicate(
     """The user's newest job like this one that is still waiting or running, or was made since
     `since` (epoch seconds) and after the problem (its tests) last changed; None if there is none."""
     cursor = await conn.execute(
-        "SELECT id FROM jobs WHERE user_id = ? AND problem_id IS ? AND kind = ? AND code_hash = ?"
+        "SELECT id FROM jobs WHERE user_id = ? AND problem_id IS NOT DISTINCT FROM ? AND kind = ? AND code_hash = ?"
         " AND language = ? AND (status IN ('queued', 'running') OR created_at >= ?)"
         # A result from before the teacher last changed the problem (its tests) is no answer
         # to this submission.
@@ -89,7 +89,7 @@ async def pending_duplicate(
     return None if row is None else int(row[0])
 
 
-async def jobs_in_flight(conn: aiosqlite.Connection, user_id: int) -> int:
+async def jobs_in_flight(conn: Conn, user_id: int) -> int:
     """How many of the user's own jobs (rejudges are not theirs) are waiting or running."""
     cursor = await conn.execute(
         "SELECT COUNT(*) FROM jobs WHERE user_id = ? AND kind != 'rejudge' AND status IN ('queued', 'running')",
@@ -100,18 +100,20 @@ async def jobs_in_flight(conn: aiosqlite.Connection, user_id: int) -> int:
     return int(row[0])
 
 
-async def queued_count(conn: aiosqlite.Connection) -> int:
+async def queued_count(conn: Conn) -> int:
     cursor = await conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'")
     row = await cursor.fetchone()
     assert row is not None
     return int(row[0])
 
 
-async def insert(conn: aiosqlite.Connection, job: NewJob) -> int:
+async def insert(conn: Conn, job: NewJob) -> int:
     """Queue the job; returns its id."""
-    cursor = await conn.execute(
+    return await insert_id(
+        conn,
         "INSERT INTO jobs (kind, user_id, problem_id, rejudge_of, language, code, code_hash, stdin, priority,"
-        " graphical, late, status, created_at, not_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+        " graphical, late, status, created_at, not_before)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?) RETURNING id",
         (
             job.kind,
             job.user_id,
@@ -122,16 +124,15 @@ async def insert(conn: aiosqlite.Connection, job: NewJob) -> int:
             job.code_hash,
             job.stdin,
             job.priority,
-            job.graphical,
-            job.late,
+            None if job.graphical is None else int(job.graphical),
+            int(job.late),
             db_epoch(job.created_at),
             DB_EPOCH,
         ),
     )
-    return int(cursor.lastrowid or 0)
 
 
-async def recent_submissions(conn: aiosqlite.Connection, user_id: int, problem_id: int, since: float) -> list[float]:
+async def recent_submissions(conn: Conn, user_id: int, problem_id: int, since: float) -> list[float]:
     """When the user's submissions to the problem since `since` were made (epoch seconds), oldest first. A job the
     infrastructure gave up on does not count: the student was told it was not counted."""
     cursor = await conn.execute(
@@ -187,14 +188,15 @@ async def tests_for_student(db: Database, job_id: int, *, hidden_rows: bool = Tr
     """Per-test results with everything but the verdict blanked for tests the student may not see;
     `hidden_rows` False leaves those tests out altogether (see `hidden_summary`)."""
     shown = ("name", "exit_code", "signal", "time_ms", "stdout", "stderr", "truncated", "stdout_blob", "stderr_blob")
-    columns = ", ".join(f"CASE WHEN visible THEN {c} END AS {c}" for c in shown if c != "name")
+    columns = ", ".join(f"CASE WHEN visible = 1 THEN {c} END AS {c}" for c in shown if c != "name")
     return await db.fetchall(
-        f"SELECT position, verdict, visible, CASE WHEN visible THEN name ELSE 'hidden test' END AS name, {columns},"
-        " CASE WHEN visible THEN tc_stdin END AS stdin, CASE WHEN visible THEN tc_expected END AS expected_stdout"
+        f"SELECT position, verdict, visible, CASE WHEN visible = 1 THEN name ELSE 'hidden test' END AS name,"
+        f" {columns}, CASE WHEN visible = 1 THEN tc_stdin END AS stdin,"
+        " CASE WHEN visible = 1 THEN tc_expected END AS expected_stdout"
         " FROM (SELECT jt.*, tc.stdin AS tc_stdin, tc.expected_stdout AS tc_expected,"
-        f" COALESCE({_VISIBLE_TC}, 0) AS visible FROM job_tests jt"
-        " LEFT JOIN test_cases tc ON tc.id = jt.test_case_id WHERE jt.job_id = ?)"
-        " WHERE visible OR ? ORDER BY position",
+        f" CASE WHEN {_VISIBLE_TC} THEN 1 ELSE 0 END AS visible FROM job_tests jt"
+        " LEFT JOIN test_cases tc ON tc.id = jt.test_case_id WHERE jt.job_id = ?) AS t"
+        " WHERE visible = 1 OR ? ORDER BY position",
         (db_now(), job_id, hidden_rows),
     )
 
@@ -203,8 +205,8 @@ async def hidden_summary(db: Database, job_id: int) -> tuple[int, int]:
     """(passed, total) over the job's tests a student may not see now: all they learn of them in
     a problem with summary feedback."""
     row = await db.fetchone(
-        "SELECT COALESCE(SUM(jt.verdict = 'accepted'), 0), COUNT(*) FROM job_tests jt"
-        f" LEFT JOIN test_cases tc ON tc.id = jt.test_case_id WHERE jt.job_id = ? AND NOT COALESCE({_VISIBLE_TC}, 0)",
+        "SELECT COALESCE(SUM(CASE WHEN jt.verdict = 'accepted' THEN 1 ELSE 0 END), 0), COUNT(*) FROM job_tests jt"
+        f" LEFT JOIN test_cases tc ON tc.id = jt.test_case_id WHERE jt.job_id = ? AND NOT {_VISIBLE_TC_KNOWN}",
         (job_id, db_now()),
     )
     assert row is not None
@@ -233,7 +235,7 @@ async def job_images(
             " JOIN job_tests jt ON jt.job_id = ji.job_id AND jt.position = ji.position"
             " LEFT JOIN test_cases tc ON tc.id = jt.test_case_id"
         )
-        where.append(f"COALESCE({_VISIBLE_TC}, 0)")
+        where.append(_VISIBLE_TC_KNOWN)
         params.append(db_now())
     return await db.fetchall(
         f"SELECT {_IMAGE_COLUMNS} FROM job_images ji{joins} WHERE {' AND '.join(where)} ORDER BY ji.position, ji.idx",
@@ -260,7 +262,7 @@ async def submissions_of_problem(db: Database, problem_id: int) -> list[Row]:
     keeps)."""
     return await db.fetchall(
         f"SELECT {JOB_COLUMNS} FROM jobs WHERE problem_id = ? AND kind = 'submission'"
-        " AND purged IS NOT 'content' AND user_id NOT IN (SELECT user_id FROM erasures) ORDER BY id",
+        " AND purged IS DISTINCT FROM 'content' AND user_id NOT IN (SELECT user_id FROM erasures) ORDER BY id",
         (problem_id,),
     )
 
@@ -282,7 +284,8 @@ async def latest_rejudges(db: Database, problem_id: int) -> list[Row]:
     return await db.fetchall(
         "SELECT s.id AS submission_id, s.user_id, u.username, r.id AS rejudge_id, r.status,"
         " o.status AS old_status, o.verdict AS old_verdict, o.score AS old_score,"
-        " r.verdict AS new_verdict, r.score AS new_score, s.published_rejudge IS r.id AS published, r.finished_at"
+        " r.verdict AS new_verdict, r.score AS new_score,"
+        " CASE WHEN s.published_rejudge = r.id THEN 1 ELSE 0 END AS published, r.finished_at"
         " FROM jobs s JOIN users u ON u.id = s.user_id"
         " JOIN jobs r ON r.id = (SELECT MAX(id) FROM jobs WHERE rejudge_of = s.id)"
         " JOIN jobs o ON o.id = COALESCE((SELECT MAX(id) FROM jobs WHERE rejudge_of = s.id AND id < r.id"
@@ -310,8 +313,8 @@ async def list_submissions(db: Database, where: SubmissionFilter, limit: int) ->
         conditions.append("j.user_id IN (SELECT user_id FROM class_members WHERE class_id = ?)")
         params.append(where.class_id)
     if where.problem_ids is not None:
-        conditions.append("j.problem_id IN (SELECT value FROM json_each(?))")
-        params.append(json.dumps(where.problem_ids))
+        conditions.append(in_list("j.problem_id", where.problem_ids))
+        params.extend(where.problem_ids)
     return await db.fetchall(
         "SELECT j.id, j.problem_id, p.title, j.user_id, u.username, j.language, j.status, j.late,"
         " COALESCE(r.verdict, j.verdict) AS verdict, COALESCE(r.score, j.score) AS score, j.created_at,"
@@ -323,7 +326,7 @@ async def list_submissions(db: Database, where: SubmissionFilter, limit: int) ->
     )
 
 
-async def expire_full_outputs(conn: aiosqlite.Connection, finished_before: float, limit: int) -> tuple[int, list[str]]:
+async def expire_full_outputs(conn: Conn, finished_before: float, limit: int) -> tuple[int, list[str]]:
     """One batch: results of jobs finished before `finished_before` (epoch seconds) forget their full outputs.
     Returns how many results changed and the blob hashes they named (other rows may still use some)."""
     cursor = await conn.execute(

@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-import sqlite3
-
 from appliance.clock import db_now
-from appliance.db import Database, Row
+from appliance.db import Database, IntegrityError, Row
 from appliance.errors import Conflict
 
 
@@ -20,7 +18,7 @@ async def publish(db: Database, kind: str, version: str, markdown: str, created_
             "INSERT INTO legal_documents (kind, version, markdown, created_at, created_by) VALUES (?, ?, ?, ?, ?)",
             (kind, version, markdown, db_now(), created_by),
         )
-    except sqlite3.IntegrityError as exc:
+    except IntegrityError as exc:
         raise Conflict("version_exists", f"{kind} version {version!r} already exists", field="version") from exc
 
 
@@ -28,7 +26,8 @@ async def accept(db: Database, user_id: int, accepted: dict[str, str]) -> None:
     async with db.transaction() as conn:
         for kind, version in accepted.items():
             await conn.execute(
-                "INSERT OR IGNORE INTO legal_acceptances (user_id, kind, version, accepted_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO legal_acceptances (user_id, kind, version, accepted_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 (user_id, kind, version, db_now()),
             )
 

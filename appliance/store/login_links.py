@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import timedelta
 
 from appliance.clock import db_later, db_now
-from appliance.db import Database, Row
+from appliance.db import Database, IntegrityError, Row
 from appliance.errors import Conflict
+from appliance.store.portable import insert_id
 from appliance.store.users import USER_COLUMNS
 
 # The appliance is set up once it has a teacher or an admin. Students do not count: anyone on the
@@ -92,12 +92,14 @@ async def create_first_accounts(
                 return None
             ids = []
             for (username, password_hash), role in ((admin, "admin"), (teacher, "teacher")):
-                cursor = await conn.execute(
-                    "INSERT INTO users (username, password_hash, role, birthdate, created_by, created_at)"
-                    " VALUES (?, ?, ?, NULL, NULL, ?)",
-                    (username, password_hash, role, db_now()),
+                ids.append(
+                    await insert_id(
+                        conn,
+                        "INSERT INTO users (username, password_hash, role, birthdate, created_by, created_at)"
+                        " VALUES (?, ?, ?, NULL, NULL, ?) RETURNING id",
+                        (username, password_hash, role, db_now()),
+                    )
                 )
-                ids.append(int(cursor.lastrowid or 0))
             # The teacher is the person at the machine: the texts they accepted on the setup page count.
             for kind, version in acceptances.items():
                 await conn.execute(
@@ -105,7 +107,7 @@ async def create_first_accounts(
                     (ids[1], kind, version, db_now()),
                 )
             return ids[1]
-    except sqlite3.IntegrityError as exc:
+    except IntegrityError as exc:
         raise Conflict("username_taken", "one of these usernames was taken meanwhile: choose another") from exc
 
 

@@ -3,16 +3,13 @@ trusted publishers, inbox and origin mapping, and reads of problems as a set car
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-import aiosqlite
-
-from appliance.db import Database, Row, placeholders
+from appliance.db import Conn, Database, IntegrityError, Row, placeholders
 from appliance.store.problems import EDITABLE_FIELDS
 
-Source = Database | aiosqlite.Connection
+Source = Database | Conn
 
 
 async def _all(src: Source, sql: str, params: Sequence[Any] = ()) -> list[Row]:
@@ -59,12 +56,12 @@ async def assets_of(src: Source, ids: Sequence[int]) -> list[Row]:
 # --- publisher side -------------------------------------------------------------------------------
 
 
-async def latest_version(conn: aiosqlite.Connection, set_id: str) -> int:
+async def latest_version(conn: Conn, set_id: str) -> int:
     row = await _one(conn, "SELECT COALESCE(MAX(version), 0) FROM published_problem_sets WHERE set_id = ?", (set_id,))
     return int(row[0]) if row else 0
 
 
-async def add_publication(conn: aiosqlite.Connection, values: dict[str, Any]) -> None:
+async def add_publication(conn: Conn, values: dict[str, Any]) -> None:
     await conn.execute(
         "INSERT INTO published_problem_sets (set_id, name, version, problem_ids, sha256, size, bundle_blob,"
         " published_at) VALUES (:set_id, :name, :version, :problem_ids, :sha256, :size, :bundle_blob, :published_at)",
@@ -109,7 +106,7 @@ async def add_publisher(db: Database, name: str, public_key: str, fingerprint: s
             "INSERT INTO trusted_publishers (name, public_key, fingerprint, added_at) VALUES (?, ?, ?, ?) RETURNING id",
             (name, public_key, fingerprint, at),
         )
-    except sqlite3.IntegrityError:
+    except IntegrityError:
         raise AlreadyTrusted from None
 
 
@@ -147,7 +144,7 @@ async def received_hashes(db: Database) -> set[str]:
     return {str(row[0]) for row in await db.fetchall("SELECT sha256 FROM problem_set_inbox")}
 
 
-async def put_inbox(conn: aiosqlite.Connection, values: dict[str, Any]) -> int:
+async def put_inbox(conn: Conn, values: dict[str, Any]) -> int:
     """Stores a received set, replacing the older version of it; returns the entry's id."""
     cursor = await conn.execute(
         "INSERT INTO problem_set_inbox (publisher_id, set_id, name, version, sha256, size, bundle_blob, problems,"
@@ -163,7 +160,7 @@ async def put_inbox(conn: aiosqlite.Connection, values: dict[str, Any]) -> int:
     return int(row[0])
 
 
-async def remove_inbox(conn: aiosqlite.Connection, inbox_id: int) -> str | None:
+async def remove_inbox(conn: Conn, inbox_id: int) -> str | None:
     """Removes an inbox entry; the blob of its bundle, or None when there was none."""
     cursor = await conn.execute("DELETE FROM problem_set_inbox WHERE id = ? RETURNING bundle_blob", (inbox_id,))
     row = await cursor.fetchone()
@@ -211,7 +208,7 @@ async def origins_for_owner(db: Database, owner_id: int) -> list[Row]:
     )
 
 
-async def set_origin(conn: aiosqlite.Connection, values: dict[str, Any]) -> None:
+async def set_origin(conn: Conn, values: dict[str, Any]) -> None:
     await conn.execute(
         "INSERT INTO problem_origins (problem_id, owner_id, publisher_key, set_id, origin_problem_id, version,"
         " content_sha256, imported_at) VALUES (:problem_id, :owner_id, :publisher_key, :set_id, :origin_problem_id,"
@@ -221,16 +218,16 @@ async def set_origin(conn: aiosqlite.Connection, values: dict[str, Any]) -> None
     )
 
 
-async def add_classes(conn: aiosqlite.Connection, problem_id: int, class_ids: Sequence[int]) -> None:
+async def add_classes(conn: Conn, problem_id: int, class_ids: Sequence[int]) -> None:
     """Links more classes; those linked already keep their due dates."""
     await conn.executemany(
-        "INSERT OR IGNORE INTO problem_classes (problem_id, class_id) VALUES (?, ?)",
+        "INSERT INTO problem_classes (problem_id, class_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
         [(problem_id, class_id) for class_id in class_ids],
     )
 
 
 async def replace_assets(
-    conn: aiosqlite.Connection, problem_id: int, assets: Sequence[dict[str, Any]], uploaded_by: int, at: str
+    conn: Conn, problem_id: int, assets: Sequence[dict[str, Any]], uploaded_by: int, at: str
 ) -> list[str]:
     """The problem's assets become exactly `assets`; returns the blobs of those that went."""
     cursor = await conn.execute("DELETE FROM problem_assets WHERE problem_id = ? RETURNING blob", (problem_id,))

@@ -6,11 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
-
 from appliance.clock import DB_EPOCH, db_now
-from appliance.db import Database, Row, placeholders
+from appliance.db import Conn, Database, Row, placeholders
 from appliance.store.exams import visible_in_exam_sql
+from appliance.store.portable import insert_id
 
 PROBLEM_COLUMNS = (
     "id, owner_id, title, statement, language, time_limit_ms, memory_limit_mb, comparison, tolerance,"
@@ -37,6 +36,11 @@ TEST_COLUMNS = "id, position, name, stdin, expected_stdout, visibility, reveal_a
 _STUDENT_VISIBLE = "(visibility = 'visible' OR (visibility = 'reveal_later' AND reveal_at <= ?))"
 
 
+def _stored(fields: dict[str, Any]) -> dict[str, Any]:
+    """Flags (graphical) as the 0 or 1 their integer columns hold."""
+    return {name: int(value) if isinstance(value, bool) else value for name, value in fields.items()}
+
+
 @dataclass(frozen=True)
 class DueDate:
     """A problem's due date in one class (`due_at` stored as appliance.clock writes it; None: none)."""
@@ -46,7 +50,7 @@ class DueDate:
     late_policy: str
 
 
-async def _insert_tests(conn: Any, problem_id: int, tests: list[dict[str, Any]]) -> None:
+async def _insert_tests(conn: Conn, problem_id: int, tests: list[dict[str, Any]]) -> None:
     for position, test in enumerate(tests, start=1):
         await conn.execute(
             "INSERT INTO test_cases (problem_id, position, name, stdin, expected_stdout, visibility, reveal_at, weight)"
@@ -64,7 +68,7 @@ async def _insert_tests(conn: Any, problem_id: int, tests: list[dict[str, Any]])
         )
 
 
-async def _set_classes(conn: Any, problem_id: int, class_ids: list[int]) -> None:
+async def _set_classes(conn: Conn, problem_id: int, class_ids: list[int]) -> None:
     """Link exactly these classes; a class that stays linked keeps its due date."""
     await conn.execute(
         f"DELETE FROM problem_classes WHERE problem_id = ? AND class_id NOT IN ({placeholders(class_ids)})"
@@ -74,11 +78,12 @@ async def _set_classes(conn: Any, problem_id: int, class_ids: list[int]) -> None
     )
     for class_id in dict.fromkeys(class_ids):
         await conn.execute(
-            "INSERT OR IGNORE INTO problem_classes (problem_id, class_id) VALUES (?, ?)", (problem_id, class_id)
+            "INSERT INTO problem_classes (problem_id, class_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (problem_id, class_id),
         )
 
 
-async def _set_due_dates(conn: Any, problem_id: int, due_dates: Sequence[DueDate]) -> None:
+async def _set_due_dates(conn: Conn, problem_id: int, due_dates: Sequence[DueDate]) -> None:
     """Every linked class gets the due date listed for it, or none."""
     await conn.execute(
         "UPDATE problem_classes SET due_at = NULL, late_policy = 'accept_late' WHERE problem_id = ?", (problem_id,)
@@ -103,7 +108,7 @@ async def create(
 
 
 async def insert(
-    conn: aiosqlite.Connection,
+    conn: Conn,
     owner_id: int,
     fields: dict[str, Any],
     class_ids: list[int],
@@ -112,12 +117,13 @@ async def insert(
 ) -> int:
     """`create` inside a caller's transaction (an import writes several problems atomically)."""
     stamp = db_now()
-    cursor = await conn.execute(
+    values = _stored({**_DEFAULTS, **fields})
+    problem_id = await insert_id(
+        conn,
         f"INSERT INTO problems (owner_id, {', '.join(EDITABLE_FIELDS)}, created_at, updated_at, tests_changed_at)"
-        f" VALUES ({placeholders(range(len(EDITABLE_FIELDS) + 4))})",
-        (owner_id, *({**_DEFAULTS, **fields}[name] for name in EDITABLE_FIELDS), stamp, stamp, DB_EPOCH),
+        f" VALUES ({placeholders(range(len(EDITABLE_FIELDS) + 4))}) RETURNING id",
+        (owner_id, *(values[name] for name in EDITABLE_FIELDS), stamp, stamp, DB_EPOCH),
     )
-    problem_id = int(cursor.lastrowid or 0)
     await _set_classes(conn, problem_id, class_ids)
     await _set_due_dates(conn, problem_id, due_dates)
     await _insert_tests(conn, problem_id, tests)
@@ -138,7 +144,7 @@ async def update(
 
 
 async def update_in(
-    conn: aiosqlite.Connection,
+    conn: Conn,
     problem_id: int,
     fields: dict[str, Any],
     class_ids: list[int] | None,
@@ -146,7 +152,7 @@ async def update_in(
     due_dates: list[DueDate] | None = None,
 ) -> None:
     """`update` inside a caller's transaction."""
-    changes = {name: fields[name] for name in EDITABLE_FIELDS if name in fields}
+    changes = _stored({name: fields[name] for name in EDITABLE_FIELDS if name in fields})
     stamp = db_now()
     assignments = ", ".join(f"{name} = ?" for name in changes)
     await conn.execute(
@@ -192,7 +198,8 @@ async def student_due_dates(db: Database, user_id: int, problem_id: int | None =
     (only `problem_id`'s when given)."""
     rows = await db.fetchall(
         "SELECT pc.problem_id, pc.class_id, pc.due_at, pc.late_policy FROM problem_classes pc"
-        " JOIN class_members m ON m.class_id = pc.class_id WHERE m.user_id = ? AND (? IS NULL OR pc.problem_id = ?)"
+        " JOIN class_members m ON m.class_id = pc.class_id WHERE m.user_id = ?"
+        " AND (CAST(? AS BIGINT) IS NULL OR pc.problem_id = ?)"
         " ORDER BY pc.problem_id, pc.class_id",
         (user_id, problem_id, problem_id),
     )

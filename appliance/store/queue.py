@@ -221,7 +221,8 @@ class SqliteJobStore:
             raise LookupError(f"problem {job.problem_id} of job {job.id} no longer exists")
         tests = await self.db.fetchall(
             "SELECT id, name, stdin, expected_stdout, weight,"
-            " CASE visibility WHEN 'visible' THEN ? WHEN 'reveal_later' THEN ? ELSE ? END AS secrecy"
+            " CASE visibility WHEN 'visible' THEN CAST(? AS BIGINT) WHEN 'reveal_later' THEN CAST(? AS BIGINT)"
+            " ELSE CAST(? AS BIGINT) END AS secrecy"
             " FROM test_cases WHERE problem_id = ? ORDER BY position",
             (SECRECY_VISIBLE, SECRECY_LATER, SECRECY_HIDDEN, job.problem_id),
         )
@@ -335,7 +336,7 @@ class SqliteJobStore:
         return await self._requeue_where("lease_expires < ?", (db_epoch(time.time()),), "worker_lost", max_attempts)
 
     async def requeue_all_running(self, max_attempts: int) -> list[int]:
-        return await self._requeue_where("1", (), "appliance_restarted", max_attempts)
+        return await self._requeue_where("1 = 1", (), "appliance_restarted", max_attempts)
 
 
 async def counts_by_status(db: Database) -> dict[str, int]:

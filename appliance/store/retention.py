@@ -17,9 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
-
-from appliance.db import Database, Row, placeholders
+from appliance.db import Conn, Database, Row, dialect_of, placeholders
 from appliance.store.files import PINNED
 
 # The cut-offs of one run, bound by name: `now`, `before` (the rule's age limit), `adult_born_by`.
@@ -44,7 +42,7 @@ _JOB_BLOBS = (
 _OUTPUT_BLOBS = (*_JOB_BLOBS[:2], _JOB_BLOBS[4])
 
 
-async def _column(src: Database | aiosqlite.Connection, sql: str, params: Sequence[Any] | dict[str, Any]) -> list[Any]:
+async def _column(src: Database | Conn, sql: str, params: Sequence[Any] | dict[str, Any]) -> list[Any]:
     if isinstance(src, Database):
         rows: Sequence[Row] = await src.fetchall(sql, params)  # type: ignore[arg-type]
     else:
@@ -60,7 +58,7 @@ def _named_in(keys: Sequence[Any]) -> tuple[str, dict[str, Any]]:
     return ",".join(f":{name}" for name in params), params
 
 
-async def _blobs_of_jobs(conn: aiosqlite.Connection, job_ids: Sequence[int], queries: Sequence[str]) -> list[str]:
+async def _blobs_of_jobs(conn: Conn, job_ids: Sequence[int], queries: Sequence[str]) -> list[str]:
     found: list[str] = []
     for sql in queries:
         found += await _column(conn, sql.format(ids=placeholders(job_ids)), job_ids)
@@ -71,7 +69,9 @@ async def _blobs_of_jobs(conn: aiosqlite.Connection, job_ids: Sequence[int], que
 
 # Each rule: which finished jobs it takes, as a condition on `j` (the job) and `u` (its user).
 MINOR_RUNS = f"j.kind = 'run' AND {FINISHED} AND j.created_at < :before AND {MINOR}"
-MINOR_CONTENT = f"j.kind != 'run' AND {FINISHED} AND j.created_at < :before AND {MINOR} AND j.purged IS NOT 'content'"
+MINOR_CONTENT = (
+    f"j.kind != 'run' AND {FINISHED} AND j.created_at < :before AND {MINOR} AND j.purged IS DISTINCT FROM 'content'"
+)
 # A rejudge goes with the submission it re-ran (ON DELETE CASCADE).
 MINOR_SUBMISSIONS = f"j.kind = 'submission' AND {FINISHED} AND j.created_at < :before AND {MINOR}"
 ADULT_OUTPUTS = f"{FINISHED} AND j.finished_at < :before AND {ADULT} AND j.purged IS NULL"
@@ -80,15 +80,17 @@ ADULT_OUTPUTS = f"{FINISHED} AND j.finished_at < :before AND {ADULT} AND j.purge
 async def jobs_due(db: Database, rule: str, cut: Cut, after: int, limit: int) -> list[int]:
     # NOT INDEXED: walk the jobs in id order from `after`, so each page goes on where the last one
     # stopped; through the status index, every page would read all finished jobs again and sort them.
+    # SQLite's own hint: PostgreSQL's planner weighs the id order against the LIMIT by itself.
+    hint = " NOT INDEXED" if dialect_of(db) == "sqlite" else ""
     return await _column(
         db,
-        f"SELECT j.id FROM jobs j NOT INDEXED JOIN users u ON u.id = j.user_id WHERE j.id > :after AND {rule}"
+        f"SELECT j.id FROM jobs j{hint} JOIN users u ON u.id = j.user_id WHERE j.id > :after AND {rule}"
         " ORDER BY j.id LIMIT :limit",
         {**cut, "after": after, "limit": limit},
     )
 
 
-async def _still_due(conn: aiosqlite.Connection, rule: str, cut: Cut, job_ids: Sequence[int]) -> list[int]:
+async def _still_due(conn: Conn, rule: str, cut: Cut, job_ids: Sequence[int]) -> list[int]:
     ids, params = _named_in(job_ids)
     return await _column(
         conn,
@@ -97,7 +99,7 @@ async def _still_due(conn: aiosqlite.Connection, rule: str, cut: Cut, job_ids: S
     )
 
 
-async def delete_jobs(conn: aiosqlite.Connection, rule: str, cut: Cut, job_ids: Sequence[int]) -> Taken:
+async def delete_jobs(conn: Conn, rule: str, cut: Cut, job_ids: Sequence[int]) -> Taken:
     """Delete the jobs of `job_ids` `rule` still takes, with their tests, pictures, files, comments
     and rejudges (their foreign keys cascade)."""
     due = await _still_due(conn, rule, cut, job_ids)
@@ -109,7 +111,7 @@ async def delete_jobs(conn: aiosqlite.Connection, rule: str, cut: Cut, job_ids: 
     return len(due), digests
 
 
-async def _strip_outputs(conn: aiosqlite.Connection, job_ids: Sequence[int]) -> None:
+async def _strip_outputs(conn: Conn, job_ids: Sequence[int]) -> None:
     ids = placeholders(job_ids)
     await conn.execute(
         "UPDATE job_tests SET stdout = '', stderr = '', stdout_blob = NULL, stderr_blob = NULL,"
@@ -119,7 +121,7 @@ async def _strip_outputs(conn: aiosqlite.Connection, job_ids: Sequence[int]) -> 
     await conn.execute(f"DELETE FROM job_images WHERE job_id IN ({ids})", job_ids)
 
 
-async def strip_outputs(conn: aiosqlite.Connection, rule: str, cut: Cut, job_ids: Sequence[int]) -> Taken:
+async def strip_outputs(conn: Conn, rule: str, cut: Cut, job_ids: Sequence[int]) -> Taken:
     """Forget the outputs and pictures of the jobs `rule` still takes; code, verdicts and scores stay."""
     due = await _still_due(conn, rule, cut, job_ids)
     if not due:
@@ -132,7 +134,7 @@ async def strip_outputs(conn: aiosqlite.Connection, rule: str, cut: Cut, job_ids
     return len(due), digests
 
 
-async def strip_content(conn: aiosqlite.Connection, rule: str, cut: Cut, job_ids: Sequence[int]) -> Taken:
+async def strip_content(conn: Conn, rule: str, cut: Cut, job_ids: Sequence[int]) -> Taken:
     """Forget the code, input, files, outputs and pictures of the jobs `rule` still takes: what is
     left is the gradebook's (verdicts and scores, per test too) and the teacher's comments."""
     due = await _still_due(conn, rule, cut, job_ids)
@@ -175,7 +177,7 @@ class Purgeable:
             {**cut, "after": after, "limit": limit},
         )
 
-    async def delete(self, conn: aiosqlite.Connection, cut: Cut, keys: Sequence[Any]) -> Taken:
+    async def delete(self, conn: Conn, cut: Cut, keys: Sequence[Any]) -> Taken:
         ids, params = _named_in(keys)
         returned = await _column(
             conn,
@@ -209,7 +211,7 @@ DEAD_TOKENS = Purgeable("api_tokens", "id", "api_tokens", "id", "(expires_at < :
 AUDIT_COLUMNS = "id, run_at, policy, what, rows, blobs, older_than, finished_at"
 
 
-async def record(conn: aiosqlite.Connection, values: dict[str, Any]) -> None:
+async def record(conn: Conn, values: dict[str, Any]) -> None:
     await conn.execute(
         "INSERT INTO retention_purges (run_at, policy, what, rows, blobs, older_than, finished_at)"
         " VALUES (:run_at, :policy, :what, :rows, :blobs, :older_than, :finished_at)",

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from appliance.clock import db_now
-from appliance.db import Database
+from appliance.db import Database, IntegrityError
 from appliance.errors import Conflict
+from appliance.store.portable import insert_id
 
 
 async def import_students(
@@ -25,17 +24,18 @@ async def import_students(
     try:
         async with db.transaction() as conn:
             for username, password_hash, birthdate in new_students:
-                cursor = await conn.execute(
+                user_id = await insert_id(
+                    conn,
                     "INSERT INTO users (username, password_hash, role, birthdate, created_by, created_at)"
-                    " VALUES (?, ?, 'student', ?, ?, ?)",
+                    " VALUES (?, ?, 'student', ?, ?, ?) RETURNING id",
                     (username, password_hash, birthdate, created_by, stamp),
                 )
-                created.append(int(cursor.lastrowid or 0))
+                created.append(user_id)
             for user_id in [*created, *existing_ids]:
                 await conn.execute(
-                    "INSERT OR IGNORE INTO class_members (class_id, user_id, added_at) VALUES (?, ?, ?)",
+                    "INSERT INTO class_members (class_id, user_id, added_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                     (class_id, user_id, stamp),
                 )
-    except sqlite3.IntegrityError as exc:
+    except IntegrityError as exc:
         raise Conflict("username_taken", "a username in the file was taken meanwhile; import the file again") from exc
     return created

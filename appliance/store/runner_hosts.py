@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
-
-from appliance.db import Database, Row
+from appliance.db import Database, IntegrityError, Row
 
 
 class AlreadyRegistered(Exception):
@@ -17,7 +15,7 @@ async def add(db: Database, name: str, public_key: str, fingerprint: str, at: st
             "INSERT INTO runner_hosts (name, public_key, fingerprint, added_at) VALUES (?, ?, ?, ?)",
             (name, public_key, fingerprint, at),
         )
-    except sqlite3.IntegrityError:
+    except IntegrityError:
         raise AlreadyRegistered from None
 
 

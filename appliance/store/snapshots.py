@@ -10,6 +10,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+# What `copy_live` raises when the copy cannot be made (its message says "full" when the disk filled).
+CopyFailed = sqlite3.OperationalError
+
 
 def _connect_ro(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)

@@ -9,12 +9,9 @@ tokens, and the teachers' comments on their submissions.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
-import aiosqlite
-
-from appliance.db import Database, Row
+from appliance.db import Conn, Database, IntegrityError, MissingTable, Row
 
 _THEIR_JOBS = "job_id IN (SELECT id FROM jobs WHERE user_id = :user)"
 # Blobs holding the student's own bytes. A test's judged stdin and expected output (stdin_blob,
@@ -89,7 +86,7 @@ async def erasures_recorded(db: Database) -> list[Row]:
     """Every erasure a database recorded (none in one from before erasures existed)."""
     try:
         return await db.fetchall("SELECT user_id, erased_by, erased_at, counts FROM erasures ORDER BY id")
-    except sqlite3.OperationalError:
+    except MissingTable:
         return []
 
 
@@ -97,7 +94,7 @@ async def has_user(db: Database, user_id: int) -> bool:
     return await db.fetchone("SELECT 1 FROM users WHERE id = ?", (user_id,)) is not None
 
 
-async def stop_jobs_in_flight(conn: aiosqlite.Connection, user_id: int) -> None:
+async def stop_jobs_in_flight(conn: Conn, user_id: int) -> None:
     """Before erasing again after a restore: the student's jobs the backup caught waiting or
     running never run (their code is about to go)."""
     await conn.execute(
@@ -130,20 +127,21 @@ class AlreadyErased(Exception):
 Params = dict[str, object]
 
 
-async def _count(conn: aiosqlite.Connection, sql: str, params: Params) -> int:
+async def _count(conn: Conn, sql: str, params: Params) -> int:
     cursor = await conn.execute(sql, params)
     row = await cursor.fetchone()
     await cursor.close()
     return int(row[0]) if row else 0
 
 
-async def _run(conn: aiosqlite.Connection, sql: str, params: Params) -> int:
+async def _run(conn: Conn, sql: str, params: Params) -> int:
     cursor = await conn.execute(sql, params)
+    count = cursor.rowcount
     await cursor.close()
-    return cursor.rowcount
+    return count
 
 
-async def erase(conn: aiosqlite.Connection, user_id: int, pseudonym: str) -> Erased:
+async def erase(conn: Conn, user_id: int, pseudonym: str) -> Erased:
     """Inside the caller's write transaction, which also records the erasure (`record_erasure`)."""
     user = {"user": user_id}
     if await _count(conn, "SELECT COUNT(*) FROM erasures WHERE user_id = :user", user):
@@ -184,14 +182,12 @@ async def erase(conn: aiosqlite.Connection, user_id: int, pseudonym: str) -> Era
     return Erased(counts, blobs)
 
 
-async def record_erasure(
-    conn: aiosqlite.Connection, user_id: int, erased_by: int | None, erased_at: str, counts_json: str
-) -> None:
+async def record_erasure(conn: Conn, user_id: int, erased_by: int | None, erased_at: str, counts_json: str) -> None:
     try:
         await _run(
             conn,
             "INSERT INTO erasures (user_id, erased_by, erased_at, counts) VALUES (:user, :by, :at, :counts)",
             {"user": user_id, "by": erased_by, "at": erased_at, "counts": counts_json},
         )
-    except sqlite3.IntegrityError as exc:
+    except IntegrityError as exc:
         raise AlreadyErased from exc

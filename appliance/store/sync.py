@@ -7,33 +7,31 @@ tables inside the import's one transaction.
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
-
-from appliance.db import Database, Row
+from appliance.db import Conn, Database, IntegrityError, Row, placeholders
 
 ENTITIES = ("user", "class", "problem", "submission")
 _CHANGED = "SELECT local_id FROM sync_changes WHERE entity = ? AND seq > ?"
+# Ids per DELETE: both engines cap the parameters of one statement (SQLite 32766, PostgreSQL 32767).
+_DELETE_BATCH = 10_000
 
 
-async def _all(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+async def _all(conn: Conn, sql: str, params: Sequence[Any] = ()) -> list[Row]:
     return list(await conn.execute_fetchall(sql, params))
 
 
 # --- classroom side: what a bundle carries --------------------------------------------------------
 
 
-async def watermark(conn: aiosqlite.Connection) -> int:
+async def watermark(conn: Conn) -> int:
     rows = await _all(conn, "SELECT seq FROM sync_counter WHERE id = 1")
     return int(rows[0][0])
 
 
-async def deleted(conn: aiosqlite.Connection, entity: str, since: int) -> list[int]:
+async def deleted(conn: Conn, entity: str, since: int) -> list[int]:
     """Things changed after `since` whose row is gone: the central instance drops its copy."""
     # A submission's id taken again by a run (ids of deleted rows can be reused) is gone too.
     live = {
@@ -51,13 +49,13 @@ async def deleted(conn: aiosqlite.Connection, entity: str, since: int) -> list[i
     return [int(row[0]) for row in rows]
 
 
-async def users(conn: aiosqlite.Connection, since: int) -> list[Row]:
+async def users(conn: Conn, since: int) -> list[Row]:
     return await _all(
         conn, f"SELECT id, username, role, created_at FROM users WHERE id IN ({_CHANGED}) ORDER BY id", ("user", since)
     )
 
 
-async def classes(conn: aiosqlite.Connection, since: int) -> list[Row]:
+async def classes(conn: Conn, since: int) -> list[Row]:
     return await _all(
         conn,
         f"SELECT id, name, owner_id, created_at FROM classes WHERE id IN ({_CHANGED}) ORDER BY id",
@@ -65,7 +63,7 @@ async def classes(conn: aiosqlite.Connection, since: int) -> list[Row]:
     )
 
 
-async def class_members(conn: aiosqlite.Connection, since: int) -> list[Row]:
+async def class_members(conn: Conn, since: int) -> list[Row]:
     return await _all(
         conn,
         f"SELECT class_id, user_id FROM class_members WHERE class_id IN ({_CHANGED}) ORDER BY class_id, user_id",
@@ -73,7 +71,7 @@ async def class_members(conn: aiosqlite.Connection, since: int) -> list[Row]:
     )
 
 
-async def problems(conn: aiosqlite.Connection, since: int) -> list[Row]:
+async def problems(conn: Conn, since: int) -> list[Row]:
     return await _all(
         conn,
         "SELECT id, owner_id, title, statement, language, time_limit_ms, memory_limit_mb, comparison, tolerance,"
@@ -83,7 +81,7 @@ async def problems(conn: aiosqlite.Connection, since: int) -> list[Row]:
     )
 
 
-async def problem_classes(conn: aiosqlite.Connection, since: int) -> list[Row]:
+async def problem_classes(conn: Conn, since: int) -> list[Row]:
     return await _all(
         conn,
         "SELECT problem_id, class_id, due_at, late_policy FROM problem_classes"
@@ -92,7 +90,7 @@ async def problem_classes(conn: aiosqlite.Connection, since: int) -> list[Row]:
     )
 
 
-async def test_cases(conn: aiosqlite.Connection, since: int) -> list[Row]:
+async def test_cases(conn: Conn, since: int) -> list[Row]:
     return await _all(
         conn,
         "SELECT problem_id, position, name, stdin, expected_stdout, visibility, reveal_at, weight FROM test_cases"
@@ -101,7 +99,7 @@ async def test_cases(conn: aiosqlite.Connection, since: int) -> list[Row]:
     )
 
 
-async def problem_assets(conn: aiosqlite.Connection, since: int) -> list[Row]:
+async def problem_assets(conn: Conn, since: int) -> list[Row]:
     return await _all(
         conn,
         "SELECT problem_id, name, kind, media_type, size, blob, in_workdir FROM problem_assets"
@@ -110,7 +108,7 @@ async def problem_assets(conn: aiosqlite.Connection, since: int) -> list[Row]:
     )
 
 
-async def submissions(conn: aiosqlite.Connection, since: int) -> list[Row]:
+async def submissions(conn: Conn, since: int) -> list[Row]:
     """Finished submissions, with the verdict and score that count: a published rejudge's, else
     their own (as the gradebook counts them). Queued and running ones come once judged (judging
     bumps their sequence again)."""
@@ -140,7 +138,7 @@ async def add_appliance(
             " VALUES (?, ?, ?, ?, ?) RETURNING id",
             (name, public_key, fingerprint, appliance_id, at),
         )
-    except sqlite3.IntegrityError:
+    except IntegrityError:
         raise AlreadyRegistered from None
 
 
@@ -151,18 +149,18 @@ async def appliances(db: Database) -> list[Row]:
     )
 
 
-async def appliance_by_key(conn: aiosqlite.Connection, public_key: str) -> Row | None:
+async def appliance_by_key(conn: Conn, public_key: str) -> Row | None:
     rows = await _all(conn, "SELECT * FROM sync_appliances WHERE public_key = ?", (public_key,))
     return rows[0] if rows else None
 
 
-async def key_of_appliance(conn: aiosqlite.Connection, appliance_id: str) -> str | None:
+async def key_of_appliance(conn: Conn, appliance_id: str) -> str | None:
     rows = await _all(conn, "SELECT public_key FROM sync_appliances WHERE appliance_id = ?", (appliance_id,))
     return str(rows[0][0]) if rows else None
 
 
 async def record_import(
-    conn: aiosqlite.Connection,
+    conn: Conn,
     row_id: int,
     appliance_id: str,
     mark: tuple[int, int],
@@ -195,7 +193,7 @@ _SYNCED = {
 
 
 async def upsert(
-    conn: aiosqlite.Connection, entity: str, appliance_id: str, local_id: int, columns: dict[str, Any], record: str
+    conn: Conn, entity: str, appliance_id: str, local_id: int, columns: dict[str, Any], record: str
 ) -> str:
     """Insert or update one imported thing: 'new', 'updated' or 'same' (then nothing is written)."""
     table = _SYNCED[entity]
@@ -215,25 +213,30 @@ async def upsert(
     return "updated" if rows else "new"
 
 
-async def delete(conn: aiosqlite.Connection, entity: str, appliance_id: str, local_id: int) -> bool:
+async def delete(conn: Conn, entity: str, appliance_id: str, local_id: int) -> bool:
     cursor = await conn.execute(
         f"DELETE FROM {_SYNCED[entity].name} WHERE appliance_id = ? AND local_id = ?", (appliance_id, local_id)
     )
     return cursor.rowcount > 0
 
 
-async def delete_others(conn: aiosqlite.Connection, entity: str, appliance_id: str, keep: Sequence[int]) -> int:
-    """After a full bundle: the appliance's copies it no longer holds go."""
-    cursor = await conn.execute(
-        f"DELETE FROM {_SYNCED[entity].name} WHERE appliance_id = ?"
-        " AND local_id NOT IN (SELECT value FROM json_each(?))",
-        (appliance_id, json.dumps(list(keep))),
-    )
-    return cursor.rowcount
+async def delete_others(conn: Conn, entity: str, appliance_id: str, keep: Sequence[int]) -> int:
+    """After a full bundle: the appliance's copies it no longer holds go; returns how many."""
+    table = _SYNCED[entity].name
+    kept = set(keep)
+    held = await _all(conn, f"SELECT local_id FROM {table} WHERE appliance_id = ? ORDER BY local_id", (appliance_id,))
+    gone = [int(row[0]) for row in held if int(row[0]) not in kept]
+    for start in range(0, len(gone), _DELETE_BATCH):
+        batch = gone[start : start + _DELETE_BATCH]
+        await conn.execute(
+            f"DELETE FROM {table} WHERE appliance_id = ? AND local_id IN ({placeholders(batch)})",
+            (appliance_id, *batch),
+        )
+    return len(gone)
 
 
 async def replace_assets(
-    conn: aiosqlite.Connection, appliance_id: str, problem_local_id: int, assets: Sequence[tuple[str, str]]
+    conn: Conn, appliance_id: str, problem_local_id: int, assets: Sequence[tuple[str, str]]
 ) -> None:
     """A synced problem's (name, blob) assets become exactly `assets`."""
     await conn.execute(

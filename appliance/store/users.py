@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-import sqlite3
-
 from appliance.clock import db_now
-from appliance.db import Database, Row
+from appliance.db import Database, IntegrityError, Row
 from appliance.errors import Conflict
+from appliance.store.portable import insert_id
 
 USER_COLUMNS = "id, username, role, birthdate, created_by, created_at, disabled"
 
@@ -22,19 +21,19 @@ async def create(
     """Create the user and record the legal versions they accepted, together or not at all."""
     try:
         async with db.transaction() as conn:
-            cursor = await conn.execute(
+            user_id = await insert_id(
+                conn,
                 "INSERT INTO users (username, password_hash, role, birthdate, created_by, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (username, password_hash, role, birthdate, created_by, db_now()),
             )
-            user_id = int(cursor.lastrowid or 0)
             for kind, version in (acceptances or {}).items():
                 await conn.execute(
                     "INSERT INTO legal_acceptances (user_id, kind, version, accepted_at) VALUES (?, ?, ?, ?)",
                     (user_id, kind, version, db_now()),
                 )
             return user_id
-    except sqlite3.IntegrityError as exc:
+    except IntegrityError as exc:
         raise Conflict("username_taken", f"the username {username!r} is already taken", field="username") from exc
 
 
@@ -71,7 +70,7 @@ _STAFF = (
 async def list_staff(db: Database, role: str | None) -> list[Row]:
     """Teachers and admins (or only those of `role`), admins first, then by name."""
     return await db.fetchall(
-        f"{_STAFF} AND (? IS NULL OR u.role = ?) ORDER BY u.role = 'teacher', u.username COLLATE NOCASE",
+        f"{_STAFF} AND (CAST(? AS TEXT) IS NULL OR u.role = ?) ORDER BY u.role = 'teacher', lower(u.username)",
         (role, role),
     )
 
@@ -109,7 +108,9 @@ async def replace_password(db: Database, user_id: int, password_hash: str, *, ke
     revoked, together: whoever knew the old password may have logged in or made a token with it."""
     async with db.transaction() as conn:
         await conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
-        await conn.execute("DELETE FROM sessions WHERE user_id = ? AND id_hash IS NOT ?", (user_id, keep_session))
+        await conn.execute(
+            "DELETE FROM sessions WHERE user_id = ? AND id_hash IS DISTINCT FROM ?", (user_id, keep_session)
+        )
         await conn.execute(
             "UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", (db_now(), user_id)
         )
