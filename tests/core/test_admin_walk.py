@@ -252,7 +252,7 @@ async def test_the_walk_catches_an_admin_route_a_teacher_can_call(settings_facto
     @planted.route("PATCH", "/api/admin/planted/{id}", access="staff", summary="a mistake")
     async def disable(request: web.Request) -> web.Response:
         current_user(request)
-        await request.app[DB].execute("UPDATE users SET disabled = 1 WHERE id = ?", (request.match_info["id"],))
+        await request.app[DB].execute("UPDATE users SET disabled = 1 WHERE id = ?", (int(request.match_info["id"]),))
         return web.json_response({"ok": True})
 
     async with serve(settings_factory(), planted) as server:
