@@ -62,9 +62,10 @@ def outputs_match(expected: str, actual: str, mode: str, tolerance: float = 0.0)
     raise ValueError(f"unknown comparison mode {mode!r}")
 
 
-def decode(data: bytes) -> str:
-    """Programs may print any bytes; invalid UTF-8 is replaced, never a crash (DESIGN §2.8)."""
-    return data.decode("utf-8", errors="replace")
+def decode(data: bytes, errors: str = "replace") -> str:
+    """Programs may print any bytes; invalid UTF-8 is replaced, never a crash (DESIGN §2.8). So is
+    U+0000: PostgreSQL cannot store it in text, and a screen shows nothing for it."""
+    return data.decode("utf-8", errors=errors).replace("\x00", "\ufffd")
 
 
 def test_verdict(outcome: TestOutcome, expected: str | None, mode: str, tolerance: float) -> str:

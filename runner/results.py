@@ -54,7 +54,7 @@ def bound_text(data: bytes, cap: int, kept: bool = True) -> tuple[str, bool]:
     marker = cut_marker(len(data) - cap, kept)
     keep = max(0, cap - len(marker.encode("utf-8")))
     # Cut on a character boundary so the kept part never ends in a replacement character.
-    text = data[:keep].decode("utf-8", errors="ignore")
+    text = decode(data[:keep], errors="ignore")
     return text + marker, True
 
 

@@ -17,6 +17,7 @@ from typing import Literal, cast
 from runner import engine, graphics
 from runner.cgroup_meter import TestUsage
 from runner.executor import CompileOutcome, ExecRequest, ExecResult, Image, InfraError, TestOutcome, TestStatus
+from runner.grading import decode
 from runner.languages import LANGUAGES
 from runner.sandbox_settings import MiB, SandboxSettings
 from sandbox import protocol
@@ -199,10 +200,6 @@ def plan_job(request: ExecRequest, settings: SandboxSettings) -> JobPlan:
     )
 
 
-def _text(data: bytes) -> str:
-    return data.decode("utf-8", errors="replace")
-
-
 def _stopped_reason(ending: Ending, oom_killed: bool) -> tuple[TestStatus, str]:
     if ending == "tampered":
         return "runtime_error", "the program interfered with the sandbox's supervisor, so the job was stopped"
@@ -228,7 +225,7 @@ def to_result(plan: JobPlan, transcript: Transcript, oom_killed: bool) -> ExecRe
             reports.append(event)
     if transcript.ending == "eof" and transcript.harness_stderr.strip():
         # Programs cannot write to the harness's stderr: anything there is the harness crashing.
-        crash = _text(transcript.harness_stderr)[-2000:]
+        crash = decode(transcript.harness_stderr)[-2000:]
         raise InfraError(engine.SANDBOX_PROTOCOL, f"the sandbox harness crashed: {crash}")
     job = plan.job
     status, reason = _stopped_reason(transcript.ending, oom_killed)
@@ -238,7 +235,7 @@ def to_result(plan: JobPlan, transcript: Transcript, oom_killed: bool) -> ExecRe
         if compile_report is None:
             return ExecResult(CompileOutcome(ok=False, output=f"[compilation stopped: {reason}]", time_ms=0), [])
         compile_outcome = CompileOutcome(
-            ok=compile_report.ok, output=_text(compile_report.output), time_ms=compile_report.time_ms
+            ok=compile_report.ok, output=decode(compile_report.output), time_ms=compile_report.time_ms
         )
         if not compile_report.ok:
             return ExecResult(compile_outcome, [])

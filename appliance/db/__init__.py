@@ -13,6 +13,7 @@ from appliance.db.base import (
     MissingTable,
     Params,
     Row,
+    UnstorableText,
     placeholders,
 )
 from appliance.db.sqlite import SqliteDatabase
@@ -28,6 +29,7 @@ __all__ = [
     "Params",
     "Row",
     "SqliteDatabase",
+    "UnstorableText",
     "dialect_of",
     "is_postgresql",
     "open_database",

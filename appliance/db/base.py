@@ -25,6 +25,10 @@ IntegrityError = (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationEr
 MissingTable = (sqlite3.OperationalError, asyncpg.UndefinedTableError)
 
 
+class UnstorableText(ValueError):
+    """Text the database cannot store (PostgreSQL refuses U+0000); nothing was written."""
+
+
 class Row(Protocol):
     """A result row: by position or by column name, as sqlite3.Row and asyncpg.Record both are."""
 

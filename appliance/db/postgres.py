@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import asyncpg
 
-from appliance.db.base import Conn, Database, Params, Row
+from appliance.db.base import Conn, Database, Params, Row, UnstorableText
 from appliance.db.dialect import arguments, translate
 
 POOL_MIN = 2
@@ -53,6 +53,15 @@ class PgCursor:
         self._rows = []
 
 
+@contextmanager
+def _storable() -> Iterator[None]:
+    """PostgreSQL's refusal of U+0000 in text, as the store's own error (SQLite stores it)."""
+    try:
+        yield
+    except (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError) as exc:
+        raise UnstorableText(str(exc)) from exc
+
+
 def _status_count(status: str) -> int:
     """The row count in a command tag such as "UPDATE 3" or "INSERT 0 1"; -1 when there is none."""
     last = status.rsplit(" ", 1)[-1]
@@ -70,22 +79,25 @@ class PgConn:
     async def execute(self, sql: str, parameters: Params = ()) -> PgCursor:
         text, names = translate(sql)
         args = arguments(names, parameters)
-        if _RETURNS_ROWS.search(text):
-            rows = await self._conn.fetch(text, *args)
-            return PgCursor(rows, len(rows))
-        status = await self._conn.execute(text, *args)
+        with _storable():
+            if _RETURNS_ROWS.search(text):
+                rows = await self._conn.fetch(text, *args)
+                return PgCursor(rows, len(rows))
+            status = await self._conn.execute(text, *args)
         return PgCursor([], _status_count(status))
 
     async def executemany(self, sql: str, parameters: Iterable[Params]) -> PgCursor:
         text, names = translate(sql)
         batch = [arguments(names, params) for params in parameters]
         if batch:
-            await self._conn.executemany(text, batch)
+            with _storable():
+                await self._conn.executemany(text, batch)
         return PgCursor([], len(batch))
 
     async def execute_fetchall(self, sql: str, parameters: Params = ()) -> list[Row]:
         text, names = translate(sql)
-        return await self._conn.fetch(text, *arguments(names, parameters))
+        with _storable():
+            return await self._conn.fetch(text, *arguments(names, parameters))
 
 
 class PgDatabase(Database):
@@ -133,4 +145,5 @@ class PgDatabase(Database):
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         text, names = translate(sql)
-        return await self.pool.fetch(text, *arguments(names, params))
+        with _storable():
+            return await self.pool.fetch(text, *arguments(names, params))

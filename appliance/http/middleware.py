@@ -13,6 +13,7 @@ from yarl import URL
 from appliance import exams, legal
 from appliance.accounts import Accounts, User
 from appliance.app_keys import ACCOUNTS, DB, PRESENCE, SETTINGS
+from appliance.db import UnstorableText
 from appliance.errors import AppError, Forbidden, NotFound, RateLimited, Unauthorized, Unavailable
 from appliance.http.routing import spec_of
 
@@ -65,6 +66,10 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
         if "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
         return response
+    except UnstorableText:
+        # Text outside a JSON body (a form field, a file name, an imported file) on PostgreSQL.
+        message = "text may not contain the NUL character (U+0000)"
+        return web.json_response({"error": {"code": "text_nul", "message": message}}, status=400)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         message = "something went wrong on the server; it was logged"
