@@ -29,6 +29,7 @@ from appliance.identity import Identity, parse_public_key
 from appliance.settings import Settings
 from appliance.store import problem_sets as store
 from appliance.store import sync as sync_store
+from appliance.sync_bundle import SET_ID
 
 # Signed before the request line: distinct from bundles' "labrunner-sync-bundle/v1\n".
 REQUEST_CONTEXT = b"labrunner-sync-request/v1\n"
@@ -99,7 +100,8 @@ async def offers(db: Database) -> list[dict[str, Any]]:
 
 
 async def latest_bundle(db: Database, blobs: BlobStore, set_id: str) -> bytes:
-    row = await store.offer(db, set_id)
+    # Not the shape of a set id: no such set, without asking the database (PostgreSQL refuses a NUL).
+    row = await store.offer(db, set_id) if SET_ID.match(set_id) else None
     if row is None:
         raise NotFound("unknown_problem_set", "no problem set with this id is published here")
     try:
