@@ -364,3 +364,32 @@ async def test_a_recreated_problem_inherits_nothing_of_a_deleted_one(server: Liv
     assert bobs.json["classes"] == [bobs_class["id"]], bobs
     listed = await student.get("/api/submissions")
     assert listed.json["submissions"] == [], listed
+
+
+# --- sync bundles: text a registered classroom appliance pushes -----------------------------------
+
+
+async def test_a_pushed_bundle_with_nul_characters_is_no_500(server: LiveServer) -> None:
+    """A rogue or buggy registered appliance pushes names, titles and a statement holding NUL (which
+    PostgreSQL cannot store in text): refused as malformed with nothing stored, never a 500."""
+    from appliance import sync_appliances
+    from tests.sync.attack_bundles import Signer
+    from tests.sync.test_attacks_central import NOW, ROOM_ID, _push, _room_bundle, _synced
+
+    room = Signer(appliance_id=ROOM_ID)
+    await sync_appliances.register(server.app[DB], "room", room.public_key)
+    anyone = server.client(origin=None)
+    before = _synced(server)
+    bad = "p-\x00x"
+    bundles = {
+        "user name": _room_bundle(room, users=[{"id": 1, "role": "student", "name": bad, "created_at": NOW}]),
+        "class name": _room_bundle(
+            room, classes=[{"id": 1, "name": bad, "owner": 1, "created_at": NOW, "members": []}]
+        ),
+    }
+    failures = []
+    for what, raw in bundles.items():
+        reply = await _push(anyone, raw, room)
+        if reply.status >= 500 or (reply.status >= 400 and (not reply.error_code or _synced(server) != before)):
+            failures.append((what, reply))
+    assert not failures, failures
