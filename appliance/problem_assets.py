@@ -155,7 +155,8 @@ async def delete_asset(db: Database, blobs: BlobStore, user: User, problem_id: i
 async def asset_content(db: Database, blobs: BlobStore, digest: str, name: str) -> tuple[Row, bytes]:
     """The bytes behind a content-hashed asset URL. Only blobs that are problem assets are served:
     the URL names content, and a user's file or a hidden output must never be reachable by hash."""
-    row = await file_store.asset_by_content(db, digest, name) if DIGEST.match(digest) else None
+    # No stored name holds a NUL, and PostgreSQL refuses one in a text parameter: a miss, not a 500.
+    row = await file_store.asset_by_content(db, digest, name) if DIGEST.match(digest) and "\x00" not in name else None
     if row is None:
         raise NotFound("not_found", "no such asset")
     return row, await asyncio.to_thread(blobs.get, digest)
