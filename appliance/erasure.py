@@ -73,7 +73,12 @@ async def erase(db: Database, blobs: BlobStore, actor: User, user_id: int, confi
         ) from None
     scrubbed = await db.scrub()
     if not scrubbed:
-        log.warning("erasure of user %s: a reader kept the WAL from being emptied; later writes overwrite it", user_id)
+        where = (
+            "a reader kept the WAL from being emptied; later writes overwrite it"
+            if db.dialect == "sqlite"
+            else "PostgreSQL's write-ahead log, its archives and standbys keep what the database's retention keeps"
+        )
+        log.warning("erasure of user %s: erased rows may survive in storage: %s", user_id, where)
     return {
         "user_id": user_id,
         "username": pseudonym(user_id),
