@@ -66,8 +66,7 @@ def _sqlite(path: Path, *, writable: bool) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
-def query(target: Target, sql: str, params: Sequence[Any] = ()) -> Rows:
-    """The rows `sql` returns, as tuples."""
+def _run(target: Target, sql: str, params: Sequence[Any], *, writable: bool) -> Rows:
     location = _location(target)
     if is_postgresql(location):
         import psycopg
@@ -75,21 +74,18 @@ def query(target: Target, sql: str, params: Sequence[Any] = ()) -> Rows:
         with psycopg.connect(str(location), autocommit=True) as conn:
             cursor = conn.execute(to_psycopg(sql), tuple(params))
             return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
-    with _sqlite(Path(location), writable=False) as conn:
+    with _sqlite(Path(location), writable=writable) as conn:
         return conn.execute(sql, tuple(params)).fetchall()
+
+
+def query(target: Target, sql: str, params: Sequence[Any] = ()) -> Rows:
+    """The rows `sql` returns, as tuples."""
+    return _run(target, sql, params, writable=False)
 
 
 def execute(target: Target, sql: str, params: Sequence[Any] = ()) -> Rows:
     """Run one statement and commit it; the rows it returns (`RETURNING`), if any."""
-    location = _location(target)
-    if is_postgresql(location):
-        import psycopg
-
-        with psycopg.connect(str(location), autocommit=True) as conn:
-            cursor = conn.execute(to_psycopg(sql), tuple(params))
-            return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
-    with _sqlite(Path(location), writable=True) as conn:
-        return conn.execute(sql, tuple(params)).fetchall()
+    return _run(target, sql, params, writable=True)
 
 
 def columns(target: Target, table: str) -> list[str]:
