@@ -154,12 +154,22 @@ def status(location: Location, schema_dir: Path = SCHEMA_DIR) -> list[MigrationS
 
 
 def migrate(
-    location: Location, backup_dir: Path, schema_dir: Path = SCHEMA_DIR, *, target: int | None = None
+    location: Location,
+    backup_dir: Path,
+    schema_dir: Path = SCHEMA_DIR,
+    *,
+    target: int | None = None,
+    schema: str | None = None,
 ) -> list[Migration]:
     """Apply pending migrations (up to `target`); return what was applied. `location` is the
-    SQLite file, or a `postgresql://` URL (then `backup_dir` is unused: see the module's note)."""
+    SQLite file, or a `postgresql://` URL (then `backup_dir` is unused: see the module's note).
+
+    `schema` (PostgreSQL only): migrate the tables in that schema of the database instead of the
+    application's own, as a restore does to the backup it loads beside the live data."""
     if is_postgresql(location):
-        return _in_thread(_pg_migrate(str(location), discover(schema_dir, "postgresql"), target))
+        return _in_thread(_pg_migrate(str(location), discover(schema_dir, "postgresql"), target, schema))
+    if schema is not None:
+        raise ValueError("a SQLite database has no schemas: `schema` is for PostgreSQL")
     return _migrate_sqlite(Path(location), backup_dir, discover(schema_dir), target)
 
 
@@ -220,12 +230,18 @@ async def _pg_status(url: str) -> dict[int, tuple[str, str, str]]:
         await conn.close()
 
 
-async def _pg_migrate(url: str, migrations: list[Migration], target: int | None) -> list[Migration]:
+async def _pg_migrate(
+    url: str, migrations: list[Migration], target: int | None, schema: str | None = None
+) -> list[Migration]:
     import asyncpg
 
     conn = await asyncpg.connect(url)
     try:
         await _check_collation(conn)
+        if schema is not None:
+            # Unqualified names (the migrations use only those) now create and find that schema's
+            # tables; types and extensions the database already has stay visible through public.
+            await conn.execute(f"SET search_path = {_quote_ident(schema)}, public")
         # Two servers starting on one database: the second waits, then finds nothing pending.
         await conn.execute("SELECT pg_advisory_lock($1)", MIGRATE_LOCK_KEY)
         await conn.execute(to_postgresql(_SCHEMA_MIGRATIONS))
@@ -270,6 +286,10 @@ async def _check_collation(conn: asyncpg.Connection) -> None:
         f" CREATE DATABASE {row['name']} LC_COLLATE 'C' LC_CTYPE 'C'{' LOCALE_PROVIDER libc' if icu else ''}"
         " TEMPLATE template0"
     )
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _statements(sql: str) -> list[str]:
