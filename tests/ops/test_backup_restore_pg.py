@@ -21,9 +21,10 @@ import psycopg
 import pytest
 
 from appliance import appliance_id, backups, clock, migrations
-from appliance.backup_archive import ArchiveRefused
+from appliance.backup_archive import ArchiveRefused, ArchiveWriter
 from appliance.restore import restore, verify
 from appliance.settings import Settings
+from appliance.store import pg_snapshots
 from tests import dbaccess
 from tests.conftest import LiveServer
 from tests.ops.conftest import Classroom, blob_files, picture_sandbox, populate, upload
@@ -109,6 +110,14 @@ async def test_a_restore_into_a_fresh_database_gives_every_row_and_blob_back(
     assert result.replaced is None and result.migrated == []
     assert dbaccess.dump_db(fresh, exclude=HISTORY) == before
     assert blob_files(fresh.blob_dir) == blobs_before
+    # The identity counters of the new tables were set past the restored ids.
+    [(new_id,)] = dbaccess.execute(
+        fresh,
+        "INSERT INTO users (username, password_hash, role, created_at) VALUES ('later', 'x', 'student', ?)"
+        " RETURNING id",
+        ("2026-11-30T00:00:00.000000Z",),
+    )
+    assert new_id == max(row[0] for row in before["users"]) + 1
     assert appliance_id.read(fresh.data_dir) == appliance_id.read(source.data_dir)
     runs = {row[1]: row for row in dbaccess.dump_db(fresh)["job_runs"]}
     assert runs["backup"][5] == "ok" and runs["restore"][5] == "ok"
@@ -261,7 +270,26 @@ def _sqlite_archive(archive: Path, settings: Settings) -> None:
     shutil.copyfile(backups.write_backup(other, passphrase=None, now=clock.now()).archive, archive)
 
 
+def _rows_that_break_a_key(archive: Path, settings: Settings) -> None:
+    """A well-formed archive (every hash right) whose users table holds one row twice."""
+    members = _members(archive)
+    manifest = json.loads(members.pop("manifest.json"))
+    members.pop("manifest.json.sha256")
+    users = members["db/postgresql/users.csv"]
+    members["db/postgresql/users.csv"] = users + users.splitlines(keepends=True)[-1]
+    folder = settings.data_dir.parent / (settings.data_dir.name + "-rehashed")
+    with archive.open("wb") as out:
+        writer = ArchiveWriter(out)
+        for name, data in members.items():
+            path = folder / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            writer.add_file(name, path)
+        writer.finish({k: v for k, v in manifest.items() if k != "members"})
+
+
 DAMAGE: dict[str, tuple[Callable[[Path, Settings], None], str]] = {
+    "rows that break a key, with every hash right": (_rows_that_break_a_key, "backup_db_damaged"),
     "a byte flipped in a table's rows": (_flip_in("db/postgresql/users.csv", 60), "backup_corrupt"),
     "a byte flipped in the export's index": (_flip_in("db/postgresql/tables.json", 40), "backup_corrupt"),
     "another appliance's": (_foreign, "backup_foreign_appliance"),
@@ -341,3 +369,44 @@ async def test_an_unreachable_database_is_said_plainly(tmp_path: Path) -> None:
         backups.write_backup(settings, passphrase=None, now=clock.now())
     assert refused.value.code == "database_unavailable"
     assert not list(settings.backup_dir.glob("*.tar*"))
+
+
+async def test_a_failure_inside_the_swap_leaves_everything_as_it_was(
+    pg_classroom: Classroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = pg_classroom.server.settings
+    archive = await _backup(pg_classroom)
+    await pg_classroom.server.make_user("student")  # the live data differs from the backup's
+    await pg_classroom.server.close()
+    before = _state(settings)
+    real = pg_snapshots._set_triggers
+
+    async def fail_at_the_end(conn: Any, schema: str, tables: Any, *, enabled: bool) -> None:
+        if enabled and schema == "public":  # the swap's last step, inside its transaction
+            raise RuntimeError("the server went away")
+        await real(conn, schema, tables, enabled=enabled)
+
+    monkeypatch.setattr(pg_snapshots, "_set_triggers", fail_at_the_end)
+    with pytest.raises(RuntimeError):
+        await restore(settings, archive, passphrase=None)
+    assert _state(settings) == before
+
+
+async def test_an_upgrade_exports_the_tables_first(pg_settings: Callable[..., Settings]) -> None:
+    newest = len(migrations.discover())
+    settings = pg_settings(migrated=False)
+    migrations.migrate(settings.database_location, settings.backup_dir, target=newest - 1)
+    assert not settings.backup_dir.exists()  # an empty database has nothing to keep
+    dbaccess.execute(
+        settings,
+        "INSERT INTO users (username, password_hash, role, created_at) VALUES ('before_upgrade', 'x', 'admin', ?)",
+        ("2026-01-01T00:00:00.000000Z",),
+    )
+    assert [m.version for m in migrations.migrate(settings.database_location, settings.backup_dir)] == [newest]
+    [export] = settings.backup_dir.glob(f"pre-migrate-v{newest - 1:04d}-*.pgexport")
+    members = _members(export)
+    index = json.loads(members.pop("tables.json"))
+    assert index["schema_version"] == newest - 1
+    users = list(csv.DictReader(io.StringIO(members["users.csv"].decode())))
+    assert [u["username"] for u in users] == ["before_upgrade"]
+    assert {t["name"] for t in index["tables"]} == {name.removesuffix(".csv") for name in members}
