@@ -29,7 +29,7 @@ import asyncpg
 
 from appliance import migrations
 from appliance.backup_archive import ArchiveRefused, Manifest
-from appliance.errors import Unavailable
+from appliance.errors import Conflict, Unavailable
 from appliance.store import pg_snapshots
 from appliance.store.pg_snapshots import Export
 
@@ -92,6 +92,7 @@ async def stage(url: str, archive: Path, folder: Path, manifest: Manifest, backu
     conn = await asyncpg.connect(url)
     try:
         await pg_snapshots.create_schema(conn, schema)
+        await pg_snapshots.work_in(conn, schema)
         try:
             await asyncio.to_thread(migrations.migrate, url, backup_dir, target=manifest.schema_version, schema=schema)
             await pg_snapshots.load(conn, schema, folder, index)
@@ -130,7 +131,15 @@ async def replace_live(url: str, staged: Staged, stamp: str) -> tuple[str, list[
     conn = await asyncpg.connect(url)
     try:
         live = await pg_snapshots.current_schema(conn)
-        await pg_snapshots.replace_rows(conn, live, staged.schema, keep_as)
+        try:
+            await pg_snapshots.replace_rows(conn, live, staged.schema, keep_as)
+        except pg_snapshots.LoadFailed as exc:
+            # Both are at this version: only tables made outside Labrunner's migrations differ.
+            raise Conflict(
+                "restore_tables_differ",
+                f"the live tables differ from this version's ({exc}); nothing was replaced: compare the"
+                " database with a freshly migrated one",
+            ) from None
         erasures = await pg_snapshots.erasures_in(conn, keep_as)
         await pg_snapshots.drop_schema(conn, staged.schema)
     finally:

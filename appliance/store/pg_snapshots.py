@@ -191,6 +191,13 @@ async def create_schema(conn: asyncpg.Connection, schema: str) -> None:
     await conn.execute(f"CREATE SCHEMA {quote(schema)}")
 
 
+async def work_in(conn: asyncpg.Connection, schema: str) -> None:
+    """Unqualified names on `conn` now mean `schema`'s tables: also those the sync triggers'
+    function names, which it looks up when it runs, so a trigger of a staging table never
+    touches the live sync log."""
+    await conn.execute(f"SET search_path = {quote(schema)}, public")
+
+
 async def drop_schema(conn: asyncpg.Connection, schema: str) -> None:
     await conn.execute(f"DROP SCHEMA IF EXISTS {quote(schema)} CASCADE")
 

@@ -123,9 +123,12 @@ async def test_a_restore_into_a_fresh_database_gives_every_row_and_blob_back(
     assert runs["backup"][5] == "ok" and runs["restore"][5] == "ok"
     # The staging schema is gone; the (empty) replaced rows are kept beside the live ones.
     assert _schemas(fresh) == sorted([*schemas, result.replaced_schema])
-    # The drill loads the archive into a staging schema and drops it again.
+    # The drill loads the archive into a staging schema and drops it again, the live rows untouched
+    # (its sync log too: the staging tables' triggers never reach the live tables).
+    live = dbaccess.dump_db(fresh)
     assert verify(fresh, archive, passphrase=None)["blobs"] == len(blobs_before)
     assert _schemas(fresh) == sorted([*schemas, result.replaced_schema])
+    assert dbaccess.dump_db(fresh) == live
 
 
 def _write_users(settings: Settings, stop: threading.Event, going: threading.Event, written: list[int]) -> None:
