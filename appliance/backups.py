@@ -1,5 +1,7 @@
 """Taking a backup: a consistent copy of the live database (the server keeps running), checked,
 counted and packed with the blob store into one self-contained archive in the backup folder.
+The copy is the SQLite file (`VACUUM INTO`), or on PostgreSQL an export of every table from one
+snapshot (pg_backup.py); the manifest's `database` names which.
 
 The archive is written under a temporary name, fsynced and renamed, so a crash or a full disk
 leaves no file that counts as a backup; older archives are then rotated out by policy.
