@@ -10,7 +10,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
+import subprocess
+import sys
 import tarfile
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -26,8 +29,8 @@ from appliance.restore import restore, verify
 from appliance.settings import Settings
 from appliance.store import pg_snapshots
 from tests import dbaccess
-from tests.conftest import LiveServer
-from tests.ops.conftest import Classroom, blob_files, picture_sandbox, populate, upload
+from tests.conftest import REPO_ROOT, LiveServer
+from tests.ops.conftest import PASSWORD, Classroom, blob_files, picture_sandbox, populate, upload
 from tests.pg_cluster import PgCluster
 
 # The job history differs by design: the restore settles the backup's own run and records itself.
@@ -413,3 +416,39 @@ async def test_an_upgrade_exports_the_tables_first(pg_settings: Callable[..., Se
     users = list(csv.DictReader(io.StringIO(members["users.csv"].decode())))
     assert [u["username"] for u in users] == ["before_upgrade"]
     assert {t["name"] for t in index["tables"]} == {name.removesuffix(".csv") for name in members}
+
+
+def _cli(data_dir: Path, url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """`labrunner --data-dir DATA_DIR ARGS…` on the PostgreSQL database `url` ("": the SQLite file)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABRUNNER_")}
+    env.update({"LABRUNNER_DATABASE_URL": url, "LABRUNNER_LAN_ANNOUNCE": "false", "PYTHONIOENCODING": "utf-8"})
+    return subprocess.run(
+        [sys.executable, "-m", "appliance", "--data-dir", str(data_dir), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO_ROOT,
+        env=env,
+        check=False,
+    )
+
+
+def test_backup_verify_and_restore_from_the_command_line(tmp_path: Path, new_database: NewDatabase) -> None:
+    source, target = tmp_path / "source", tmp_path / "target"
+    source_url, target_url = new_database(migrated=False), new_database(migrated=False)
+    create = ("users", "create", "--role", "admin", "--username", "boss", "--password-stdin")
+    made = _cli(source, source_url, *create, stdin=PASSWORD)
+    assert made.returncode == 0, made.stderr
+    phrase = "a secret phrase\n"
+    backup = _cli(source, source_url, "backup", "--passphrase-stdin", stdin=phrase)
+    assert backup.returncode == 0 and "users 1" in backup.stdout, backup
+    archive = next((source / "backups").glob("labrunner-backup-*.tar.age"))
+    drill = _cli(source, source_url, "backup", "--verify", str(archive), "--passphrase-stdin", stdin=phrase)
+    assert drill.returncode == 0 and drill.stdout.startswith("OK: "), drill
+    restored = _cli(target, target_url, "restore", str(archive), "--passphrase-stdin", stdin=phrase)
+    assert restored.returncode == 0 and "kept in schema replaced_" in restored.stdout, restored
+    assert dbaccess.query(target_url, "SELECT username FROM users") == [("boss",)]
+    # A SQLite appliance refuses it: the archive holds PostgreSQL's data.
+    other = _cli(tmp_path / "sqlite", "", "restore", str(archive), "--passphrase-stdin", stdin=phrase)
+    assert other.returncode == 1 and "backup_other_engine" in other.stderr, other
