@@ -28,6 +28,11 @@ AGE_MAGIC = b"age-encryption.org/v1\n"
 MANIFEST = "manifest.json"
 MANIFEST_SUM = "manifest.json.sha256"
 DB_MEMBER = "db/labrunner.sqlite3"
+# A PostgreSQL database's export (see store/pg_snapshots.py): an index and one CSV file per table.
+PG_PREFIX = "db/postgresql/"
+PG_INDEX = PG_PREFIX + "tables.json"
+ENGINES = ("sqlite", "postgresql")
+_PG_TABLE_MEMBER = re.compile(r"^db/postgresql/[a-z][a-z0-9_]{0,62}\.csv$")
 _BLOB_MEMBER = re.compile(r"^blobs/[0-9a-f]{2}/[0-9a-f]{62}$")
 _MANIFEST_MAX_BYTES = 64 << 20
 _CHUNK = 1 << 20
@@ -44,6 +49,11 @@ class Manifest:
     @property
     def appliance_id(self) -> str:
         return str(self.data["appliance_id"])
+
+    @property
+    def database(self) -> str:
+        """The engine whose data the archive holds; archives from before PostgreSQL are SQLite's."""
+        return str(self.data.get("database", "sqlite"))
 
     @property
     def schema_version(self) -> int:
@@ -111,7 +121,11 @@ def encrypt(plain: bytes, passphrase: str) -> bytes:
 
 
 def _member_allowed(name: str) -> bool:
-    return name in (MANIFEST, MANIFEST_SUM, DB_MEMBER) or bool(_BLOB_MEMBER.match(name))
+    return (
+        name in (MANIFEST, MANIFEST_SUM, DB_MEMBER, PG_INDEX)
+        or bool(_BLOB_MEMBER.match(name))
+        or bool(_PG_TABLE_MEMBER.match(name))
+    )
 
 
 def _open_plain(archive: Path, passphrase: str | None) -> BinaryIO:
@@ -207,8 +221,14 @@ def _check_manifest(archive: Path, small: dict[str, bytes], found: dict[str, dic
             f"{archive.name} was changed or damaged: {len(differ)} member(s) differ from the manifest"
             f" (first: {differ[0]})",
         )
-    if DB_MEMBER not in found:
-        raise ArchiveRefused("backup_corrupt", f"{archive.name} holds no database")
+    if manifest.database not in ENGINES:
+        raise ArchiveRefused("backup_corrupt", f"{archive.name} names an unknown database {manifest.database!r}")
+    database_members = [name for name in found if name == DB_MEMBER or name.startswith(PG_PREFIX)]
+    expected = DB_MEMBER if manifest.database == "sqlite" else PG_INDEX
+    if expected not in found or any(
+        name.startswith(PG_PREFIX) != (manifest.database == "postgresql") for name in database_members
+    ):
+        raise ArchiveRefused("backup_corrupt", f"{archive.name} holds no {manifest.database} database")
     return manifest
 
 

@@ -1,5 +1,7 @@
 """Taking a backup: a consistent copy of the live database (the server keeps running), checked,
 counted and packed with the blob store into one self-contained archive in the backup folder.
+The copy is the SQLite file (`VACUUM INTO`), or on PostgreSQL an export of every table from one
+snapshot (pg_backup.py); the manifest's `database` names which.
 
 The archive is written under a temporary name, fsynced and renamed, so a crash or a full disk
 leaves no file that counts as a backup; older archives are then rotated out by policy.
@@ -20,8 +22,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from appliance import __version__, appliance_id, clock, data_locks, job_history
-from appliance.backup_archive import DB_MEMBER, FORMAT, FORMAT_VERSION, ArchiveWriter, encrypt, fsync_dir
+from appliance import __version__, appliance_id, clock, data_locks, job_history, pg_backup
+from appliance.backup_archive import (
+    DB_MEMBER,
+    FORMAT,
+    FORMAT_VERSION,
+    PG_PREFIX,
+    ArchiveWriter,
+    encrypt,
+    fsync_dir,
+)
 from appliance.backup_rotation import to_keep
 from appliance.db import Database, is_postgresql
 from appliance.errors import Unavailable
@@ -131,25 +141,43 @@ def _check_space(settings: Settings, db_bytes: int, blob_bytes: int) -> None:
             )
 
 
-def _write_archive(out: BinaryIO, copy: Path, blob_files: list[tuple[str, Path]], manifest: dict[str, Any]) -> int:
+def _write_archive(
+    out: BinaryIO, database: list[tuple[str, Path]], blob_files: list[tuple[str, Path]], manifest: dict[str, Any]
+) -> int:
     writer = ArchiveWriter(out)
-    writer.add_file(DB_MEMBER, copy)
+    for name, path in database:
+        writer.add_file(name, path)
     blobs = sum(writer.add_file(name, path) for name, path in blob_files)
     writer.finish({**manifest, "blobs": blobs})
     return blobs
+
+
+def _sqlite_copy(settings: Settings, work: Path) -> tuple[list[tuple[str, Path]], dict[str, int], int]:
+    """A checked copy of the SQLite file: its archive member, row counts and schema version."""
+    copy = work / "labrunner.sqlite3"
+    snapshots.copy_live(settings.db_path, copy)
+    problems = snapshots.integrity_problems(copy)
+    if problems:
+        raise BackupFailed(
+            "backup_db_damaged",
+            f"the database copy fails its integrity check ({len(problems)} problem(s), first: {problems[0]});"
+            " the live database may be damaged: no backup was written",
+        )
+    return [(DB_MEMBER, copy)], snapshots.table_counts(copy), snapshots.schema_version(copy)
+
+
+def _pg_export(settings: Settings, work: Path) -> tuple[list[tuple[str, Path]], dict[str, int], int]:
+    """The PostgreSQL tables exported from one snapshot: the archive members, counts and version."""
+    exported = pg_backup.export(str(settings.database_location), work / "postgresql")
+    members = [(PG_PREFIX + path.name, path) for path in exported.files]
+    return members, exported.tables, exported.schema_version
 
 
 def write_backup(
     settings: Settings, *, passphrase: str | None, now: datetime, run_id: int | None = None
 ) -> BackupResult:
     """Take one backup (blocking: run it in a thread). The caller holds the maintenance lock."""
-    if is_postgresql(settings.database_location):
-        # Copying the (absent) SQLite file would write an archive of an empty database.
-        raise BackupFailed(
-            "backup_postgresql_unsupported",
-            "this appliance keeps its data in PostgreSQL, and Labrunner cannot back it up yet:"
-            " back up the database with the database server's own tools (pg_dump)",
-        )
+    on_postgresql = is_postgresql(settings.database_location)
     owner = appliance_id.ensure(settings.data_dir)
     backup_dir = settings.backup_dir
     try:
@@ -163,24 +191,18 @@ def write_backup(
     for stale in [*settings.data_dir.glob(".backup-work-*"), *settings.data_dir.glob(".restore-*")]:
         shutil.rmtree(stale, ignore_errors=True)
     blob_files = _blob_files(settings.blob_dir)
-    db_bytes = sum(_file_size(Path(f"{settings.db_path}{suffix}")) for suffix in ("", "-wal"))
+    if on_postgresql:
+        # The export's CSV text is about as large as the tables' pages; the database's size bounds it.
+        db_bytes = pg_backup.database_bytes(str(settings.database_location))
+    else:
+        db_bytes = sum(_file_size(Path(f"{settings.db_path}{suffix}")) for suffix in ("", "-wal"))
     _check_space(settings, db_bytes, sum(_file_size(path) for _, path in blob_files))
     name = f"labrunner-backup-{owner[:8]}-{now.astimezone(UTC).strftime(_STAMP)}.tar" + (".age" if passphrase else "")
     final = backup_dir / name
     partial = backup_dir / (PARTIAL_PREFIX + name)
     work = Path(tempfile.mkdtemp(prefix=".backup-work-", dir=settings.data_dir))
     try:
-        copy = work / "labrunner.sqlite3"
-        snapshots.copy_live(settings.db_path, copy)
-        problems = snapshots.integrity_problems(copy)
-        if problems:
-            raise BackupFailed(
-                "backup_db_damaged",
-                f"the database copy fails its integrity check ({len(problems)} problem(s), first: {problems[0]});"
-                " the live database may be damaged: no backup was written",
-            )
-        tables = snapshots.table_counts(copy)
-        schema_version = snapshots.schema_version(copy)
+        database, tables, schema_version = (_pg_export if on_postgresql else _sqlite_copy)(settings, work)
         # The blobs listed after the copy was made: every blob a row of the copy names was written
         # before that row, so it is listed (unless a purge removed it meanwhile, as it would anyway).
         blob_files = _blob_files(settings.blob_dir)
@@ -188,6 +210,7 @@ def write_backup(
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "app_version": __version__,
+            "database": "postgresql" if on_postgresql else "sqlite",
             "schema_version": schema_version,
             "appliance_id": owner,
             "created_at": clock.to_db(now),
@@ -200,10 +223,10 @@ def write_backup(
                 # pyrage encrypts whole byte strings only: the plain archive is built in memory, so
                 # no unencrypted copy of the data ever lands on the backup disk.
                 plain = io.BytesIO()
-                blobs = _write_archive(plain, copy, blob_files, manifest)
+                blobs = _write_archive(plain, database, blob_files, manifest)
                 out.write(encrypt(plain.getvalue(), passphrase))
             else:
-                blobs = _write_archive(out, copy, blob_files, manifest)
+                blobs = _write_archive(out, database, blob_files, manifest)
             out.flush()
             os.fsync(out.fileno())
         os.replace(partial, final)

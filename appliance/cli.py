@@ -282,6 +282,11 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
     )
     if result.replaced is not None:
         print(f"what it replaced is kept in {result.replaced}")
+    if result.replaced_schema is not None:
+        print(
+            f"the database rows it replaced are kept in schema {result.replaced_schema}"
+            f" (DROP SCHEMA {result.replaced_schema} CASCADE once they are no longer needed)"
+        )
     for name in result.migrated:
         print(f"applied {name}")
     if result.erased_again:

@@ -56,10 +56,11 @@ def _tree_bytes(root: Path) -> int:
     return total
 
 
-def measure_storage(settings: Settings) -> dict[str, int]:
+def measure_storage(settings: Settings, db_bytes: int | None = None) -> dict[str, int]:
+    """`db_bytes`: the database's size when it is not a file in the data folder (PostgreSQL)."""
     db_files = [settings.db_path, Path(f"{settings.db_path}-wal"), Path(f"{settings.db_path}-shm")]
     return {
-        "db_bytes": sum(p.stat().st_size for p in db_files if p.exists()),
+        "db_bytes": sum(p.stat().st_size for p in db_files if p.exists()) if db_bytes is None else db_bytes,
         "blob_bytes": _tree_bytes(settings.blob_dir),
         "disk_free_bytes": shutil.disk_usage(settings.data_dir).free,
     }
@@ -180,7 +181,8 @@ class Dashboard:
         image is asked about as seldom (it is a call to the engine)."""
         if self._storage is None or time.monotonic() - self._storage_at >= self.settings.dashboard_storage_refresh_s:
             self._storage_at = time.monotonic()
-            self._storage = await asyncio.to_thread(measure_storage, self.settings)
+            db_bytes = await store.database_bytes(self.db) if self.db.dialect == "postgresql" else None
+            self._storage = await asyncio.to_thread(measure_storage, self.settings, db_bytes)
             if runner is not None:
                 await runner.health()
         return self._storage

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from appliance.accounts import User
@@ -92,8 +93,14 @@ async def erase_again(db: Database, blobs: BlobStore, replaced: Database) -> lis
     """After a restore: erase again every student the replaced data had erased, so a backup taken
     before an erasure never brings them back. The erasure keeps its first date and author; the
     student's jobs the backup caught waiting or running never run. Returns their ids."""
+    return await erase_recorded(db, blobs, await student_data.erasures_recorded(replaced))
+
+
+async def erase_recorded(db: Database, blobs: BlobStore, records: Sequence[Mapping[str, Any]]) -> list[int]:
+    """`erase_again` from the replaced data's erasure records (user_id, erased_by, erased_at,
+    counts), read by the caller wherever the replaced data is kept."""
     again = []
-    for record in await student_data.erasures_recorded(replaced):
+    for record in records:
         user_id = int(record["user_id"])
         if not await student_data.has_user(db, user_id) or await student_data.erasure_of(db, user_id) is not None:
             continue  # made after the backup, or erased in it already

@@ -7,17 +7,21 @@ database is copied aside before anything is applied, so a failed upgrade can be 
 
 PostgreSQL runs the same numbered history: version N is `schema/postgresql/NNNN_name.sql` when
 that exists, else the shared file through schema_translation's type rules. Its checksum is that of
-the text applied. There is no copy before migrating on PostgreSQL: each migration is one
-transaction there, DDL included, so a failed one leaves the database as it was; backing up the
-database server is the DBA's side.
+the text applied. Each migration is one transaction there, DDL included, so a failed one leaves
+the database as it was; still, before a non-empty database is upgraded its tables are exported
+(store/pg_snapshots.py's CSV form, the one backups use) into `backup_dir` as a plain tar,
+pre-migrate-vNNNN-<time>.pgexport, so a migration that succeeds but turns out wrong can be undone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
 import sqlite3
+import tarfile
+import tempfile
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -154,12 +158,22 @@ def status(location: Location, schema_dir: Path = SCHEMA_DIR) -> list[MigrationS
 
 
 def migrate(
-    location: Location, backup_dir: Path, schema_dir: Path = SCHEMA_DIR, *, target: int | None = None
+    location: Location,
+    backup_dir: Path,
+    schema_dir: Path = SCHEMA_DIR,
+    *,
+    target: int | None = None,
+    schema: str | None = None,
 ) -> list[Migration]:
     """Apply pending migrations (up to `target`); return what was applied. `location` is the
-    SQLite file, or a `postgresql://` URL (then `backup_dir` is unused: see the module's note)."""
+    SQLite file, or a `postgresql://` URL. A non-empty database is copied into `backup_dir` first.
+
+    `schema` (PostgreSQL only): migrate the tables in that schema of the database instead of the
+    application's own, as a restore does to the backup it loads beside the live data."""
     if is_postgresql(location):
-        return _in_thread(_pg_migrate(str(location), discover(schema_dir, "postgresql"), target))
+        return _in_thread(_pg_migrate(str(location), discover(schema_dir, "postgresql"), target, schema, backup_dir))
+    if schema is not None:
+        raise ValueError("a SQLite database has no schemas: `schema` is for PostgreSQL")
     return _migrate_sqlite(Path(location), backup_dir, discover(schema_dir), target)
 
 
@@ -220,18 +234,30 @@ async def _pg_status(url: str) -> dict[int, tuple[str, str, str]]:
         await conn.close()
 
 
-async def _pg_migrate(url: str, migrations: list[Migration], target: int | None) -> list[Migration]:
+async def _pg_migrate(
+    url: str,
+    migrations: list[Migration],
+    target: int | None,
+    schema: str | None = None,
+    backup_dir: Path | None = None,
+) -> list[Migration]:
     import asyncpg
 
     conn = await asyncpg.connect(url)
     try:
         await _check_collation(conn)
+        if schema is not None:
+            # Unqualified names (the migrations use only those) now create and find that schema's
+            # tables; types and extensions the database already has stay visible through public.
+            await conn.execute(f"SET search_path = {_quote_ident(schema)}, public")
         # Two servers starting on one database: the second waits, then finds nothing pending.
         await conn.execute("SELECT pg_advisory_lock($1)", MIGRATE_LOCK_KEY)
         await conn.execute(to_postgresql(_SCHEMA_MIGRATIONS))
         applied = await _pg_applied(conn)
         _verify(applied, migrations)
         pending = _pending(applied, migrations, target)
+        if applied and pending and schema is None and backup_dir is not None:
+            await _pg_snapshot(url, backup_dir, max(applied))
         for migration in pending:
             async with conn.transaction():
                 await conn.execute(migration.sql)
@@ -272,6 +298,10 @@ async def _check_collation(conn: asyncpg.Connection) -> None:
     )
 
 
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _statements(sql: str) -> list[str]:
     """Split a script into statements; executescript would commit implicitly and break atomicity."""
     statements: list[str] = []
@@ -291,6 +321,23 @@ def _snapshot(conn: sqlite3.Connection, backup_dir: Path, version: int) -> Path:
     backup_dir.mkdir(parents=True, exist_ok=True)
     target = backup_dir / f"pre-migrate-v{version:04d}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.sqlite3"
     conn.execute("VACUUM INTO ?", (str(target),))
+    return target
+
+
+async def _pg_snapshot(url: str, backup_dir: Path, version: int) -> Path:
+    """The tables as a backup exports them, in one tar: written under a temporary name and renamed,
+    so a file of that name is always whole."""
+    from appliance.store import pg_snapshots
+
+    os.makedirs(backup_dir, exist_ok=True)  # this loop is the migration's own thread's: blocking is fine
+    target = backup_dir / f"pre-migrate-v{version:04d}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.pgexport"
+    with tempfile.TemporaryDirectory(prefix=".pre-migrate-", dir=backup_dir) as folder:
+        exported = await pg_snapshots.export(url, Path(folder))
+        partial = Path(folder) / target.name
+        with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
+            for path in exported.files:
+                tar.add(path, arcname=path.name)
+        os.replace(partial, target)
     return target
 
 

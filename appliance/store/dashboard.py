@@ -137,3 +137,8 @@ async def latency_buckets(db: Database, bounds: tuple[float, ...]) -> tuple[list
     )
     assert row is not None
     return [int(v or 0) for v in tuple(row)[2:]], int(row[0]), float(row[1])
+
+
+async def database_bytes(db: Database) -> int:
+    """PostgreSQL's size of the whole database on the server's disk (tables, indexes, free space)."""
+    return int(await db.fetchval("SELECT pg_database_size(current_database())"))

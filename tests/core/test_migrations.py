@@ -198,24 +198,6 @@ def test_postgresql_form_without_its_shared_migration_is_refused(tmp_path: Path)
         migrations.discover(schema, "postgresql")
 
 
-async def test_backup_and_restore_refuse_a_postgresql_store(tmp_path: Path) -> None:
-    """They copy and replace the SQLite file: on PostgreSQL they would back up or restore nothing."""
-    from appliance import backups, clock, restore
-    from appliance.errors import AppError
-    from appliance.settings import load_settings
-
-    settings = load_settings(
-        data_dir=tmp_path, overrides={"database_url": "postgresql://nobody@/nothing?host=/nonexistent"}, environ={}
-    )
-    with pytest.raises(AppError, match="PostgreSQL") as refused:
-        backups.write_backup(settings, passphrase=None, now=clock.now())
-    assert refused.value.code == "backup_postgresql_unsupported"
-    with pytest.raises(AppError, match="PostgreSQL") as refused:
-        await restore.restore(settings, tmp_path / "any.tar", passphrase=None)
-    assert refused.value.code == "restore_postgresql_unsupported"
-    assert not settings.db_path.exists()
-
-
 def _cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return run_cli("--data-dir", str(data_dir), *args)
 
