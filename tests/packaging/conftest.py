@@ -3,9 +3,9 @@ installed in a fresh virtual environment (test_wheel.py and test_attacks_issue12
 one-file server binary (test_binary.py checks it, test_deb.py packages it) and the desktop binary
 (test_binary.py).
 
-PyInstaller works on one core, so the binaries this run needs are built side by side as soon as
-the first of them is wanted: the desktop build's minutes pass while the server binary is built,
-checked and packaged."""
+PyInstaller works on one core, so the binaries this run needs are built side by side from the
+moment the run's tests are collected, at a lower priority than the tests: their minutes pass while
+the rest of the suite runs, instead of while the packaging tests wait."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ class Build:
         self.log = tempfile.TemporaryFile()
         flags = ["--desktop"] if variant == "labrunner-desktop" else []
         self.process = subprocess.Popen(
-            ["bash", "packaging/build-binary.sh", *flags],
+            # Niced: the tests running meanwhile keep the CPU they need, the build takes what is left.
+            ["nice", "-n", "15", "bash", "packaging/build-binary.sh", *flags],
             cwd=REPO_ROOT,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -67,10 +68,13 @@ class Binaries:
         self.wanted = wanted
         self.builds: dict[str, Build] = {}
 
-    def built(self, variant: str) -> Path:
-        for each in sorted(self.wanted | {variant}):
+    def start(self, also: str | None = None) -> None:
+        for each in sorted(self.wanted | ({also} if also else set())):
             if each not in self.builds:
                 self.builds[each] = Build(each)
+
+    def built(self, variant: str) -> Path:
+        self.start(variant)
         return self.builds[variant].wait()
 
     def stop(self) -> None:
@@ -91,9 +95,28 @@ def wanted_binaries(items: list[pytest.Item]) -> set[str]:
     return wanted & set(VARIANTS)
 
 
+_STARTED = pytest.StashKey[Binaries]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the builds this run will want now, not when the first packaging test asks."""
+    wanted = wanted_binaries(session.items)
+    if wanted and not session.config.option.collectonly:
+        built = Binaries(wanted)
+        built.start()
+        session.config.stash[_STARTED] = built
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # Also when no test got as far as asking for a binary (a failure, -x, Ctrl-C).
+    started = session.config.stash.get(_STARTED, None)
+    if started is not None:
+        started.stop()
+
+
 @pytest.fixture(scope="session")
 def binaries(request: pytest.FixtureRequest) -> Iterator[Binaries]:
-    built = Binaries(wanted_binaries(request.session.items))
+    built = request.config.stash.get(_STARTED, None) or Binaries(wanted_binaries(request.session.items))
     yield built
     built.stop()  # a build no test waited for (its test failed before asking) ends with the run
 
