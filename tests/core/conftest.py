@@ -1,13 +1,18 @@
-"""A populated classroom for the problem and leak tests: who is who, and unique markers."""
+"""A populated classroom for the problem and leak tests (who is who, unique markers), and a copy of
+the migrations with one more for the migration tests."""
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from appliance import migrations
+from appliance.migrations import SCHEMA_DIR
 from tests.conftest import ApiClient, LiveServer
 
 
@@ -126,3 +131,17 @@ async def classroom(server: LiveServer) -> Classroom:
         created.json["id"],
         markers,
     )
+
+
+ADD_NOTES = "-- a later migration\nALTER TABLE users ADD COLUMN note TEXT;\nCREATE INDEX users_note ON users(note);\n"
+
+
+@pytest.fixture
+def schema_copy(tmp_path: Path) -> Path:
+    """A copy of schema/ (with its PostgreSQL forms) plus one more migration, so 'head' is beyond
+    the shipped ones."""
+    target = tmp_path / "schema"
+    shutil.copytree(SCHEMA_DIR, target)
+    head = len(migrations.discover(target))
+    (target / f"{head + 1:04d}_user_notes.sql").write_text(ADD_NOTES, encoding="utf-8")
+    return target

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import sqlite3
 import subprocess
 import time
@@ -15,18 +14,6 @@ import pytest
 from appliance import migrations
 from appliance.migrations import SCHEMA_DIR, MigrationError
 from tests.runner.appliance_process import run_cli
-
-ADD_NOTES = "-- a later migration\nALTER TABLE users ADD COLUMN note TEXT;\nCREATE INDEX users_note ON users(note);\n"
-
-
-@pytest.fixture
-def schema_copy(tmp_path: Path) -> Path:
-    """A copy of schema/ plus a second migration, so 'head' is beyond version 1."""
-    target = tmp_path / "schema"
-    shutil.copytree(SCHEMA_DIR, target)
-    head = len(migrations.discover(target))
-    (target / f"{head + 1:04d}_user_notes.sql").write_text(ADD_NOTES, encoding="utf-8")
-    return target
 
 
 def _insert_user(db: Path, username: str) -> None:

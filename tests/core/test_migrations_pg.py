@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import sqlite3
 import threading
 from dataclasses import dataclass, field
@@ -17,11 +16,9 @@ import psycopg
 import pytest
 
 from appliance import migrations
-from appliance.migrations import SCHEMA_DIR, MigrationError
+from appliance.migrations import MigrationError
+from tests.dbaccess import execute
 from tests.pg_cluster import PgCluster
-
-ADD_NOTES = "-- a later migration\nALTER TABLE users ADD COLUMN note TEXT;\nCREATE INDEX users_note ON users(note);\n"
-
 
 _names = iter(range(1_000_000))
 
@@ -30,22 +27,6 @@ _names = iter(range(1_000_000))
 def pg_url(pg_cluster: PgCluster) -> str:
     """A new empty database."""
     return pg_cluster.create_database(f"migrations_{os.getpid()}_{next(_names)}")
-
-
-def _pg(url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url, autocommit=True) as conn:
-        cursor = conn.execute(sql, params)
-        return cursor.fetchall() if cursor.description else []
-
-
-@pytest.fixture
-def schema_copy(tmp_path: Path) -> Path:
-    """A copy of schema/ (with its PostgreSQL forms) plus one more migration."""
-    target = tmp_path / "schema"
-    shutil.copytree(SCHEMA_DIR, target)
-    head = len(migrations.discover(target))
-    (target / f"{head + 1:04d}_user_notes.sql").write_text(ADD_NOTES, encoding="utf-8")
-    return target
 
 
 # --- Applying, refusing.
@@ -59,7 +40,7 @@ def test_every_migration_applies_on_an_empty_database_once(pg_url: str, tmp_path
     assert [m.version for m in applied] == [m.version for m in expected]
     assert migrations.migrate(pg_url, tmp_path / "backups") == []
     # The checksum recorded is that of the text applied (the PostgreSQL form or the translation).
-    recorded = _pg(pg_url, "SELECT version, name, checksum FROM schema_migrations ORDER BY version")
+    recorded = execute(pg_url, "SELECT version, name, checksum FROM schema_migrations ORDER BY version")
     assert recorded == [(m.version, m.name, m.checksum) for m in expected]
     assert all(state.applied_at for state in migrations.status(pg_url))
     assert not (tmp_path / "backups").exists()  # no pre-migrate copy on PostgreSQL
@@ -99,9 +80,9 @@ def test_failed_migration_rolls_back_completely(pg_url: str, tmp_path: Path, sch
     broken.write_text("ALTER TABLE users ADD COLUMN note TEXT;\nINSERT INTO no_such_table VALUES (1);\n")
     with pytest.raises(Exception, match="no_such_table"):
         migrations.migrate(pg_url, tmp_path, schema_copy)
-    columns = _pg(pg_url, "SELECT column_name FROM information_schema.columns WHERE table_name = 'users'")
+    columns = execute(pg_url, "SELECT column_name FROM information_schema.columns WHERE table_name = 'users'")
     assert ("note",) not in columns
-    assert _pg(pg_url, "SELECT max(version) FROM schema_migrations") == [(last - 1,)]
+    assert execute(pg_url, "SELECT max(version) FROM schema_migrations") == [(last - 1,)]
 
 
 @pytest.mark.parametrize("edited", ["postgresql/0001_core.sql", "0002_jobs.sql"])
@@ -118,7 +99,7 @@ def test_edited_applied_migration_is_refused(pg_url: str, tmp_path: Path, schema
 
 def test_database_from_a_newer_version_is_refused(pg_url: str, tmp_path: Path) -> None:
     migrations.migrate(pg_url, tmp_path)
-    _pg(pg_url, "INSERT INTO schema_migrations VALUES (999, 'future', 'x', 'now')")
+    execute(pg_url, "INSERT INTO schema_migrations VALUES (999, 'future', 'x', 'now')")
     with pytest.raises(MigrationError, match=r"\[999\].*newer"):
         migrations.migrate(pg_url, tmp_path)
     with pytest.raises(MigrationError, match=r"\[999\].*newer"):
@@ -135,7 +116,7 @@ def test_database_without_byte_order_collation_is_refused(pg_cluster: PgCluster,
         migrations.migrate(url, tmp_path)
     with pytest.raises(MigrationError, match="collation"):
         migrations.status(url)
-    assert _pg(url, "SELECT to_regclass('schema_migrations')") == [(None,)]  # nothing was written
+    assert execute(url, "SELECT to_regclass('schema_migrations')") == [(None,)]  # nothing was written
 
 
 # --- The sync triggers, on both engines.
