@@ -40,7 +40,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,6 +146,9 @@ class Store:
         if self.cluster is not None:
             self.cluster.create_database(folder.name.replace("-", "_"), template=seed.name.replace("-", "_"))
 
+    def cpu_s(self) -> float:
+        return 0.0 if self.cluster is None else cluster_cpu_s(self.cluster.data)
+
     def open(self, settings: Settings) -> TimedDatabase:
         if self.cluster is None:
             return TimedSqlite(settings.db_path)
@@ -220,6 +223,7 @@ class Level:
     writer_busy: float
     hold_ms: float  # the mean time one write transaction held the writer
     cpu: float  # this process's CPU time per second of the window: 1.0 is one core
+    db_cpu: float  # the PostgreSQL server's CPU the same way (0 on SQLite, which runs in-process)
 
     @property
     def per_core_s(self) -> float:
@@ -325,11 +329,13 @@ class Bookkeeping:
             self.wake.set()
             await asyncio.gather(*working)
 
-    async def level(self, workers: int, enqueuers: int, warmup_s: float, seconds: float) -> Level:
+    async def level(
+        self, workers: int, enqueuers: int, warmup_s: float, seconds: float, db_cpu_s: Callable[[], float]
+    ) -> Level:
         async with self.driven(workers, enqueuers):
             await asyncio.sleep(warmup_s)
             done, held, writes = self.completed, self.db.held_s, self.db.transactions
-            cpu, start = cpu_s(), time.perf_counter()
+            cpu, db_cpu, start = cpu_s(), db_cpu_s(), time.perf_counter()
             await asyncio.sleep(seconds)
             elapsed = time.perf_counter() - start
             return Level(
@@ -339,6 +345,7 @@ class Bookkeeping:
                 (self.db.held_s - held) / elapsed,
                 1000 * (self.db.held_s - held) / max(1, self.db.transactions - writes),
                 (cpu_s() - cpu) / elapsed,
+                (db_cpu_s() - db_cpu) / elapsed,
             )
 
     async def fill(self, jobs: int) -> None:
@@ -351,6 +358,22 @@ class Bookkeeping:
 def cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def cluster_cpu_s(data: Path) -> float:
+    """CPU seconds used so far by a PostgreSQL cluster: its postmaster and every process it
+    started (the pool's backends stay for the whole level, so none is missed)."""
+    postmaster = int((data / "postmaster.pid").read_text().split()[0])
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a process that ended meanwhile
+        # After the command: state, ppid, …; utime and stime are fields 14 and 15 of the whole line.
+        if int(stat.parent.name) == postmaster or int(fields[1]) == postmaster:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 @asynccontextmanager
@@ -394,7 +417,7 @@ async def ceiling(
         store.copy(seed, folder)
         async with server_data(store, folder) as (db, settings):
             bench = Bookkeeping(db, BlobStore(settings.blob_dir), settings, room, f"level {workers}")
-            result = await bench.level(workers, enqueuers, warmup_s=1.0, seconds=seconds)
+            result = await bench.level(workers, enqueuers, warmup_s=1.0, seconds=seconds, db_cpu_s=store.cpu_s)
             row = await db.fetchone("SELECT COUNT(*), SUM(CASE WHEN status <> 'done' THEN 1 ELSE 0 END) FROM jobs")
             assert row is not None and row[1] == 0, f"{row[1]} jobs left unfinished"
         shutil.rmtree(folder)
@@ -402,7 +425,8 @@ async def ceiling(
             f"  {workers:4d} workers, {enqueuers:3d} enqueuers: {result.jobs_per_s:7.1f} jobs/s,"
             f" writer held {result.writer_busy:4.0%} ({result.hold_ms:.2f} ms a write),"
             f" process CPU {result.cpu:4.0%} of a core = {result.per_core_s:.0f} jobs per CPU-second,"
-            f" writer-bound {result.writer_bound:.0f} jobs/s",
+            + (f" PostgreSQL CPU {result.db_cpu:4.0%}," if store.cluster is not None else "")
+            + f" writer-bound {result.writer_bound:.0f} jobs/s",
             flush=True,
         )
         # Still rising at the last level asked for (5 % above every level before): go on doubling.
@@ -539,7 +563,8 @@ def decision(ceilings: dict[str, list[Level]], hosts: list[HostRun]) -> str:
                 f"{name} bookkeeping ceiling",
                 f"{peak.jobs_per_s:.1f} jobs/s",
                 f"at {peak.workers} workers; writer held {peak.writer_busy:.0%}, process CPU {peak.cpu:.0%} of a core"
-                f" ({peak.per_core_s:.0f} jobs per CPU-second)",
+                f" ({peak.per_core_s:.0f} jobs per CPU-second)"
+                + (f", PostgreSQL server CPU {peak.db_cpu:.0%}" if engine == "postgresql" else ""),
             ),
             (
                 "  the writer alone",
