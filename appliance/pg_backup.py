@@ -96,6 +96,9 @@ async def stage(url: str, archive: Path, folder: Path, manifest: Manifest, backu
         try:
             await asyncio.to_thread(migrations.migrate, url, backup_dir, target=manifest.schema_version, schema=schema)
             await pg_snapshots.load(conn, schema, folder, index)
+            # The loaded schema_migrations rows must not claim migrations the tables never had.
+            if await pg_snapshots.schema_version(conn, schema) != manifest.schema_version:
+                raise pg_snapshots.LoadFailed("its migrations table names another schema version than it has")
             if await pg_snapshots.row_counts(conn, schema) != manifest.tables:
                 raise pg_snapshots.LoadFailed("the loaded rows are not the ones the manifest counts")
             if await pg_snapshots.referenced_blobs(conn, schema) != set(index["blobs"]):

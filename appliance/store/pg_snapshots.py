@@ -182,9 +182,32 @@ def read_index(folder: Path) -> dict[str, Any]:
         data = json.loads((folder / INDEX).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise LoadFailed(f"the export's index is not readable: {exc}") from None
-    if not isinstance(data, dict) or data.get("export_version") != EXPORT_VERSION:
+    if not isinstance(data, dict) or data.get("export_version") != EXPORT_VERSION or not _well_formed(data):
         raise LoadFailed("the export's index is not one this version reads")
     return data
+
+
+def _well_formed(index: dict[str, Any]) -> bool:
+    """The index has the shape export() writes (a crafted archive's may not: its hashes prove nothing)."""
+
+    def number(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    tables, blobs = index.get("tables"), index.get("blobs")
+    return (
+        number(index.get("schema_version"))
+        and isinstance(blobs, list)
+        and all(isinstance(b, str) for b in blobs)
+        and isinstance(tables, list)
+        and all(
+            isinstance(t, dict)
+            and isinstance(t.get("name"), str)
+            and number(t.get("rows"))
+            and isinstance(t.get("columns"), list)
+            and all(isinstance(c, str) for c in t["columns"])
+            for t in tables
+        )
+    )
 
 
 async def create_schema(conn: asyncpg.Connection, schema: str) -> None:
