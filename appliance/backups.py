@@ -141,6 +141,10 @@ def _check_space(settings: Settings, db_bytes: int, blob_bytes: int) -> None:
             )
 
 
+# Copies taken when erasures or purges keep removing files a copy names (each takes a new snapshot).
+COPY_ATTEMPTS = 3
+
+
 def _write_archive(
     out: BinaryIO, database: list[tuple[str, Path]], blob_files: list[tuple[str, Path]], manifest: dict[str, Any]
 ) -> int:
@@ -152,8 +156,9 @@ def _write_archive(
     return blobs
 
 
-def _sqlite_copy(settings: Settings, work: Path) -> tuple[list[tuple[str, Path]], dict[str, int], int]:
-    """A checked copy of the SQLite file: its archive member, row counts and schema version."""
+def _sqlite_copy(settings: Settings, work: Path) -> tuple[list[tuple[str, Path]], dict[str, int], int, set[str]]:
+    """A checked copy of the SQLite file: its archive member, row counts, schema version and the
+    blobs its rows name."""
     copy = work / "labrunner.sqlite3"
     snapshots.copy_live(settings.db_path, copy)
     problems = snapshots.integrity_problems(copy)
@@ -163,14 +168,20 @@ def _sqlite_copy(settings: Settings, work: Path) -> tuple[list[tuple[str, Path]]
             f"the database copy fails its integrity check ({len(problems)} problem(s), first: {problems[0]});"
             " the live database may be damaged: no backup was written",
         )
-    return [(DB_MEMBER, copy)], snapshots.table_counts(copy), snapshots.schema_version(copy)
+    return (
+        [(DB_MEMBER, copy)],
+        snapshots.table_counts(copy),
+        snapshots.schema_version(copy),
+        snapshots.referenced_blobs(copy),
+    )
 
 
-def _pg_export(settings: Settings, work: Path) -> tuple[list[tuple[str, Path]], dict[str, int], int]:
-    """The PostgreSQL tables exported from one snapshot: the archive members, counts and version."""
+def _pg_export(settings: Settings, work: Path) -> tuple[list[tuple[str, Path]], dict[str, int], int, set[str]]:
+    """The PostgreSQL tables exported from one snapshot: the archive members, counts, version and
+    the blobs its rows name."""
     exported = pg_backup.export(str(settings.database_location), work / "postgresql")
     members = [(PG_PREFIX + path.name, path) for path in exported.files]
-    return members, exported.tables, exported.schema_version
+    return members, exported.tables, exported.schema_version, set(exported.blobs)
 
 
 def write_backup(
@@ -202,10 +213,25 @@ def write_backup(
     partial = backup_dir / (PARTIAL_PREFIX + name)
     work = Path(tempfile.mkdtemp(prefix=".backup-work-", dir=settings.data_dir))
     try:
-        database, tables, schema_version = (_pg_export if on_postgresql else _sqlite_copy)(settings, work)
-        # The blobs listed after the copy was made: every blob a row of the copy names was written
-        # before that row, so it is listed (unless a purge removed it meanwhile, as it would anyway).
-        blob_files = _blob_files(settings.blob_dir)
+        for attempt in range(1, COPY_ATTEMPTS + 1):
+            folder = work / f"copy-{attempt}"
+            folder.mkdir()
+            database, tables, schema_version, referenced = (_pg_export if on_postgresql else _sqlite_copy)(
+                settings, folder
+            )
+            # The blobs listed after the copy was made: every blob a row of the copy names was
+            # written before that row, so it is listed, unless an erasure or a purge that committed
+            # after the copy removed it meanwhile; then the copy is taken again, after that change.
+            blob_files = _blob_files(settings.blob_dir)
+            if referenced <= {Path(name).parent.name + Path(name).name for name, _ in blob_files}:
+                break
+            if attempt == COPY_ATTEMPTS:
+                raise BackupFailed(
+                    "backup_blobs_changing",
+                    f"files the database names were removed while {COPY_ATTEMPTS} copies were taken (erasures"
+                    " or purges under way); no backup was written: try again",
+                )
+            shutil.rmtree(folder)
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,

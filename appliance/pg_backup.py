@@ -91,6 +91,8 @@ async def stage(url: str, archive: Path, folder: Path, manifest: Manifest, backu
     schema = STAGING_PREFIX + secrets.token_hex(6)
     conn = await asyncpg.connect(url)
     try:
+        await pg_snapshots.sweep_staging(conn, STAGING_PREFIX)
+        await pg_snapshots.claim_staging(conn, schema)
         await pg_snapshots.create_schema(conn, schema)
         await pg_snapshots.work_in(conn, schema)
         try:
@@ -103,6 +105,8 @@ async def stage(url: str, archive: Path, folder: Path, manifest: Manifest, backu
                 raise pg_snapshots.LoadFailed("the loaded rows are not the ones the manifest counts")
             if await pg_snapshots.referenced_blobs(conn, schema) != set(index["blobs"]):
                 raise pg_snapshots.LoadFailed("the loaded rows name other files than the export listed")
+            if full := await pg_snapshots.exhausted_identities(conn, schema):
+                raise pg_snapshots.LoadFailed(f"an id is at the top of its range ({', '.join(full)})")
             applied = await asyncio.to_thread(migrations.migrate, url, backup_dir, schema=schema)
             return Staged(
                 schema,

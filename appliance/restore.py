@@ -32,7 +32,8 @@ from appliance.backup_archive import (
     unpack_verified,
 )
 from appliance.blobs import BlobStore
-from appliance.db import SqliteDatabase, is_postgresql, open_database
+from appliance.db import SqliteDatabase, database_lock, is_postgresql, open_database
+from appliance.errors import Conflict
 from appliance.settings import Settings
 from appliance.store import snapshots
 
@@ -134,6 +135,22 @@ async def restore(
     """Replace this data folder's database and blobs with the backup's (no server may run on it)."""
     data_dir = settings.data_dir
     with data_locks.no_server(data_dir), data_locks.maintenance(data_dir, "restore"):
+        return await _restore_locked(settings, archive, passphrase, as_new_machine)
+
+
+async def _restore_locked(
+    settings: Settings, archive: Path, passphrase: str | None, as_new_machine: bool
+) -> RestoreResult:
+    if is_postgresql(settings.database_location):  # reachable, or a clear error before anything
+        await asyncio.to_thread(pg_backup.database_bytes, str(settings.database_location))
+    # A PostgreSQL database may be served from other data folders: their servers hold it too.
+    async with database_lock(settings.database_location, exclusive=True) as alone:
+        if not alone:
+            raise Conflict(
+                "server_running",
+                "a Labrunner server is running on this database (perhaps from another data folder):"
+                " stop it first (the restore replaces its data)",
+            )
         if is_postgresql(settings.database_location):
             result, erasures = await _replace_pg(settings, archive, passphrase, as_new_machine)
         else:
@@ -187,7 +204,6 @@ async def _replace_pg(
     try:
         manifest = await asyncio.to_thread(_unpack, settings, archive, staging, passphrase)
         _check_owner(manifest, data_dir, archive, as_new_machine)
-        await asyncio.to_thread(pg_backup.database_bytes, url)  # reachable, or a clear error
         # The live tables at this version first (what the server's start-up does anyway): the rows
         # swap between tables of the same version, and a database never migrated gets its tables.
         await asyncio.to_thread(migrations.migrate, url, settings.backup_dir)

@@ -41,7 +41,8 @@ from appliance.app_keys import (
 )
 from appliance.blobs import BlobStore
 from appliance.dashboard import Dashboard
-from appliance.db import open_database
+from appliance.db import database_lock, open_database
+from appliance.errors import Conflict
 from appliance.http.middleware import auth_middleware, errors_middleware, security_headers_middleware
 from appliance.http.static_files import StaticFiles
 from appliance.http.views import setup_routes
@@ -65,6 +66,19 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     # Held while the server runs: a restore refuses to replace the data under it.
     server_lock = data_locks.hold_server(settings.data_dir)
+    try:
+        async with database_lock(settings.database_location, exclusive=False) as serving:
+            if not serving:
+                raise Conflict(
+                    "restore_running", "a restore is replacing the data in the database; start the server after it"
+                )
+            async for _ in _serving(app, settings):
+                yield
+    finally:
+        server_lock.release()
+
+
+async def _serving(app: web.Application, settings: Settings) -> AsyncIterator[None]:
     with data_locks.maintenance(settings.data_dir, "migration", wait=True):
         applied = migrations.migrate(settings.database_location, settings.backup_dir)
     for migration in applied:
@@ -89,7 +103,6 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     errors.remove()
     app[MODES].close()
     await db.close()
-    server_lock.release()
 
 
 def _runner_ctx(sandbox: SandboxProvider) -> Callable[[web.Application], AsyncIterator[None]]:

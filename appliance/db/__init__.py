@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from appliance.db.base import (
@@ -30,6 +32,7 @@ __all__ = [
     "Row",
     "SqliteDatabase",
     "UnstorableText",
+    "database_lock",
     "dialect_of",
     "is_postgresql",
     "open_database",
@@ -47,6 +50,20 @@ def dialect_of(src: Database | Conn) -> Dialect:
     """The engine behind a database or one of its connections, for the few queries with no text
     both engines accept."""
     return src.dialect if isinstance(src, Database) else getattr(src, "dialect", "sqlite")
+
+
+@asynccontextmanager
+async def database_lock(location: Location, *, exclusive: bool) -> AsyncIterator[bool]:
+    """Whether this process may serve (shared) or replace (exclusive) the data at `location`, held
+    inside. PostgreSQL: an advisory lock, since servers with other data folders may share the
+    database. SQLite: always True, the data folder's own lock file (data_locks) says it."""
+    if not is_postgresql(location):
+        yield True
+        return
+    from appliance.db.postgres import serving_lock
+
+    async with serving_lock(str(location), exclusive=exclusive) as held:
+        yield held
 
 
 def open_database(location: Location) -> Database:

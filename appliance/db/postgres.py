@@ -26,6 +26,9 @@ STATEMENT_CACHE = 1024
 # The advisory lock every write transaction takes: "LBRN" as a number, so it cannot be mistaken
 # for another application's lock on a shared server.
 WRITE_LOCK_KEY = 0x4C42524E
+# Held shared by every server on the database for as long as it runs, and exclusively by a restore:
+# a restore from any data folder refuses to replace the rows under a running server ("LBSV").
+SERVING_LOCK_KEY = 0x4C425356
 # Statements whose result rows the caller reads; everything else reports a row count.
 _RETURNS_ROWS = re.compile(r"^\s*(SELECT|WITH|VALUES|SHOW|TABLE)\b|\bRETURNING\b", re.IGNORECASE)
 
@@ -147,3 +150,15 @@ class PgDatabase(Database):
         text, names = translate(sql)
         with _storable():
             return await self.pool.fetch(text, *arguments(names, params))
+
+
+@asynccontextmanager
+async def serving_lock(url: str, *, exclusive: bool) -> AsyncIterator[bool]:
+    """Inside: whether the lock was had (a server shares it, a restore takes it alone), held on a
+    connection of its own until the end."""
+    conn = await asyncpg.connect(url)
+    try:
+        take = "pg_try_advisory_lock" if exclusive else "pg_try_advisory_lock_shared"
+        yield bool(await conn.fetchval(f"SELECT {take}($1)", SERVING_LOCK_KEY))
+    finally:
+        await conn.close()

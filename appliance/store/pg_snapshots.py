@@ -221,6 +221,51 @@ async def work_in(conn: asyncpg.Connection, schema: str) -> None:
     await conn.execute(f"SET search_path = {quote(schema)}, public")
 
 
+# Held (session-level) by the connection that stages an archive for as long as it works: a staging
+# schema whose lock nobody holds was left by a process that died, and goes.
+STAGING_LOCK = 0x4C425354
+
+
+async def claim_staging(conn: asyncpg.Connection, schema: str) -> None:
+    await conn.execute("SELECT pg_advisory_lock($1, hashtext($2))", STAGING_LOCK, schema)
+
+
+async def sweep_staging(conn: asyncpg.Connection, prefix: str) -> list[str]:
+    """Drop the staging schemas no live connection holds (a restore or drill killed midway)."""
+    dropped = []
+    names = await conn.fetch("SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)", prefix)
+    for (name,) in names:
+        if await conn.fetchval("SELECT pg_try_advisory_lock($1, hashtext($2))", STAGING_LOCK, name):
+            try:
+                await drop_schema(conn, name)
+                dropped.append(name)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1, hashtext($2))", STAGING_LOCK, name)
+    return dropped
+
+
+async def exhausted_identities(conn: asyncpg.Connection, schema: str) -> list[str]:
+    """`table.column` of every identity whose largest id leaves its counter nowhere to go: a
+    restore could not set the counter past it, and nothing could be added after."""
+    full = []
+    for table, column in await conn.fetch(
+        "SELECT table_name, column_name FROM information_schema.columns"
+        " WHERE table_schema = $1 AND is_identity = 'YES'",
+        schema,
+    ):
+        target = f"{quote(schema)}.{quote(table)}"
+        top = await conn.fetchval(
+            f"SELECT max({quote(column)}) >= (SELECT max_value FROM pg_sequences"
+            " WHERE format('%I.%I', schemaname, sequencename)::regclass = pg_get_serial_sequence($1, $2)::regclass)"
+            f" FROM {target}",
+            target,
+            column,
+        )
+        if top:
+            full.append(f"{table}.{column}")
+    return full
+
+
 async def drop_schema(conn: asyncpg.Connection, schema: str) -> None:
     await conn.execute(f"DROP SCHEMA IF EXISTS {quote(schema)} CASCADE")
 
