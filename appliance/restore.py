@@ -221,16 +221,22 @@ async def _replace_pg(
             await pg_backup.drop(url, staged.schema)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    identity.bump_generation(data_dir)
-    if as_new_machine:
-        appliance_id.ensure(data_dir)
-    elif appliance_id.read(data_dir) is None:
-        appliance_id.write(data_dir, manifest.appliance_id)
+    _take_over(data_dir, manifest, as_new_machine)
     replaced = snapshot if any(snapshot.iterdir()) else None
     if replaced is None:
         snapshot.rmdir()
     result = RestoreResult(manifest, replaced, staged.migrated, replaced_schema=kept_in)
     return result, erasures
+
+
+def _take_over(data_dir: Path, manifest: Manifest, as_new_machine: bool) -> None:
+    # The database's sync change counter is the backup's now: later bundles start a new generation.
+    identity.bump_generation(data_dir)
+    if as_new_machine:
+        appliance_id.ensure(data_dir)
+    elif appliance_id.read(data_dir) is None:
+        # A new machine standing in for the old one takes over its id.
+        appliance_id.write(data_dir, manifest.appliance_id)
 
 
 def _replace(settings: Settings, archive: Path, passphrase: str | None, as_new_machine: bool) -> RestoreResult:
@@ -242,13 +248,7 @@ def _replace(settings: Settings, archive: Path, passphrase: str | None, as_new_m
         replaced = _swap(settings, staging, datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ"))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    # The database's sync change counter is the backup's now: later bundles start a new generation.
-    identity.bump_generation(data_dir)
-    if as_new_machine:
-        appliance_id.ensure(data_dir)
-    elif appliance_id.read(data_dir) is None:
-        # A new machine standing in for the old one takes over its id.
-        appliance_id.write(data_dir, manifest.appliance_id)
+    _take_over(data_dir, manifest, as_new_machine)
     applied = migrations.migrate(settings.db_path, settings.backup_dir)
     return RestoreResult(manifest, replaced, [f"{m.version:04d}_{m.name}" for m in applied])
 
