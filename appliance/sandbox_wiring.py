@@ -69,6 +69,7 @@ INTERNAL: frozenset[str] = frozenset(
         "compile_memory_mb",
         "compile_output_limit_bytes",
         "job_slack_ms",
+        "stream_end_grace_ms",
         "api_timeout_s",
         "python_fork_server",  # always on; off only to compare against (tests, benchmarks)
     }

@@ -68,7 +68,7 @@ class DockerExecutor:
             transcript = await self._launcher.exchange(sandbox, plan)
             # Only a stream that just ended needs the engine's word on why. (Never to re-judge a test
             # the harness reported on: an OOM kill in one test must not change another's verdict.)
-            oom_killed = transcript.ending == "eof" and await self._launcher.oom_killed(sandbox)
+            oom_killed = transcript.ending == "eof" and await self._launcher.stopped_oom_killed(sandbox)
             result = to_result(plan, transcript, oom_killed)
             discard = anomaly(request, plan, transcript, result)
             return dataclasses.replace(result, sandbox_id=sandbox.container_id)

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 LABEL_SANDBOX = "labrunner.sandbox"
 LABEL_INSTANCE = "labrunner.instance"
 _RECV_BYTES = 256 * 1024
+# How often to ask the engine whether a container whose stream ended has stopped.
+_STATE_POLL_S = 0.05
 CGROUP_DIR = "/sys/fs/cgroup"
 # Docker's own list (what it masks when none is given), then the machine-wide counters a program
 # can move at will and a later job could read back: memory and paging statistics (vmstat's
@@ -236,6 +238,30 @@ class Launcher:
     async def oom_killed(self, sandbox: Sandbox) -> bool:
         state = await engine.call(self._api.inspect_container, sandbox.container_id)
         return bool(state.get("State", {}).get("OOMKilled"))
+
+    async def stopped_oom_killed(self, sandbox: Sandbox) -> bool:
+        """For a stream that ended before the harness's last word: whether the kernel killed the
+        sandbox for memory. Raises InfraError when the container still runs: then the stream was
+        lost on the way (a dropped connection to the engine), and blaming the program would turn a
+        host's failure into a student's wrong verdict instead of a job run again elsewhere."""
+        deadline = time.monotonic() + self._settings.stream_end_grace_ms / 1000
+        while True:
+            try:
+                inspected = await engine.call(self._api.inspect_container, sandbox.container_id)
+            except InfraError as error:
+                # What broke the stream may have broken the client's pooled connection too: the
+                # engine is down only if it stays unreachable.
+                if error.code != engine.ENGINE_UNAVAILABLE or time.monotonic() >= deadline:
+                    raise
+            else:
+                state = inspected.get("State", {})
+                if not state.get("Running"):
+                    return bool(state.get("OOMKilled"))
+                if time.monotonic() >= deadline:
+                    raise InfraError(
+                        engine.SANDBOX_LOST, "lost the sandbox's attach stream while the sandbox still ran"
+                    )
+            await asyncio.sleep(_STATE_POLL_S)
 
     async def destroy(self, sandbox: Sandbox) -> None:
         """Kill and remove; runs to the end even when the caller is cancelled meanwhile. A failure

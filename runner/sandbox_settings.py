@@ -100,5 +100,9 @@ class SandboxSettings:
     # The host's own deadline for a job on top of the sum of its tests' wall times: container
     # start-up, compilation set-up, harness overhead.
     job_slack_ms: int = 15_000
+    # When the attach stream ends without the harness's last word, how long the container may
+    # take to be seen stopped: one still running after this lost its stream (the connection to
+    # the engine dropped), which is no program's doing.
+    stream_end_grace_ms: int = 2_000
     # How long to wait for the engine on each API call.
     api_timeout_s: int = 60

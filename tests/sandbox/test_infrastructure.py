@@ -14,6 +14,7 @@ from runner.docker_executor import DockerExecutor
 from runner.executor import InfraError
 from runner.sandbox_container import sweep_orphans
 from runner.sandbox_settings import SandboxSettings
+from tests.engine_forwarder import engine_forwarder
 from tests.sandbox.conftest import INSTANCE, assert_nothing_left, one_test, poll, sandbox_containers
 
 pytestmark = pytest.mark.docker
@@ -71,6 +72,36 @@ async def test_a_container_removed_mid_job_is_sandbox_lost(
     with pytest.raises(InfraError) as caught:
         await job
     assert caught.value.code == engine.SANDBOX_LOST
+
+
+async def test_a_stream_lost_while_the_sandbox_runs_is_sandbox_lost_not_the_programs_doing(
+    docker_client: docker.DockerClient, sandbox_settings: SandboxSettings
+) -> None:
+    """The attach connection breaks (a blip between host and engine) while the program still runs,
+    and the engine still answers: the job is the host's failure, to be run again, never a
+    runtime error for the student."""
+    with engine_forwarder() as forwarder:
+        client = docker.DockerClient(base_url=forwarder.docker_host, timeout=30)
+        executor = DockerExecutor(client, sandbox_settings)
+        try:
+            job = asyncio.create_task(executor.execute(one_test("import time\ntime.sleep(20)\n", time_limit_ms=30_000)))
+            await poll(lambda: [c for c in sandbox_containers(docker_client) if c["State"] == "running"] or None)
+            await asyncio.sleep(2)  # the program is sleeping, the harness waiting on it
+            forwarder.drop()
+            try:
+                result = await job
+            except InfraError as error:
+                caught = error
+            else:
+                raise AssertionError(f"the job came back as the program's doing: {result}")
+            assert (caught.code, caught.message) == (
+                engine.SANDBOX_LOST,
+                "lost the sandbox's attach stream while the sandbox still ran",
+            )
+        finally:
+            await executor.close()
+            client.close()
+    assert_nothing_left(docker_client)
 
 
 async def test_sweep_removes_leftovers(docker_client: docker.DockerClient) -> None:

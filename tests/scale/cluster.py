@@ -8,15 +8,12 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager, suppress
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -324,98 +321,6 @@ async def wait_for_host(
             return row
         await asyncio.sleep(0.2)
     raise AssertionError(f"host {name} never reached the state looked for; last seen as {row}")
-
-
-class EngineForwarder:
-    """A unix socket forwarding to the Docker engine's, until the test cuts it: a host given it as
-    DOCKER_HOST loses its engine at `cut` (its open connections too) and has it back at `restore`."""
-
-    def __init__(self, path: Path, target: str = "/var/run/docker.sock") -> None:
-        self.path = path
-        self.target = target
-        self._listener: socket.socket | None = None
-        self._open: set[socket.socket] = set()
-        self._lock = threading.Lock()
-
-    @property
-    def docker_host(self) -> str:
-        return f"unix://{self.path}"
-
-    def restore(self) -> None:
-        self.path.unlink(missing_ok=True)
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(str(self.path))
-        listener.listen(64)
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def cut(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            with suppress(OSError):
-                listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
-            listener.close()
-        self.path.unlink(missing_ok=True)
-        with self._lock:
-            connections, self._open = list(self._open), set()
-        for connection in connections:
-            with suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-            connection.close()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return  # cut
-            engine = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                engine.connect(self.target)
-            except OSError:
-                client.close()
-                engine.close()
-                continue
-            with self._lock:
-                self._open.update((client, engine))
-            ends = threading.Semaphore(0)
-            for source, sink in ((client, engine), (engine, client)):
-                threading.Thread(target=self._pipe, args=(source, sink, ends), daemon=True).start()
-            threading.Thread(target=self._close_after, args=(client, engine, ends), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket, ends: threading.Semaphore) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-            sink.shutdown(socket.SHUT_WR)  # a half-close (the end of a program's stdin) goes through
-        except OSError:
-            for end in (source, sink):  # a broken pair: wake the other direction too
-                with suppress(OSError):
-                    end.shutdown(socket.SHUT_RDWR)
-        finally:
-            ends.release()
-
-    def _close_after(self, client: socket.socket, engine: socket.socket, ends: threading.Semaphore) -> None:
-        ends.acquire()
-        ends.acquire()
-        with self._lock:
-            self._open.difference_update((client, engine))
-        client.close()
-        engine.close()
-
-
-@contextmanager
-def engine_forwarder() -> Iterator[EngineForwarder]:
-    # A unix socket's path is short (108 bytes): not under pytest's long temporary folders.
-    folder = Path(tempfile.mkdtemp(prefix="lr-engine-"))
-    forwarder = EngineForwarder(folder / "docker.sock")
-    forwarder.restore()
-    try:
-        yield forwarder
-    finally:
-        forwarder.cut()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 async def finished(client: ApiClient, job_id: int, kind: str = "submissions", tries: int = 6) -> dict[str, Any]:

@@ -10,13 +10,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from tests.conftest import ApiClient
+from tests.engine_forwarder import engine_forwarder
 from tests.scale.cluster import (
     Classroom,
     Cluster,
     StoredJob,
     classroom,
     cluster,
-    engine_forwarder,
     logged_in,
     runner_picture,
     stored_jobs,
