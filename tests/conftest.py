@@ -461,8 +461,15 @@ def _database_name(data_dir: Path, *, empty: bool) -> str:
 
 
 @pytest.fixture
+def settings_defaults() -> dict[str, Any]:
+    """Settings every `settings_factory` call starts from, before its own overrides; a folder's
+    conftest may change them for the tests whose subject they are not."""
+    return {}
+
+
+@pytest.fixture
 def settings_factory(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, settings_defaults: dict[str, Any]
 ) -> Iterator[Callable[..., Settings]]:
     """`settings_factory(**overrides)`: Settings on a fresh data dir (`environment=`, `data_dir=` allowed).
 
@@ -482,6 +489,7 @@ def settings_factory(
         **overrides: Any,
     ) -> Settings:
         root = data_dir or tmp_path_factory.mktemp("data")
+        overrides = {**settings_defaults, **overrides}
         if cluster is not None and "database_url" not in overrides:
             name = _database_name(root, empty=empty_database)
             if not cluster.database_exists(name):

@@ -21,6 +21,15 @@ def _fast_passwords(fast_passwords: None) -> None:
     """Every core test makes accounts; production-cost scrypt would dominate the suite's time."""
 
 
+@pytest.fixture
+def settings_defaults() -> dict[str, object]:
+    """No idle containers: the core tests are about the API and the store, and a server's pool of
+    started sandboxes and a warm sandbox per login would cost each test about half a second of
+    engine work at start and at stop. Jobs still run in real sandboxes, started on demand; the
+    pool and warm sandboxes have their own tests (tests/sandbox, tests/runner)."""
+    return {"sandbox_pool_size": 0, "sandbox_prewarm": False}
+
+
 @dataclass
 class Markers:
     """Unique strings planted in each kind of test case; any of `secret` in a student reply is a leak."""
