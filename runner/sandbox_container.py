@@ -235,9 +235,13 @@ class Launcher:
         except OSError as exc:
             raise InfraError(engine.SANDBOX_LOST, f"lost the sandbox's attach stream: {exc}") from exc
 
+    async def _state(self, sandbox: Sandbox) -> dict[str, Any]:
+        """The engine's word on the container's process: Running, OOMKilled, ExitCode."""
+        inspected = await engine.call(self._api.inspect_container, sandbox.container_id)
+        return dict(inspected.get("State", {}))
+
     async def oom_killed(self, sandbox: Sandbox) -> bool:
-        state = await engine.call(self._api.inspect_container, sandbox.container_id)
-        return bool(state.get("State", {}).get("OOMKilled"))
+        return bool((await self._state(sandbox)).get("OOMKilled"))
 
     async def stopped_oom_killed(self, sandbox: Sandbox) -> bool:
         """For a stream that ended before the harness's last word: whether the kernel killed the
@@ -247,14 +251,13 @@ class Launcher:
         deadline = time.monotonic() + self._settings.stream_end_grace_ms / 1000
         while True:
             try:
-                inspected = await engine.call(self._api.inspect_container, sandbox.container_id)
+                state = await self._state(sandbox)
             except InfraError as error:
                 # What broke the stream may have broken the client's pooled connection too: the
                 # engine is down only if it stays unreachable.
                 if error.code != engine.ENGINE_UNAVAILABLE or time.monotonic() >= deadline:
                     raise
             else:
-                state = inspected.get("State", {})
                 if not state.get("Running"):
                     return bool(state.get("OOMKilled"))
                 if time.monotonic() >= deadline:
