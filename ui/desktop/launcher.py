@@ -16,6 +16,7 @@ import threading
 import webbrowser
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 from appliance import login_links
 from appliance.settings import Settings
@@ -59,7 +60,7 @@ def run(settings: Settings, username: str | None) -> int:
     return _in_window(session, progress)
 
 
-def _in_window(session: Session, progress: Progress) -> int:
+def _in_window(session: Session, progress: Progress) -> NoReturn:
     import webview
 
     bridge = Bridge(session)
@@ -81,7 +82,18 @@ def _in_window(session: Session, progress: Progress) -> int:
     starter = threading.Thread(target=start, name="labrunner-start", daemon=True)
     webview.start(starter.start, gui="qt" if sys.platform.startswith("linux") else None, user_agent=USER_AGENT)
     # The window is closed.
-    return _stop(session)
+    _end_process(_stop(session))
+
+
+def _end_process(code: int) -> NoReturn:
+    """End now, without joining pywebview's threads. A bridge call or a script injection that was
+    half-way when the window closed waits, with no timeout and in a non-daemon thread, for an answer
+    from a Qt event loop that has ended; Python's exit would join it forever (CI saw a closed window's
+    process still running a minute later). The server this window started is already stopped."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _stop(session: Session) -> int:
