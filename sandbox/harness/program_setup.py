@@ -12,8 +12,10 @@ import math
 import os
 import resource
 
-# Programs are the first thing the kernel's OOM killer picks when the container runs out of
-# memory, never the harness.
+# A program starts as the kernel OOM killer's first pick when the container runs out of memory.
+# It owns its /proc files, so it can lower its own score again and get the harness killed instead:
+# the host then reads OOMKilled from the engine and judges the same memory_limit, for that job only
+# (tests/sandbox/test_attacks_lost_stream.py).
 _OOM_SCORE_ADJ = b"1000"
 # Programs run niced within the container's CPU share, so the harness, which keeps the wall
 # deadline, is never starved by them (a fork bomb is 128 runnable processes).
@@ -33,8 +35,8 @@ def apply_limits(cpu_ms: int, address_space_bytes: int | None, file_size_bytes: 
 
 
 def step_back() -> None:
-    """First in line for the OOM killer, last for the CPU. The process must be dumpable: its /proc
-    files are root's otherwise."""
+    """First in line for the OOM killer (unless the program undoes it), last for the CPU. The
+    process must be dumpable: its /proc files are root's otherwise."""
     with open("/proc/self/oom_score_adj", "wb") as adj:
         adj.write(_OOM_SCORE_ADJ)
     os.nice(_PROGRAM_NICENESS)
